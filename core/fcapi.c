@@ -1,0 +1,1 @@
+/* fcapi.c: placeholder */

@@ -1,0 +1,42 @@
+/*
+ * fcapi.h - the Firecracker API client (internal to core).
+ *
+ * HTTP/1.1 over the VMM's Unix socket with libcurl (CURLOPT_UNIX_SOCKET_PATH).
+ * One persistent connection per client; requests are serialised by the client's
+ * own lock, so any thread may call. Bodies go with Content-Length, never chunked,
+ * never with "Expect: 100-continue" (Firecracker's server reads Content-Length
+ * bodies only). CURLOPT_NOSIGNAL is set.
+ */
+#ifndef SVM_FCAPI_H
+#define SVM_FCAPI_H
+
+#include <jansson.h>
+#include "smartvm.h"
+
+typedef struct svm_api svm_api;
+
+typedef struct svm_api_reply {
+	long status;   /* HTTP status, 0 if no answer */
+	json_t *json;  /* the body parsed as JSON, or NULL (empty or not JSON) */
+	char *text;    /* the raw body, NUL-terminated ("" when empty) */
+} svm_api_reply;
+
+/* timeout_ms bounds one request (connect + transfer). */
+svm_api *svm_api_new(const char *socket_path, int timeout_ms);
+void svm_api_free(svm_api *api);
+
+/* method: "GET" "PUT" "PATCH"; body may be NULL (no body).
+ * Returns 0 for a 2xx answer. Otherwise -1 with err:
+ *   no connection / transport failure -> SOCKET_REQUEST_FAILED
+ *   timeout                           -> API_TIMEOUT
+ *   4xx/5xx                           -> API_ERROR (or TOO_LARGE for 413, or
+ *        NOT_FOUND when the fault_message says a host file is missing, e.g.
+ *        "No such file or directory"), http_status set, message
+ *        "PUT /drives/rootfs: <fault_message>" (the body text if not JSON).
+ * reply (may be NULL) is filled in both cases when an answer came; release with
+ * svm_api_reply_clear. */
+int svm_api_call(svm_api *api, const char *method, const char *path,
+		 const json_t *body, svm_api_reply *reply, svm_error *err);
+void svm_api_reply_clear(svm_api_reply *reply);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * smartvm.h - the orchestration core of smartvmfs: Firecracker microVMs as objects.
+ *
+ * This is the one public header of libsmartvm. It has no FUSE in it: the
+ * filesystem (fs/) is one front end, a test program is another.
+ *
+ * Conventions
+ *  - Every fallible call takes an `svm_error *err` (may be NULL) and returns 0 on
+ *    success, -1 on failure with err filled in.
+ *  - Strings returned as `char *` are malloc'd and belong to the caller (free()).
+ *    Strings returned as `const char *` belong to the object and live as long as it.
+ *  - svm_vm objects are reference counted. svm_get_vm() and svm_create_vm() return
+ *    a new reference; drop it with svm_vm_unref(). A removed VM stays a valid object
+ *    (state reads keep working, verbs answer INVALID_STATE) until its last reference
+ *    goes.
+ *  - Callbacks (svm_options.on_event, svm_done_fn) run on core threads. They must
+ *    not block and must not call back into a verb of the same VM synchronously.
+ */
+#ifndef SMARTVM_H
+#define SMARTVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+/* The seed's SmartVMError codes, then the few more DESIGN §3's errno table needs. */
+typedef enum svm_code {
+	SVM_OK = 0,
+	SVM_INVALID_STATE,
+	SVM_INVALID_CONFIG,
+	SVM_SOCKET_TIMEOUT,
+	SVM_API_TIMEOUT,
+	SVM_SOCKET_REQUEST_FAILED,
+	SVM_API_ERROR,
+	SVM_BINARY_NOT_FOUND,
+	SVM_DOWNLOAD_FAILED,
+	SVM_VERSION_FETCH_FAILED,
+	SVM_BASE_IMAGE_RESOLVE_FAILED,
+	SVM_BASE_IMAGE_MANIFEST_FAILED,
+	SVM_BASE_IMAGE_PREPARE_FAILED,
+	SVM_INVALID_BASE_IMAGE_MANIFEST,
+	SVM_INVALID_BASE_IMAGE_CACHE_LIMIT,
+	SVM_INVALID_SUBNET,
+	SVM_INVALID_INTERFACE_NAME,
+	SVM_IP_EXHAUSTED,
+	SVM_BRIDGE_SETUP_FAILED,
+	SVM_TAP_CREATE_FAILED,
+	SVM_ROOTFS_CREATE_FAILED,
+	SVM_ROOTFS_CLONE_FAILED,
+	SVM_START_FAILED,
+	SVM_NO_CLIENT,
+	/* beyond the seed */
+	SVM_INVALID_ARGUMENT, /* unknown verb, bad arguments          -> EINVAL */
+	SVM_NOT_FOUND,        /* missing kernel/rootfs/drive/VM       -> ENOENT */
+	SVM_NO_SPACE,         /* no room in the runtime dir           -> ENOSPC */
+	SVM_PERMISSION,       /* /dev/kvm, netlink, /dev/net/tun, ... -> EACCES */
+	SVM_TOO_LARGE,        /* MMDS or config over its limit (413)  -> EFBIG  */
+	SVM_NAME_TOO_LONG,    /* id or socket path too long           -> ENAMETOOLONG */
+	SVM_EXISTS,           /* VM or bundle exists                  -> EEXIST */
+	SVM_INTERRUPTED,      /* cancelled by the caller, rolled back -> EINTR  */
+	SVM_CODE_COUNT
+} svm_code;
+
+typedef struct svm_error {
+	svm_code code;
+	int http_status;    /* Firecracker's HTTP status for API errors, else 0 */
+	char message[1024]; /* one line, no trailing newline; for API errors it
+	                       carries Firecracker's fault_message */
+} svm_error;
+
+/* "INVALID_STATE", ... as in the seed. */
+const char *svm_code_name(svm_code code);
+/* The one mapping of core codes to errno (DESIGN §3). SVM_OK -> 0. */
+int svm_code_errno(svm_code code);
+/* Fill err (if not NULL) and return -1. printf-style message. */
+int svm_error_set(svm_error *err, svm_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void svm_error_clear(svm_error *err);
+
+/* ------------------------------------------------------------- the states */
+
+typedef enum svm_state {
+	SVM_CREATED = 0,
+	SVM_STARTING,
+	SVM_RUNNING,
+	SVM_PAUSED,
+	SVM_STOPPING,
+	SVM_STOPPED,
+	SVM_ERROR,
+	SVM_STATE_COUNT
+} svm_state;
+
+/* "created", "starting", ... */
+const char *svm_state_name(svm_state s);
+
+/* ------------------------------------------------------------- the verbs */
+
+typedef enum svm_verb {
+	SVM_V_START = 0, /* ()                        created|stopped|error -> running */
+	SVM_V_PAUSE,     /* ()                        running -> paused */
+	SVM_V_RESUME,    /* ()                        paused -> running */
+	SVM_V_STOP,      /* ()                        running|paused -> stopped (graceful) */
+	SVM_V_KILL,      /* ()                        starting|running|paused|stopping -> stopped */
+	SVM_V_SNAPSHOT,  /* (DIR [full|diff])         paused: writes DIR/vmstate, DIR/mem, DIR/config.json */
+	SVM_V_RESTORE,   /* (DIR [resume])            created|stopped|error -> paused|running */
+	SVM_V_BALLOON,   /* (MIB)                     running|paused: PATCH /balloon */
+	SVM_V_DRIVE,     /* (ID PATH)                 running|paused: PATCH /drives/ID path_on_host */
+	SVM_V_NETIF,     /* (ID JSON)                 running|paused: PATCH /network-interfaces/ID,
+	                                              JSON is {"rxRateLimiter":…, "txRateLimiter":…} */
+	SVM_V_METADATA,  /* (JSON)                    running|paused: PATCH /mmds (merge) */
+	SVM_V_FLUSH_METRICS, /* ()                    running|paused: FlushMetrics */
+	SVM_VERB_COUNT
+} svm_verb;
+
+typedef struct svm_verb_info {
+	svm_verb verb;
+	const char *name;     /* "start", ... : the ctl word */
+	int min_args, max_args;
+	unsigned valid_states; /* bit (1u << svm_state) for each state it is valid in */
+	const char *usage;    /* "snapshot DIR [full|diff]" */
+} svm_verb_info;
+
+/* The verb table, SVM_VERB_COUNT rows, indexed by svm_verb. */
+const svm_verb_info *svm_verb_table(void);
+/* Bitmask (1u << verb) of the verbs valid in state s. */
+unsigned svm_verbs_valid_in(svm_state s);
+
+#define SVM_MAX_ARGS 4
+typedef struct svm_request {
+	svm_verb verb;
+	int argc;
+	const char *argv[SVM_MAX_ARGS]; /* the verb's arguments (not the verb itself);
+	                                   copied by the core before an async submit returns */
+} svm_request;
+
+/* ------------------------------------------------------------ the events */
+
+typedef enum svm_event_kind {
+	SVM_EV_STATE,    /* the state changed; text: "state running" */
+	SVM_EV_EXIT,     /* the VMM exited; text: "exit 0" | "exit 1" | "signal 9" */
+	SVM_EV_CONSOLE,  /* guest console grew (coalesce: may fire per chunk) */
+	SVM_EV_LOG,      /* Firecracker's log grew */
+	SVM_EV_METRICS,  /* a new metrics line arrived */
+	SVM_EV_CONFIG,   /* config.json or metadata changed */
+	SVM_EV_ERROR,    /* a line was added to the VM's error file */
+	SVM_EV_REMOVED,  /* the VM was removed from the orchestrator */
+	SVM_EV_ROOT_ERROR, /* vm == NULL: a line was added to the root error file */
+	SVM_EV_DAEMON_LOG, /* vm == NULL: the daemon log grew */
+} svm_event_kind;
+
+typedef struct svm_vm svm_vm;
+typedef struct svm svm;
+
+typedef struct svm_event {
+	svm_event_kind kind;
+	svm_vm *vm;       /* borrowed for the call; NULL for root events */
+	uint64_t seq;     /* the VM's event sequence number (STATE and EXIT events) */
+	const char *text; /* one line, no newline (STATE, EXIT), else NULL */
+} svm_event;
+
+typedef void (*svm_event_fn)(void *ud, const svm_event *ev);
+
+/* ---------------------------------------------------------- orchestrator */
+
+typedef struct svm_options {
+	const char *data_dir;      /* default /tmp/.smartvm */
+	const char *runtime_dir;   /* default /dev/shm/.smartvm/runtime, else $TMPDIR/.smartvm/runtime */
+	const char *image_cache;   /* default DATADIR/base-images */
+	const char *firecracker;   /* path to the VMM binary (required until binary download exists) */
+	const char *fc_version;    /* Firecracker version to use; NULL = what the binary says */
+	const char *arch;          /* default: the host's (x86_64 | aarch64) */
+	const char *bridge;        /* default svbr0 */
+	const char *subnet;        /* default 172.30.0.0/24 */
+	const char *manifest;      /* hosted base-image manifest URL or path */
+	unsigned max_images;       /* default 2 */
+	bool no_ephemeral;         /* do not stage writable drives */
+	size_t console_size;       /* console bytes kept per VM, default 1 MiB */
+	int stop_timeout_ms;       /* stop: wait for the guest after Ctrl-Alt-Del, default 5000 */
+	int kill_timeout_ms;       /* after SIGTERM, before SIGKILL, default 2000 */
+	int ready_timeout_ms;      /* VMM spawn to API socket answering, default 5000 */
+	int api_timeout_ms;        /* one API request, default 5000 */
+	const char *default_config; /* JSON document a new VM starts with; NULL = built-in */
+	svm_event_fn on_event;     /* may be NULL */
+	void *event_ud;
+} svm_options;
+
+/* Creates the orchestrator: fills defaults, creates the runtime dir (0700), raises
+ * RLIMIT_NOFILE, starts the event loop. Fails ENAMETOOLONG-style when the runtime dir
+ * is too long for a socket path. */
+svm *svm_new(const svm_options *opts, svm_error *err);
+/* Stops every VM (kill), removes everything the core made, frees. */
+void svm_free(svm *s);
+
+/* Effective settings (defaults filled in). */
+const svm_options *svm_get_options(const svm *s);
+const char *svm_runtime_dir(const svm *s);
+/* The Firecracker version this orchestrator will use ("v1.14.2"), without network
+ * access; "unknown" if it cannot be told. */
+const char *svm_fc_version(svm *s);
+const char *svm_lib_version(void);
+
+/* Is NAME a valid VM name: [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+bool svm_name_valid(const char *name);
+
+/* Creates a VM (state created) with the default config. name NULL: a generated one.
+ * EXISTS if taken, INVALID_ARGUMENT if the name is invalid. Returns a new reference. */
+svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err);
+/* A new reference, or NULL if there is no such VM. */
+svm_vm *svm_get_vm(svm *s, const char *name);
+/* Names of all VMs, in creation order; NULL-terminated malloc'd array of malloc'd
+ * strings (free with svm_strv_free). *count gets the number if count != NULL. */
+char **svm_list_vms(svm *s, size_t *count);
+void svm_strv_free(char **v);
+size_t svm_count_vms(svm *s);
+/* Count of VMs per state; counts must have SVM_STATE_COUNT slots. */
+void svm_count_by_state(svm *s, size_t *counts);
+/* Destroys a VM that is not starting, running, paused or stopping (INVALID_STATE
+ * then): removes its runtime dir and everything it made. */
+int svm_remove_vm(svm *s, const char *name, svm_error *err);
+/* Stops every running or paused VM (graceful stop, in parallel). */
+int svm_stop_all(svm *s, svm_error *err);
+/* Kills every VM and removes every VM's runtime files; VMs stay, in state stopped. */
+int svm_cleanup(svm *s, svm_error *err);
+
+/* The daemon's own log (ring of recent lines); fs and core both write to it. */
+void svm_log(svm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whole current text of the log ring (malloc'd). */
+char *svm_log_text(svm *s);
+/* The root error file: the last failures of root-level commands. */
+void svm_note_error(svm *s, const char *command, const svm_error *e);
+char *svm_error_text(svm *s);
+
+/* ------------------------------------------------------------------ a VM */
+
+void svm_vm_ref(svm_vm *vm);
+void svm_vm_unref(svm_vm *vm);
+
+const char *svm_vm_name(const svm_vm *vm);
+/* Short internal id (letters, digits, dash): --id, runtime dir, socket, TAP names. */
+const char *svm_vm_id(const svm_vm *vm);
+/* The orchestrator it belongs to. */
+svm *svm_vm_owner(const svm_vm *vm);
+/* A number that changes whenever this name is reused for a new VM. */
+uint64_t svm_vm_generation(const svm_vm *vm);
+bool svm_vm_removed(const svm_vm *vm);
+
+/* Lock-free read of the current state. */
+svm_state svm_vm_state(const svm_vm *vm);
+/* The VMM's pid while it runs, else 0. */
+pid_t svm_vm_pid(const svm_vm *vm);
+/* The per-VM runtime directory path (exists while the VM exists after first start). */
+const char *svm_vm_runtime_dir(const svm_vm *vm);
+/* uid that created it (ownership with allow_other); set by the front end. */
+uid_t svm_vm_owner_uid(const svm_vm *vm);
+void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid);
+/* Real time (CLOCK_REALTIME ns) of the last change of state, config, metadata. */
+int64_t svm_vm_mtime_ns(const svm_vm *vm);
+
+/* Runs a verb and waits for it. */
+int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);
+
+/* Asynchronous verbs. done() runs exactly once on a core thread, never inside
+ * svm_vm_submit itself; err->code == SVM_OK on success. The returned handle may be
+ * passed to svm_op_cancel until done() has started; after done() returns it is gone. */
+typedef void (*svm_done_fn)(void *ud, const svm_error *err);
+typedef struct svm_op svm_op;
+svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud);
+/* Asks a running op to stop: a start rolls back and completes with SVM_INTERRUPTED;
+ * an op past its point of no return completes normally. Safe to call at any time
+ * before done() has returned; idempotent. */
+void svm_op_cancel(svm_op *op);
+
+/* Config: the camelCase JSON document (DESIGN §3 config.json). */
+char *svm_vm_config_json(svm_vm *vm);
+/* Replaces the config whole after parsing and validating it. Allowed in created,
+ * stopped, error (INVALID_STATE otherwise). INVALID_CONFIG with the reason
+ * otherwise; on any failure the old config stays. */
+int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *err);
+
+/* MMDS metadata: running/paused asks Firecracker (GET /mmds); otherwise the stored
+ * document ("{}" when none). */
+char *svm_vm_metadata_json(svm_vm *vm, svm_error *err);
+/* Replaces the MMDS contents (PUT /mmds when running/paused; stored and applied at
+ * next start otherwise). TOO_LARGE over the limit, INVALID_CONFIG if not JSON. */
+int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error *err);
+
+/* GET / (instance info) when the VMM runs; otherwise a document built from what
+ * is known ({"id":…,"state":…}). */
+char *svm_vm_info_json(svm_vm *vm, svm_error *err);
+/* GET /version of the running VMM. */
+char *svm_vm_version_json(svm_vm *vm, svm_error *err);
+
+/* Console: absolute offsets since the VM's boot. size() is the number of bytes the
+ * guest printed; read() copies from max(off, oldest kept); returns bytes (0 at end). */
+uint64_t svm_vm_console_size(svm_vm *vm);
+ssize_t svm_vm_console_read(svm_vm *vm, uint64_t off, char *buf, size_t len);
+/* Bytes to the guest's serial input. Returns bytes taken, -1 + err when not running. */
+ssize_t svm_vm_console_write(svm_vm *vm, const char *buf, size_t len, svm_error *err);
+
+/* Firecracker's own log (drained from its log FIFO), same offset rules as console. */
+uint64_t svm_vm_log_size(svm_vm *vm);
+ssize_t svm_vm_log_read(svm_vm *vm, uint64_t off, char *buf, size_t len);
+/* The latest metrics line; flush=true asks Firecracker for a fresh one first.
+ * "" when none has arrived. */
+char *svm_vm_metrics(svm_vm *vm, bool flush, svm_error *err);
+
+/* State/exit events: the VM keeps its recent event lines numbered from 1.
+ * svm_vm_event_seq() is the number of the newest one. event_line(seq) gives the line
+ * for seq (malloc'd, no newline), or NULL if seq is newer than the newest; for a seq
+ * older than the oldest kept it gives the oldest kept and sets *got to its seq. */
+uint64_t svm_vm_event_seq(svm_vm *vm);
+char *svm_vm_event_line(svm_vm *vm, uint64_t seq, uint64_t *got);
+
+/* The VM's error file: last failures (time, command, reason). */
+void svm_vm_note_error(svm_vm *vm, const char *command, const svm_error *e);
+char *svm_vm_error_text(svm_vm *vm);
+/* "exit N" / "signal N" of the last VMM exit, "" if none. */
+char *svm_vm_last_exit(svm_vm *vm);
+
+typedef struct svm_vm_stat {
+	uint64_t cpu_user_ns, cpu_system_ns; /* the VMM's CPU time */
+	uint64_t rss_bytes;                  /* the VMM's resident set */
+	uint64_t uptime_ns;                  /* since the VMM answered InstanceStart */
+	uint64_t boot_ns;                    /* spawn -> InstanceStart answered */
+	pid_t pid;
+} svm_vm_stat;
+int svm_vm_get_stat(svm_vm *vm, svm_vm_stat *st, svm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SMARTVM_H */

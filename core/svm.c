@@ -1,0 +1,1 @@
+/* svm.c: placeholder */

@@ -1,0 +1,1 @@
+/* vmm.c: placeholder */
