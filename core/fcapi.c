@@ -1,1 +1,467 @@
-/* fcapi.c: placeholder */
+/*
+ * fcapi.c - the Firecracker API client: HTTP/1.1 over the VMM's Unix socket.
+ *
+ * Why it looks the way it does (DESIGN §6):
+ *  - Firecracker's HTTP server serves at most 10 connections, so each client keeps
+ *    ONE persistent connection: one libcurl easy handle per client, kept for the
+ *    client's life (the easy handle owns the connection cache), MAXCONNECTS 1.
+ *  - Its server reads bodies by Content-Length only (a chunked body arrives empty)
+ *    and does not speak "Expect: 100-continue": bodies go as POSTFIELDS with an
+ *    explicit size, and the Expect header is switched off.
+ *  - Requests on one easy handle must not overlap; the client's mutex serialises
+ *    them so any thread (FUSE workers, the event loop) may call.
+ *  - Nearly every error is HTTP 400 + {"fault_message": ...}: the message is kept
+ *    verbatim and mapped to a code by what it says (missing host file -> NOT_FOUND).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "fcapi.h"
+
+/* A misbehaving server must not make us buffer without bound; Firecracker's own
+ * answers are a few KiB at most (GET /vm/config, GET /mmds with a 50 KiB store). */
+#define RESP_MAX (4u << 20)
+#define DEFAULT_TIMEOUT_MS 5000
+
+struct svm_api {
+	pthread_mutex_t lock; /* serialises requests: one easy handle, one connection */
+	CURL *curl;           /* NULL until the first call, or after disconnect */
+	struct curl_slist *hdr_json;   /* for requests with a JSON body */
+	struct curl_slist *hdr_nobody; /* for requests without one */
+	char *socket_path;
+	int timeout_ms;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ------------------------------------------------------------ global init */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_once_rc = CURLE_FAILED_INIT;
+
+static void curl_init_once(void)
+{
+	/* DEFAULT (= ALL) so that other users of libcurl in the process (the https
+	 * downloads) find TLS initialised too; the init runs exactly once. */
+	curl_once_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int svm_curl_global_init(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+	return curl_once_rc == CURLE_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ utils */
+
+int svm_api_url(char *buf, size_t size, const char *path)
+{
+	if (!buf || !path || path[0] != '/')
+		return -1;
+	int n = snprintf(buf, size, "http://localhost%s", path);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return n;
+}
+
+/* The path becomes part of a URL as it is; refuse what would change its meaning
+ * (space, '?', '#', '%', control bytes) rather than silently escape it. Firecracker
+ * ids are [A-Za-z0-9_-] anyway. */
+static bool path_ok(const char *path)
+{
+	if (!path || path[0] != '/')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		unsigned char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-' ||
+			  c == '.' || c == '~';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+const char *svm_api_socket_path(const svm_api *api)
+{
+	return api ? api->socket_path : NULL;
+}
+
+struct buf {
+	char *data;
+	size_t len, cap;
+	bool overflow;
+	bool oom;
+};
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	if (n == 0)
+		return 0;
+	if (b->len + n > RESP_MAX) {
+		b->overflow = true;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d) {
+			b->oom = true;
+			return 0;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+/* Options that never change for the life of the easy handle. */
+static int setup_handle(svm_api *api)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return -1;
+	CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                  \
+	do {                                           \
+		if (rc == CURLE_OK)                    \
+			rc = curl_easy_setopt(c, opt, val); \
+	} while (0)
+	SET(CURLOPT_UNIX_SOCKET_PATH, api->socket_path);
+	/* No signals: timeouts must not use SIGALRM in a multi-threaded daemon. */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	/* An http_proxy in the environment must not reroute a Unix-socket request. */
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* "/drives/.." must reach the server as written (it answers 400), not be
+	 * squashed by curl into another endpoint. */
+	SET(CURLOPT_PATH_AS_IS, 1L);
+	/* One connection per client; Firecracker serves at most 10. */
+	SET(CURLOPT_MAXCONNECTS, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_ERRORBUFFER, api->errbuf);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+#undef SET
+	if (rc != CURLE_OK) {
+		curl_easy_cleanup(c);
+		return -1;
+	}
+	api->curl = c;
+	return 0;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+svm_api *svm_api_new(const char *socket_path, int timeout_ms)
+{
+	if (!socket_path || svm_curl_global_init() < 0)
+		return NULL;
+	svm_api *api = calloc(1, sizeof *api);
+	if (!api)
+		return NULL;
+	api->socket_path = strdup(socket_path);
+	api->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+	/* "Expect:" with no value removes curl's automatic 100-continue (sent for
+	 * bodies over 1 KiB), which Firecracker does not answer; "Content-Type:"
+	 * with no value removes curl's form-urlencoded default on bodiless PUTs. */
+	const char *common[] = {"Accept: application/json", "Expect:"};
+	for (size_t i = 0; i < 2; i++) {
+		api->hdr_json = curl_slist_append(api->hdr_json, common[i]);
+		api->hdr_nobody = curl_slist_append(api->hdr_nobody, common[i]);
+	}
+	api->hdr_json = curl_slist_append(api->hdr_json, "Content-Type: application/json");
+	api->hdr_nobody = curl_slist_append(api->hdr_nobody, "Content-Type:");
+	if (!api->socket_path || !api->hdr_json || !api->hdr_nobody ||
+	    pthread_mutex_init(&api->lock, NULL) != 0) {
+		curl_slist_free_all(api->hdr_json);
+		curl_slist_free_all(api->hdr_nobody);
+		free(api->socket_path);
+		free(api);
+		return NULL;
+	}
+	/* The handle is made on first use: creating a client never fails for want of
+	 * a VMM, and disconnect can simply drop it. */
+	return api;
+}
+
+void svm_api_free(svm_api *api)
+{
+	if (!api)
+		return;
+	if (api->curl)
+		curl_easy_cleanup(api->curl);
+	curl_slist_free_all(api->hdr_json);
+	curl_slist_free_all(api->hdr_nobody);
+	pthread_mutex_destroy(&api->lock);
+	free(api->socket_path);
+	free(api);
+}
+
+void svm_api_disconnect(svm_api *api)
+{
+	if (!api)
+		return;
+	pthread_mutex_lock(&api->lock);
+	if (api->curl) {
+		curl_easy_cleanup(api->curl); /* closes the cached connection */
+		api->curl = NULL;
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+void svm_api_reply_clear(svm_api_reply *reply)
+{
+	if (!reply)
+		return;
+	json_decref(reply->json);
+	free(reply->text);
+	reply->json = NULL;
+	reply->text = NULL;
+	reply->status = 0;
+}
+
+/* ------------------------------------------------------------ the errors */
+
+/* Rust's io::Error prints ENOENT as "No such file or directory (os error 2)";
+ * match "os error 2" only when no digit follows (os error 20 is ENOTDIR). */
+static bool says_missing_file(const char *msg)
+{
+	if (strstr(msg, "No such file or directory"))
+		return true;
+	for (const char *p = msg; (p = strstr(p, "os error 2")); p++) {
+		char next = p[strlen("os error 2")];
+		if (next < '0' || next > '9')
+			return true;
+	}
+	return false;
+}
+
+/* Drop trailing whitespace so "HTTP 400 text\n" does not end in a space. */
+static int trimmed_len(const char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
+		     s[n - 1] == '\t'))
+		n--;
+	return n > 4096 ? 4096 : (int)n;
+}
+
+static void api_error(svm_error *err, const char *method, const char *path, long status,
+		      const json_t *json, const char *text)
+{
+	if (!err)
+		return;
+	const char *fault = NULL;
+	if (json_is_object(json))
+		fault = json_string_value(json_object_get(json, "fault_message"));
+	svm_code code = SVM_API_ERROR;
+	if (status == 413)
+		code = SVM_TOO_LARGE;
+	else if (fault && says_missing_file(fault))
+		code = SVM_NOT_FOUND;
+	if (fault)
+		svm_error_set(err, code, "%s %s: %s", method, path, fault);
+	else if (text && trimmed_len(text) > 0)
+		svm_error_set(err, code, "%s %s: %.*s", method, path, trimmed_len(text), text);
+	else
+		svm_error_set(err, code, "%s %s: HTTP %ld", method, path, status);
+	err->http_status = (int)status;
+}
+
+/* -------------------------------------------------------------- the call */
+
+int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
+			 const json_t *body, int timeout_ms, svm_api_reply *reply,
+			 svm_error *err)
+{
+	if (reply)
+		*reply = (svm_api_reply){0};
+	if (!api || !method || !*method)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "API call without a client or method");
+	if (!path_ok(path))
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "%s %s: not a valid API path",
+				     method, path ? path : "(null)");
+	/* curl would fail later with a vague "couldn't connect"; say what it is. */
+	if (strlen(api->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return svm_error_set(err, SVM_NAME_TOO_LONG,
+				     "%s %s: socket path too long (%zu bytes, max %zu): %s",
+				     method, path, strlen(api->socket_path),
+				     sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
+				     api->socket_path);
+	char url[2048];
+	if (svm_api_url(url, sizeof url, path) < 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "%s: API path too long", method);
+
+	char *payload = NULL;
+	if (body) {
+		payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!payload)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "%s %s: body cannot be encoded as JSON", method, path);
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = api->timeout_ms;
+
+	struct buf resp = {0};
+	long status = 0;
+	int ret = -1;
+
+	pthread_mutex_lock(&api->lock);
+	if (!api->curl && setup_handle(api) < 0) {
+		pthread_mutex_unlock(&api->lock);
+		free(payload);
+		return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				     "%s %s failed: cannot create a libcurl handle", method, path);
+	}
+	CURL *c = api->curl;
+	api->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	/* Connecting to a Unix socket is immediate or refused, except when the
+	 * server's listen backlog is full; do not let that eat the whole budget
+	 * silently, but never exceed it either. */
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	if (payload) {
+		/* POSTFIELDS + POSTFIELDSIZE: curl sends Content-Length, never chunked;
+		 * CUSTOMREQUEST only changes the method word on the request line. */
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, api->hdr_json);
+	} else if (strcmp(method, "GET") == 0) {
+		/* HTTPGET resets whatever POST state the previous request left. */
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, api->hdr_nobody);
+	} else {
+		/* A bodiless PUT/PATCH still says "Content-Length: 0", so the server
+		 * never waits for a body that is not coming. */
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, api->hdr_nobody);
+	}
+
+	CURLcode rc = curl_easy_perform(c);
+	long os_errno = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+	/* Do not leave a pointer to our (soon freed) payload and stack buffer in the
+	 * handle between calls. */
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+	char errbuf[CURL_ERROR_SIZE];
+	snprintf(errbuf, sizeof errbuf, "%s", api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
+	pthread_mutex_unlock(&api->lock);
+	free(payload);
+
+	if (rc != CURLE_OK) {
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			svm_error_set(err, SVM_API_TIMEOUT,
+				      "%s %s: no answer within %d ms (socket %s)", method, path,
+				      timeout_ms, api->socket_path);
+		else if (resp.overflow)
+			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				      "%s %s failed: answer larger than %u bytes (socket %s)",
+				      method, path, RESP_MAX, api->socket_path);
+		else if (resp.oom)
+			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				      "%s %s failed: out of memory reading the answer", method,
+				      path);
+		else if (os_errno)
+			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				      "%s %s failed: %s (%s) (socket %s)", method, path, errbuf,
+				      strerror((int)os_errno), api->socket_path);
+		else
+			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				      "%s %s failed: %s (socket %s)", method, path, errbuf,
+				      api->socket_path);
+		free(resp.data);
+		return -1;
+	}
+
+	if (!resp.data) {
+		resp.data = strdup("");
+		if (!resp.data)
+			return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+					     "%s %s failed: out of memory", method, path);
+	}
+	json_t *json = NULL;
+	if (resp.len > 0)
+		json = json_loadb(resp.data, resp.len, JSON_DECODE_ANY, NULL);
+
+	if (status >= 200 && status < 300) {
+		ret = 0;
+	} else {
+		api_error(err, method, path, status, json, resp.data);
+	}
+	if (reply) {
+		reply->status = status;
+		reply->json = json;
+		reply->text = resp.data;
+	} else {
+		json_decref(json);
+		free(resp.data);
+	}
+	return ret;
+}
+
+int svm_api_call(svm_api *api, const char *method, const char *path, const json_t *body,
+		 svm_api_reply *reply, svm_error *err)
+{
+	return svm_api_call_timeout(api, method, path, body, 0, reply, err);
+}
+
+/* ----------------------------------------------------------- readiness */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int svm_api_wait_ready(svm_api *api, int timeout_ms, bool (*alive)(void *ud), void *ud,
+		       svm_error *err)
+{
+	if (!api)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "wait_ready without a client");
+	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS);
+	svm_error last;
+	svm_error_clear(&last);
+	for (;;) {
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		/* Each poll gets only what is left, so the wait never overruns. */
+		if (svm_api_call_timeout(api, "GET", "/version", NULL,
+					 (int)(left < api->timeout_ms ? left : api->timeout_ms),
+					 NULL, &last) == 0)
+			return 0;
+		if (alive && !alive(ud))
+			return svm_error_set(err, SVM_START_FAILED,
+					     "the VMM exited before its API socket %s answered (%s)",
+					     api->socket_path, last.message);
+		/* The socket appears a few ms after spawn: poll at 10 ms, not a busy loop. */
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return svm_error_set(err, SVM_SOCKET_TIMEOUT, "API socket %s not ready after %d ms%s%s",
+			     api->socket_path, timeout_ms, last.message[0] ? ": " : "",
+			     last.message);
+}

@@ -39,4 +39,36 @@ int svm_api_call(svm_api *api, const char *method, const char *path,
 		 const json_t *body, svm_api_reply *reply, svm_error *err);
 void svm_api_reply_clear(svm_api_reply *reply);
 
+/* As svm_api_call, with this one request bounded by timeout_ms instead of the
+ * client's (snapshot create/load of a large guest can take longer than the usual
+ * API timeout). timeout_ms <= 0 means the client's. */
+int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
+			 const json_t *body, int timeout_ms, svm_api_reply *reply,
+			 svm_error *err);
+
+/* The seed's SocketClient.isReady: poll GET /version until it answers 2xx or
+ * timeout_ms passes (-> SOCKET_TIMEOUT, with the last failure in the message).
+ * alive (may be NULL) is asked between polls; when it returns false the wait ends
+ * at once with START_FAILED (the VMM died: no point waiting for its socket). */
+int svm_api_wait_ready(svm_api *api, int timeout_ms, bool (*alive)(void *ud),
+		       void *ud, svm_error *err);
+
+/* The socket path the client was made with (owned by the client). */
+const char *svm_api_socket_path(const svm_api *api);
+
+/* The URL libcurl is given for an API path: "http://localhost" + path (the host
+ * part is ignored on a Unix socket but HTTP/1.1 needs a Host header). Returns the
+ * length written, or -1 if buf is too small or path does not start with '/'. */
+int svm_api_url(char *buf, size_t size, const char *path);
+
+/* Close the client's connection, if any; the next call connects afresh. For a
+ * VMM replaced at the same socket path (curl also notices a dead connection by
+ * itself; this just makes it explicit). */
+void svm_api_disconnect(svm_api *api);
+
+/* libcurl's global init, once per process and thread-safe (curl_global_init
+ * itself is not). Anything in the core that uses libcurl calls this first.
+ * Returns 0, or -1 if libcurl could not initialise. */
+int svm_curl_global_init(void);
+
 #endif
