@@ -384,9 +384,12 @@ int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
 				      "%s %s failed: out of memory reading the answer", method,
 				      path);
 		else if (os_errno)
+			/* curl's own text would say "localhost port 80", which is
+			 * misleading on a Unix socket: name the failure and the errno. */
 			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				      "%s %s failed: %s (%s) (socket %s)", method, path, errbuf,
-				      strerror((int)os_errno), api->socket_path);
+				      "%s %s failed: %s: %s (socket %s)", method, path,
+				      curl_easy_strerror(rc), strerror((int)os_errno),
+				      api->socket_path);
 		else
 			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
 				      "%s %s failed: %s (socket %s)", method, path, errbuf,
