@@ -32,6 +32,23 @@ int svm_config_problems(const json_t *cfg, json_t **errors);
 /* 0 if valid, else -1 with INVALID_CONFIG and the problems joined by "; ". */
 int svm_config_validate(const json_t *cfg, svm_error *err);
 
+/* What start needs on top of svm_config_validate: a kernel, from
+ * bootSource.kernelImagePath or from "image". A stored config may lack both (the
+ * default does), so this is asked at start, not at parse. 0 if bootable, else -1
+ * with INVALID_CONFIG naming every problem (validation problems included). */
+int svm_config_check_bootable(const json_t *cfg, svm_error *err);
+
+/* Is text the beginning of a document that more bytes could complete? jansson's
+ * "premature end of input", and also a text cut inside a token ("tru", "1e",
+ * "\u00", half a UTF-8 character), which jansson calls a syntax error. False for
+ * a complete document, any other error, and text over SVM_CONFIG_MAX_BYTES. The fs
+ * layer buffers writes while this is true and fails the write otherwise. */
+bool svm_config_text_incomplete(const char *text, size_t len);
+
+/* Is id acceptable to Firecracker as a drive or interface id (it goes in the URL):
+ * 1 to 64 letters, digits or underscores. */
+bool svm_config_id_valid(const char *id);
+
 /* Pretty text of a config document, newline-terminated (malloc'd). */
 char *svm_config_dump(const json_t *cfg);
 
