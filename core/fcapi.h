@@ -34,7 +34,10 @@ void svm_api_free(svm_api *api);
  *        "No such file or directory"), http_status set, message
  *        "PUT /drives/rootfs: <fault_message>" (the body text if not JSON).
  * reply (may be NULL) is filled in both cases when an answer came; release with
- * svm_api_reply_clear. */
+ * svm_api_reply_clear. When no answer came it is all zero (status 0, text NULL).
+ * A bad path (not starting with '/', or with bytes other than [A-Za-z0-9/_.~-])
+ * -> INVALID_ARGUMENT; a socket path over sun_path -> NAME_TOO_LONG; an answer
+ * over 4 MiB is dropped -> SOCKET_REQUEST_FAILED. */
 int svm_api_call(svm_api *api, const char *method, const char *path,
 		 const json_t *body, svm_api_reply *reply, svm_error *err);
 void svm_api_reply_clear(svm_api_reply *reply);
