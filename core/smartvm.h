@@ -187,6 +187,7 @@ typedef struct svm_options {
 	int ready_timeout_ms;      /* VMM spawn to API socket answering, default 5000 */
 	int api_timeout_ms;        /* one API request, default 5000 */
 	const char *default_config; /* JSON document a new VM starts with; NULL = built-in */
+	bool log_stderr;           /* also copy daemon log lines to stderr */
 	svm_event_fn on_event;     /* may be NULL */
 	void *event_ud;
 } svm_options;

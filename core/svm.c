@@ -1,1 +1,519 @@
-/* svm.c: placeholder */
+/*
+ * svm.c - the orchestrator: options and defaults, the VM list, stop-all and
+ * cleanup, the daemon log and root error file, and event delivery.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vm_verbs.h"
+#include "vmm.h"
+
+#define LOG_KEPT (256 * 1024)
+#define ROOT_ERRORS_KEPT 16384
+
+uint64_t svm_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int64_t svm_wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char *svm_lib_version(void)
+{
+	return SMARTVMFS_VERSION;
+}
+
+/* ------------------------------------------------------------ options */
+
+static char *dup_or(const char *v, const char *def)
+{
+	return strdup(v && *v ? v : def);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static bool dir_usable(const char *dir)
+{
+	struct stat st;
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
+}
+
+static const char *host_arch(void)
+{
+	static struct utsname u;
+	if (uname(&u) == 0 && strcmp(u.machine, "aarch64") == 0)
+		return "aarch64";
+	return "x86_64";
+}
+
+static int fill_options(svm *s, const svm_options *in, svm_error *err)
+{
+	svm_options o = in ? *in : (svm_options){0};
+	s->data_dir = dup_or(o.data_dir, "/tmp/.smartvm");
+	if (o.runtime_dir && *o.runtime_dir) {
+		s->runtime_dir = strdup(o.runtime_dir);
+	} else if (dir_usable("/dev/shm")) {
+		s->runtime_dir = strdup("/dev/shm/.smartvm/runtime");
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		char buf[PATH_MAX];
+		snprintf(buf, sizeof buf, "%s/.smartvm/runtime", tmp && *tmp ? tmp : "/tmp");
+		s->runtime_dir = strdup(buf);
+	}
+	char cache[PATH_MAX];
+	snprintf(cache, sizeof cache, "%s/base-images", s->data_dir);
+	s->image_cache = dup_or(o.image_cache, cache);
+	s->firecracker = o.firecracker && *o.firecracker ? strdup(o.firecracker) : NULL;
+	s->fc_version_opt = o.fc_version && *o.fc_version ? strdup(o.fc_version) : NULL;
+	s->arch = dup_or(o.arch, host_arch());
+	s->bridge = dup_or(o.bridge, "svbr0");
+	s->subnet = dup_or(o.subnet, "172.30.0.0/24");
+	s->manifest = o.manifest && *o.manifest ? strdup(o.manifest) : NULL;
+	s->default_config = o.default_config ? strdup(o.default_config) : NULL;
+	if (strcmp(s->arch, "x86_64") != 0 && strcmp(s->arch, "aarch64") != 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "arch \"%s\": x86_64 or aarch64", s->arch);
+	o.data_dir = s->data_dir;
+	o.runtime_dir = s->runtime_dir;
+	o.image_cache = s->image_cache;
+	o.firecracker = s->firecracker;
+	o.fc_version = s->fc_version_opt;
+	o.arch = s->arch;
+	o.bridge = s->bridge;
+	o.subnet = s->subnet;
+	o.manifest = s->manifest;
+	o.default_config = s->default_config;
+	if (!o.max_images)
+		o.max_images = 2;
+	if (!o.console_size)
+		o.console_size = 1024 * 1024;
+	if (o.stop_timeout_ms <= 0)
+		o.stop_timeout_ms = 5000;
+	if (o.kill_timeout_ms <= 0)
+		o.kill_timeout_ms = 2000;
+	if (o.ready_timeout_ms <= 0)
+		o.ready_timeout_ms = 5000;
+	if (o.api_timeout_ms <= 0)
+		o.api_timeout_ms = 5000;
+	s->opt = o;
+	/* every socket path must fit sun_path: RUNDIR/ID/fc.sock and vsock.sock */
+	struct sockaddr_un sun;
+	size_t need = strlen(s->runtime_dir) + 1 + SVM_ID_LEN + strlen("/vsock.sock") + 1;
+	if (need > sizeof sun.sun_path)
+		return svm_error_set(err, SVM_NAME_TOO_LONG,
+				     "runtime dir %s is too long: socket paths in it would need %zu "
+				     "bytes, a Unix socket path holds %zu",
+				     s->runtime_dir, need, sizeof sun.sun_path);
+	return 0;
+}
+
+static void raise_nofile(void)
+{
+	/* each VM holds ~7 fds (pidfd, pipes, FIFOs, API connection) */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+svm *svm_new(const svm_options *opts, svm_error *err)
+{
+	svm *s = calloc(1, sizeof *s);
+	if (!s) {
+		svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->ops_cv, NULL);
+	ring_init(&s->log, LOG_KEPT);
+	ring_init(&s->errors, ROOT_ERRORS_KEPT);
+	atomic_init(&s->ops, 0);
+	if (fill_options(s, opts, err) < 0)
+		goto fail;
+	if (mkdir_p(s->runtime_dir, 0700) < 0) {
+		svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_START_FAILED,
+			      "cannot create runtime dir %s: %s", s->runtime_dir, strerror(errno));
+		goto fail;
+	}
+	raise_nofile();
+	s->loop = loop_new();
+	if (!s->loop) {
+		svm_error_set(err, SVM_START_FAILED, "cannot start the event loop");
+		goto fail;
+	}
+	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
+		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
+	return s;
+fail:
+	s->loop = NULL;
+	svm_free(s);
+	return NULL;
+}
+
+const svm_options *svm_get_options(const svm *s) { return &s->opt; }
+const char *svm_runtime_dir(const svm *s) { return s->runtime_dir; }
+
+const char *svm_fc_version(svm *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (!s->fc_version) {
+		if (s->fc_version_opt) {
+			s->fc_version = strdup(s->fc_version_opt);
+		} else if (s->firecracker) {
+			/* "Firecracker v1.14.2\n\n": ask the binary once, never the network */
+			char *argv[] = {s->firecracker, "--version", NULL};
+			char *out = vmm_capture(argv, 2000);
+			char *v = out ? strstr(out, " v") : NULL;
+			if (v) {
+				v++;
+				v[strcspn(v, " \r\n")] = '\0';
+				s->fc_version = strdup(v);
+			}
+			free(out);
+		}
+		if (!s->fc_version)
+			s->fc_version = strdup("unknown");
+	}
+	const char *v = s->fc_version;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+/* ------------------------------------------------------------ VMs */
+
+bool svm_name_valid(const char *name)
+{
+	if (!name || !*name)
+		return false;
+	size_t n = strlen(name);
+	if (n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+static ssize_t find_locked(svm *s, const char *name)
+{
+	for (size_t i = 0; i < s->nvms; i++)
+		if (strcmp(s->vms[i]->name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
+{
+	char gen[32];
+	if (name && !svm_name_valid(name)) {
+		if (strlen(name) > 64)
+			svm_error_set(err, SVM_NAME_TOO_LONG, "VM name \"%.64s...\" is longer than 64 characters", name);
+		else
+			svm_error_set(err, SVM_INVALID_ARGUMENT,
+				      "VM name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", name);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (!name) {
+		/* generated names: vm-1, vm-2, ... skipping taken ones */
+		for (uint64_t n = s->next_gen + 1;; n++) {
+			snprintf(gen, sizeof gen, "vm-%llu", (unsigned long long)n);
+			if (find_locked(s, gen) < 0)
+				break;
+		}
+		name = gen;
+	}
+	if (find_locked(s, name) >= 0) {
+		pthread_mutex_unlock(&s->mu);
+		svm_error_set(err, SVM_EXISTS, "VM \"%s\" exists", name);
+		return NULL;
+	}
+	svm_vm *vm = vm_new(s, name, err);
+	if (!vm) {
+		pthread_mutex_unlock(&s->mu);
+		return NULL;
+	}
+	vm->gen = ++s->next_gen;
+	if (s->nvms == s->capvms) {
+		size_t cap = s->capvms ? s->capvms * 2 : 16;
+		svm_vm **v = realloc(s->vms, cap * sizeof *v);
+		if (!v) {
+			pthread_mutex_unlock(&s->mu);
+			vm_destroy_files(vm);
+			svm_vm_unref(vm);
+			svm_error_set(err, SVM_NO_SPACE, "out of memory");
+			return NULL;
+		}
+		s->vms = v;
+		s->capvms = cap;
+	}
+	s->vms[s->nvms++] = vm;
+	svm_vm_ref(vm); /* the list's reference */
+	pthread_mutex_unlock(&s->mu);
+	return vm;
+}
+
+svm_vm *svm_get_vm(svm *s, const char *name)
+{
+	pthread_mutex_lock(&s->mu);
+	ssize_t i = find_locked(s, name);
+	svm_vm *vm = i >= 0 ? s->vms[i] : NULL;
+	if (vm)
+		svm_vm_ref(vm);
+	pthread_mutex_unlock(&s->mu);
+	return vm;
+}
+
+char **svm_list_vms(svm *s, size_t *count)
+{
+	pthread_mutex_lock(&s->mu);
+	char **v = calloc(s->nvms + 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; v && i < s->nvms; i++)
+		v[n++] = strdup(s->vms[i]->name);
+	pthread_mutex_unlock(&s->mu);
+	if (count)
+		*count = n;
+	return v;
+}
+
+void svm_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+size_t svm_count_vms(svm *s)
+{
+	pthread_mutex_lock(&s->mu);
+	size_t n = s->nvms;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void svm_count_by_state(svm *s, size_t *counts)
+{
+	memset(counts, 0, SVM_STATE_COUNT * sizeof *counts);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nvms; i++)
+		counts[svm_vm_state(s->vms[i])]++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int svm_remove_vm(svm *s, const char *name, svm_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	ssize_t i = find_locked(s, name);
+	if (i < 0) {
+		pthread_mutex_unlock(&s->mu);
+		return svm_error_set(err, SVM_NOT_FOUND, "no VM \"%s\"", name);
+	}
+	svm_vm *vm = s->vms[i];
+	pthread_mutex_lock(&vm->mu);
+	svm_state st = vm->state;
+	bool live = st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED ||
+		    st == SVM_STOPPING || vm->busy || vm->pid != 0;
+	if (!live)
+		atomic_store(&vm->removed, true);
+	pthread_mutex_unlock(&vm->mu);
+	if (live) {
+		pthread_mutex_unlock(&s->mu);
+		return svm_error_set(err, SVM_INVALID_STATE, "%s is %s: stop or kill it first", name,
+				     svm_state_name(st));
+	}
+	memmove(&s->vms[i], &s->vms[i + 1], (s->nvms - (size_t)i - 1) * sizeof *s->vms);
+	s->nvms--;
+	pthread_mutex_unlock(&s->mu);
+	vm_destroy_files(vm);
+	svm_emit(s, SVM_EV_REMOVED, vm, 0, NULL);
+	svm_vm_unref(vm);
+	return 0;
+}
+
+/* A snapshot of the list with references, so work on VMs runs without s->mu. */
+static svm_vm **grab_all(svm *s, size_t *n)
+{
+	pthread_mutex_lock(&s->mu);
+	svm_vm **v = calloc(s->nvms + 1, sizeof *v);
+	*n = 0;
+	for (size_t i = 0; v && i < s->nvms; i++) {
+		svm_vm_ref(s->vms[i]);
+		v[(*n)++] = s->vms[i];
+	}
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+static void release_all(svm_vm **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		svm_vm_unref(v[i]);
+	free(v);
+}
+
+typedef struct stop_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t left;
+} stop_wait;
+
+static void stop_done(void *ud, const svm_error *e)
+{
+	(void)e;
+	stop_wait *w = ud;
+	pthread_mutex_lock(&w->mu);
+	if (--w->left == 0)
+		pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int svm_stop_all(svm *s, svm_error *err)
+{
+	size_t n;
+	svm_vm **v = grab_all(s, &n);
+	stop_wait w = {.left = 1};
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	svm_request req = {.verb = SVM_V_STOP};
+	/* in parallel: each graceful stop may wait seconds for its guest */
+	for (size_t i = 0; i < n; i++) {
+		svm_state st = svm_vm_state(v[i]);
+		if (st != SVM_RUNNING && st != SVM_PAUSED)
+			continue;
+		pthread_mutex_lock(&w.mu);
+		w.left++;
+		pthread_mutex_unlock(&w.mu);
+		if (!svm_vm_submit(v[i], &req, stop_done, &w))
+			stop_done(&w, NULL);
+	}
+	stop_done(&w, NULL);
+	pthread_mutex_lock(&w.mu);
+	while (w.left)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	release_all(v, n);
+	svm_error_clear(err);
+	return 0;
+}
+
+int svm_cleanup(svm *s, svm_error *err)
+{
+	size_t n;
+	svm_vm **v = grab_all(s, &n);
+	for (size_t i = 0; i < n; i++)
+		vm_kill_and_wait(v[i], true);
+	release_all(v, n);
+	svm_error_clear(err);
+	return 0;
+}
+
+void svm_free(svm *s)
+{
+	if (!s)
+		return;
+	if (s->loop) {
+		svm_cleanup(s, NULL);
+		/* async ops still finishing hold references and may call back */
+		pthread_mutex_lock(&s->mu);
+		while (atomic_load(&s->ops) > 0)
+			pthread_cond_wait(&s->ops_cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		/* a start that raced with the cleanup above */
+		svm_cleanup(s, NULL);
+		for (size_t i = 0; i < s->nvms; i++) {
+			vm_destroy_files(s->vms[i]);
+			svm_vm_unref(s->vms[i]);
+		}
+		loop_free(s->loop);
+		rmdir(s->runtime_dir); /* only if empty: other mounts may share it */
+	}
+	free(s->vms);
+	free(s->data_dir);
+	free(s->runtime_dir);
+	free(s->image_cache);
+	free(s->firecracker);
+	free(s->fc_version_opt);
+	free(s->arch);
+	free(s->bridge);
+	free(s->subnet);
+	free(s->manifest);
+	free(s->default_config);
+	free(s->fc_version);
+	ring_destroy(&s->log);
+	ring_destroy(&s->errors);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->ops_cv);
+	free(s);
+}
+
+/* ------------------------------------------------------------ logs, events */
+
+void svm_log(svm *s, const char *fmt, ...)
+{
+	char line[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	ring_printf(&s->log, "%s", line);
+	if (s->opt.log_stderr)
+		fprintf(stderr, "smartvmfs: %s\n", line);
+	svm_emit(s, SVM_EV_DAEMON_LOG, NULL, 0, NULL);
+}
+
+char *svm_log_text(svm *s) { return ring_text(&s->log); }
+
+void svm_note_error(svm *s, const char *command, const svm_error *e)
+{
+	ring_printf(&s->errors, "%s: %s", command ? command : "", e ? e->message : "");
+	svm_emit(s, SVM_EV_ROOT_ERROR, NULL, 0, NULL);
+}
+
+char *svm_error_text(svm *s) { return ring_text(&s->errors); }
+
+void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text)
+{
+	if (!s->opt.on_event)
+		return;
+	svm_event ev = {.kind = kind, .vm = vm, .seq = seq, .text = text};
+	s->opt.on_event(s->opt.event_ud, &ev);
+}

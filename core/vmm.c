@@ -1,1 +1,178 @@
-/* vmm.c: placeholder */
+/* vmm.c - spawning and reaping VMM processes (see vmm.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+extern char **environ;
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int vmm_check_binary(const char *path, svm_error *err)
+{
+	struct stat st;
+	if (!path || !*path)
+		return svm_error_set(err, SVM_BINARY_NOT_FOUND,
+				     "no Firecracker binary configured (-o firecracker=PATH)");
+	if (stat(path, &st) < 0)
+		return svm_error_set(err, SVM_BINARY_NOT_FOUND, "Firecracker binary %s: %s", path,
+				     strerror(errno));
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return svm_error_set(err, SVM_BINARY_NOT_FOUND,
+				     "Firecracker binary %s is not an executable file", path);
+	return 0;
+}
+
+int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_error *err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	/* every other fd stays with the daemon: the FUSE device, other VMs' pipes */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0)
+		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : SVM_START_FAILED,
+				     "cannot start %s: %s", argv[0], strerror(rc));
+	/* race-free: nobody else reaps our children, so the pid cannot be reused yet */
+	*pidfd = pidfd_open_(*pid);
+	if (*pidfd < 0) {
+		int e = errno;
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		return svm_error_set(err, SVM_START_FAILED, "pidfd_open: %s", strerror(e));
+	}
+	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+int vmm_reap(int pidfd, int *wstatus)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return -1;
+	if (si.si_code == CLD_EXITED)
+		*wstatus = (si.si_status & 0xff) << 8;
+	else
+		*wstatus = si.si_status & 0x7f; /* killed or dumped: the signal number */
+	return 0;
+}
+
+void vmm_status_text(int wstatus, char *buf, size_t len)
+{
+	if (WIFEXITED(wstatus))
+		snprintf(buf, len, "exit %d", WEXITSTATUS(wstatus));
+	else if (WIFSIGNALED(wstatus))
+		snprintf(buf, len, "signal %d", WTERMSIG(wstatus));
+	else
+		snprintf(buf, len, "status %d", wstatus);
+}
+
+int vmm_proc_stat(pid_t pid, uint64_t *user_ns, uint64_t *sys_ns, uint64_t *rss_bytes)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* fields after the command name, which may contain spaces: start after ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long long ut = 0, st = 0;
+	long rss = 0;
+	/* state(3) ... utime(14) stime(15) ... rss(24) */
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+		field++;
+		if (field == 14)
+			ut = strtoull(tok, NULL, 10);
+		else if (field == 15)
+			st = strtoull(tok, NULL, 10);
+		else if (field == 24) {
+			rss = strtol(tok, NULL, 10);
+			break;
+		}
+	}
+	long hz = sysconf(_SC_CLK_TCK);
+	*user_ns = ut * (1000000000ULL / (unsigned long long)hz);
+	*sys_ns = st * (1000000000ULL / (unsigned long long)hz);
+	*rss_bytes = (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+char *vmm_capture(char *const argv[], int timeout_ms)
+{
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return NULL;
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int fds[3] = {devnull, out[1], devnull};
+	pid_t pid;
+	int pidfd;
+	svm_error err;
+	if (devnull < 0 || vmm_spawn(argv, fds, &pid, &pidfd, &err) < 0) {
+		close(out[0]);
+		close(out[1]);
+		if (devnull >= 0)
+			close(devnull);
+		return NULL;
+	}
+	close(out[1]);
+	close(devnull);
+	char *buf = calloc(1, 4097);
+	size_t used = 0;
+	struct pollfd p = {.fd = out[0], .events = POLLIN};
+	while (buf && used < 4096 && poll(&p, 1, timeout_ms) > 0) {
+		ssize_t n = read(out[0], buf + used, 4096 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	close(out[0]);
+	kill(pid, SIGKILL); /* harmless if it already ended; bounds the wait below */
+	int ws;
+	struct pollfd pp = {.fd = pidfd, .events = POLLIN};
+	poll(&pp, 1, timeout_ms);
+	if (vmm_reap(pidfd, &ws) < 0)
+		waitpid(pid, &ws, 0);
+	close(pidfd);
+	return buf;
+}

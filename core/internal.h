@@ -1,0 +1,100 @@
+/*
+ * internal.h - the orchestrator and VM objects, shared by vm*.c and svm.c.
+ */
+#ifndef SVM_INTERNAL_H
+#define SVM_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "fcapi.h"
+#include "loop.h"
+#include "ring.h"
+#include "smartvm.h"
+
+#define SVM_ID_LEN 8          /* random [a-z0-9] */
+#define SVM_SOCK_MAX 108      /* sizeof(sun_path) */
+#define SVM_ERRORS_KEPT 16384 /* bytes of each error file */
+#define SVM_FCLOG_KEPT (256 * 1024)
+#define SVM_STDERR_KEPT 4096
+#define SVM_MMDS_MAX 51200    /* Firecracker's default MMDS data store limit */
+
+struct svm {
+	svm_options opt;      /* strings below are owned copies */
+	char *data_dir, *runtime_dir, *image_cache, *firecracker, *fc_version_opt, *arch,
+		*bridge, *subnet, *manifest, *default_config;
+	svm_loop *loop;
+	pthread_mutex_t mu;   /* guards vms, nvms, next_gen, fc_version */
+	svm_vm **vms;
+	size_t nvms, capvms;
+	uint64_t next_gen;
+	char *fc_version;     /* resolved lazily */
+	svm_ring log;         /* the daemon's own log */
+	svm_ring errors;      /* the root error file */
+	atomic_int ops;       /* async ops in flight */
+	pthread_cond_t ops_cv;
+};
+
+struct svm_vm {
+	atomic_int refs;
+	svm *s;
+	char name[72];
+	char id[SVM_ID_LEN + 1];
+	uint64_t gen;
+	char rundir[SVM_SOCK_MAX]; /* fits: every socket path in it must */
+	char sock[SVM_SOCK_MAX];
+	svm_api *api;
+
+	pthread_mutex_t mu;   /* guards everything below that is not atomic */
+	pthread_cond_t cv;    /* signalled when the process exits or metrics arrive */
+	atomic_int state;
+	atomic_bool removed;
+	atomic_llong mtime_ns;
+	atomic_uint uid;
+	bool busy;            /* a state-changing op runs */
+	json_t *config;
+	json_t *metadata;     /* NULL: none set */
+	svm_lines events;
+
+	/* the VMM process; pid != 0 while it is alive (until reaped) */
+	atomic_int pid;
+	int pidfd, stdin_fd;
+	svm_watch *w_pid, *w_out, *w_err, *w_log, *w_metrics;
+	int out_fd, err_fd, log_fd, metrics_fd;
+	bool expect_exit;     /* we asked it to end: an exit means stopped */
+	bool kill_requested;  /* kill verb: a start in progress ends in stopped */
+	char last_exit[32];
+	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
+
+	svm_ring console, fclog, errtail, errors;
+	char *metrics_line;
+	uint64_t metrics_seq;
+};
+
+/* time */
+uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */
+int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
+
+/* events: record under vm->mu with vm_event_locked, deliver after unlocking */
+void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text);
+uint64_t vm_state_locked(svm_vm *vm, svm_state st); /* set + record; returns seq */
+void vm_touch(svm_vm *vm);
+
+/* vm.c */
+svm_vm *vm_new(svm *s, const char *name, svm_error *err);
+void vm_destroy_files(svm_vm *vm);
+int vm_kill_and_wait(svm_vm *vm, bool expect);
+
+/* vm_proc.c: the process side of a VM */
+int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err);
+int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
+/* Sends sig; waits until the loop has reaped it or timeout_ms passes (-1: forever).
+ * Returns 0 if it has ended. vm->mu must NOT be held. */
+int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms);
+/* Waits for the exit without signalling. */
+int vm_proc_wait_exit(svm_vm *vm, int timeout_ms);
+
+#endif

@@ -1,0 +1,451 @@
+/*
+ * vm_proc.c - the process side of a VM: spawn with FIFOs and pipes, drain its
+ * output on the event loop, notice and classify its exit (DESIGN §3: an exit we
+ * asked for, or an unasked exit 0 (a guest reboot), is `stopped`; any other
+ * unasked exit or signal is `error`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "internal.h"
+#include "vmm.h"
+
+/* ------------------------------------------------------------ draining */
+
+/* Reads what is there now; returns false at EOF or on a hard error. */
+static bool drain_into(int fd, svm_ring *ring, size_t *got)
+{
+	char buf[16384];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n > 0) {
+			ring_append(ring, buf, (size_t)n);
+			*got += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+}
+
+static void stop_watch(svm_vm *vm, svm_watch **w)
+{
+	/* EOF on one stream: stop polling it (it would report HUP forever); the fd
+	 * itself is closed with the others when the process is reaped */
+	pthread_mutex_lock(&vm->mu);
+	loop_del(vm->s->loop, *w);
+	*w = NULL;
+	pthread_mutex_unlock(&vm->mu);
+}
+
+static void on_console(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)ev;
+	svm_vm *vm = ud;
+	size_t got = 0;
+	bool open = drain_into(loop_fd(w), &vm->console, &got);
+	if (got)
+		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
+	if (!open)
+		stop_watch(vm, &vm->w_out);
+}
+
+static void on_stderr(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)ev;
+	svm_vm *vm = ud;
+	size_t got = 0;
+	if (!drain_into(loop_fd(w), &vm->errtail, &got))
+		stop_watch(vm, &vm->w_err);
+}
+
+static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)ev;
+	svm_vm *vm = ud;
+	size_t got = 0;
+	bool open = drain_into(loop_fd(w), &vm->fclog, &got);
+	if (got)
+		svm_emit(vm->s, SVM_EV_LOG, vm, 0, NULL);
+	if (!open)
+		stop_watch(vm, &vm->w_log);
+}
+
+/* Metrics arrive as one JSON object per line; keep the newest complete line. */
+static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)ev;
+	svm_vm *vm = ud;
+	char buf[65536];
+	bool open = true, fresh = false;
+	for (;;) {
+		ssize_t n = read(loop_fd(w), buf, sizeof buf - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			open = n < 0 && errno == EAGAIN;
+			break;
+		}
+		buf[n] = '\0';
+		/* last complete line of this chunk */
+		char *end = strrchr(buf, '\n');
+		if (!end)
+			continue;
+		*end = '\0';
+		char *start = strrchr(buf, '\n');
+		start = start ? start + 1 : buf;
+		pthread_mutex_lock(&vm->mu);
+		free(vm->metrics_line);
+		vm->metrics_line = strdup(start);
+		vm->metrics_seq++;
+		pthread_cond_broadcast(&vm->cv);
+		pthread_mutex_unlock(&vm->mu);
+		fresh = true;
+	}
+	if (fresh)
+		svm_emit(vm->s, SVM_EV_METRICS, vm, 0, NULL);
+	if (!open)
+		stop_watch(vm, &vm->w_metrics);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Last line(s) of Firecracker's stderr, for error messages. */
+static void stderr_tail(svm_vm *vm, char *buf, size_t len)
+{
+	char *t = ring_text(&vm->errtail);
+	buf[0] = '\0';
+	if (!t)
+		return;
+	size_t n = strlen(t);
+	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+		t[--n] = '\0';
+	const char *p = t;
+	if (n > 300)
+		p = t + n - 300;
+	snprintf(buf, len, "%s", p);
+	for (char *q = buf; *q; q++)
+		if (*q == '\n' || *q == '\r')
+			*q = ' ';
+	free(t);
+}
+
+static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)w;
+	(void)ev;
+	svm_vm *vm = ud;
+	size_t got = 0;
+	/* what it wrote before dying is still in the pipes: take it first */
+	if (vm->w_out)
+		on_console(vm->w_out, vm, 0);
+	if (vm->w_err)
+		drain_into(vm->err_fd, &vm->errtail, &got);
+	if (vm->w_log)
+		on_fclog(vm->w_log, vm, 0);
+	if (vm->w_metrics)
+		on_metrics(vm->w_metrics, vm, 0);
+
+	int ws = 0;
+	if (vmm_reap(vm->pidfd, &ws) < 0)
+		return; /* spurious wake: not exited yet */
+
+	char tail[320];
+	stderr_tail(vm, tail, sizeof tail);
+
+	pthread_mutex_lock(&vm->mu);
+	svm_loop *l = vm->s->loop;
+	loop_del(l, vm->w_pid);
+	loop_del(l, vm->w_out);
+	loop_del(l, vm->w_err);
+	loop_del(l, vm->w_log);
+	loop_del(l, vm->w_metrics);
+	vm->w_pid = vm->w_out = vm->w_err = vm->w_log = vm->w_metrics = NULL;
+	close_fd(&vm->pidfd);
+	close_fd(&vm->stdin_fd);
+	close_fd(&vm->out_fd);
+	close_fd(&vm->err_fd);
+	close_fd(&vm->log_fd);
+	close_fd(&vm->metrics_fd);
+	vm->pid = 0;
+	/* Firecracker never unlinks its API socket (DESIGN §6) */
+	unlink(vm->sock);
+	vmm_status_text(ws, vm->last_exit, sizeof vm->last_exit);
+	uint64_t exit_seq = lines_add(&vm->events, vm->last_exit);
+	uint64_t state_seq = 0;
+	svm_state st = vm->state;
+	bool failed = false;
+	/* a start in progress owns the state: it rolls back and reports */
+	if (st != SVM_STARTING) {
+		bool clean = vm->expect_exit || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+		failed = !clean;
+		if (st != SVM_STOPPED && st != SVM_ERROR)
+			state_seq = vm_state_locked(vm, clean ? SVM_STOPPED : SVM_ERROR);
+	}
+	char exit_text[32];
+	snprintf(exit_text, sizeof exit_text, "%s", vm->last_exit);
+	svm_state now = vm->state;
+	pthread_cond_broadcast(&vm->cv);
+	pthread_mutex_unlock(&vm->mu);
+
+	if (failed) {
+		svm_error e;
+		svm_error_set(&e, SVM_START_FAILED, "firecracker ended unexpectedly (%s)%s%s",
+			      exit_text, tail[0] ? ": " : "", tail);
+		svm_vm_note_error(vm, "vmm", &e);
+		svm_log(vm->s, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
+	}
+	svm_emit(vm->s, SVM_EV_EXIT, vm, exit_seq, exit_text);
+	if (state_seq) {
+		char line[32];
+		snprintf(line, sizeof line, "state %s", svm_state_name(now));
+		svm_emit(vm->s, SVM_EV_STATE, vm, state_seq, line);
+	}
+	svm_vm_unref(vm); /* the reference the process held */
+}
+
+/* ------------------------------------------------------------ spawning */
+
+static int make_fifo(const char *path, int *rfd, svm_error *err)
+{
+	unlink(path);
+	if (mkfifo(path, 0600) < 0)
+		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
+				     "mkfifo %s: %s", path, strerror(errno));
+	/* our read end first, so Firecracker's open for writing finds a reader */
+	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*rfd < 0)
+		return svm_error_set(err, SVM_START_FAILED, "open %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static const char *logger_level(const json_t *cfg)
+{
+	const char *lv = json_string_value(json_object_get(json_object_get(cfg, "logger"), "level"));
+	return lv ? lv : "Info";
+}
+
+int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err)
+{
+	svm *s = vm->s;
+	if (vmm_check_binary(s->firecracker, err) < 0)
+		return -1;
+	if (unlink(vm->sock) < 0 && errno != ENOENT)
+		return svm_error_set(err, SVM_START_FAILED,
+				     "a stale API socket is in the way and cannot be removed: %s: %s",
+				     vm->sock, strerror(errno));
+	char logp[PATH_MAX], metp[PATH_MAX];
+	snprintf(logp, sizeof logp, "%s/log.fifo", vm->rundir);
+	snprintf(metp, sizeof metp, "%s/metrics.fifo", vm->rundir);
+	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+	if (make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0)
+		goto fail;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
+		svm_error_set(err, SVM_START_FAILED, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(er[0], F_SETFL, O_NONBLOCK);
+
+	const json_t *logger = json_object_get(cfg, "logger");
+	char *argv[20];
+	int a = 0;
+	argv[a++] = s->firecracker;
+	argv[a++] = "--api-sock";
+	argv[a++] = vm->sock;
+	argv[a++] = "--id";
+	argv[a++] = vm->id;
+	argv[a++] = "--log-path";
+	argv[a++] = logp;
+	argv[a++] = "--level";
+	argv[a++] = (char *)logger_level(cfg);
+	argv[a++] = "--metrics-path";
+	argv[a++] = metp;
+	if (json_is_true(json_object_get(logger, "showLevel")))
+		argv[a++] = "--show-level";
+	if (json_is_true(json_object_get(logger, "showLogOrigin")))
+		argv[a++] = "--show-log-origin";
+	argv[a] = NULL;
+
+	ring_reset(&vm->console);
+	ring_reset(&vm->errtail);
+	pthread_mutex_lock(&vm->mu);
+	free(vm->metrics_line);
+	vm->metrics_line = NULL;
+	pthread_mutex_unlock(&vm->mu);
+
+	pid_t pid;
+	int pidfd;
+	int fds[3] = {in[0], out[1], er[1]};
+	vm->spawn_ns = svm_now_ns();
+	if (vmm_spawn(argv, fds, &pid, &pidfd, err) < 0)
+		goto fail;
+	close(in[0]);
+	close(out[1]);
+	close(er[1]);
+
+	svm_vm_ref(vm); /* held by the process until it is reaped */
+	pthread_mutex_lock(&vm->mu);
+	vm->pid = pid;
+	vm->pidfd = pidfd;
+	vm->stdin_fd = in[1];
+	vm->out_fd = out[0];
+	vm->err_fd = er[0];
+	vm->log_fd = logfd;
+	vm->metrics_fd = metfd;
+	vm->expect_exit = false;
+	vm->last_exit[0] = '\0';
+	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
+	vm->w_err = loop_add(s->loop, er[0], EPOLLIN, on_stderr, vm);
+	vm->w_log = loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm);
+	vm->w_metrics = loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm);
+	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
+	bool ok = vm->w_pid != NULL;
+	pthread_mutex_unlock(&vm->mu);
+	if (!ok) {
+		/* without its exit watch nobody would reap it: end it here */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return svm_error_set(err, SVM_START_FAILED, "cannot watch the VMM process");
+	}
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+		if (er[i] >= 0)
+			close(er[i]);
+	}
+	if (logfd >= 0)
+		close(logfd);
+	if (metfd >= 0)
+		close(metfd);
+	return -1;
+}
+
+/* ------------------------------------------------------------ waiting */
+
+static bool ends_before(svm_vm *vm, uint64_t deadline_ns)
+{
+	/* caller holds vm->mu */
+	while (vm->pid != 0) {
+		if (deadline_ns) {
+			uint64_t now = svm_now_ns();
+			if (now >= deadline_ns)
+				return false;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t left = deadline_ns - now;
+			ts.tv_sec += (time_t)(left / 1000000000ULL);
+			ts.tv_nsec += (long)(left % 1000000000ULL);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&vm->cv, &vm->mu, &ts);
+		} else {
+			pthread_cond_wait(&vm->cv, &vm->mu);
+		}
+	}
+	return true;
+}
+
+int vm_proc_wait_exit(svm_vm *vm, int timeout_ms)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool done = ends_before(vm, timeout_ms < 0 ? 0 : svm_now_ns() + (uint64_t)timeout_ms * 1000000ULL);
+	pthread_mutex_unlock(&vm->mu);
+	return done ? 0 : -1;
+}
+
+int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
+{
+	pthread_mutex_lock(&vm->mu);
+	pid_t pid = vm->pid;
+	if (pid != 0) {
+		vm->expect_exit = true;
+		/* the pidfd keeps the pid ours until the loop reaps it */
+		kill(pid, sig);
+	}
+	bool done = ends_before(vm, timeout_ms < 0 ? 0 : svm_now_ns() + (uint64_t)timeout_ms * 1000000ULL);
+	pthread_mutex_unlock(&vm->mu);
+	return done ? 0 : -1;
+}
+
+int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
+{
+	svm *s = vm->s;
+	uint64_t deadline = svm_now_ns() + (uint64_t)s->opt.ready_timeout_ms * 1000000ULL;
+	/* inotify tells us the moment the socket appears (the seed polls every 100 ms) */
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ino >= 0)
+		inotify_add_watch(ino, vm->rundir, IN_CREATE | IN_MOVED_TO);
+	int rc = -1;
+	for (;;) {
+		pthread_mutex_lock(&vm->mu);
+		bool alive = vm->pid != 0, killed = vm->kill_requested;
+		char exit_text[32];
+		snprintf(exit_text, sizeof exit_text, "%s", vm->last_exit);
+		pthread_mutex_unlock(&vm->mu);
+		if (!alive) {
+			char tail[320];
+			stderr_tail(vm, tail, sizeof tail);
+			svm_error_set(err, SVM_START_FAILED,
+				      "firecracker exited before its API was ready (%s)%s%s", exit_text,
+				      tail[0] ? ": " : "", tail);
+			break;
+		}
+		if (killed || (cancel && atomic_load(cancel))) {
+			svm_error_set(err, SVM_INTERRUPTED, "start interrupted");
+			break;
+		}
+		if (access(vm->sock, F_OK) == 0) {
+			svm_error e;
+			if (svm_api_call(vm->api, "GET", "/version", NULL, NULL, &e) == 0) {
+				rc = 0;
+				break;
+			}
+		}
+		if (svm_now_ns() >= deadline) {
+			svm_error_set(err, SVM_SOCKET_TIMEOUT,
+				      "firecracker's API socket %s did not answer within %d ms", vm->sock,
+				      s->opt.ready_timeout_ms);
+			break;
+		}
+		if (ino >= 0) {
+			struct pollfd p = {.fd = ino, .events = POLLIN};
+			if (poll(&p, 1, 5) > 0) {
+				char buf[4096];
+				while (read(ino, buf, sizeof buf) > 0)
+					;
+			}
+		} else {
+			usleep(1000);
+		}
+	}
+	if (ino >= 0)
+		close(ino);
+	if (rc == 0)
+		vm->ready_ns = svm_now_ns();
+	return rc;
+}

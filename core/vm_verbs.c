@@ -1,0 +1,657 @@
+/*
+ * vm_verbs.c - the verbs: start, pause, resume, stop, kill, snapshot, restore,
+ * balloon, drive, netif, metadata, flushmetrics; and their async submission.
+ *
+ * Locking: vm->mu is held only to check and change state; the work (spawn, API
+ * calls, waits) runs without it, under vm->busy, so reads of the VM never wait
+ * for a verb. kill is the one verb that may run while another is busy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "vm_verbs.h"
+
+/* ------------------------------------------------------------ state checks */
+
+static int invalid_state(svm_vm *vm, svm_verb verb, svm_state st, svm_error *err)
+{
+	const svm_verb_info *vi = &svm_verb_table()[verb];
+	char valid[128] = "";
+	for (int s = 0; s < SVM_STATE_COUNT; s++)
+		if (vi->valid_states & (1u << s)) {
+			if (valid[0])
+				strncat(valid, ", ", sizeof valid - strlen(valid) - 1);
+			strncat(valid, svm_state_name((svm_state)s), sizeof valid - strlen(valid) - 1);
+		}
+	return svm_error_set(err, SVM_INVALID_STATE, "%s is %s: %s is valid when %s", vm->name,
+			     svm_state_name(st), vi->name, valid);
+}
+
+/* Checks that verb may run now and, for state-changing verbs, marks the VM busy.
+ * Caller holds vm->mu. */
+static int begin_locked(svm_vm *vm, svm_verb verb, bool exclusive, svm_error *err)
+{
+	svm_state st = vm->state;
+	if (atomic_load(&vm->removed))
+		return svm_error_set(err, SVM_INVALID_STATE, "%s has been removed", vm->name);
+	if (!(svm_verb_table()[verb].valid_states & (1u << st)))
+		return invalid_state(vm, verb, st, err);
+	if (exclusive && vm->busy)
+		return svm_error_set(err, SVM_INVALID_STATE, "%s is busy with another command",
+				     vm->name);
+	if (exclusive)
+		vm->busy = true;
+	return 0;
+}
+
+static void emit_state(svm_vm *vm, uint64_t seq)
+{
+	char line[32];
+	snprintf(line, sizeof line, "state %s", svm_state_name(svm_vm_state(vm)));
+	svm_emit(vm->s, SVM_EV_STATE, vm, seq, line);
+}
+
+/* Ends an exclusive verb: new state (if the VMM is still there or force), not busy. */
+static void finish(svm_vm *vm, int new_state, bool force)
+{
+	pthread_mutex_lock(&vm->mu);
+	uint64_t seq = 0;
+	if (new_state >= 0 && (force || vm->pid != 0) && vm->state != new_state)
+		seq = vm_state_locked(vm, (svm_state)new_state);
+	vm->busy = false;
+	pthread_cond_broadcast(&vm->cv);
+	pthread_mutex_unlock(&vm->mu);
+	if (seq)
+		emit_state(vm, seq);
+}
+
+static int action(svm_vm *vm, const char *type, svm_error *err)
+{
+	json_t *body = json_pack("{s:s}", "action_type", type);
+	int rc = svm_api_call(vm->api, "PUT", "/actions", body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+/* ------------------------------------------------------------ start */
+
+static int check_file(const char *what, const char *path, svm_error *err)
+{
+	if (!path)
+		return 0;
+	if (access(path, R_OK) < 0)
+		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_NOT_FOUND,
+				     "%s %s: %s", what, path, strerror(errno));
+	return 0;
+}
+
+static int check_host_files(const json_t *cfg, svm_error *err)
+{
+	const json_t *boot = json_object_get(cfg, "bootSource");
+	if (check_file("kernel", json_string_value(json_object_get(boot, "kernelImagePath")), err) < 0 ||
+	    check_file("initrd", json_string_value(json_object_get(boot, "initrdPath")), err) < 0)
+		return -1;
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(cfg, "drives"), i, d) {
+		char what[128];
+		snprintf(what, sizeof what, "drive %s", json_string_value(json_object_get(d, "driveId")));
+		if (check_file(what, json_string_value(json_object_get(d, "pathOnHost")), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int put(svm_vm *vm, const char *path, json_t *body, svm_error *err)
+{
+	if (!body)
+		return 0;
+	int rc = svm_api_call(vm->api, "PUT", path, body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+static bool cancelled(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool killed = vm->kill_requested;
+	pthread_mutex_unlock(&vm->mu);
+	if (killed || (cancel && atomic_load(cancel))) {
+		svm_error_set(err, SVM_INTERRUPTED, killed ? "killed while starting" : "start interrupted");
+		return true;
+	}
+	return false;
+}
+
+/* Pre-boot configuration in Firecracker's order, then InstanceStart. */
+static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
+			      const atomic_bool *cancel, svm_error *err)
+{
+	char path[256];
+	if (put(vm, "/boot-source", svm_payload_boot_source(cfg), err) < 0 ||
+	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0)
+		return -1;
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(cfg, "drives"), i, d) {
+		if (cancelled(vm, cancel, err))
+			return -1;
+		snprintf(path, sizeof path, "/drives/%s", json_string_value(json_object_get(d, "driveId")));
+		if (put(vm, path, svm_payload_drive(d), err) < 0)
+			return -1;
+	}
+	json_array_foreach(json_object_get(cfg, "networkInterfaces"), i, d) {
+		snprintf(path, sizeof path, "/network-interfaces/%s",
+			 json_string_value(json_object_get(d, "ifaceId")));
+		if (put(vm, path, svm_payload_network_interface(d), err) < 0)
+			return -1;
+	}
+	json_t *vsock = svm_payload_vsock(cfg);
+	if (vsock) {
+		/* vsock endpoints are always the daemon's own files (DESIGN §3) */
+		char uds[PATH_MAX];
+		snprintf(uds, sizeof uds, "%s/vsock.sock", vm->rundir);
+		json_object_set_new(vsock, "uds_path", json_string(uds));
+		unlink(uds);
+	}
+	if (put(vm, "/vsock", vsock, err) < 0 || put(vm, "/balloon", svm_payload_balloon(cfg), err) < 0 ||
+	    put(vm, "/entropy", svm_payload_entropy(cfg), err) < 0 ||
+	    put(vm, "/mmds/config", svm_payload_mmds_config(cfg), err) < 0)
+		return -1;
+	if (md && put(vm, "/mmds", json_deep_copy(md), err) < 0)
+		return -1;
+	if (cancelled(vm, cancel, err))
+		return -1;
+	return action(vm, "InstanceStart", err);
+}
+
+/* After a failed start or restore: end the VMM, remove its socket, and say why
+ * the process ended if that is the better explanation. */
+static void roll_back(svm_vm *vm, svm_error *err)
+{
+	if (svm_vm_pid(vm) == 0 && err->code == SVM_SOCKET_REQUEST_FAILED) {
+		char *ex = svm_vm_last_exit(vm);
+		char msg[sizeof err->message];
+		snprintf(msg, sizeof msg, "%s", err->message);
+		svm_error_set(err, SVM_START_FAILED, "firecracker ended during start (%s): %s", ex, msg);
+		free(ex);
+	}
+	vm_proc_signal_wait(vm, SIGKILL, -1);
+}
+
+typedef int (*boot_fn)(svm_vm *vm, const json_t *cfg, const json_t *md, const void *arg,
+		       const atomic_bool *cancel, svm_error *err);
+
+/* The shared frame of start and restore: check, STARTING, spawn, ready, boot_fn,
+ * then the final state or a complete roll back to the state it had. */
+static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json_t *cfg_override,
+		  svm_state final_state, const atomic_bool *cancel, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	if (begin_locked(vm, verb, true, err) < 0) {
+		pthread_mutex_unlock(&vm->mu);
+		json_decref(cfg_override);
+		return -1;
+	}
+	svm_state prev = vm->state;
+	vm->kill_requested = false;
+	uint64_t seq = vm_state_locked(vm, SVM_STARTING);
+	json_t *cfg = cfg_override ? cfg_override : json_deep_copy(vm->config);
+	json_t *md = vm->metadata ? json_deep_copy(vm->metadata) : NULL;
+	pthread_mutex_unlock(&vm->mu);
+	emit_state(vm, seq);
+
+	int rc = -1;
+	if (svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0)
+		goto out;
+	if (json_object_get(cfg, "image") && !json_object_get(json_object_get(cfg, "bootSource"), "kernelImagePath")) {
+		svm_error_set(err, SVM_BASE_IMAGE_RESOLVE_FAILED,
+			      "base image \"%s\": base images are not available in this build yet",
+			      json_string_value(json_object_get(cfg, "image")));
+		goto out;
+	}
+	if (check_host_files(cfg, err) < 0 || cancelled(vm, cancel, err))
+		goto out;
+	if (vm_proc_spawn(vm, cfg, err) < 0)
+		goto out;
+	if (vm_proc_wait_ready(vm, cancel, err) < 0 || boot(vm, cfg, md, arg, cancel, err) < 0 ||
+	    cancelled(vm, cancel, err)) {
+		roll_back(vm, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_lock(&vm->mu);
+	svm_state end;
+	if (rc == 0 && vm->pid != 0 && !vm->kill_requested) {
+		end = final_state;
+		vm->running_ns = svm_now_ns();
+		if (cfg_override) {
+			json_decref(vm->config);
+			vm->config = json_incref(cfg);
+		}
+	} else {
+		if (rc == 0) {
+			/* it died or was killed right at the end */
+			rc = -1;
+			if (vm->kill_requested)
+				svm_error_set(err, SVM_INTERRUPTED, "killed while starting");
+			else
+				svm_error_set(err, SVM_START_FAILED, "firecracker ended during start (%s)",
+					      vm->last_exit);
+		}
+		end = vm->kill_requested ? SVM_STOPPED : prev;
+	}
+	seq = vm_state_locked(vm, end);
+	vm->busy = false;
+	pthread_cond_broadcast(&vm->cv);
+	pthread_mutex_unlock(&vm->mu);
+	emit_state(vm, seq);
+	json_decref(cfg);
+	json_decref(md);
+	if (rc == 0)
+		svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms", vm->name, svm_state_name(end),
+			(int)svm_vm_pid(vm), (double)(vm->running_ns - vm->spawn_ns) / 1e6);
+	return rc;
+}
+
+static int boot_fresh(svm_vm *vm, const json_t *cfg, const json_t *md, const void *arg,
+		      const atomic_bool *cancel, svm_error *err)
+{
+	(void)arg;
+	return configure_and_boot(vm, cfg, md, cancel, err);
+}
+
+static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
+{
+	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, SVM_RUNNING, cancel, err);
+}
+
+/* ------------------------------------------------------------ restore */
+
+typedef struct restore_arg {
+	const char *dir;
+	bool resume;
+} restore_arg;
+
+static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, const void *arg,
+			      const atomic_bool *cancel, svm_error *err)
+{
+	(void)cfg;
+	(void)cancel;
+	const restore_arg *ra = arg;
+	char vmstate[PATH_MAX], mem[PATH_MAX];
+	snprintf(vmstate, sizeof vmstate, "%s/vmstate", ra->dir);
+	snprintf(mem, sizeof mem, "%s/mem", ra->dir);
+	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", vmstate, "mem_backend",
+				 "backend_type", "File", "backend_path", mem, "resume_vm", ra->resume);
+	if (put(vm, "/snapshot/load", body, err) < 0)
+		return -1;
+	/* the MMDS data store is not part of a snapshot: put it back */
+	if (md && put(vm, "/mmds", json_deep_copy(md), err) < 0)
+		return -1;
+	return 0;
+}
+
+static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	restore_arg ra = {.dir = req->argv[0], .resume = false};
+	if (req->argc > 1) {
+		if (strcmp(req->argv[1], "resume") != 0)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "restore: unknown option \"%s\" (usage: restore DIR [resume])",
+					     req->argv[1]);
+		ra.resume = true;
+	}
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/vmstate", ra.dir);
+	if (access(p, R_OK) < 0)
+		return svm_error_set(err, SVM_NOT_FOUND, "snapshot %s: %s", p, strerror(errno));
+	/* the config saved with the snapshot: the drives must be where they were */
+	json_t *cfg = NULL;
+	snprintf(p, sizeof p, "%s/config.json", ra.dir);
+	json_error_t je;
+	json_t *saved = json_load_file(p, 0, &je);
+	if (saved) {
+		char *text = json_dumps(saved, 0);
+		cfg = text ? svm_config_parse(text, strlen(text), err) : NULL;
+		free(text);
+		json_decref(saved);
+		if (!cfg)
+			return -1;
+	}
+	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg,
+		      ra.resume ? SVM_RUNNING : SVM_PAUSED, cancel, err);
+}
+
+/* ------------------------------------------------------------ pause/resume */
+
+static int set_vm_state(svm_vm *vm, svm_verb verb, const char *fc_state, svm_state to,
+			svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	int rc = begin_locked(vm, verb, true, err);
+	pthread_mutex_unlock(&vm->mu);
+	if (rc < 0)
+		return -1;
+	json_t *body = json_pack("{s:s}", "state", fc_state);
+	rc = svm_api_call(vm->api, "PATCH", "/vm", body, NULL, err);
+	json_decref(body);
+	finish(vm, rc == 0 ? (int)to : -1, false);
+	return rc;
+}
+
+/* ------------------------------------------------------------ stop/kill */
+
+static bool is_x86(svm_vm *vm)
+{
+	return strcmp(vm->s->arch, "x86_64") == 0;
+}
+
+static int do_stop(svm_vm *vm, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	if (begin_locked(vm, SVM_V_STOP, true, err) < 0) {
+		pthread_mutex_unlock(&vm->mu);
+		return -1;
+	}
+	bool was_running = vm->state == SVM_RUNNING;
+	vm->expect_exit = true;
+	uint64_t seq = vm_state_locked(vm, SVM_STOPPING);
+	pthread_mutex_unlock(&vm->mu);
+	emit_state(vm, seq);
+
+	const svm_options *o = &vm->s->opt;
+	bool ended = false;
+	/* a paused guest cannot see Ctrl-Alt-Del; aarch64 has none */
+	if (was_running && is_x86(vm)) {
+		svm_error ignored;
+		if (action(vm, "SendCtrlAltDel", &ignored) == 0)
+			ended = vm_proc_wait_exit(vm, o->stop_timeout_ms) == 0;
+	}
+	if (!ended)
+		ended = vm_proc_signal_wait(vm, SIGTERM, o->kill_timeout_ms) == 0;
+	if (!ended)
+		vm_proc_signal_wait(vm, SIGKILL, -1);
+	/* the exit watch set the state to stopped */
+	finish(vm, SVM_STOPPED, true);
+	return 0;
+}
+
+static int do_kill(svm_vm *vm, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	if (begin_locked(vm, SVM_V_KILL, false, err) < 0) {
+		pthread_mutex_unlock(&vm->mu);
+		return -1;
+	}
+	vm->kill_requested = true;
+	vm->expect_exit = true;
+	pthread_mutex_unlock(&vm->mu);
+	vm_proc_signal_wait(vm, SIGKILL, -1);
+	/* a start in flight rolls back to stopped; wait until it has */
+	pthread_mutex_lock(&vm->mu);
+	while (vm->busy && vm->state == SVM_STARTING)
+		pthread_cond_wait(&vm->cv, &vm->mu);
+	uint64_t seq = 0;
+	if (vm->state != SVM_STOPPED && vm->state != SVM_STARTING && !vm->busy)
+		seq = vm_state_locked(vm, SVM_STOPPED);
+	pthread_mutex_unlock(&vm->mu);
+	if (seq)
+		emit_state(vm, seq);
+	return 0;
+}
+
+int vm_kill_and_wait(svm_vm *vm, bool expect)
+{
+	(void)expect;
+	svm_error e;
+	if (svm_vm_pid(vm) == 0 && svm_vm_state(vm) != SVM_STARTING)
+		return 0;
+	return do_kill(vm, &e);
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	const char *dir = req->argv[0];
+	const char *type = "Full";
+	if (req->argc > 1) {
+		if (strcmp(req->argv[1], "diff") == 0)
+			type = "Diff";
+		else if (strcmp(req->argv[1], "full") != 0)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "snapshot: type \"%s\" is neither full nor diff", req->argv[1]);
+	}
+	pthread_mutex_lock(&vm->mu);
+	int rc = begin_locked(vm, SVM_V_SNAPSHOT, true, err);
+	pthread_mutex_unlock(&vm->mu);
+	if (rc < 0)
+		return -1;
+	struct stat st;
+	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
+		svm_error_set(err, errno == ENOENT ? SVM_NOT_FOUND : errno == EACCES ? SVM_PERMISSION
+											 : SVM_API_ERROR,
+			      "snapshot directory %s: %s", dir, strerror(errno));
+		finish(vm, -1, false);
+		return -1;
+	}
+	char vmstate[PATH_MAX], mem[PATH_MAX], cfgp[PATH_MAX];
+	snprintf(vmstate, sizeof vmstate, "%s/vmstate", dir);
+	snprintf(mem, sizeof mem, "%s/mem", dir);
+	snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+	json_t *body = json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", vmstate,
+				 "mem_file_path", mem);
+	rc = put(vm, "/snapshot/create", body, err);
+	if (rc == 0) {
+		char *cfg = svm_vm_config_json(vm);
+		FILE *f = cfg ? fopen(cfgp, "we") : NULL;
+		if (f) {
+			fputs(cfg, f);
+			if (fclose(f) != 0)
+				rc = svm_error_set(err, SVM_NO_SPACE, "%s: %s", cfgp, strerror(errno));
+		} else {
+			rc = svm_error_set(err, SVM_API_ERROR, "%s: %s", cfgp, strerror(errno));
+		}
+		free(cfg);
+	}
+	finish(vm, -1, false);
+	return rc;
+}
+
+/* ------------------------------------------------------------ live updates */
+
+static int live_begin(svm_vm *vm, svm_verb verb, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	int rc = begin_locked(vm, verb, false, err);
+	pthread_mutex_unlock(&vm->mu);
+	return rc;
+}
+
+static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	char *end;
+	errno = 0;
+	long long mib = strtoll(req->argv[0], &end, 10);
+	if (errno || *end || end == req->argv[0] || mib < 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "balloon: \"%s\" is not a size in MiB",
+				     req->argv[0]);
+	if (live_begin(vm, SVM_V_BALLOON, err) < 0)
+		return -1;
+	json_t *body = json_pack("{s:I}", "amount_mib", (json_int_t)mib);
+	int rc = svm_api_call(vm->api, "PATCH", "/balloon", body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	if (check_file("drive", req->argv[1], err) < 0 || live_begin(vm, SVM_V_DRIVE, err) < 0)
+		return -1;
+	char path[256];
+	snprintf(path, sizeof path, "/drives/%s", req->argv[0]);
+	json_t *body = json_pack("{s:s, s:s}", "drive_id", req->argv[0], "path_on_host", req->argv[1]);
+	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+static int do_netif(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	json_error_t je;
+	json_t *upd = json_loads(req->argv[1], 0, &je);
+	if (!upd)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "netif: %s", je.text);
+	json_t *body = svm_payload_netif_update(req->argv[0], upd, err);
+	json_decref(upd);
+	if (!body)
+		return -1;
+	if (live_begin(vm, SVM_V_NETIF, err) < 0) {
+		json_decref(body);
+		return -1;
+	}
+	char path[256];
+	snprintf(path, sizeof path, "/network-interfaces/%s", req->argv[0]);
+	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	svm_error_clear(err);
+	if ((unsigned)req->verb >= SVM_VERB_COUNT)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown verb %d", (int)req->verb);
+	const svm_verb_info *vi = &svm_verb_table()[req->verb];
+	if (req->argc < vi->min_args || req->argc > vi->max_args)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s", vi->usage);
+	for (int i = 0; i < req->argc; i++)
+		if (!req->argv[i] || !*req->argv[i])
+			return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s", vi->usage);
+	switch (req->verb) {
+	case SVM_V_START:
+		return do_start(vm, cancel, err);
+	case SVM_V_PAUSE:
+		return set_vm_state(vm, SVM_V_PAUSE, "Paused", SVM_PAUSED, err);
+	case SVM_V_RESUME:
+		return set_vm_state(vm, SVM_V_RESUME, "Resumed", SVM_RUNNING, err);
+	case SVM_V_STOP:
+		return do_stop(vm, err);
+	case SVM_V_KILL:
+		return do_kill(vm, err);
+	case SVM_V_SNAPSHOT:
+		return do_snapshot(vm, req, err);
+	case SVM_V_RESTORE:
+		return do_restore(vm, req, cancel, err);
+	case SVM_V_BALLOON:
+		return do_balloon(vm, req, err);
+	case SVM_V_DRIVE:
+		return do_drive(vm, req, err);
+	case SVM_V_NETIF:
+		return do_netif(vm, req, err);
+	case SVM_V_METADATA:
+		if (live_begin(vm, SVM_V_METADATA, err) < 0)
+			return -1;
+		return vm_merge_metadata(vm, req->argv[0], err);
+	case SVM_V_FLUSH_METRICS:
+		if (live_begin(vm, SVM_V_FLUSH_METRICS, err) < 0)
+			return -1;
+		return action(vm, "FlushMetrics", err);
+	case SVM_VERB_COUNT:
+		break;
+	}
+	return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown verb");
+}
+
+int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	svm_error local;
+	return vm_run(vm, req, NULL, err ? err : &local);
+}
+
+/* ------------------------------------------------------------ async */
+
+struct svm_op {
+	svm_vm *vm;
+	svm_request req;
+	char *args[SVM_MAX_ARGS];
+	svm_done_fn done;
+	void *ud;
+	atomic_bool cancel;
+};
+
+static void *op_main(void *arg)
+{
+	svm_op *op = arg;
+	svm_error e;
+	vm_run(op->vm, &op->req, &op->cancel, &e);
+	svm *s = op->vm->s;
+	op->done(op->ud, &e);
+	for (int i = 0; i < SVM_MAX_ARGS; i++)
+		free(op->args[i]);
+	svm_vm_unref(op->vm);
+	free(op);
+	if (atomic_fetch_sub(&s->ops, 1) == 1) {
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_broadcast(&s->ops_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud)
+{
+	svm_op *op = calloc(1, sizeof *op);
+	if (!op)
+		return NULL;
+	op->vm = vm;
+	svm_vm_ref(vm);
+	op->req = *req;
+	for (int i = 0; i < req->argc && i < SVM_MAX_ARGS; i++) {
+		op->args[i] = strdup(req->argv[i] ? req->argv[i] : "");
+		op->req.argv[i] = op->args[i];
+	}
+	op->done = done;
+	op->ud = ud;
+	atomic_init(&op->cancel, false);
+	atomic_fetch_add(&vm->s->ops, 1);
+	/* one short-lived thread per op: ops mostly wait (on the VMM), and a thread
+	 * per op means one slow start never queues behind another */
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t t;
+	int rc = pthread_create(&t, &attr, op_main, op);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		/* run it here rather than fail: done() still comes from "a core thread" */
+		svm_error e;
+		svm_error_set(&e, SVM_NO_SPACE, "cannot start a thread: %s", strerror(rc));
+		atomic_fetch_sub(&vm->s->ops, 1);
+		for (int i = 0; i < SVM_MAX_ARGS; i++)
+			free(op->args[i]);
+		svm_vm_unref(vm);
+		free(op);
+		return NULL;
+	}
+	return op;
+}
+
+void svm_op_cancel(svm_op *op)
+{
+	if (op)
+		atomic_store(&op->cancel, true);
+}
