@@ -71,6 +71,8 @@ struct svm_vm {
 
 	svm_ring console, fclog, errtail, errors;
 	char *metrics_line;
+	char *mpart;          /* metrics line being assembled (loop thread only) */
+	size_t mpart_len, mpart_cap;
 	uint64_t metrics_seq;
 };
 

@@ -118,6 +118,7 @@ void svm_vm_unref(svm_vm *vm)
 	ring_destroy(&vm->errtail);
 	ring_destroy(&vm->errors);
 	free(vm->metrics_line);
+	free(vm->mpart);
 	pthread_mutex_destroy(&vm->mu);
 	pthread_cond_destroy(&vm->cv);
 	free(vm);
@@ -166,8 +167,18 @@ static bool config_writable(svm_state st)
 	return st == SVM_CREATED || st == SVM_STOPPED || st == SVM_ERROR;
 }
 
+static int config_busy(svm_vm *vm, svm_state st, svm_error *err)
+{
+	return svm_error_set(err, SVM_INVALID_STATE,
+			     "config of %s cannot change while it is %s (stop it first)", vm->name,
+			     svm_state_name(st));
+}
+
 int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *err)
 {
+	/* the state first: a document for a running VM is refused whatever it says */
+	if (!config_writable(svm_vm_state(vm)))
+		return config_busy(vm, svm_vm_state(vm), err);
 	json_t *cfg = svm_config_parse(text, len, err);
 	if (!cfg)
 		return -1;
@@ -176,9 +187,7 @@ int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *
 	if (!config_writable(st) || vm->busy || atomic_load(&vm->removed)) {
 		pthread_mutex_unlock(&vm->mu);
 		json_decref(cfg);
-		return svm_error_set(err, SVM_INVALID_STATE,
-				     "config of %s cannot change while it is %s (stop it first)",
-				     vm->name, svm_state_name(st));
+		return config_busy(vm, st, err);
 	}
 	json_decref(vm->config);
 	vm->config = cfg;

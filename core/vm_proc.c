@@ -83,36 +83,50 @@ static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
 		stop_watch(vm, &vm->w_log);
 }
 
-/* Metrics arrive as one JSON object per line; keep the newest complete line. */
+/* Metrics arrive as one JSON object per line, and a line (several KiB) may come
+ * in pieces: collect pieces until the newline, keep the newest complete line. */
+#define METRICS_LINE_MAX (1024 * 1024)
 static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)ev;
 	svm_vm *vm = ud;
-	char buf[65536];
+	char buf[16384];
 	bool open = true, fresh = false;
 	for (;;) {
-		ssize_t n = read(loop_fd(w), buf, sizeof buf - 1);
+		ssize_t n = read(loop_fd(w), buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			open = n < 0 && errno == EAGAIN;
 			break;
 		}
-		buf[n] = '\0';
-		/* last complete line of this chunk */
-		char *end = strrchr(buf, '\n');
-		if (!end)
-			continue;
-		*end = '\0';
-		char *start = strrchr(buf, '\n');
-		start = start ? start + 1 : buf;
-		pthread_mutex_lock(&vm->mu);
-		free(vm->metrics_line);
-		vm->metrics_line = strdup(start);
-		vm->metrics_seq++;
-		pthread_cond_broadcast(&vm->cv);
-		pthread_mutex_unlock(&vm->mu);
-		fresh = true;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (vm->mpart_len + 1 >= vm->mpart_cap) {
+					size_t cap = vm->mpart_cap ? vm->mpart_cap * 2 : 8192;
+					char *p = cap <= METRICS_LINE_MAX ? realloc(vm->mpart, cap) : NULL;
+					if (!p) {
+						vm->mpart_len = 0; /* an absurd line: drop it */
+						continue;
+					}
+					vm->mpart = p;
+					vm->mpart_cap = cap;
+				}
+				vm->mpart[vm->mpart_len++] = buf[i];
+				continue;
+			}
+			if (!vm->mpart_len)
+				continue;
+			char *line = strndup(vm->mpart, vm->mpart_len);
+			vm->mpart_len = 0;
+			pthread_mutex_lock(&vm->mu);
+			free(vm->metrics_line);
+			vm->metrics_line = line;
+			vm->metrics_seq++;
+			pthread_cond_broadcast(&vm->cv);
+			pthread_mutex_unlock(&vm->mu);
+			fresh = true;
+		}
 	}
 	if (fresh)
 		svm_emit(vm->s, SVM_EV_METRICS, vm, 0, NULL);
@@ -290,6 +304,7 @@ int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err)
 	pthread_mutex_lock(&vm->mu);
 	free(vm->metrics_line);
 	vm->metrics_line = NULL;
+	vm->mpart_len = 0;
 	pthread_mutex_unlock(&vm->mu);
 
 	pid_t pid;

@@ -311,6 +311,14 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 					     req->argv[1]);
 		ra.resume = true;
 	}
+	/* the state first: EBUSY in a running VM whatever the directory holds */
+	pthread_mutex_lock(&vm->mu);
+	int ok = begin_locked(vm, SVM_V_RESTORE, true, err);
+	if (ok == 0)
+		vm->busy = false; /* launch() takes it again */
+	pthread_mutex_unlock(&vm->mu);
+	if (ok < 0)
+		return -1;
 	char p[PATH_MAX];
 	snprintf(p, sizeof p, "%s/vmstate", ra.dir);
 	if (access(p, R_OK) < 0)

@@ -1,2 +1,638 @@
+/*
+ * test_lifecycle.c - the VM lifecycle end to end through the public core API,
+ * against the Firecracker API emulator (SMARTVMFS_EMULATOR) and, when
+ * SMARTVMFS_FIRECRACKER names one and /dev/kvm is usable, against a real
+ * Firecracker booting the project's tiny guest (SMARTVMFS_GUEST_KERNEL).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "check.h"
-int main(void) { CHECK(1, "placeholder"); return check_done(); }
+#include "smartvm.h"
+
+static const char *kernel;
+static char tmpdir[256];
+static bool real; /* the binary under test is a real Firecracker */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void skip(const char *what, const char *why)
+{
+	check_n++;
+	printf("ok %d - %s # SKIP %s\n", check_n, what, why);
+}
+
+static svm *make_svm(const char *binary, int stop_timeout_ms)
+{
+	char rundir[300], datadir[300];
+	snprintf(rundir, sizeof rundir, "%s/run", tmpdir);
+	snprintf(datadir, sizeof datadir, "%s/data", tmpdir);
+	svm_options o = {
+		.firecracker = binary,
+		.runtime_dir = rundir,
+		.data_dir = datadir,
+		.stop_timeout_ms = stop_timeout_ms,
+		.kill_timeout_ms = 500,
+	};
+	svm_error e;
+	svm *s = svm_new(&o, &e);
+	if (!s)
+		printf("# svm_new: %s\n", e.message);
+	return s;
+}
+
+/* config with the kernel and extra boot args */
+static int set_config(svm_vm *vm, const char *extra_args, svm_error *e)
+{
+	char cfg[2048];
+	snprintf(cfg, sizeof cfg,
+		 "{\"bootSource\": {\"kernelImagePath\": \"%s\", \"bootArgs\": \"console=ttyS0 reboot=k "
+		 "panic=1 pci=off%s%s\"}, \"machineConfig\": {\"vcpuCount\": 1, \"memSizeMib\": 128}}",
+		 kernel, extra_args ? " " : "", extra_args ? extra_args : "");
+	return svm_vm_set_config_json(vm, cfg, strlen(cfg), e);
+}
+
+static int verb(svm_vm *vm, svm_verb v, svm_error *e, int argc, ...)
+{
+	svm_request r = {.verb = v, .argc = argc};
+	va_list ap;
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		r.argv[i] = va_arg(ap, const char *);
+	va_end(ap);
+	return svm_vm_do(vm, &r, e);
+}
+
+/* waits until the console holds needle; returns ms waited or -1 */
+static double wait_console(svm_vm *vm, const char *needle, int timeout_ms)
+{
+	double t0 = now_ms();
+	char buf[8192];
+	while (now_ms() - t0 < timeout_ms) {
+		ssize_t n = svm_vm_console_read(vm, 0, buf, sizeof buf - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, needle))
+			return now_ms() - t0;
+		usleep(200);
+	}
+	return -1;
+}
+
+static bool wait_state(svm_vm *vm, svm_state want, int timeout_ms)
+{
+	double t0 = now_ms();
+	while (now_ms() - t0 < timeout_ms) {
+		if (svm_vm_state(vm) == want)
+			return true;
+		usleep(1000);
+	}
+	return svm_vm_state(vm) == want;
+}
+
+static bool pid_gone(pid_t pid)
+{
+	return pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_orchestrator(const char *bin)
+{
+	svm *s = make_svm(bin, 1000);
+	CHECK(s != NULL, "orchestrator created");
+	if (!s)
+		return;
+	svm_error e;
+	CHECK(svm_name_valid("web-1.a_b"), "valid name");
+	CHECK(!svm_name_valid(".."), "'..' is not a name");
+	CHECK(!svm_name_valid("a/b"), "'a/b' is not a name");
+	CHECK(!svm_name_valid(""), "empty is not a name");
+	char long_name[70];
+	memset(long_name, 'a', 65);
+	long_name[65] = '\0';
+	CHECK(!svm_name_valid(long_name), "65 characters is not a name");
+	long_name[64] = '\0';
+	CHECK(svm_name_valid(long_name), "64 characters is a name");
+
+	svm_vm *a = svm_create_vm(s, "alpha", &e);
+	CHECK(a != NULL, "create alpha");
+	CHECK(svm_create_vm(s, "alpha", &e) == NULL && e.code == SVM_EXISTS, "create alpha twice: EXISTS");
+	CHECK(svm_code_errno(e.code) == EEXIST, "EXISTS maps to EEXIST");
+	CHECK(svm_create_vm(s, "a/b", &e) == NULL && svm_code_errno(e.code) == EINVAL, "bad name: EINVAL");
+	svm_vm *g = svm_create_vm(s, NULL, &e);
+	CHECK(g != NULL && svm_name_valid(svm_vm_name(g)), "generated name is valid");
+	CHECK_INT(svm_count_vms(s), 2, "two VMs");
+	size_t n;
+	char **names = svm_list_vms(s, &n);
+	CHECK(n == 2 && strcmp(names[0], "alpha") == 0, "list in creation order");
+	svm_strv_free(names);
+	CHECK_STR(svm_state_name(svm_vm_state(a)), "created", "new VM is created");
+	const char *id = svm_vm_id(a);
+	CHECK(strlen(id) >= 1 && strlen(id) <= 15 && strcmp(id, svm_vm_id(g)) != 0, "short unique ids");
+	struct stat st;
+	CHECK(stat(svm_vm_runtime_dir(a), &st) == 0 && (st.st_mode & 0777) == 0700,
+	      "runtime dir exists with mode 0700");
+	svm_vm *again = svm_get_vm(s, "alpha");
+	CHECK(again == a, "get returns the VM");
+	svm_vm_unref(again);
+	CHECK(svm_get_vm(s, "nope") == NULL, "get of a missing VM is NULL");
+
+	char rd[256];
+	snprintf(rd, sizeof rd, "%s", svm_vm_runtime_dir(a));
+	CHECK(svm_remove_vm(s, "alpha", &e) == 0, "remove alpha");
+	CHECK(stat(rd, &st) < 0, "runtime dir removed with its VM");
+	CHECK(svm_vm_removed(a), "removed VM object says so");
+	CHECK(verb(a, SVM_V_START, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "verbs on a removed VM fail");
+	CHECK(svm_remove_vm(s, "alpha", &e) < 0 && e.code == SVM_NOT_FOUND, "remove twice: NOT_FOUND");
+	svm_vm_unref(a);
+	svm_vm_unref(g);
+
+	/* config model through the VM */
+	svm_vm *c = svm_create_vm(s, "cfg", &e);
+	CHECK(set_config(c, NULL, &e) == 0, "set a valid config");
+	char *before = svm_vm_config_json(c);
+	const char *bad = "{\"bootSource\": {\"kernelImagePath\": \"/k\"}, \"vsock\": {\"guestCid\": 2, \"udsPath\": \"/v\"}}";
+	CHECK(svm_vm_set_config_json(c, bad, strlen(bad), &e) < 0 && e.code == SVM_INVALID_CONFIG,
+	      "invalid config: INVALID_CONFIG");
+	CHECK(strstr(e.message, "guestCid") != NULL, "the message names the field");
+	char *after = svm_vm_config_json(c);
+	CHECK_STR(after, before, "old config kept after a failed write");
+	free(before);
+	free(after);
+	svm_vm_unref(c);
+	svm_free(s);
+	CHECK(stat(rd, &st) < 0, "svm_free leaves no runtime dir");
+}
+
+static void test_invalid_states(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "states", &e);
+	set_config(vm, NULL, &e);
+	static const svm_verb not_in_created[] = {SVM_V_PAUSE, SVM_V_RESUME, SVM_V_STOP, SVM_V_KILL,
+		SVM_V_BALLOON, SVM_V_FLUSH_METRICS};
+	for (size_t i = 0; i < sizeof not_in_created / sizeof *not_in_created; i++) {
+		char what[96];
+		const char *arg = not_in_created[i] == SVM_V_BALLOON ? "64" : NULL;
+		snprintf(what, sizeof what, "%s in created: INVALID_STATE (EBUSY)",
+			 svm_verb_table()[not_in_created[i]].name);
+		int rc = verb(vm, not_in_created[i], &e, arg ? 1 : 0, arg);
+		CHECK(rc < 0 && e.code == SVM_INVALID_STATE && svm_code_errno(e.code) == EBUSY, what);
+	}
+	CHECK(verb(vm, SVM_V_SNAPSHOT, &e, 1, "/tmp/x") < 0 && e.code == SVM_INVALID_STATE, "snapshot in created");
+	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "rootfs", kernel) < 0 && e.code == SVM_INVALID_STATE, "drive in created");
+	CHECK(verb(vm, SVM_V_NETIF, &e, 2, "eth0", "{}") < 0 && e.code == SVM_INVALID_STATE, "netif in created");
+	CHECK(verb(vm, SVM_V_METADATA, &e, 1, "{}") < 0 && e.code == SVM_INVALID_STATE, "metadata verb in created");
+	CHECK(verb(vm, SVM_V_START, &e, 1, "extra") < 0 && e.code == SVM_INVALID_ARGUMENT, "start with an argument: INVALID_ARGUMENT");
+	CHECK(verb(vm, SVM_V_BALLOON, &e, 0) < 0 && e.code == SVM_INVALID_ARGUMENT, "balloon without size");
+	CHECK_STR(svm_state_name(svm_vm_state(vm)), "created", "still created after refused verbs");
+
+	CHECK(verb(vm, SVM_V_START, &e, 0) == 0, "start");
+	CHECK(verb(vm, SVM_V_START, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "start in running");
+	CHECK(verb(vm, SVM_V_RESUME, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "resume in running");
+	CHECK(verb(vm, SVM_V_SNAPSHOT, &e, 1, "/tmp/x") < 0 && e.code == SVM_INVALID_STATE, "snapshot in running");
+	CHECK(verb(vm, SVM_V_RESTORE, &e, 1, "/tmp/x") < 0 && e.code == SVM_INVALID_STATE, "restore in running");
+	CHECK(svm_vm_set_config_json(vm, "{}", 2, &e) < 0 && e.code == SVM_INVALID_STATE, "config in running: INVALID_STATE");
+	CHECK(svm_remove_vm(s, "states", &e) < 0 && e.code == SVM_INVALID_STATE, "remove a running VM: INVALID_STATE");
+	CHECK(verb(vm, SVM_V_PAUSE, &e, 0) == 0, "pause");
+	CHECK(verb(vm, SVM_V_PAUSE, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "pause in paused");
+	CHECK(verb(vm, SVM_V_START, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "start in paused");
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0 && svm_vm_state(vm) == SVM_STOPPED, "kill in paused: stopped");
+	CHECK(verb(vm, SVM_V_STOP, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "stop in stopped");
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) < 0 && e.code == SVM_INVALID_STATE, "kill in stopped");
+	CHECK(svm_remove_vm(s, "states", &e) == 0, "remove a stopped VM");
+	svm_vm_unref(vm);
+}
+
+static void test_lifecycle(svm *s, const char *label)
+{
+	svm_error e;
+	char what[160];
+	svm_vm *vm = svm_create_vm(s, "life", &e);
+	CHECK(set_config(vm, NULL, &e) == 0, "config");
+	const char *md = "{\"latest\": {\"meta-data\": {\"hostname\": \"life\"}}}";
+	CHECK(svm_vm_set_metadata_json(vm, md, strlen(md), &e) == 0, "metadata before start is stored");
+
+	double t0 = now_ms();
+	int rc = verb(vm, SVM_V_START, &e, 0);
+	double t_start = now_ms() - t0;
+	if (rc < 0)
+		printf("# start: %s\n", e.message);
+	CHECK(rc == 0, "start");
+	CHECK_STR(svm_state_name(svm_vm_state(vm)), "running", "running after start");
+	double t_line = wait_console(vm, "smartvm-guest: ready", 3000);
+	CHECK(t_line >= 0, "the guest's line is in the console");
+	printf("# %s: start call returned in %.2f ms; guest line %.2f ms after the start call\n", label,
+	       t_start, t_start + (t_line > 0 ? t_line : 0));
+	pid_t pid = svm_vm_pid(vm);
+	CHECK(pid > 0, "pid while running");
+
+	char *info = svm_vm_info_json(vm, &e);
+	CHECK(info && strstr(info, "Running"), "info: Firecracker says Running");
+	free(info);
+	char *got = svm_vm_metadata_json(vm, &e);
+	CHECK(got && strstr(got, "hostname"), "metadata applied at start (GET /mmds)");
+	free(got);
+	CHECK(verb(vm, SVM_V_METADATA, &e, 1, "{\"latest\": {\"extra\": \"x\"}}") == 0, "metadata verb (PATCH)");
+	got = svm_vm_metadata_json(vm, &e);
+	CHECK(got && strstr(got, "hostname") && strstr(got, "extra"), "metadata merged");
+	free(got);
+	const char *md2 = "{\"replaced\": true}";
+	CHECK(svm_vm_set_metadata_json(vm, md2, strlen(md2), &e) == 0, "metadata replaced while running");
+	got = svm_vm_metadata_json(vm, &e);
+	CHECK(got && strstr(got, "replaced") && !strstr(got, "hostname"), "metadata replaced (PUT)");
+	free(got);
+
+	/* console input is echoed by the guest */
+	CHECK(svm_vm_console_write(vm, "ping-123\n", 9, &e) == 9, "console write");
+	CHECK(wait_console(vm, "ping-123", 2000) >= 0, "console input echoed");
+
+	char *m = svm_vm_metrics(vm, true, &e);
+	if (!m || m[0] != 0x7b)
+		printf("# metrics: %s\n", m ? m : e.message);
+	CHECK(m && m[0] == '{', "metrics: a fresh JSON line after FlushMetrics");
+	free(m);
+
+	svm_vm_stat st;
+	CHECK(svm_vm_get_stat(vm, &st, &e) == 0 && st.pid == pid && st.rss_bytes > 0, "stat: pid and rss");
+
+	CHECK(verb(vm, SVM_V_PAUSE, &e, 0) == 0 && svm_vm_state(vm) == SVM_PAUSED, "pause");
+	info = svm_vm_info_json(vm, &e);
+	CHECK(info && strstr(info, "Paused"), "info: Firecracker says Paused");
+	free(info);
+	char snap[300];
+	snprintf(snap, sizeof snap, "%s/snap-%s", tmpdir, label);
+	rc = verb(vm, SVM_V_SNAPSHOT, &e, 2, snap, "full");
+	if (rc < 0)
+		printf("# snapshot: %s\n", e.message);
+	CHECK(rc == 0, "snapshot while paused");
+	char p[400];
+	snprintf(p, sizeof p, "%s/vmstate", snap);
+	CHECK(access(p, F_OK) == 0, "snapshot vmstate written");
+	snprintf(p, sizeof p, "%s/mem", snap);
+	CHECK(access(p, F_OK) == 0, "snapshot memory written");
+	CHECK(verb(vm, SVM_V_SNAPSHOT, &e, 2, snap, "delta") < 0 && e.code == SVM_INVALID_ARGUMENT,
+	      "snapshot type other than full|diff: INVALID_ARGUMENT");
+	CHECK(verb(vm, SVM_V_RESUME, &e, 0) == 0 && svm_vm_state(vm) == SVM_RUNNING, "resume");
+
+	uint64_t seq0 = svm_vm_event_seq(vm);
+	rc = verb(vm, SVM_V_STOP, &e, 0);
+	CHECK(rc == 0 && svm_vm_state(vm) == SVM_STOPPED, "stop: stopped");
+	CHECK(pid_gone(pid), "stop: the process is gone");
+	char *ex = svm_vm_last_exit(vm);
+	snprintf(what, sizeof what, "stop: the guest reset on Ctrl-Alt-Del (%s)", ex);
+	CHECK(strcmp(ex, "exit 0") == 0, what);
+	free(ex);
+	CHECK(svm_vm_pid(vm) == 0, "no pid after stop");
+	char *line = svm_vm_event_line(vm, svm_vm_event_seq(vm), NULL);
+	CHECK(svm_vm_event_seq(vm) > seq0 && line && strcmp(line, "state stopped") == 0, "events: state stopped");
+	free(line);
+	snprintf(p, sizeof p, "%s/fc.sock", svm_vm_runtime_dir(vm));
+	CHECK(access(p, F_OK) < 0, "API socket removed after exit");
+
+	/* restart from stopped */
+	rc = verb(vm, SVM_V_START, &e, 0);
+	CHECK(rc == 0 && svm_vm_state(vm) == SVM_RUNNING, "restart from stopped");
+	CHECK(wait_console(vm, "smartvm-guest: ready", 3000) >= 0, "guest line after restart");
+	pid = svm_vm_pid(vm);
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0 && svm_vm_state(vm) == SVM_STOPPED, "kill: stopped");
+	CHECK(pid_gone(pid), "kill: the process is gone");
+
+	/* restore the snapshot into this (stopped) VM: a fresh process */
+	if (!real) {
+		rc = verb(vm, SVM_V_RESTORE, &e, 2, snap, "resume");
+		if (rc < 0)
+			printf("# restore: %s\n", e.message);
+		CHECK(rc == 0 && svm_vm_state(vm) == SVM_RUNNING, "restore resume: running");
+		CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill after restore");
+	} else {
+		skip("restore", "restore against the real binary is exercised by the snapshot work");
+	}
+	CHECK(svm_remove_vm(s, "life", &e) == 0, "remove");
+	svm_vm_unref(vm);
+}
+
+static void test_nocad(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "nocad", &e);
+	set_config(vm, "svmguest.nocad", &e);
+	CHECK(verb(vm, SVM_V_START, &e, 0) == 0, "start a guest that ignores Ctrl-Alt-Del");
+	wait_console(vm, "smartvm-guest: ready", 3000);
+	pid_t pid = svm_vm_pid(vm);
+	double t0 = now_ms();
+	CHECK(verb(vm, SVM_V_STOP, &e, 0) == 0 && svm_vm_state(vm) == SVM_STOPPED, "stop still ends it");
+	printf("# stop of a guest ignoring Ctrl-Alt-Del took %.0f ms (stop timeout 300 ms)\n", now_ms() - t0);
+	CHECK(pid_gone(pid), "process gone");
+	svm_remove_vm(s, "nocad", &e);
+	svm_vm_unref(vm);
+}
+
+static void test_guest_reboot(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "reboot", &e);
+	set_config(vm, "svmguest.exit", &e);
+	verb(vm, SVM_V_START, &e, 0);
+	CHECK(wait_state(vm, SVM_STOPPED, 3000), "a guest that resets by itself: stopped (exit 0 unasked)");
+	char *err = svm_vm_error_text(vm);
+	CHECK(err && err[0] == '\0', "no error for a guest reboot");
+	free(err);
+	svm_remove_vm(s, "reboot", &e);
+	svm_vm_unref(vm);
+}
+
+static void test_crashes(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "crash", &e);
+	set_config(vm, "emu.crash_ms=100", &e);
+	CHECK(verb(vm, SVM_V_START, &e, 0) == 0, "start a VMM that dies after 100 ms");
+	CHECK(wait_state(vm, SVM_ERROR, 3000), "unasked exit 1: error");
+	char *ex = svm_vm_last_exit(vm);
+	CHECK_STR(ex, "exit 1", "exit status recorded");
+	free(ex);
+	char *errs = svm_vm_error_text(vm);
+	CHECK(errs && strstr(errs, "exit 1"), "error file says exit 1");
+	free(errs);
+	CHECK(verb(vm, SVM_V_START, &e, 0) == 0, "restart from error");
+	CHECK(wait_state(vm, SVM_ERROR, 3000), "dies again: error");
+
+	set_config(vm, "emu.crash_ms=50 emu.crash_signal=9", &e);
+	verb(vm, SVM_V_START, &e, 0);
+	CHECK(wait_state(vm, SVM_ERROR, 3000), "killed by a signal: error");
+	ex = svm_vm_last_exit(vm);
+	CHECK_STR(ex, "signal 9", "signal recorded");
+	free(ex);
+
+	/* SIGKILL from outside while running */
+	set_config(vm, NULL, &e);
+	verb(vm, SVM_V_START, &e, 0);
+	kill(svm_vm_pid(vm), SIGKILL);
+	CHECK(wait_state(vm, SVM_ERROR, 3000), "VMM killed with -9 from outside: error");
+	svm_remove_vm(s, "crash", &e);
+	svm_vm_unref(vm);
+}
+
+static void test_start_failures(const char *bin)
+{
+	svm_error e;
+	/* a missing binary */
+	svm *s = make_svm("/nonexistent/firecracker", 300);
+	svm_vm *vm = svm_create_vm(s, "nobin", &e);
+	set_config(vm, NULL, &e);
+	CHECK(verb(vm, SVM_V_START, &e, 0) < 0 && e.code == SVM_BINARY_NOT_FOUND, "missing binary: BINARY_NOT_FOUND");
+	CHECK(svm_code_errno(e.code) == ENOENT, "BINARY_NOT_FOUND maps to ENOENT");
+	CHECK_STR(svm_state_name(svm_vm_state(vm)), "created", "state unchanged after a failed start");
+	svm_vm_unref(vm);
+	svm_free(s);
+
+	/* a binary that exits at once */
+	s = make_svm("/bin/false", 300);
+	vm = svm_create_vm(s, "false", &e);
+	set_config(vm, NULL, &e);
+	int rc = verb(vm, SVM_V_START, &e, 0);
+	CHECK(rc < 0 && e.code == SVM_START_FAILED && strstr(e.message, "exit 1"),
+	      "VMM exiting at once: START_FAILED with its exit status");
+	printf("# %s\n", e.message);
+	CHECK(svm_vm_state(vm) == SVM_CREATED && svm_vm_pid(vm) == 0, "state unchanged, no process");
+	svm_vm_unref(vm);
+	svm_free(s);
+
+	s = make_svm(bin, 300);
+	/* a missing kernel: clear early error, nothing spawned */
+	vm = svm_create_vm(s, "nokernel", &e);
+	const char *cfg = "{\"bootSource\": {\"kernelImagePath\": \"/nonexistent/vmlinux\"}}";
+	svm_vm_set_config_json(vm, cfg, strlen(cfg), &e);
+	CHECK(verb(vm, SVM_V_START, &e, 0) < 0 && e.code == SVM_NOT_FOUND, "missing kernel: NOT_FOUND");
+	CHECK(strstr(e.message, "/nonexistent/vmlinux") != NULL, "the message names the file");
+	CHECK(svm_vm_state(vm) == SVM_CREATED, "still created");
+	/* the default config has no kernel */
+	svm_vm *d = svm_create_vm(s, "default", &e);
+	CHECK(verb(d, SVM_V_START, &e, 0) < 0 && svm_code_errno(e.code) == EINVAL,
+	      "default config without kernel: EINVAL at start");
+	svm_vm_unref(d);
+
+	/* a stale socket in the way is removed */
+	set_config(vm, NULL, &e);
+	char sock[300];
+	snprintf(sock, sizeof sock, "%s/fc.sock", svm_vm_runtime_dir(vm));
+	int fd = open(sock, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	rc = verb(vm, SVM_V_START, &e, 0);
+	CHECK(rc == 0, "a stale socket file in the way is removed before spawning");
+	verb(vm, SVM_V_KILL, &e, 0);
+	/* something that cannot be removed: a non-empty directory */
+	mkdir(sock, 0700);
+	char inner[400];
+	snprintf(inner, sizeof inner, "%s/x", sock);
+	fd = open(inner, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	rc = verb(vm, SVM_V_START, &e, 0);
+	CHECK(rc < 0 && strstr(e.message, sock), "an unremovable thing in the way: the error names it");
+	unlink(inner);
+	rmdir(sock);
+	svm_vm_unref(vm);
+	svm_free(s);
+}
+
+typedef struct done_box {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	svm_error err;
+} done_box;
+
+static void on_done(void *ud, const svm_error *e)
+{
+	done_box *b = ud;
+	pthread_mutex_lock(&b->mu);
+	b->err = *e;
+	b->done = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void wait_box(done_box *b)
+{
+	pthread_mutex_lock(&b->mu);
+	while (!b->done)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void test_async(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "async", &e);
+	set_config(vm, NULL, &e);
+	done_box b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, {0}};
+	svm_request start = {.verb = SVM_V_START};
+	svm_op *op = svm_vm_submit(vm, &start, on_done, &b);
+	CHECK(op != NULL, "submit start");
+	wait_box(&b);
+	CHECK(b.err.code == SVM_OK && svm_vm_state(vm) == SVM_RUNNING, "async start completes: running");
+	verb(vm, SVM_V_KILL, &e, 0);
+
+	/* a slow start (InstanceStart takes 600 ms) cancelled: rolls back */
+	set_config(vm, "emu.boot_ms=600", &e);
+	b.done = false;
+	op = svm_vm_submit(vm, &start, on_done, &b);
+	usleep(150 * 1000);
+	CHECK(svm_vm_state(vm) == SVM_STARTING, "starting while InstanceStart is slow");
+	svm_op_cancel(op);
+	wait_box(&b);
+	CHECK(b.err.code == SVM_INTERRUPTED && svm_code_errno(b.err.code) == EINTR, "cancelled start: INTERRUPTED (EINTR)");
+	CHECK(svm_vm_state(vm) == SVM_STOPPED && svm_vm_pid(vm) == 0,
+	      "cancelled start: back to the state it had (stopped), no process");
+
+	/* kill while starting */
+	b.done = false;
+	op = svm_vm_submit(vm, &start, on_done, &b);
+	usleep(150 * 1000);
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill while starting");
+	wait_box(&b);
+	CHECK(b.err.code != SVM_OK && svm_vm_state(vm) == SVM_STOPPED, "killed start ends stopped");
+
+	/* thirty VMs started at once; reads of another VM never wait for them */
+	set_config(vm, "emu.boot_ms=300", &e);
+	enum { N = 30 };
+	svm_vm *vms[N];
+	done_box boxes[N];
+	for (int i = 0; i < N; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "many-%d", i);
+		vms[i] = svm_create_vm(s, name, &e);
+		set_config(vms[i], "emu.boot_ms=300", &e);
+		boxes[i] = (done_box){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, {0}};
+	}
+	double t0 = now_ms();
+	for (int i = 0; i < N; i++)
+		svm_vm_submit(vms[i], &start, on_done, &boxes[i]);
+	double worst = 0;
+	while (now_ms() - t0 < 250) {
+		double r0 = now_ms();
+		(void)svm_vm_state(vm);
+		char *cfg = svm_vm_config_json(vm);
+		free(cfg);
+		if (now_ms() - r0 > worst)
+			worst = now_ms() - r0;
+	}
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		wait_box(&boxes[i]);
+		ok += boxes[i].err.code == SVM_OK;
+	}
+	double all = now_ms() - t0;
+	CHECK_INT(ok, N, "30 concurrent starts all succeed");
+	printf("# 30 starts (each 300 ms in InstanceStart) took %.0f ms together; worst read meanwhile %.3f ms\n",
+	       all, worst);
+	CHECK(all < 300 * N / 2, "starts run in parallel");
+	CHECK(worst < 50, "reads of another VM do not wait for starts");
+	svm_error se;
+	svm_stop_all(s, &se);
+	int stopped = 0;
+	for (int i = 0; i < N; i++) {
+		stopped += svm_vm_state(vms[i]) == SVM_STOPPED;
+		svm_vm_unref(vms[i]);
+	}
+	CHECK_INT(stopped, N, "stop all: every VM stopped");
+	svm_vm_unref(vm);
+}
+
+static void run_suite(const char *bin, const char *label)
+{
+	printf("# --- %s: %s\n", label, bin);
+	svm *s = make_svm(bin, 300);
+	if (!s) {
+		CHECK(0, "orchestrator");
+		return;
+	}
+	test_lifecycle(s, label);
+	test_invalid_states(s);
+	test_nocad(s);
+	test_guest_reboot(s);
+	if (!real) {
+		test_crashes(s);
+		test_async(s);
+	} else {
+		skip("crash knobs", "emu.* knobs exist only in the emulator");
+	}
+	char rd[300];
+	snprintf(rd, sizeof rd, "%s", svm_runtime_dir(s));
+	svm_free(s);
+	struct stat st;
+	CHECK(stat(rd, &st) < 0, "nothing left in the runtime dir after svm_free");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/svm-lifecycle-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	char dummy[300];
+	kernel = getenv("SMARTVMFS_GUEST_KERNEL");
+	if (!kernel || !*kernel || access(kernel, R_OK) < 0) {
+		/* the emulator only checks that the kernel file exists */
+		snprintf(dummy, sizeof dummy, "%s/vmlinux", tmpdir);
+		int fd = open(dummy, O_CREAT | O_WRONLY, 0600);
+		close(fd);
+		kernel = dummy;
+	}
+	const char *emu = getenv("SMARTVMFS_EMULATOR");
+	if (emu && *emu && access(emu, X_OK) == 0) {
+		test_orchestrator(emu);
+		test_start_failures(emu);
+		run_suite(emu, "emulator");
+	} else {
+		skip("emulator suite", "SMARTVMFS_EMULATOR is not set");
+	}
+	const char *fc = getenv("SMARTVMFS_FIRECRACKER");
+	const char *gk = getenv("SMARTVMFS_GUEST_KERNEL");
+	if (!fc || !*fc)
+		skip("real Firecracker suite", "SMARTVMFS_FIRECRACKER is not set");
+	else if (access("/dev/kvm", R_OK | W_OK) < 0)
+		skip("real Firecracker suite", "/dev/kvm is not usable");
+	else if (!gk || !*gk || access(gk, R_OK) < 0)
+		skip("real Firecracker suite", "the tiny guest is not built (nasm missing?)");
+	else {
+		real = true;
+		kernel = gk;
+		run_suite(fc, "firecracker");
+	}
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "%s/vmlinux", tmpdir);
+	unlink(cmd);
+	/* snapshot dirs */
+	for (int i = 0; i < 2; i++) {
+		const char *lab = i ? "firecracker" : "emulator";
+		const char *files[] = {"vmstate", "mem", "config.json"};
+		for (int f = 0; f < 3; f++) {
+			snprintf(cmd, sizeof cmd, "%s/snap-%s/%s", tmpdir, lab, files[f]);
+			unlink(cmd);
+		}
+		snprintf(cmd, sizeof cmd, "%s/snap-%s", tmpdir, lab);
+		rmdir(cmd);
+	}
+	snprintf(cmd, sizeof cmd, "%s/run", tmpdir);
+	rmdir(cmd);
+	rmdir(tmpdir);
+	return check_done();
+}
