@@ -554,6 +554,52 @@ static void test_async(svm *s)
 	svm_vm_unref(vm);
 }
 
+/* drive, balloon and netif updates on a running VM, with Firecracker's answers */
+static void test_live_updates(svm *s)
+{
+	svm_error e;
+	char d1[300], d2[300], cfg[2048];
+	snprintf(d1, sizeof d1, "%s/data1.img", tmpdir);
+	snprintf(d2, sizeof d2, "%s/data2.img", tmpdir);
+	for (int i = 0; i < 2; i++) {
+		int fd = open(i ? d2 : d1, O_CREAT | O_WRONLY, 0600);
+		if (fd >= 0 && ftruncate(fd, 1 << 20) == 0)
+			close(fd);
+	}
+	snprintf(cfg, sizeof cfg,
+		 "{\"bootSource\": {\"kernelImagePath\": \"%s\", \"bootArgs\": \"console=ttyS0\"},"
+		 " \"machineConfig\": {\"vcpuCount\": 1, \"memSizeMib\": 128},"
+		 " \"drives\": [{\"driveId\": \"data\", \"pathOnHost\": \"%s\", \"isRootDevice\": false,"
+		 "   \"rateLimiter\": {\"bandwidth\": {\"size\": 1000000, \"refillTime\": 100}}}],"
+		 " \"balloon\": {\"amountMib\": 0, \"deflateOnOom\": false}}",
+		 kernel, d1);
+	svm_vm *vm = svm_create_vm(s, "live", &e);
+	CHECK(svm_vm_set_config_json(vm, cfg, strlen(cfg), &e) == 0, "config with a drive and a balloon");
+	int rc = verb(vm, SVM_V_START, &e, 0);
+	if (rc < 0)
+		printf("# start: %s\n", e.message);
+	CHECK(rc == 0, "start with a rate-limited drive and a balloon");
+	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "data", d2) == 0, "drive: PATCH to another file");
+	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "data", "/nonexistent/disk") < 0 && e.code == SVM_NOT_FOUND,
+	      "drive: a missing file is NOT_FOUND");
+	/* the tiny guest has no balloon driver: Firecracker answers 400 */
+	rc = verb(vm, SVM_V_BALLOON, &e, 1, "16");
+	CHECK(rc < 0 && e.code == SVM_API_ERROR && e.http_status == 400 && svm_code_errno(e.code) == EIO,
+	      "balloon without a guest driver: Firecracker's 400, EIO");
+	printf("# balloon: %s\n", e.message);
+	CHECK(verb(vm, SVM_V_BALLOON, &e, 1, "lots") < 0 && e.code == SVM_INVALID_ARGUMENT, "balloon: bad size");
+	CHECK(verb(vm, SVM_V_NETIF, &e, 2, "eth0", "{bad") < 0 && svm_code_errno(e.code) == EINVAL,
+	      "netif: bad JSON is EINVAL");
+	CHECK(verb(vm, SVM_V_NETIF, &e, 2, "eth0", "{\"rxRateLimiter\": {\"ops\": {\"size\": 10, \"refillTime\": 100}}}") < 0 &&
+		      e.code == SVM_API_ERROR,
+	      "netif: an interface the VM does not have is Firecracker's error");
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill");
+	svm_remove_vm(s, "live", &e);
+	svm_vm_unref(vm);
+	unlink(d1);
+	unlink(d2);
+}
+
 static void run_suite(const char *bin, const char *label)
 {
 	printf("# --- %s: %s\n", label, bin);
@@ -564,6 +610,7 @@ static void run_suite(const char *bin, const char *label)
 	}
 	test_lifecycle(s, label);
 	test_invalid_states(s);
+	test_live_updates(s);
 	test_nocad(s);
 	test_guest_reboot(s);
 	if (!real) {
