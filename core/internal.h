@@ -27,6 +27,9 @@ struct svm {
 	char *data_dir, *runtime_dir, *image_cache, *firecracker, *fc_version_opt, *arch,
 		*bridge, *subnet, *manifest, *default_config;
 	svm_loop *loop;
+	struct svm_net *net;       /* net.c */
+	struct svm_images *images; /* images.c */
+	char *dns;
 	pthread_mutex_t mu;   /* guards vms, nvms, next_gen, fc_version */
 	svm_vm **vms;
 	size_t nvms, capvms;
@@ -91,7 +94,7 @@ void vm_destroy_files(svm_vm *vm);
 int vm_kill_and_wait(svm_vm *vm, bool expect);
 
 /* vm_proc.c: the process side of a VM */
-int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err);
+int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
 /* Sends sig; waits until the loop has reaped it or timeout_ms passes (-1: forever).
  * Returns 0 if it has ended. vm->mu must NOT be held. */

@@ -179,6 +179,7 @@ typedef struct svm_options {
 	const char *bridge;        /* default svbr0 */
 	const char *subnet;        /* default 172.30.0.0/24 */
 	const char *manifest;      /* hosted base-image manifest URL or path */
+	const char *dns;           /* nameserver added to the guests' ip= argument */
 	unsigned max_images;       /* default 2 */
 	bool no_ephemeral;         /* do not stage writable drives */
 	size_t console_size;       /* console bytes kept per VM, default 1 MiB */
@@ -273,6 +274,8 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);
 typedef void (*svm_done_fn)(void *ud, const svm_error *err);
 typedef struct svm_op svm_op;
 svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud);
+/* (svm_vm_submit returns NULL, and never calls done, only when no thread can be
+ * started: the caller answers the request itself.) */
 /* Asks a running op to stop: a start rolls back and completes with SVM_INTERRUPTED;
  * an op past its point of no return completes normally. Safe to call at any time
  * before done() has returned; idempotent. */

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "images.h"
 #include "internal.h"
+#include "net.h"
 #include "vm_verbs.h"
 #include "vmm.h"
 
@@ -103,6 +105,7 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 	s->subnet = dup_or(o.subnet, "172.30.0.0/24");
 	s->manifest = o.manifest && *o.manifest ? strdup(o.manifest) : NULL;
 	s->default_config = o.default_config ? strdup(o.default_config) : NULL;
+	s->dns = o.dns && *o.dns ? strdup(o.dns) : NULL;
 	if (strcmp(s->arch, "x86_64") != 0 && strcmp(s->arch, "aarch64") != 0)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "arch \"%s\": x86_64 or aarch64", s->arch);
 	o.data_dir = s->data_dir;
@@ -115,6 +118,7 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 	o.subnet = s->subnet;
 	o.manifest = s->manifest;
 	o.default_config = s->default_config;
+	o.dns = s->dns;
 	if (!o.max_images)
 		o.max_images = 2;
 	if (!o.console_size)
@@ -169,6 +173,12 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 		goto fail;
 	}
 	raise_nofile();
+	s->net = net_new(s, err);
+	if (!s->net)
+		goto fail;
+	s->images = images_new(s, err);
+	if (!s->images)
+		goto fail;
 	s->loop = loop_new();
 	if (!s->loop) {
 		svm_error_set(err, SVM_START_FAILED, "cannot start the event loop");
@@ -361,6 +371,7 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err)
 	memmove(&s->vms[i], &s->vms[i + 1], (s->nvms - (size_t)i - 1) * sizeof *s->vms);
 	s->nvms--;
 	pthread_mutex_unlock(&s->mu);
+	net_release_vm(s->net, vm);
 	vm_destroy_files(vm);
 	svm_emit(s, SVM_EV_REMOVED, vm, 0, NULL);
 	svm_vm_unref(vm);
@@ -460,13 +471,20 @@ void svm_free(svm *s)
 		/* a start that raced with the cleanup above */
 		svm_cleanup(s, NULL);
 		for (size_t i = 0; i < s->nvms; i++) {
+			net_release_vm(s->net, s->vms[i]);
 			vm_destroy_files(s->vms[i]);
 			svm_vm_unref(s->vms[i]);
 		}
 		loop_free(s->loop);
+		s->loop = NULL;
 		rmdir(s->runtime_dir); /* only if empty: other mounts may share it */
 	}
+	if (s->net)
+		net_free(s->net);
+	if (s->images)
+		images_free(s->images);
 	free(s->vms);
+	free(s->dns);
 	free(s->data_dir);
 	free(s->runtime_dir);
 	free(s->image_cache);

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "internal.h"
+#include "stage.h"
 #include "vmm.h"
 
 /* ------------------------------------------------------------ draining */
@@ -226,6 +227,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		svm_vm_note_error(vm, "vmm", &e);
 		svm_log(vm->s, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
 	}
+	stage_cleanup(vm); /* staged drives go with the VMM that used them */
 	svm_emit(vm->s, SVM_EV_EXIT, vm, exit_seq, exit_text);
 	if (state_seq) {
 		char line[32];
@@ -256,10 +258,10 @@ static const char *logger_level(const json_t *cfg)
 	return lv ? lv : "Info";
 }
 
-int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err)
+int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err)
 {
 	svm *s = vm->s;
-	if (vmm_check_binary(s->firecracker, err) < 0)
+	if (vmm_check_binary(binary, err) < 0)
 		return -1;
 	if (unlink(vm->sock) < 0 && errno != ENOENT)
 		return svm_error_set(err, SVM_START_FAILED,
@@ -282,7 +284,7 @@ int vm_proc_spawn(svm_vm *vm, const json_t *cfg, svm_error *err)
 	const json_t *logger = json_object_get(cfg, "logger");
 	char *argv[20];
 	int a = 0;
-	argv[a++] = s->firecracker;
+	argv[a++] = (char *)binary;
 	argv[a++] = "--api-sock";
 	argv[a++] = vm->sock;
 	argv[a++] = "--id";

@@ -1,0 +1,46 @@
+/*
+ * net.h - host networking for VMs (internal to core): subnet and address
+ * leases, TAP devices, the bridge, NAT. The seed's NetworkManager, in C.
+ *
+ * The orchestrator owns one svm_net. Nothing is created on the host until a VM
+ * needs it (net_prepare_vm), so a mount whose VMs have no network interfaces
+ * never needs the privileges networking needs.
+ */
+#ifndef SVM_NET_H
+#define SVM_NET_H
+
+#include <jansson.h>
+#include "smartvm.h"
+
+typedef struct svm_net svm_net;
+
+/* Validates the settings (subnet, bridge name) — INVALID_SUBNET,
+ * INVALID_INTERFACE_NAME — and collects what an earlier crashed run of this
+ * mount left behind. Creates nothing yet. */
+svm_net *net_new(svm *s, svm_error *err);
+/* Removes every TAP, the bridge (if this mount created it), the NAT/forward rules,
+ * and puts ip_forward back as it was. */
+void net_free(svm_net *n);
+
+/* Before a VM's VMM is spawned: for each entry of cfg's networkInterfaces,
+ * gives it a TAP (hostDevName) unless it names one, a MAC unless it has one, and
+ * an address lease; adds the ip= boot argument to cfg's bootSource.bootArgs
+ * unless it carries one. cfg is the start's private copy and is modified in
+ * place. Leases and TAPs are kept with the VM across restarts. */
+int net_prepare_vm(svm_net *n, svm_vm *vm, json_t *cfg, svm_error *err);
+/* A start failed: remove what net_prepare_vm created for this start. */
+void net_rollback_vm(svm_net *n, svm_vm *vm);
+/* The VM is destroyed: remove its TAPs and release its leases for reuse. */
+void net_release_vm(svm_net *n, svm_vm *vm);
+
+/* Text for the files: per VM (its interfaces and the boot argument it got),
+ * and for /net: bridge, subnet, gateway, leases (one line per address in use). */
+char *net_vm_text(svm_net *n, svm_vm *vm);
+char *net_leases_text(svm_net *n);
+const char *net_bridge(svm_net *n);
+const char *net_subnet(svm_net *n);
+const char *net_gateway(svm_net *n);
+/* /net/ctl: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time). */
+int net_ctl(svm_net *n, const char *line, svm_error *err);
+
+#endif

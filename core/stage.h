@@ -1,0 +1,20 @@
+/*
+ * stage.h - ephemeral staging of writable drives into a VM's runtime directory
+ * (internal to core), so a guest never writes to a cached or source image.
+ */
+#ifndef SVM_STAGE_H
+#define SVM_STAGE_H
+
+#include <jansson.h>
+#include "smartvm.h"
+
+/* Before a VM's VMM is spawned: copies each writable drive (unless the global
+ * no_ephemeral option or the drive's "ephemeral": false says not to; read-only
+ * drives only when "ephemeral": true) into vm's runtime directory and points
+ * cfg's pathOnHost at the copy. cfg is the start's private copy. On failure,
+ * nothing staged remains. */
+int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err);
+/* Removes every staged copy of vm (after its VMM ended, or a failed start). */
+void stage_cleanup(svm_vm *vm);
+
+#endif
