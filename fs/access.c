@@ -1,0 +1,166 @@
+/*
+ * access.c - who may do what once other users can see the mount (allow_other).
+ *
+ * Without allow_other the kernel lets no one but the mount's owner in, and
+ * nothing here applies. With it: a VM belongs to the uid that created it (the
+ * kernel's default_permissions already checks the mode bits against the owner we
+ * report; this is the same rule for root-run daemons and for callers the mode
+ * does not cover), and every host path a user hands the daemon - in config.json
+ * or in a verb - must lie under one of the -o paths directories, because the
+ * daemon opens it with its own rights.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+int fs_may_write_vm(fuse_req_t req, svm_vm *vm)
+{
+	if (!fsd.allow_other)
+		return 0;
+	uid_t uid = fuse_req_ctx(req)->uid;
+	if (uid == 0 || uid == fsd.mount_uid || uid == svm_vm_owner_uid(vm))
+		return 0;
+	return EACCES;
+}
+
+/* Resolves what exists of path (symlinks, ..) and keeps the missing tail as
+ * written, so a snapshot directory that does not exist yet is judged by where it
+ * would be made. Returns malloc'd, or NULL. */
+static char *resolve(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return NULL;
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char real[PATH_MAX];
+	if (realpath(copy, real)) {
+		free(copy);
+		return strdup(real);
+	}
+	char *slash = strrchr(copy, '/');
+	if (!slash) {
+		free(copy);
+		return NULL;
+	}
+	const char *tail = slash + 1;
+	if (!strcmp(tail, "..") || !strcmp(tail, ".")) {
+		free(copy);
+		return NULL; /* not resolvable without the parent: refuse */
+	}
+	char *parent;
+	if (slash == copy)
+		parent = strdup("/");
+	else {
+		*slash = '\0';
+		parent = resolve(copy);
+	}
+	char *out = NULL;
+	if (parent)
+		out = fs_strdupf(NULL, "%s/%s", strcmp(parent, "/") ? parent : "", tail);
+	free(parent);
+	free(copy);
+	return out;
+}
+
+int fs_paths_init(const char *spec)
+{
+	if (!spec)
+		return 0;
+	size_t cap = 1;
+	for (const char *p = spec; *p; p++)
+		cap += *p == ':';
+	fsd.paths = calloc(cap + 1, sizeof *fsd.paths);
+	if (!fsd.paths)
+		return -1;
+	char *copy = strdup(spec);
+	if (!copy)
+		return -1;
+	size_t n = 0;
+	for (char *save = NULL, *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if (tok[0] != '/')
+			continue; /* only absolute directories make sense */
+		char *r = resolve(tok);
+		if (r)
+			fsd.paths[n++] = r;
+	}
+	free(copy);
+	return 0;
+}
+
+bool fs_path_allowed(const char *path)
+{
+	if (!fsd.allow_other)
+		return true;
+	if (!path || path[0] != '/')
+		return false;
+	char *r = resolve(path);
+	if (!r)
+		return false;
+	bool ok = false;
+	for (size_t i = 0; fsd.paths && fsd.paths[i] && !ok; i++) {
+		size_t n = strlen(fsd.paths[i]);
+		if (!strcmp(fsd.paths[i], "/"))
+			ok = true;
+		else if (!strncmp(r, fsd.paths[i], n) && (r[n] == '\0' || r[n] == '/'))
+			ok = true;
+	}
+	free(r);
+	return ok;
+}
+
+/* Host paths in the config document: every string under a key that names a path
+ * (kernelImagePath, initrdPath, pathOnHost, udsPath, logPath, metricsPath, …). */
+static bool is_path_key(const char *key)
+{
+	size_t n = strlen(key);
+	return (n >= 4 && !strcmp(key + n - 4, "Path")) || !strcmp(key, "pathOnHost") ||
+	       !strcmp(key, "path");
+}
+
+static const char *first_bad_path(json_t *v)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child) {
+			if (json_is_string(child) && is_path_key(key)) {
+				if (!fs_path_allowed(json_string_value(child)))
+					return json_string_value(child);
+			} else {
+				const char *bad = first_bad_path(child);
+				if (bad)
+					return bad;
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child) {
+			const char *bad = first_bad_path(child);
+			if (bad)
+				return bad;
+		}
+	}
+	return NULL;
+}
+
+int fs_config_paths_allowed(const char *text, size_t len, svm_error *err)
+{
+	if (!fsd.allow_other)
+		return 0;
+	json_t *doc = json_loadb(text, len, 0, NULL);
+	if (!doc)
+		return 0; /* not JSON: the core says why */
+	const char *bad = first_bad_path(doc);
+	int rc = 0;
+	if (bad)
+		rc = svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", bad);
+	json_decref(doc);
+	return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * doc.c - writes of whole JSON documents (config.json, metadata).
+ *
+ * DESIGN §3: writes are buffered per open file and every write() parses the whole
+ * buffer. Any parse error other than "premature end of input" fails that very
+ * write() with EINVAL; a complete document is validated and stored there and
+ * then (an invalid one fails the write). A buffer still incomplete fails flush()
+ * (close). O_TRUNC resets the buffer - a new open starts empty - never the stored
+ * value. A write that fails adds nothing to the buffer, so the old value stays
+ * and a later retry on the same descriptor starts from what was accepted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/* Far above any limit of the core (which answers TOO_LARGE itself): this only
+ * bounds what one descriptor may make the daemon hold. */
+#define DOC_BUFFER_MAX (4u << 20)
+
+static void note(struct fs_handle *h, const svm_error *err)
+{
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "write %s", h->row->name);
+	svm_vm_note_error(h->t.vm, cmd, err);
+}
+
+void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	svm_error err;
+	svm_error_clear(&err);
+	int e = 0;
+	pthread_mutex_lock(&h->lock);
+	/* Writes arrive at the descriptor's position; a write before the end
+	 * replaces the tail (pwrite), one past the end would leave a hole. */
+	size_t at = off < 0 ? h->wlen : (size_t)off;
+	if (h->flags & O_APPEND)
+		at = h->wlen;
+	if (at > h->wlen) {
+		svm_error_set(&err, SVM_INVALID_ARGUMENT, "write at offset %zu past the %zu bytes written",
+		              at, h->wlen);
+		e = EINVAL;
+		goto out;
+	}
+	if (at + size > DOC_BUFFER_MAX) {
+		svm_error_set(&err, SVM_TOO_LARGE, "document larger than %u bytes", DOC_BUFFER_MAX);
+		e = EFBIG;
+		goto out;
+	}
+	char *nb = malloc(at + size + 1);
+	if (!nb) {
+		e = ENOMEM;
+		goto out;
+	}
+	memcpy(nb, h->wbuf, at);
+	memcpy(nb + at, buf, size);
+	size_t nlen = at + size;
+	nb[nlen] = '\0';
+
+	json_error_t jerr;
+	json_t *doc = json_loadb(nb, nlen, 0, &jerr);
+	if (!doc && json_error_code(&jerr) == json_error_premature_end_of_input) {
+		/* not complete yet: keep it, judge it at the next write or at close */
+		free(h->wbuf);
+		h->wbuf = nb;
+		h->wlen = nlen;
+		h->doc_dirty = true;
+		goto out;
+	}
+	if (!doc) {
+		svm_error_set(&err, SVM_INVALID_CONFIG, "%s: JSON syntax error: %s (line %d, column %d)",
+		              h->row->name, jerr.text, jerr.line, jerr.column);
+		free(nb);
+		e = EINVAL;
+		goto out;
+	}
+	json_decref(doc);
+	if (h->row->doc_apply(h->t.vm, nb, nlen, &err) != 0) {
+		free(nb);
+		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+		goto out;
+	}
+	free(h->wbuf);
+	h->wbuf = nb;
+	h->wlen = nlen;
+	h->doc_dirty = false;
+out:
+	pthread_mutex_unlock(&h->lock);
+	if (e) {
+		if (err.code != SVM_OK)
+			note(h, &err);
+		fuse_reply_err(req, e);
+	} else {
+		fuse_reply_write(req, size);
+	}
+}
+
+int fs_doc_flush(struct fs_handle *h)
+{
+	pthread_mutex_lock(&h->lock);
+	bool dirty = h->doc_dirty;
+	size_t len = h->wlen;
+	pthread_mutex_unlock(&h->lock);
+	if (!dirty)
+		return 0;
+	svm_error err;
+	svm_error_clear(&err);
+	svm_error_set(&err, SVM_INVALID_CONFIG,
+	              "%s: incomplete JSON document (%zu bytes) at close, nothing changed",
+	              h->row->name, len);
+	note(h, &err);
+	return EINVAL;
+}

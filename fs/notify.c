@@ -1,0 +1,258 @@
+/*
+ * notify.c - two threads between the core and the kernel.
+ *
+ * The pump: the core's on_event and op-completion callbacks run on core threads
+ * and must not block, so they only append to a queue. The pump thread takes
+ * the queue in order and does the work: marks which files changed (their
+ * st_mtime), answers parked `events` reads and pollers, continues multi-line ctl
+ * writes, and asks for invalidations.
+ *
+ * The notifier: fuse_lowlevel_notify_inval_* may wait for the kernel, and the
+ * kernel may be waiting for a reply of ours (a request holding the inode), so
+ * invalidations are sent from this thread only - never from a request thread,
+ * never from the pump that sends replies. Queued invalidations of the same inode
+ * are merged (console output can fire many events a second).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct pump_item {
+	enum { P_EVENT, P_DONE } type;
+	svm_event_kind kind;
+	svm_vm *vm;       /* our reference, or NULL */
+	void *job;        /* P_DONE */
+	svm_error err;    /* P_DONE */
+	struct pump_item *next;
+};
+
+struct inval_item {
+	fuse_ino_t ino;    /* inode, or the parent of name */
+	char *name;        /* NULL: inode invalidation */
+	struct inval_item *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pump_item *head, **tail;
+	bool stop;
+	pthread_t th;
+	bool running;
+} pump = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pump.head, false, 0, false};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct inval_item *head, **tail;
+	bool stop;
+	pthread_t th;
+	bool running;
+} notifier = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &notifier.head, false, 0,
+              false};
+
+static void pump_push(struct pump_item *it)
+{
+	pthread_mutex_lock(&pump.lock);
+	*pump.tail = it;
+	pump.tail = &it->next;
+	pthread_cond_signal(&pump.cond);
+	pthread_mutex_unlock(&pump.lock);
+}
+
+void fs_on_core_event(void *ud, const svm_event *ev)
+{
+	(void)ud;
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return; /* a lost invalidation; the short timeouts still bound staleness */
+	it->type = P_EVENT;
+	it->kind = ev->kind;
+	if (ev->vm) {
+		svm_vm_ref(ev->vm);
+		it->vm = ev->vm;
+	}
+	pump_push(it);
+}
+
+void fs_pump_post_done(void *job, const svm_error *err)
+{
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		/* cannot queue: continue here rather than lose a reply */
+		fs_ctl_continue(job, err);
+		return;
+	}
+	it->type = P_DONE;
+	it->job = job;
+	if (err)
+		it->err = *err;
+	pump_push(it);
+}
+
+static void inval_push(fuse_ino_t ino, const char *name)
+{
+	pthread_mutex_lock(&notifier.lock);
+	if (!name)
+		for (struct inval_item *q = notifier.head; q; q = q->next)
+			if (!q->name && q->ino == ino) {
+				pthread_mutex_unlock(&notifier.lock);
+				return; /* already on its way */
+			}
+	struct inval_item *it = calloc(1, sizeof *it);
+	if (it && name && !(it->name = strdup(name))) {
+		free(it);
+		it = NULL;
+	}
+	if (it) {
+		it->ino = ino;
+		*notifier.tail = it;
+		notifier.tail = &it->next;
+		pthread_cond_signal(&notifier.cond);
+	}
+	pthread_mutex_unlock(&notifier.lock);
+}
+
+void fs_inval_inode(fuse_ino_t ino)
+{
+	inval_push(ino, NULL);
+}
+
+void fs_inval_entry(fuse_ino_t parent, const char *name)
+{
+	inval_push(parent, name);
+}
+
+/* A file's value changed: move its st_mtime and drop what the kernel cached. */
+static void changed(struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
+{
+	rs->mtime_ns = now;
+	fs_inval_inode(ino);
+}
+
+static void handle_event(struct pump_item *it)
+{
+	int64_t now = fs_now_ns();
+	unsigned bit = 1u << it->kind;
+	for (int i = 0; i < fs_root_nrows; i++)
+		if (fs_root_rows[i].changes_on & bit)
+			changed(&fs_root_state[i], FS_INO_ROOTROW(i), now);
+	if (!it->vm)
+		return;
+	struct fs_node *n = fs_node_find(it->vm);
+	if (!n)
+		return;
+	for (int i = 0; i < fs_vm_nrows; i++)
+		if (fs_vm_rows[i].changes_on & bit)
+			changed(&n->rows[i], FS_INO_VM(n->serial, i + 1), now);
+	switch (it->kind) {
+	case SVM_EV_STATE:
+	case SVM_EV_EXIT:
+		fs_inval_inode(FS_INO_VM(n->serial, 0));
+		fs_events_wake(n, false);
+		break;
+	case SVM_EV_REMOVED:
+		fs_node_mark_removed(n);
+		fs_events_wake(n, true);
+		fs_inval_entry(FS_INO_ROOTROW(fs_root_vms_index()), n->name);
+		fs_inval_inode(FS_INO_ROOTROW(fs_root_vms_index()));
+		break;
+	default:
+		break;
+	}
+}
+
+static void *pump_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pump.lock);
+		while (!pump.head && !pump.stop)
+			pthread_cond_wait(&pump.cond, &pump.lock);
+		struct pump_item *it = pump.head;
+		if (!it) { /* stopping, and drained */
+			pthread_mutex_unlock(&pump.lock);
+			return NULL;
+		}
+		pump.head = it->next;
+		if (!pump.head)
+			pump.tail = &pump.head;
+		pthread_mutex_unlock(&pump.lock);
+		if (it->type == P_DONE)
+			fs_ctl_continue(it->job, &it->err);
+		else
+			handle_event(it);
+		if (it->vm)
+			svm_vm_unref(it->vm);
+		free(it);
+	}
+}
+
+static void *notifier_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&notifier.lock);
+		while (!notifier.head && !notifier.stop)
+			pthread_cond_wait(&notifier.cond, &notifier.lock);
+		struct inval_item *it = notifier.head;
+		if (!it || notifier.stop) {
+			pthread_mutex_unlock(&notifier.lock);
+			return NULL;
+		}
+		notifier.head = it->next;
+		if (!notifier.head)
+			notifier.tail = &notifier.head;
+		pthread_mutex_unlock(&notifier.lock);
+		/* ENOENT: the kernel does not know this inode - nothing to drop */
+		if (fsd.se) {
+			if (it->name)
+				fuse_lowlevel_notify_inval_entry(fsd.se, it->ino, it->name, strlen(it->name));
+			else
+				fuse_lowlevel_notify_inval_inode(fsd.se, it->ino, 0, 0);
+		}
+		free(it->name);
+		free(it);
+	}
+}
+
+int fs_notify_start(void)
+{
+	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
+		return -1;
+	pump.running = true;
+	if (pthread_create(&notifier.th, NULL, notifier_main, NULL) != 0)
+		return -1;
+	notifier.running = true;
+	return 0;
+}
+
+void fs_notify_stop(void)
+{
+	if (pump.running) {
+		pthread_mutex_lock(&pump.lock);
+		pump.stop = true;
+		pthread_cond_signal(&pump.cond);
+		pthread_mutex_unlock(&pump.lock);
+		pthread_join(pump.th, NULL); /* drains first: every reply is sent */
+		pump.running = false;
+	}
+	if (notifier.running) {
+		pthread_mutex_lock(&notifier.lock);
+		notifier.stop = true;
+		pthread_cond_signal(&notifier.cond);
+		pthread_mutex_unlock(&notifier.lock);
+		pthread_join(notifier.th, NULL);
+		notifier.running = false;
+	}
+	while (notifier.head) {
+		struct inval_item *it = notifier.head;
+		notifier.head = it->next;
+		free(it->name);
+		free(it);
+	}
+	notifier.tail = &notifier.head;
+}

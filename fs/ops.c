@@ -1,0 +1,783 @@
+/*
+ * ops.c - the FUSE low-level operations: generic code driven by the row tables.
+ *
+ * Nothing here knows what a particular file means; the rows in tree.c say it.
+ * Caching policy (DESIGN §3 "values are never stale"):
+ *  - names: root and VM rows never change -> long entry timeouts; VM directories
+ *    change only by mkdir/rmdir (the kernel's own) or clone/removal (invalidated by
+ *    the notifier thread) -> short timeout as a backstop;
+ *  - attributes: stable rows cached long, everything else 0 so st_size is true;
+ *  - page cache: live, stream and offset files are direct_io; other values are
+ *    cached only while the value is byte-identical to what the cache was filled
+ *    from (keep_cache decided per open from a hash), and dropped on change.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define TIMEOUT_STABLE 3600.0
+#define TIMEOUT_VMDIR_ENTRY 10.0
+#define TIMEOUT_DIR_ATTR 1.0
+
+static void ts_from_ns(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The value of a text row, for st_size. */
+static size_t text_len(const struct fs_row *row, const struct fs_target *t)
+{
+	char *text = NULL;
+	size_t len = 0;
+	svm_error err;
+	svm_error_clear(&err);
+	if (row->text(t, &text, &len, &err) != 0)
+		len = 0;
+	free(text);
+	return len;
+}
+
+static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const struct fs_target *t)
+{
+	if (row->flags & FS_STREAM)
+		return 0;
+	if (row->flags & FS_LIVE)
+		return rs->served_len;
+	if (row->flags & FS_OFFSET)
+		return t->vm ? row->size(t->vm) : 0;
+	if (row->text)
+		return text_len(row, t);
+	return 0;
+}
+
+static mode_t root_row_mode(int r)
+{
+	if (r == fs_root_vms_index())
+		return S_IFDIR | (fsd.allow_other ? 01777 : 0755);
+	return fs_root_rows[r].mode;
+}
+
+void fs_fill_attr(const struct fs_where *w, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_uid = fsd.mount_uid;
+	st->st_gid = fsd.mount_gid;
+	st->st_blksize = 4096;
+	int64_t mtime = fsd.mount_ns;
+	switch (w->kind) {
+	case FS_W_ROOT:
+		st->st_ino = FS_INO_ROOT;
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3;
+		break;
+	case FS_W_ROOTROW: {
+		const struct fs_row *row = &fs_root_rows[w->row];
+		struct fs_target t = {.s = fsd.s};
+		st->st_ino = FS_INO_ROOTROW(w->row);
+		st->st_mode = root_row_mode(w->row);
+		if (S_ISDIR(st->st_mode)) {
+			st->st_nlink = 2 + svm_count_vms(fsd.s);
+		} else {
+			st->st_nlink = 1;
+			st->st_size = (off_t)row_size(row, &fs_root_state[w->row], &t);
+		}
+		mtime = max64(mtime, fs_root_state[w->row].mtime_ns);
+		break;
+	}
+	case FS_W_VMDIR:
+	case FS_W_VMROW: {
+		struct fs_node *n = w->node;
+		svm_vm *vm = fs_node_vm(n);
+		st->st_uid = n->owner;
+		mtime = n->created_ns;
+		if (vm)
+			mtime = max64(mtime, svm_vm_mtime_ns(vm));
+		if (w->kind == FS_W_VMDIR) {
+			st->st_ino = FS_INO_VM(n->serial, 0);
+			st->st_mode = S_IFDIR | 0555;
+			st->st_nlink = 2;
+		} else {
+			const struct fs_row *row = &fs_vm_rows[w->row];
+			struct fs_target t = {.s = fsd.s, .vm = vm};
+			st->st_ino = FS_INO_VM(n->serial, w->row + 1);
+			st->st_mode = row->mode;
+			st->st_nlink = 1;
+			if (vm)
+				st->st_size = (off_t)row_size(row, &n->rows[w->row], &t);
+			mtime = max64(mtime, n->rows[w->row].mtime_ns);
+		}
+		if (vm)
+			svm_vm_unref(vm);
+		break;
+	}
+	default:
+		break;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	ts_from_ns(&st->st_mtim, mtime);
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+static double attr_timeout(const struct fs_where *w)
+{
+	switch (w->kind) {
+	case FS_W_ROOT:
+	case FS_W_VMDIR:
+		return TIMEOUT_DIR_ATTR;
+	case FS_W_ROOTROW:
+		if (w->row == fs_root_vms_index())
+			return TIMEOUT_DIR_ATTR;
+		return (fs_root_rows[w->row].flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
+	case FS_W_VMROW:
+		return (fs_vm_rows[w->row].flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
+	default:
+		return 0.0;
+	}
+}
+
+static void reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof e);
+	fs_fill_attr(w, &e.attr);
+	e.ino = e.attr.st_ino;
+	e.generation = 1;
+	if (w->node)
+		e.generation = w->node->serial; /* never reused, like the inode number */
+	e.attr_timeout = attr_timeout(w);
+	e.entry_timeout = entry_timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static bool is_vms_dir(fuse_ino_t ino)
+{
+	return ino == FS_INO_ROOTROW(fs_root_vms_index());
+}
+
+/* ------------------------------------------------------------ names */
+
+static void op_init(void *ud, struct fuse_conn_info *conn)
+{
+	(void)ud;
+	/* Writes must reach us as written: no writeback cache, no parallel pieces
+	 * of one direct write (a document is parsed in order). */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_where w = {.kind = FS_W_NONE, .row = -1};
+	struct fs_where p = fs_resolve(parent);
+	if (p.kind == FS_W_ROOT) {
+		int r = fs_root_row_index("", name);
+		if (r >= 0) {
+			w.kind = FS_W_ROOTROW;
+			w.row = r;
+			reply_entry(req, &w, TIMEOUT_STABLE);
+			return;
+		}
+	} else if (is_vms_dir(parent)) {
+		int r = fs_root_row_index("vms", name);
+		if (r >= 0) {
+			w.kind = FS_W_ROOTROW;
+			w.row = r;
+			reply_entry(req, &w, TIMEOUT_STABLE);
+			return;
+		}
+		svm_vm *vm = svm_get_vm(fsd.s, name);
+		if (vm) {
+			struct fs_node *n = fs_node_for(vm);
+			svm_vm_unref(vm);
+			if (n) {
+				w.kind = FS_W_VMDIR;
+				w.node = n;
+				reply_entry(req, &w, TIMEOUT_VMDIR_ENTRY);
+				return;
+			}
+		}
+	} else if (p.kind == FS_W_VMDIR) {
+		int r = fs_vm_row_index(name);
+		svm_vm *vm = fs_node_vm(p.node);
+		if (vm)
+			svm_vm_unref(vm);
+		if (r >= 0 && vm) {
+			w.kind = FS_W_VMROW;
+			w.row = r;
+			w.node = p.node;
+			reply_entry(req, &w, TIMEOUT_STABLE);
+			return;
+		}
+	} else if (p.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	} else {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	/* No negative entry: a VM made through clone must appear at once. */
+	fuse_reply_err(req, ENOENT);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct fs_where w = fs_resolve(ino);
+	if (w.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fs_fill_attr(&w, &st);
+	fuse_reply_attr(req, &st, attr_timeout(&w));
+}
+
+static bool row_writable(const struct fs_where *w)
+{
+	if (w->kind == FS_W_ROOTROW)
+		return fs_root_rows[w->row].write != NULL;
+	if (w->kind == FS_W_VMROW)
+		return fs_vm_rows[w->row].write != NULL;
+	return false;
+}
+
+/* Only a size change (O_TRUNC of a shell redirection) and times (touch) are
+ * accepted, and both change nothing: writes replace values whole anyway. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)fi;
+	struct fs_where w = fs_resolve(ino);
+	if (w.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !row_writable(&w)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	struct stat st;
+	fs_fill_attr(&w, &st);
+	fuse_reply_attr(req, &st, attr_timeout(&w));
+}
+
+/* ------------------------------------------------------------ directories */
+
+struct dirlist {
+	size_t n;
+	struct {
+		char *name;
+		fuse_ino_t ino;
+		mode_t mode;
+	} e[];
+};
+
+static struct dirlist *dirlist_new(size_t cap)
+{
+	return calloc(1, sizeof(struct dirlist) + cap * sizeof(((struct dirlist *)0)->e[0]));
+}
+
+static void dirlist_add(struct dirlist *d, const char *name, fuse_ino_t ino, mode_t mode)
+{
+	d->e[d->n].name = strdup(name);
+	d->e[d->n].ino = ino;
+	d->e[d->n].mode = mode;
+	if (d->e[d->n].name)
+		d->n++;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_where w = fs_resolve(ino);
+	struct dirlist *d = NULL;
+	if (w.kind == FS_W_ROOT) {
+		d = dirlist_new(2 + fs_root_nrows);
+		if (!d)
+			goto nomem;
+		dirlist_add(d, ".", FS_INO_ROOT, S_IFDIR);
+		dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
+		for (int i = 0; i < fs_root_nrows; i++)
+			if (!strcmp(fs_root_rows[i].parent, ""))
+				dirlist_add(d, fs_root_rows[i].name, FS_INO_ROOTROW(i), fs_root_rows[i].mode);
+	} else if (is_vms_dir(ino)) {
+		size_t count = 0;
+		char **names = svm_list_vms(fsd.s, &count);
+		d = dirlist_new(2 + fs_root_nrows + count);
+		if (!d) {
+			svm_strv_free(names);
+			goto nomem;
+		}
+		dirlist_add(d, ".", ino, S_IFDIR);
+		dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
+		for (int i = 0; i < fs_root_nrows; i++)
+			if (!strcmp(fs_root_rows[i].parent, "vms"))
+				dirlist_add(d, fs_root_rows[i].name, FS_INO_ROOTROW(i), fs_root_rows[i].mode);
+		for (size_t i = 0; names && names[i]; i++) {
+			svm_vm *vm = svm_get_vm(fsd.s, names[i]);
+			if (!vm)
+				continue; /* removed meanwhile */
+			struct fs_node *n = fs_node_for(vm);
+			svm_vm_unref(vm);
+			if (n)
+				dirlist_add(d, names[i], FS_INO_VM(n->serial, 0), S_IFDIR);
+		}
+		svm_strv_free(names);
+	} else if (w.kind == FS_W_VMDIR) {
+		d = dirlist_new(2 + fs_vm_nrows);
+		if (!d)
+			goto nomem;
+		dirlist_add(d, ".", ino, S_IFDIR);
+		dirlist_add(d, "..", FS_INO_ROOTROW(fs_root_vms_index()), S_IFDIR);
+		for (int i = 0; i < fs_vm_nrows; i++)
+			dirlist_add(d, fs_vm_rows[i].name, FS_INO_VM(w.node->serial, i + 1),
+			            fs_vm_rows[i].mode);
+	} else {
+		fuse_reply_err(req, w.kind == FS_W_NONE ? ENOENT : ENOTDIR);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fuse_reply_open(req, fi);
+	return;
+nomem:
+	fuse_reply_err(req, ENOMEM);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = {.st_ino = d->e[i].ino, .st_mode = d->e[i].mode};
+		size_t need = fuse_add_direntry(req, buf + used, size - used, d->e[i].name, &st,
+		                                (off_t)(i + 1));
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
+	for (size_t i = 0; d && i < d->n; i++)
+		free(d->e[i].name);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)mode;
+	if (!is_vms_dir(parent)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	svm_error err;
+	svm_error_clear(&err);
+	svm_vm *vm = svm_create_vm(fsd.s, name, &err);
+	if (!vm) {
+		char cmd[400];
+		snprintf(cmd, sizeof cmd, "mkdir vms/%s", name);
+		svm_note_error(fsd.s, cmd, &err);
+		fuse_reply_err(req, svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO);
+		return;
+	}
+	svm_vm_set_owner_uid(vm, fuse_req_ctx(req)->uid);
+	struct fs_node *n = fs_node_for(vm);
+	svm_vm_unref(vm);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	struct fs_where w = {.kind = FS_W_VMDIR, .node = n, .row = -1};
+	reply_entry(req, &w, TIMEOUT_VMDIR_ENTRY);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (!is_vms_dir(parent)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	svm_vm *vm = svm_get_vm(fsd.s, name);
+	if (!vm) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	int e = fs_may_write_vm(req, vm);
+	svm_error err;
+	svm_error_clear(&err);
+	if (!e && svm_remove_vm(fsd.s, name, &err) != 0)
+		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+	if (e) {
+		char cmd[400];
+		snprintf(cmd, sizeof cmd, "rmdir vms/%s", name);
+		if (e == EACCES && err.code == SVM_OK)
+			svm_error_set(&err, SVM_PERMISSION, "VM belongs to uid %u",
+			              (unsigned)svm_vm_owner_uid(vm));
+		svm_note_error(fsd.s, cmd, &err);
+	} else {
+		struct fs_node *n = fs_node_find(vm);
+		if (n) {
+			fs_node_mark_removed(n);
+			fs_events_wake(n, true);
+		}
+	}
+	svm_vm_unref(vm);
+	fuse_reply_err(req, e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 64};
+	sv.f_files = svm_count_vms(fsd.s) * (unsigned long)(fs_vm_nrows + 1) + 8;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ------------------------------------------------------------ files */
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static void handle_free(struct fs_handle *h)
+{
+	if (!h)
+		return;
+	if (h->t.vm)
+		svm_vm_unref(h->t.vm);
+	free(h->snap);
+	free(h->wbuf);
+	free(h->clone_name);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static struct fs_rowstate *rowstate_of(struct fs_handle *h)
+{
+	return h->node ? &h->node->rows[h->row_index] : &fs_root_state[h->row_index];
+}
+
+/* Recomputes the value this open serves. Caller holds h->lock. */
+static int refresh_snapshot(struct fs_handle *h, svm_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int e = h->row->text(&h->t, &text, &len, err);
+	if (e)
+		return e;
+	free(h->snap);
+	h->snap = text;
+	h->snap_len = len;
+	h->snap_valid = true;
+	if (h->row->flags & FS_LIVE)
+		rowstate_of(h)->served_len = len;
+	return 0;
+}
+
+/* /vms/clone: opening for writing makes a VM; the descriptor then names it. */
+static int open_clone(fuse_req_t req, struct fs_handle *h)
+{
+	if ((h->flags & O_ACCMODE) == O_RDONLY)
+		return EACCES; /* a reader (indexer, file manager) never makes VMs */
+	svm_error err;
+	svm_error_clear(&err);
+	svm_vm *vm = svm_create_vm(fsd.s, NULL, &err);
+	if (!vm) {
+		svm_note_error(fsd.s, "open vms/clone", &err);
+		return svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+	}
+	svm_vm_set_owner_uid(vm, fuse_req_ctx(req)->uid);
+	h->node = fs_node_for(vm);
+	h->t.vm = vm;
+	h->clone_name = strdup(svm_vm_name(vm));
+	if (!h->node || !h->clone_name)
+		return ENOMEM;
+	/* /vms gained a name the kernel did not make itself */
+	fs_inval_inode(FS_INO_ROOTROW(fs_root_vms_index()));
+	return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_where w = fs_resolve(ino);
+	if (w.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (w.kind == FS_W_ROOT || w.kind == FS_W_VMDIR ||
+	    (w.kind == FS_W_ROOTROW && w.row == fs_root_vms_index())) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	struct fs_handle *h = calloc(1, sizeof *h);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	h->flags = fi->flags;
+	h->uid = fuse_req_ctx(req)->uid;
+	h->t.s = fsd.s;
+	h->row_index = w.row;
+	h->row = w.kind == FS_W_ROOTROW ? &fs_root_rows[w.row] : &fs_vm_rows[w.row];
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	const struct fs_row *row = h->row;
+	int e = 0;
+
+	if (writing && !row->write) {
+		e = EACCES; /* root passes the mode bits; the table still says no */
+		goto fail;
+	}
+	if (row->flags & FS_CLONE) {
+		e = open_clone(req, h);
+		if (e)
+			goto fail;
+		fi->direct_io = 1;
+		fi->fh = (uint64_t)(uintptr_t)h;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (w.kind == FS_W_VMROW) {
+		h->node = w.node;
+		h->t.vm = fs_node_vm(w.node);
+		if (!h->t.vm) {
+			e = ENOENT;
+			goto fail;
+		}
+		if (writing && (row->flags & FS_OWNED) && (e = fs_may_write_vm(req, h->t.vm)))
+			goto fail;
+	}
+	struct fs_rowstate *rs = rowstate_of(h);
+	if (writing || (row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET))) {
+		fi->direct_io = 1;
+		if (row->flags & FS_STREAM)
+			fi->nonseekable = 1;
+		if (writing)
+			rs->served_valid = false; /* the next reader must not trust old pages */
+	} else if (row->text) {
+		svm_error err;
+		svm_error_clear(&err);
+		pthread_mutex_lock(&h->lock);
+		e = refresh_snapshot(h, &err);
+		pthread_mutex_unlock(&h->lock);
+		if (e)
+			goto fail;
+		uint64_t hash = fs_hash(h->snap, h->snap_len);
+		fi->keep_cache = (row->flags & FS_STABLE) || (rs->served_valid && rs->served_hash == hash);
+		rs->served_hash = hash;
+		rs->served_valid = true;
+	}
+	if (!writing)
+		fi->noflush = 1; /* nothing to report at close of a read-only open */
+	if (row->flags & FS_STREAM)
+		fs_events_opened(h);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	handle_free(h);
+	fuse_reply_err(req, e);
+}
+
+static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size_t n = len - (size_t)off;
+	fuse_reply_buf(req, data + off, n < size ? n : size);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = handle_of(fi);
+	const struct fs_row *row = h->row;
+	if (row->read) {
+		row->read(req, h, size, off);
+		return;
+	}
+	if (row->flags & FS_OFFSET) {
+		char *buf = malloc(size ? size : 1);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		ssize_t n = row->read_at(h->t.vm, (uint64_t)off, buf, size);
+		if (n < 0)
+			fuse_reply_err(req, EIO);
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+		return;
+	}
+	if (!row->text) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	/* A read at offset 0 starts over with the current value (cat, a re-read
+	 * through the same descriptor); later offsets continue the same snapshot. */
+	if (off == 0 || !h->snap_valid) {
+		svm_error err;
+		svm_error_clear(&err);
+		int e = refresh_snapshot(h, &err);
+		if (e) {
+			pthread_mutex_unlock(&h->lock);
+			fuse_reply_err(req, e);
+			return;
+		}
+		if (!(row->flags & FS_LIVE)) {
+			struct fs_rowstate *rs = rowstate_of(h);
+			rs->served_hash = fs_hash(h->snap, h->snap_len);
+			rs->served_valid = true;
+		}
+	}
+	reply_slice(req, h->snap, h->snap_len, size, off);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = handle_of(fi);
+	if (!h->row->write) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	h->row->write(req, h, buf, size, off);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = handle_of(fi);
+	int e = 0;
+	if (h->row->doc_apply && (h->flags & O_ACCMODE) != O_RDONLY)
+		e = fs_doc_flush(h);
+	fuse_reply_err(req, e);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = handle_of(fi);
+	if (h->row->flags & FS_STREAM)
+		fs_events_released(h);
+	handle_free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino, (void)datasync, (void)fi;
+	fuse_reply_err(req, 0); /* every accepted write is already applied */
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                    struct fuse_pollhandle *ph)
+{
+	(void)ino;
+	struct fs_handle *h = handle_of(fi);
+	if (h->row->flags & FS_STREAM) {
+		fs_events_poll(req, h, ph);
+		return;
+	}
+	/* Everything else is always ready; never ENOSYS (the kernel would stop
+	 * asking for the whole mount). */
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	unsigned ev = POLLIN | POLLRDNORM;
+	if (h->row->write && (h->flags & O_ACCMODE) != O_RDONLY)
+		ev |= POLLOUT | POLLWRNORM;
+	fuse_reply_poll(req, ev);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.create = op_create,
+	.poll = op_poll,
+};

@@ -1,0 +1,268 @@
+/*
+ * tree.c - the file tree as two tables (Plan 9 Dirtab style) and inode numbers.
+ *
+ * Adding a file is adding a row here. Inode numbers are computed, not stored:
+ *   1                      the root
+ *   2 + i                  row i of the root table (including /vms and /vms/clone)
+ *   2^20 + serial*32 + 0   the directory of the VM node with that serial
+ *   2^20 + serial*32 + 1+i row i of the VM table inside it
+ * Serials are never reused while mounted, so a VM made again under an old name has
+ * a new inode number (and generation) and no cached entry can reach the old one.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs.h"
+
+#define EV(k) (1u << SVM_EV_##k)
+#define STATEY (EV(STATE) | EV(EXIT))
+
+const struct fs_row fs_root_rows[] = {
+	{.name = "ctl", .mode = S_IFREG | 0644, .text = fs_root_ctl_text, .write = fs_root_ctl_write,
+	 .changes_on = STATEY | EV(REMOVED), .parent = ""},
+	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_version_text,
+	 .parent = ""},
+	{.name = "error", .mode = S_IFREG | 0444, .text = fs_root_error_text,
+	 .changes_on = EV(ROOT_ERROR), .parent = ""},
+	{.name = "log", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_root_log_text,
+	 .changes_on = EV(DAEMON_LOG), .parent = ""},
+	{.name = "vms", .mode = S_IFDIR | 0755, .parent = ""},
+	/* opened for writing it makes a VM; writes on that descriptor go to the VM's ctl */
+	{.name = "clone", .mode = S_IFREG | 0666, .flags = FS_CLONE, .read = fs_clone_read,
+	 .write = fs_vm_ctl_write, .parent = "vms"},
+};
+const int fs_root_nrows = sizeof fs_root_rows / sizeof fs_root_rows[0];
+
+const struct fs_row fs_vm_rows[] = {
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_ctl_text,
+	 .write = fs_vm_ctl_write, .changes_on = STATEY},
+	{.name = "state", .mode = S_IFREG | 0444, .text = fs_vm_state_text, .changes_on = STATEY},
+	{.name = "events", .mode = S_IFREG | 0444, .flags = FS_STREAM, .read = fs_events_read,
+	 .changes_on = STATEY},
+	{.name = "config.json", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_config_text,
+	 .write = fs_doc_write, .doc_apply = fs_config_apply, .changes_on = EV(CONFIG)},
+	/* 0600: MMDS contents may carry secrets. Live: asked of Firecracker while it runs. */
+	{.name = "metadata", .mode = S_IFREG | 0600, .flags = FS_OWNED | FS_LIVE,
+	 .text = fs_vm_metadata_text, .write = fs_doc_write, .doc_apply = fs_metadata_apply,
+	 .changes_on = EV(CONFIG) | STATEY},
+	{.name = "console", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_OFFSET,
+	 .size = svm_vm_console_size, .read_at = svm_vm_console_read, .write = fs_console_write,
+	 .changes_on = EV(CONSOLE) | STATEY},
+	{.name = "error", .mode = S_IFREG | 0444, .text = fs_vm_error_text,
+	 .changes_on = EV(ERROR) | EV(EXIT)},
+	{.name = "info", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_info_text,
+	 .changes_on = STATEY},
+	{.name = "pid", .mode = S_IFREG | 0444, .text = fs_vm_pid_text, .changes_on = STATEY},
+	{.name = "net", .mode = S_IFREG | 0444, .text = fs_vm_net_text, .changes_on = STATEY},
+	{.name = "runtime", .mode = S_IFREG | 0444, .text = fs_vm_runtime_text, .changes_on = STATEY},
+	{.name = "stat", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_stat_text,
+	 .changes_on = STATEY},
+	{.name = "log", .mode = S_IFREG | 0444, .flags = FS_OFFSET, .size = svm_vm_log_size,
+	 .read_at = svm_vm_log_read, .changes_on = EV(LOG) | STATEY},
+	{.name = "metrics", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_metrics_text,
+	 .changes_on = EV(METRICS) | STATEY},
+};
+const int fs_vm_nrows = sizeof fs_vm_rows / sizeof fs_vm_rows[0];
+
+_Static_assert(sizeof fs_vm_rows / sizeof fs_vm_rows[0] < FS_VM_STRIDE, "VM table too big");
+_Static_assert(sizeof fs_vm_rows / sizeof fs_vm_rows[0] <= FS_VM_ROWS_MAX, "VM table too big");
+_Static_assert(sizeof fs_root_rows / sizeof fs_root_rows[0] <= FS_ROOT_ROWS_MAX, "root table");
+
+struct fs_rowstate fs_root_state[FS_ROOT_ROWS_MAX];
+
+int fs_root_row_index(const char *parent, const char *name)
+{
+	for (int i = 0; i < fs_root_nrows; i++)
+		if (!strcmp(fs_root_rows[i].parent, parent) && !strcmp(fs_root_rows[i].name, name))
+			return i;
+	return -1;
+}
+
+int fs_vm_row_index(const char *name)
+{
+	for (int i = 0; i < fs_vm_nrows; i++)
+		if (!strcmp(fs_vm_rows[i].name, name))
+			return i;
+	return -1;
+}
+
+int fs_root_vms_index(void)
+{
+	static int idx = -2;
+	if (idx == -2)
+		idx = fs_root_row_index("", "vms");
+	return idx;
+}
+
+int fs_root_clone_index(void)
+{
+	static int idx = -2;
+	if (idx == -2)
+		idx = fs_root_row_index("vms", "clone");
+	return idx;
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_node **nodes; /* indexed by serial; serial 0 unused */
+static size_t nnodes, capnodes;
+
+int64_t fs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct fs_node *node_by_serial(uint64_t serial)
+{
+	struct fs_node *n = NULL;
+	pthread_mutex_lock(&nodes_lock);
+	if (serial > 0 && serial < nnodes)
+		n = nodes[serial];
+	pthread_mutex_unlock(&nodes_lock);
+	return n;
+}
+
+/* Caller holds nodes_lock. */
+static struct fs_node *find_locked(svm_vm *vm)
+{
+	for (size_t i = nnodes; i-- > 1;)
+		if (nodes[i] && nodes[i]->vm == vm)
+			return nodes[i];
+	return NULL;
+}
+
+struct fs_node *fs_node_find(svm_vm *vm)
+{
+	pthread_mutex_lock(&nodes_lock);
+	struct fs_node *n = find_locked(vm);
+	pthread_mutex_unlock(&nodes_lock);
+	return n;
+}
+
+struct fs_node *fs_node_for(svm_vm *vm)
+{
+	pthread_mutex_lock(&nodes_lock);
+	struct fs_node *n = find_locked(vm);
+	if (n || svm_vm_removed(vm))
+		goto out;
+	if (nnodes == 0)
+		nnodes = 1;
+	if (nnodes == capnodes) {
+		size_t cap = capnodes ? capnodes * 2 : 64;
+		struct fs_node **nn = realloc(nodes, cap * sizeof *nn);
+		if (!nn)
+			goto out;
+		nodes = nn;
+		capnodes = cap;
+	}
+	n = calloc(1, sizeof *n);
+	if (!n)
+		goto out;
+	n->serial = nnodes;
+	snprintf(n->name, sizeof n->name, "%s", svm_vm_name(vm));
+	svm_vm_ref(vm);
+	n->vm = vm;
+	n->owner = svm_vm_owner_uid(vm);
+	n->created_ns = fs_now_ns();
+	nodes[nnodes++] = n;
+out:
+	pthread_mutex_unlock(&nodes_lock);
+	return n;
+}
+
+svm_vm *fs_node_vm(struct fs_node *n)
+{
+	svm_vm *vm = NULL;
+	pthread_mutex_lock(&nodes_lock);
+	if (n->vm) {
+		vm = n->vm;
+		svm_vm_ref(vm);
+	}
+	pthread_mutex_unlock(&nodes_lock);
+	return vm;
+}
+
+void fs_node_mark_removed(struct fs_node *n)
+{
+	pthread_mutex_lock(&nodes_lock);
+	svm_vm *vm = n->vm;
+	n->vm = NULL;
+	pthread_mutex_unlock(&nodes_lock);
+	if (vm)
+		svm_vm_unref(vm);
+}
+
+void fs_nodes_free(void)
+{
+	pthread_mutex_lock(&nodes_lock);
+	for (size_t i = 1; i < nnodes; i++) {
+		if (!nodes[i])
+			continue;
+		if (nodes[i]->vm)
+			svm_vm_unref(nodes[i]->vm);
+		free(nodes[i]);
+	}
+	free(nodes);
+	nodes = NULL;
+	nnodes = capnodes = 0;
+	pthread_mutex_unlock(&nodes_lock);
+}
+
+struct fs_where fs_resolve(fuse_ino_t ino)
+{
+	struct fs_where w = {.kind = FS_W_NONE, .row = -1};
+	if (ino == FS_INO_ROOT) {
+		w.kind = FS_W_ROOT;
+	} else if (ino >= FS_INO_ROOTROW(0) && ino < FS_INO_ROOTROW(fs_root_nrows)) {
+		w.kind = FS_W_ROOTROW;
+		w.row = (int)(ino - FS_INO_ROOTROW(0));
+	} else if (ino >= FS_INO_VM_BASE) {
+		uint64_t rel = ino - FS_INO_VM_BASE;
+		struct fs_node *n = node_by_serial(rel / FS_VM_STRIDE);
+		int r = (int)(rel % FS_VM_STRIDE);
+		if (!n || r > fs_vm_nrows)
+			return w;
+		w.node = n;
+		if (r == 0) {
+			w.kind = FS_W_VMDIR;
+		} else {
+			w.kind = FS_W_VMROW;
+			w.row = r - 1;
+		}
+	}
+	return w;
+}
+
+/* ------------------------------------------------------------------ util */
+
+uint64_t fs_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ len;
+}
+
+char *fs_strdupf(size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	if (len)
+		*len = (size_t)n;
+	return s;
+}

@@ -1,0 +1,169 @@
+/*
+ * vmfiles.c - the handlers behind the VM table: one small function per file,
+ * each turning one core fact into newline-terminated text.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/* Takes a malloc'd string (or NULL: empty) and makes sure it ends in a newline
+ * unless it is empty. */
+static int give_line(char *s, char **text, size_t *len)
+{
+	if (!s)
+		s = strdup("");
+	if (!s)
+		return ENOMEM;
+	size_t n = strlen(s);
+	if (n > 0 && s[n - 1] != '\n') {
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return ENOMEM;
+		}
+		s = t;
+		s[n++] = '\n';
+		s[n] = '\0';
+	}
+	*text = s;
+	*len = n;
+	return 0;
+}
+
+static int core_failed(const svm_error *err)
+{
+	int e = svm_code_errno(err->code);
+	return e ? e : EIO;
+}
+
+int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	svm_state st = svm_vm_state(t->vm);
+	unsigned valid = svm_verbs_valid_in(st);
+	const svm_verb_info *verbs = svm_verb_table();
+	char list[512] = "";
+	size_t used = 0;
+	for (int v = 0; v < SVM_VERB_COUNT && used < sizeof list; v++)
+		if (valid & (1u << v))
+			used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+			                         used ? " " : "", verbs[v].name);
+	*text = fs_strdupf(len, "state %s\nverbs %s\n", svm_state_name(st), list);
+	return *text ? 0 : ENOMEM;
+}
+
+int fs_vm_state_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	*text = fs_strdupf(len, "%s\n", svm_state_name(svm_vm_state(t->vm)));
+	return *text ? 0 : ENOMEM;
+}
+
+int fs_vm_config_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	return give_line(svm_vm_config_json(t->vm), text, len);
+}
+
+int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	char *s = svm_vm_metadata_json(t->vm, err);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
+int fs_vm_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	return give_line(svm_vm_error_text(t->vm), text, len);
+}
+
+int fs_vm_info_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	char *s = svm_vm_info_json(t->vm, err);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
+int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	pid_t pid = svm_vm_pid(t->vm);
+	*text = pid > 0 ? fs_strdupf(len, "%d\n", (int)pid) : fs_strdupf(len, "%s", "");
+	return *text ? 0 : ENOMEM;
+}
+
+/* Networking is not wired to the tree yet: the file exists, empty. */
+int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)t, (void)err;
+	*text = fs_strdupf(len, "%s", "");
+	return *text ? 0 : ENOMEM;
+}
+
+int fs_vm_runtime_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	const char *dir = svm_vm_runtime_dir(t->vm);
+	*text = dir && *dir ? fs_strdupf(len, "%s\n", dir) : fs_strdupf(len, "%s", "");
+	return *text ? 0 : ENOMEM;
+}
+
+/* key value lines, like /proc: one fact per line, zeros when no VMM runs */
+int fs_vm_stat_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	svm_vm_stat st;
+	memset(&st, 0, sizeof st);
+	if (svm_vm_get_stat(t->vm, &st, err) != 0)
+		memset(&st, 0, sizeof st);
+	*text = fs_strdupf(len,
+	                   "pid %d\ncpu_user_ns %llu\ncpu_system_ns %llu\nrss_bytes %llu\n"
+	                   "uptime_ns %llu\nboot_ns %llu\n",
+	                   (int)st.pid, (unsigned long long)st.cpu_user_ns,
+	                   (unsigned long long)st.cpu_system_ns, (unsigned long long)st.rss_bytes,
+	                   (unsigned long long)st.uptime_ns, (unsigned long long)st.boot_ns);
+	return *text ? 0 : ENOMEM;
+}
+
+int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	svm_state st = svm_vm_state(t->vm);
+	bool running = st == SVM_RUNNING || st == SVM_PAUSED;
+	char *s = svm_vm_metrics(t->vm, running, err);
+	if (!s && running) /* a VMM too busy to flush still has its last line */
+		s = svm_vm_metrics(t->vm, false, err);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
+void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	(void)off; /* a stream to the guest: offsets mean nothing */
+	svm_error err;
+	svm_error_clear(&err);
+	ssize_t n = svm_vm_console_write(h->t.vm, buf, size, &err);
+	if (n < 0) {
+		svm_vm_note_error(h->t.vm, "write console", &err);
+		fuse_reply_err(req, core_failed(&err));
+		return;
+	}
+	fuse_reply_write(req, (size_t)n);
+}
+
+int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
+{
+	if (fs_config_paths_allowed(text, len, err) != 0)
+		return -1;
+	return svm_vm_set_config_json(vm, text, len, err);
+}
+
+int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
+{
+	return svm_vm_set_metadata_json(vm, text, len, err);
+}
