@@ -134,7 +134,9 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *method, cons
 	api_dispatch(method, url, q->buf ? q->buf : "", q->len, has_body, &r);
 	char *body;
 	if (r.status == 200) {
-		body = json_dumps(r.body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+		/* The MMDS store is a serde_json Value: a BTreeMap, keys sorted. */
+		size_t fl = strncmp(url, "/mmds", 5) == 0 ? JSON_SORT_KEYS : JSON_PRESERVE_ORDER;
+		body = json_dumps(r.body, JSON_COMPACT | JSON_ENCODE_ANY | fl);
 		LOGI("fc_api", "The request was executed successfully. Status code: 200 OK.");
 	} else if (r.status == 204) {
 		body = strdup("");

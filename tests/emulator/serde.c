@@ -14,7 +14,7 @@
 #include <string.h>
 
 enum ft { T_U8, T_U16, T_U32, T_U64, T_USIZE, T_BOOL, T_STR, T_PATH, T_ENUM, T_STRUCT,
-	  T_VEC_STR, T_VEC_STRUCT, T_ANY, T_LEVEL };
+	  T_VEC_STR, T_VEC_STRUCT, T_ANY, T_LEVEL, T_MAC };
 enum { DEF = 0, REQ = 1, OPT = 2 /* Option<T>: absent or null */ };
 
 struct field {
@@ -70,7 +70,7 @@ const struct schema S_DRIVE_UPDATE = {"BlockDeviceUpdateConfig", true, {
 	{.name = "drive_id", .t = T_STR, .flags = REQ}, {.name = "path_on_host", .t = T_STR, .flags = OPT},
 	{.name = "rate_limiter", .t = T_STRUCT, .flags = OPT, .sub = &S_RATE_LIMITER}}};
 const struct schema S_NET = {"NetworkInterfaceConfig", true, {
-	{.name = "iface_id", .t = T_STR, .flags = REQ}, {.name = "host_dev_name", .t = T_STR, .flags = REQ}, {.name = "guest_mac", .t = T_STR, .flags = OPT},
+	{.name = "iface_id", .t = T_STR, .flags = REQ}, {.name = "host_dev_name", .t = T_STR, .flags = REQ}, {.name = "guest_mac", .t = T_MAC, .flags = OPT},
 	{.name = "rx_rate_limiter", .t = T_STRUCT, .flags = OPT, .sub = &S_RATE_LIMITER},
 	{.name = "tx_rate_limiter", .t = T_STRUCT, .flags = OPT, .sub = &S_RATE_LIMITER}}};
 const struct schema S_NET_UPDATE = {"NetworkInterfaceUpdateConfig", true, {
@@ -106,8 +106,7 @@ const struct schema S_SNAP_LOAD = {"LoadSnapshotConfig", true, {
 	{.name = "track_dirty_pages", .t = T_BOOL, .flags = DEF}, {.name = "resume_vm", .t = T_BOOL, .flags = DEF},
 	{.name = "network_overrides", .t = T_VEC_STRUCT, .flags = DEF, .sub = &S_NET_OVERRIDE}, {.name = "clock_realtime", .t = T_BOOL, .flags = DEF}}};
 const struct schema S_CPU_CONFIG = {"CustomCpuTemplate", true, {
-	{.name = "kvm_capabilities", .t = T_ANY, .flags = DEF}, {.name = "cpuid_modifiers", .t = T_ANY, .flags = DEF}, {.name = "msr_modifiers", .t = T_ANY, .flags = DEF},
-	{.name = "reg_modifiers", .t = T_ANY, .flags = DEF}, {.name = "vcpu_features", .t = T_ANY, .flags = DEF}}};
+	{.name = "kvm_capabilities", .t = T_ANY, .flags = DEF}, {.name = "cpuid_modifiers", .t = T_ANY, .flags = DEF}, {.name = "msr_modifiers", .t = T_ANY, .flags = DEF}}};
 
 /* ---- a scanner over text jansson already accepted --------------------- */
 
@@ -286,11 +285,7 @@ static json_t *decode_value(struct ctx *c, const struct field *f, const struct m
 		enum log_level l;
 		if (json_is_string(v) && log_set_level(json_string_value(v), &l) == 0)
 			return json_incref(v);
-		char *u = json_is_string(v) ? strdup(json_string_value(v)) : unexpected(v);
-		char *msg = xasprintf("Failed to parse string to level filter: %s", u);
-		fail(c, end, msg);
-		free(u);
-		free(msg);
+		fail(c, end, "Invalid LevelFilter");
 		return NULL;
 	}
 	case T_ENUM: {
@@ -346,6 +341,19 @@ static json_t *decode_value(struct ctx *c, const struct field *f, const struct m
 	}
 	case T_ANY:
 		return json_incref(v);
+	case T_MAC: {
+		const char *p = json_string_value(v);
+		bool okmac = p && strlen(p) == 17;
+		for (int i = 0; okmac && i < 17; i++)
+			okmac = i % 3 == 2 ? p[i] == ':' : strchr("0123456789abcdefABCDEF", p[i]) && p[i];
+		if (okmac)
+			return json_incref(v);
+		if (!p)
+			type_error(c, end, v, "a string");
+		else
+			fail(c, end, "The provided MAC address is invalid.");
+		return NULL;
+	}
 	}
 	return NULL;
 }
@@ -366,20 +374,25 @@ static json_t *decode_struct(struct ctx *c, size_t at, const json_t *obj, const 
 	size_t end = members(c->s, c->n, at, m, 64, &count);
 	json_t *out = json_object();
 	bool seen[12] = {0};
-	size_t k = 0;
-	const char *key;
-	json_t *v;
-	/* jansson keeps insertion order, so the k-th key is the k-th member. */
-	json_object_foreach((json_t *)obj, key, v) {
-		struct member *mm = &m[k < count ? k : count - 1];
-		k++;
+	/* Walk the members as written: serde sees duplicates, jansson keeps
+	 * only the last one. */
+	for (size_t k = 0; k < count; k++) {
+		struct member *mm = &m[k];
+		size_t ks = ws(c->s, c->n, k == 0 ? at + 1 : m[k - 1].val_end);
+		if (c->s[ks] == ',')
+			ks = ws(c->s, c->n, ks + 1);
+		json_t *kj = json_loadb(c->s + ks, mm->key_end - ks, JSON_DECODE_ANY, NULL);
+		const char *key = json_string_value(kj);
+		json_t *v = json_object_get(obj, key ? key : "");
 		size_t i;
-		for (i = 0; i < nf; i++)
+		for (i = 0; i < nf && key; i++)
 			if (strcmp(s->f[i].name, key) == 0)
 				break;
-		if (i == nf) {
-			if (!s->deny_unknown)
+		if (!key || i == nf) {
+			if (!s->deny_unknown) {
+				json_decref(kj);
 				continue;
+			}
 			const char *names[12];
 			for (size_t j = 0; j < nf; j++)
 				names[j] = s->f[j].name;
@@ -389,16 +402,32 @@ static json_t *decode_struct(struct ctx *c, size_t at, const json_t *obj, const 
 			fail(c, mm->key_end, msg);
 			free(list);
 			free(msg);
+			json_decref(kj);
 			json_decref(out);
 			return NULL;
 		}
-		json_t *d = decode_value(c, &s->f[i], mm, v);
+		if (seen[i]) {
+			char *msg = xasprintf("duplicate field `%s`", key);
+			fail(c, mm->key_end, msg);
+			free(msg);
+			json_decref(kj);
+			json_decref(out);
+			return NULL;
+		}
+		struct member vm = *mm;
+		/* Errors raised by custom deserialisers (log level, MAC) carry no
+		 * position; serde_json stamps them with the end of the struct. */
+		if (s->f[i].t == T_LEVEL || s->f[i].t == T_MAC)
+			vm.val_end = end;
+		json_t *d = decode_value(c, &s->f[i], &vm, v);
 		if (!d) {
+			json_decref(kj);
 			json_decref(out);
 			return NULL;
 		}
 		seen[i] = true;
 		json_object_set_new(out, key, d);
+		json_decref(kj);
 	}
 	for (size_t i = 0; i < nf; i++)
 		if ((s->f[i].flags & REQ) && !seen[i]) {
@@ -411,38 +440,172 @@ static json_t *decode_struct(struct ctx *c, size_t at, const json_t *obj, const 
 	return out;
 }
 
-/* jansson's syntax errors, reworded as serde_json words them. */
-static char *syntax_error(const json_error_t *e)
+/* A syntax checker that fails where serde_json fails, with its words.
+ * jansson's own messages and positions differ; this runs only when jansson
+ * has already refused the text, to say why as Firecracker would. */
+struct syn {
+	const char *s;
+	size_t n, at;
+	const char *msg;
+};
+
+static bool syn_fail(struct syn *y, const char *msg, size_t at)
 {
-	const char *t = e->text, *msg = "expected value";
-	if (strstr(t, "end of file expected"))
-		msg = "trailing characters";
-	else if (strstr(t, "premature end") || strstr(t, "unexpected newline") || strstr(t, "'[' or '{' expected near end"))
-		msg = "EOF while parsing a value";
-	else if (strstr(t, "string or '}' expected"))
-		msg = "key must be a string";
-	else if (strstr(t, "':' expected"))
-		msg = "expected `:`";
-	else if (strstr(t, "'}' expected") || strstr(t, "',' or '}'"))
-		msg = "expected `,` or `}`";
-	else if (strstr(t, "']' expected") || strstr(t, "',' or ']'"))
-		msg = "expected `,` or `]`";
-	else if (strstr(t, "duplicate object key"))
-		msg = "duplicate field";
-	else if (strstr(t, "control character"))
-		msg = "control character (\\u0000-\\u001F) found while parsing a string";
-	else if (strstr(t, "invalid escape"))
-		msg = "invalid escape";
-	return xasprintf("%s at line %d column %d", msg, e->line < 1 ? 1 : e->line,
-			 e->column < 1 ? 1 : e->column);
+	y->msg = msg;
+	y->at = at;
+	return false;
+}
+
+static bool syn_value(struct syn *y, size_t *i);
+
+static bool syn_string(struct syn *y, size_t *i)
+{
+	for ((*i)++; *i < y->n; (*i)++) {
+		unsigned char c = (unsigned char)y->s[*i];
+		if (c == '"') {
+			(*i)++;
+			return true;
+		}
+		if (c < 0x20)
+			return syn_fail(y, "control character (\\u0000-\\u001F) found while parsing a string", *i + 1);
+		if (c == '\\') {
+			if (++(*i) >= y->n)
+				break;
+			if (!strchr("\"\\/bfnrtu", y->s[*i]))
+				return syn_fail(y, "invalid escape", *i + 1);
+		}
+	}
+	return syn_fail(y, "EOF while parsing a string", y->n);
+}
+
+static bool syn_container(struct syn *y, size_t *i, bool obj)
+{
+	const char *eof = obj ? "EOF while parsing an object" : "EOF while parsing a list";
+	char close = obj ? '}' : ']';
+	(*i)++;
+	*i = ws(y->s, y->n, *i);
+	if (*i >= y->n)
+		return syn_fail(y, eof, y->n);
+	if (y->s[*i] == close) {
+		(*i)++;
+		return true;
+	}
+	for (;;) {
+		if (obj) {
+			if (y->s[*i] != '"')
+				return syn_fail(y, "key must be a string", *i + 1);
+			if (!syn_string(y, i))
+				return false;
+			*i = ws(y->s, y->n, *i);
+			if (*i >= y->n)
+				return syn_fail(y, eof, y->n);
+			if (y->s[*i] != ':')
+				return syn_fail(y, "expected `:`", *i + 1);
+			(*i)++;
+		}
+		if (!syn_value(y, i))
+			return false;
+		*i = ws(y->s, y->n, *i);
+		if (*i >= y->n)
+			return syn_fail(y, eof, y->n);
+		if (y->s[*i] == close) {
+			(*i)++;
+			return true;
+		}
+		if (y->s[*i] != ',')
+			return syn_fail(y, obj ? "expected `,` or `}`" : "expected `,` or `]`", *i + 1);
+		*i = ws(y->s, y->n, *i + 1);
+		if (*i >= y->n)
+			return syn_fail(y, eof, y->n);
+		if (y->s[*i] == close)
+			return syn_fail(y, "trailing comma", *i + 1);
+	}
+}
+
+static bool syn_value(struct syn *y, size_t *i)
+{
+	*i = ws(y->s, y->n, *i);
+	if (*i >= y->n)
+		return syn_fail(y, "EOF while parsing a value", y->n);
+	char c = y->s[*i];
+	if (c == '{' || c == '[')
+		return syn_container(y, i, c == '{');
+	if (c == '"')
+		return syn_string(y, i);
+	if (c == 't' || c == 'f' || c == 'n') {
+		const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+		for (size_t k = 0; lit[k]; k++, (*i)++) {
+			if (*i >= y->n)
+				return syn_fail(y, "EOF while parsing a value", y->n);
+			if (y->s[*i] != lit[k])
+				return syn_fail(y, "expected ident", *i + 1);
+		}
+		return true;
+	}
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		if (c == '-')
+			(*i)++;
+		if (*i >= y->n)
+			return syn_fail(y, "EOF while parsing a value", y->n);
+		if (y->s[*i] == '0') {
+			(*i)++;
+			if (*i < y->n && y->s[*i] >= '0' && y->s[*i] <= '9')
+				return syn_fail(y, "invalid number", *i + 1);
+		} else if (y->s[*i] >= '1' && y->s[*i] <= '9') {
+			while (*i < y->n && y->s[*i] >= '0' && y->s[*i] <= '9')
+				(*i)++;
+		} else {
+			return syn_fail(y, "invalid number", *i + 1);
+		}
+		if (*i < y->n && y->s[*i] == '.') {
+			(*i)++;
+			if (*i >= y->n)
+				return syn_fail(y, "EOF while parsing a value", y->n);
+			if (!(y->s[*i] >= '0' && y->s[*i] <= '9'))
+				return syn_fail(y, "invalid number", *i + 1);
+			while (*i < y->n && y->s[*i] >= '0' && y->s[*i] <= '9')
+				(*i)++;
+		}
+		if (*i < y->n && (y->s[*i] == 'e' || y->s[*i] == 'E')) {
+			(*i)++;
+			if (*i < y->n && (y->s[*i] == '+' || y->s[*i] == '-'))
+				(*i)++;
+			if (*i >= y->n)
+				return syn_fail(y, "EOF while parsing a value", y->n);
+			if (!(y->s[*i] >= '0' && y->s[*i] <= '9'))
+				return syn_fail(y, "invalid number", *i + 1);
+			while (*i < y->n && y->s[*i] >= '0' && y->s[*i] <= '9')
+				(*i)++;
+		}
+		return true;
+	}
+	return syn_fail(y, "expected value", *i + 1);
+}
+
+static char *syntax_error(const char *s, size_t n, const json_error_t *e)
+{
+	struct syn y = {s, n, 0, NULL};
+	size_t i = 0;
+	char pos[64];
+	if (syn_value(&y, &i)) {
+		i = ws(s, n, i);
+		if (i < n)
+			syn_fail(&y, "trailing characters", i + 1);
+	}
+	if (!y.msg) /* jansson refused what serde takes (e.g. a huge number) */
+		return xasprintf("%s at line %d column %d", e->text, e->line, e->column);
+	position(s, y.at, pos, sizeof pos);
+	return xasprintf("%s %s", y.msg, pos);
 }
 
 json_t *serde_value(const char *body, size_t len, char **err)
 {
 	json_error_t e;
-	json_t *v = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+	/* Duplicates are allowed here: serde_json's Value keeps the last one;
+	 * struct decoding reports them itself. */
+	json_t *v = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
 	if (!v)
-		*err = syntax_error(&e);
+		*err = syntax_error(body, len, &e);
 	return v;
 }
 

@@ -99,6 +99,24 @@ static json_t *getj(const json_t *o, const char *k)
 static const char *gets(const json_t *o, const char *k) { return json_string_value(getj(o, k)); }
 static bool getb(const json_t *o, const char *k) { return json_is_true(json_object_get(o, k)); }
 
+/* Rate limiters as Firecracker reports them back: every field present. */
+static json_t *norm_bucket(json_t *b)
+{
+	if (!b || json_is_null(b))
+		return json_null();
+	return json_pack("{s:O,s:O,s:O}", "size", json_object_get(b, "size"), "one_time_burst",
+			 json_object_get(b, "one_time_burst") ?: json_null(), "refill_time",
+			 json_object_get(b, "refill_time"));
+}
+
+static json_t *norm_limiter(json_t *rl)
+{
+	if (!rl || json_is_null(rl))
+		return json_null();
+	return json_pack("{s:o,s:o}", "bandwidth", norm_bucket(json_object_get(rl, "bandwidth")), "ops",
+			 norm_bucket(json_object_get(rl, "ops")));
+}
+
 /* ---- GET ------------------------------------------------------------- */
 
 static void get_instance(struct api_result *r)
@@ -113,10 +131,12 @@ json_t *vmm_full_config(void)
 	json_t *boot = g_vmm.boot_source ? json_deep_copy(g_vmm.boot_source)
 					 : json_pack("{s:s,s:n,s:n}", "kernel_image_path", "",
 						     "initrd_path", "boot_args");
-	return json_pack("{s:O?,s:O,s:o,s:O?,s:O?,s:O,s:O?,s:O?,s:O,s:O?,s:O?,s:[],s:n}",
+	/* Firecracker reports cpu-config, logger and metrics as null: they are
+	 * not part of the exported VM configuration. */
+	return json_pack("{s:O?,s:O,s:o,s:n,s:n,s:O,s:n,s:O?,s:O,s:O?,s:O?,s:[],s:n}",
 			 "balloon", g_vmm.balloon, "drives", g_vmm.drives, "boot-source", boot,
-			 "cpu-config", g_vmm.cpu_config, "logger", g_vmm.logger, "machine-config",
-			 g_vmm.machine, "metrics", g_vmm.metrics, "mmds-config", g_vmm.mmds_config,
+			 "cpu-config", "logger", "machine-config",
+			 g_vmm.machine, "metrics", "mmds-config", g_vmm.mmds_config,
 			 "network-interfaces", g_vmm.nets, "vsock", g_vmm.vsock, "entropy",
 			 g_vmm.entropy, "pmem", "memory-hotplug");
 }
@@ -223,7 +243,8 @@ static void update_machine(struct api_result *r, json_t *upd, bool is_put)
 	json_t *out = json_pack("{s:O,s:O,s:O}", "vcpu_count", json_object_get(m, "vcpu_count"),
 				"mem_size_mib", json_object_get(m, "mem_size_mib"), "smt",
 				json_object_get(m, "smt"));
-	if (getj(m, "cpu_template"))
+	const char *tpl = gets(m, "cpu_template");
+	if (tpl && strcmp(tpl, "None") != 0) /* "None" is no template at all */
 		json_object_set(out, "cpu_template", json_object_get(m, "cpu_template"));
 	json_object_set(out, "track_dirty_pages", json_object_get(m, "track_dirty_pages"));
 	json_object_set(out, "huge_pages", json_object_get(m, "huge_pages"));
@@ -272,12 +293,27 @@ static void put_drive(struct api_result *r, json_t *cfg)
 		close(fd);
 	}
 	bool vhost = gets(cfg, "socket") != NULL;
-	json_t *d = json_pack("{s:s,s:O,s:b,s:O,s:O,s:O,s:O,s:O,s:O}", "drive_id", id, "partuuid",
+	if (vhost) {
+		/* Firecracker connects to the vhost-user backend right away. */
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		snprintf(a.sun_path, sizeof a.sun_path, "%s", gets(cfg, "socket"));
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+			char *e = os_error(errno);
+			api_fail(r, 400, "Drive config error: Unable to create the virtio block device: Vhost user backend error: Vhost-user error: Failed to connect to UDS Unix stream: %s", e);
+			free(e);
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		close(fd);
+	}
+	json_t *d = json_pack("{s:s,s:O,s:b,s:O,s:O,s:O,s:o,s:O,s:O}", "drive_id", id, "partuuid",
 			      json_object_get(cfg, "partuuid") ?: json_null(), "is_root_device", root,
 			      "cache_type", json_object_get(cfg, "cache_type") ?: json_string("Unsafe"),
 			      "is_read_only", vhost ? json_null() : json_boolean(getb(cfg, "is_read_only")),
 			      "path_on_host", json_object_get(cfg, "path_on_host") ?: json_null(),
-			      "rate_limiter", json_object_get(cfg, "rate_limiter") ?: json_null(),
+			      "rate_limiter", norm_limiter(json_object_get(cfg, "rate_limiter")),
 			      "io_engine", vhost ? json_null() : (getj(cfg, "io_engine") ?: json_string("Sync")),
 			      "socket", json_object_get(cfg, "socket") ?: json_null());
 	if (at != (size_t)-1)
@@ -311,7 +347,7 @@ static void patch_drive(struct api_result *r, json_t *cfg)
 		json_object_set_new(d, "path_on_host", json_string(path));
 	}
 	if (getj(cfg, "rate_limiter"))
-		json_object_set(d, "rate_limiter", json_object_get(cfg, "rate_limiter"));
+		json_object_set_new(d, "rate_limiter", norm_limiter(json_object_get(cfg, "rate_limiter")));
 	ok(r);
 }
 
@@ -325,11 +361,11 @@ static void put_net(struct api_result *r, json_t *cfg)
 	json_t *e;
 	json_array_foreach(g_vmm.nets, i, e) if (i != at && mac && gets(e, "guest_mac") && strcasecmp(mac, gets(e, "guest_mac")) == 0)
 		return api_fail(r, 400, "Network config error: The MAC address is already in use: %s", mac);
-	json_t *n = json_pack("{s:s,s:O,s:O,s:O,s:O}", "iface_id", id, "host_dev_name",
+	json_t *n = json_pack("{s:s,s:O,s:O,s:o,s:o}", "iface_id", id, "host_dev_name",
 			      json_object_get(cfg, "host_dev_name"), "guest_mac",
 			      json_object_get(cfg, "guest_mac") ?: json_null(), "rx_rate_limiter",
-			      json_object_get(cfg, "rx_rate_limiter") ?: json_null(), "tx_rate_limiter",
-			      json_object_get(cfg, "tx_rate_limiter") ?: json_null());
+			      norm_limiter(json_object_get(cfg, "rx_rate_limiter")), "tx_rate_limiter",
+			      norm_limiter(json_object_get(cfg, "tx_rate_limiter")));
 	if (at != (size_t)-1)
 		json_array_set_new(g_vmm.nets, at, n);
 	else
@@ -346,9 +382,9 @@ static void patch_net(struct api_result *r, json_t *cfg)
 		return api_fail(r, 400, "Network config error: Unable to update the net device: " NO_DEVICE);
 	json_t *n = json_array_get(g_vmm.nets, at);
 	if (getj(cfg, "rx_rate_limiter"))
-		json_object_set(n, "rx_rate_limiter", json_object_get(cfg, "rx_rate_limiter"));
+		json_object_set_new(n, "rx_rate_limiter", norm_limiter(json_object_get(cfg, "rx_rate_limiter")));
 	if (getj(cfg, "tx_rate_limiter"))
-		json_object_set(n, "tx_rate_limiter", json_object_get(cfg, "tx_rate_limiter"));
+		json_object_set_new(n, "tx_rate_limiter", norm_limiter(json_object_get(cfg, "tx_rate_limiter")));
 	ok(r);
 }
 
@@ -849,7 +885,9 @@ void api_dispatch(const char *method, const char *url, const char *body, size_t 
 			put_vsock(r, cfg);
 		} else if (strcmp(first, "entropy") == 0) {
 			DECODE(S_ENTROPY);
-			put_simple(r, &g_vmm.entropy, cfg, true);
+			json_t *e = json_pack("{s:o}", "rate_limiter", norm_limiter(json_object_get(cfg, "rate_limiter")));
+			put_simple(r, &g_vmm.entropy, e, true);
+			json_decref(e);
 		} else if (strcmp(first, "pmem") == 0 || strcmp(first, "hotplug") == 0) {
 			api_fail(r, 400, "The requested operation is not supported: fc-emulator does not emulate /%s", first);
 		} else {
