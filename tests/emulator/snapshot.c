@@ -32,13 +32,13 @@ int snapshot_create(const json_t *p, char **err)
 		free(e);
 		return -1;
 	}
-	json_t *st = json_pack("{s:s,s:i,s:s,s:s,s:O,s:O,s:O,s:O?,s:O?,s:O?,s:O?,s:s?}", "magic", MAGIC,
+	json_t *st = json_pack("{s:s,s:i,s:s,s:s,s:O,s:O,s:O,s:O?,s:O?,s:O?,s:O?,s:O?,s:s?}", "magic", MAGIC,
 			       "format", 1, "vmm_version", EMU_FC_VERSION, "snapshot_type",
 			       json_string_value(json_object_get(p, "snapshot_type")) ?: "Full",
 			       "machine-config", g_vmm.machine, "drives", g_vmm.drives,
 			       "network-interfaces", g_vmm.nets, "vsock", g_vmm.vsock, "balloon",
 			       g_vmm.balloon, "entropy", g_vmm.entropy, "mmds-config", g_vmm.mmds_config,
-			       "boot_args",
+			       "boot-source", g_vmm.boot_source, "boot_args",
 			       g_vmm.boot_source ? json_string_value(json_object_get(g_vmm.boot_source, "boot_args")) : NULL);
 	char *s = json_dumps(st, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(st);
@@ -110,8 +110,12 @@ int snapshot_load(const json_t *p, char **err)
 		return -1;
 	}
 	int rc = -1;
-	if (check_open(mem, O_RDONLY, "Failed to load guest memory: ", err) < 0)
+	if (check_open(mem, O_RDONLY, "Failed to load guest memory: Error creating guest memory from file: Failed to load guest memory: ", err) < 0) {
+		char *sp = strrchr(*err, ' '); /* Firecracker does not name the file */
+		if (sp)
+			*sp = 0;
 		goto out;
+	}
 
 	json_t *drives = json_object_get(st, "drives"), *nets = json_object_get(st, "network-interfaces"), *e;
 	size_t i;
@@ -132,7 +136,7 @@ int snapshot_load(const json_t *p, char **err)
 			found = true;
 		}
 		if (!found) {
-			*err = strdup("Unknown Network Device.");
+			*err = strdup("Failed to get snapshot state from file: Unknown Network Device.");
 			goto out;
 		}
 	}
@@ -154,7 +158,8 @@ int snapshot_load(const json_t *p, char **err)
 		g_vmm.vsock_fd = s;
 	}
 
-	/* Restore: boot-source stays empty after a restore, as in Firecracker. */
+	/* Restore. The docs say boot-source is empty after a restore; the real
+	 * binary (v1.14.2) still reports it, and so do we. */
 	json_decref(g_vmm.machine);
 	g_vmm.machine = json_deep_copy(json_object_get(st, "machine-config"));
 	json_object_set_new(g_vmm.machine, "track_dirty_pages",
@@ -171,6 +176,7 @@ int snapshot_load(const json_t *p, char **err)
 	RESTORE(g_vmm.balloon, "balloon");
 	RESTORE(g_vmm.entropy, "entropy");
 	RESTORE(g_vmm.mmds_config, "mmds-config");
+	RESTORE(g_vmm.boot_source, "boot-source");
 #undef RESTORE
 	/* The guest's own behaviour lives in its memory: keep its boot-args flags,
 	 * but the VMM-level knobs (crash, boot delay) belong to InstanceStart. */
