@@ -3,9 +3,9 @@
 # Usage: assets/install-deps.sh [--test]   (run as root)
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 libcurl4-openssl-dev
-libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm"
+libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs libmicrohttpd-dev python3 python3-pytest libglib2.0-bin procps"
+	pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps"
 fi
 missing=""
 for p in $pkgs; do
