@@ -23,6 +23,7 @@ struct req {
 	size_t len;
 	bool chunked;
 	bool answered; /* a response was queued on the first call */
+	size_t too_big; /* Content-Length over the limit: the size, else 0 */
 };
 
 static void no_log(void *cls, const char *fmt, va_list ap)
@@ -177,20 +178,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && !q->chunked) {
 			unsigned long long n = strtoull(cl, NULL, 10);
-			if (n > payload_limit) {
-				char *m = xasprintf("Request payload with size %llu is larger than the limit of %zu allowed by server.",
-						    n, payload_limit);
-				q->answered = true;
-				enum MHD_Result r = http_error(c, m);
-				free(m);
-				return r;
-			}
+			/* micro_http refuses at the headers and keeps the connection;
+			 * MHD would close it under a client still sending. So the
+			 * body is read and dropped, and the refusal comes after it. */
+			if (n > payload_limit)
+				q->too_big = (size_t)n;
 		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		/* A chunked body is dropped: micro_http only knows Content-Length. */
-		if (!q->chunked && !q->answered && q->len + *upload_size <= payload_limit) {
+		if (!q->chunked && !q->answered && !q->too_big && q->len + *upload_size <= payload_limit) {
 			char *nb = realloc(q->buf, q->len + *upload_size + 1);
 			if (nb) {
 				q->buf = nb;
@@ -205,6 +203,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->answered)
 		return MHD_YES;
 	q->answered = true;
+	if (q->too_big) {
+		char *m = xasprintf("Request payload with size %zu is larger than the limit of %zu allowed by server.",
+				    q->too_big, payload_limit);
+		enum MHD_Result r = http_error(c, m);
+		free(m);
+		return r;
+	}
 	return answer(c, method, url, q);
 }
 
