@@ -180,6 +180,10 @@ typedef struct svm_options {
 	const char *subnet;        /* default 172.30.0.0/24 */
 	const char *manifest;      /* hosted base-image manifest URL or path */
 	const char *dns;           /* nameserver added to the guests' ip= argument */
+	const char *releases_url;  /* Firecracker releases page ("…/releases": latest, download/V/…);
+	                              default GitHub's. Borrowed, not copied: must outlive the svm */
+	const char *ci_bucket_url; /* Firecracker CI bucket; default https://s3.amazonaws.com/spec.ccfc.min.
+	                              Borrowed, not copied: must outlive the svm */
 	unsigned max_images;       /* default 2 */
 	bool no_ephemeral;         /* do not stage writable drives */
 	size_t console_size;       /* console bytes kept per VM, default 1 MiB */
