@@ -295,9 +295,11 @@ int main(int argc, char *argv[])
 	} else {
 		lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-		fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
+		if (cl.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
 		/* Starts and events hold no worker; this bounds a burst of plain reads. */
-		fuse_loop_cfg_set_max_threads(lc, cl.max_threads > 10 ? cl.max_threads : 64);
+		fuse_loop_cfg_set_max_threads(lc, cl.max_threads > 0 && cl.max_threads <= 100000
+		                                      ? cl.max_threads : 64);
 		ret = fuse_session_loop_mt(se, lc);
 	}
 	ret = ret != 0;

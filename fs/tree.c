@@ -155,7 +155,7 @@ struct fs_node *fs_node_for(svm_vm *vm)
 		goto out;
 	if (nnodes == 0)
 		nnodes = 1;
-	if (nnodes == capnodes) {
+	if (nnodes >= capnodes) {
 		size_t cap = capnodes ? capnodes * 2 : 64;
 		struct fs_node **nn = realloc(nodes, cap * sizeof *nn);
 		if (!nn)

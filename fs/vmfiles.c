@@ -71,6 +71,10 @@ int fs_vm_config_text(const struct fs_target *t, char **text, size_t *len, svm_e
 int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	char *s = svm_vm_metadata_json(t->vm, err);
+	/* A VMM started without metadata and without an "mmds" section has no
+	 * MMDS data store at all: there is no metadata, which reads as {}. */
+	if (!s && err->code == SVM_API_ERROR && strstr(err->message, "not initialized"))
+		s = strdup("{}");
 	if (!s)
 		return core_failed(err);
 	return give_line(s, text, len);

@@ -1,0 +1,148 @@
+"""console (absolute offsets, tail -f) and events (blocking, poll, Ctrl-C)."""
+import errno
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    return pred()
+
+
+def test_console_cat_ends_and_echo(mnt):
+    mnt.started_vm("web")
+    assert wait_for(lambda: "smartvm-guest: ready" in mnt.read("vms", "web", "console"))
+    r = mnt.sh("cat vms/web/console", timeout=5)  # cat ends: a read at st_size returns 0
+    assert r.returncode == 0 and "smartvm-guest: ready" in r.stdout
+    size = os.stat(mnt.vm("web", "console")).st_size
+    assert size == len(r.stdout.encode())
+    mnt.write(mnt.vm("web", "console"), "hello guest\n")
+    assert wait_for(lambda: "hello guest" in mnt.read("vms", "web", "console"))
+    assert os.stat(mnt.vm("web", "console")).st_size > size
+
+
+def test_console_offsets(mnt):
+    mnt.started_vm("web")
+    assert wait_for(lambda: os.stat(mnt.vm("web", "console")).st_size > 0)
+    with open(mnt.vm("web", "console"), "rb") as f:
+        whole = f.read()
+        f.seek(5)
+        assert f.read() == whole[5:]
+        f.seek(len(whole))
+        assert f.read() == b""
+
+
+def test_console_write_when_not_running(mnt):
+    mnt.make_vm("web")
+    with pytest.raises(OSError) as e:
+        mnt.write(mnt.vm("web", "console"), "x")
+    assert e.value.errno == errno.EBUSY
+
+
+def test_tail_follows_console(mnt):
+    mnt.started_vm("web")
+    tail = subprocess.Popen(["tail", "-f", mnt.vm("web", "console")], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        mnt.write(mnt.vm("web", "console"), "followed by tail\n")
+        got = b""
+        deadline = time.monotonic() + 5
+        os.set_blocking(tail.stdout.fileno(), False)
+        while b"followed by tail" not in got and time.monotonic() < deadline:
+            select.select([tail.stdout], [], [], 0.5)
+            chunk = tail.stdout.read()
+            if chunk:
+                got += chunk
+        assert b"followed by tail" in got
+    finally:
+        tail.kill()
+        tail.wait()
+
+
+def test_events_first_read_then_blocks(mnt):
+    mnt.make_vm("web")
+    fd = os.open(mnt.vm("web", "events"), os.O_RDONLY)
+    try:
+        assert os.read(fd, 4096) == b"state created\n"
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        assert p.poll(200) == []  # nothing new: a read would block
+        mnt.ctl("web", "start")
+        assert p.poll(2000)
+        lines = b""
+        while b"state running" not in lines:
+            lines += os.read(fd, 4096)
+        assert b"state starting" in lines
+    finally:
+        os.close(fd)
+
+
+def test_cat_events_delivers_state_change(mnt):
+    mnt.make_vm("web")
+    cat = subprocess.Popen(["cat", mnt.vm("web", "events")], stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert cat.stdout.readline() == "state created\n"
+        mnt.ctl("web", "start")
+        assert cat.stdout.readline() == "state starting\n"
+        assert cat.stdout.readline() == "state running\n"
+        mnt.ctl("web", "stop")
+        rest = [cat.stdout.readline() for _ in range(3)]
+        assert "state stopping\n" in rest and "state stopped\n" in rest
+        assert any(line.startswith("exit ") for line in rest)
+    finally:
+        cat.send_signal(signal.SIGINT)  # Ctrl-C ends a blocked read
+        cat.wait(timeout=5)
+
+
+def test_events_ctrl_c(mnt):
+    mnt.make_vm("web")
+    code = (
+        "import os,sys\n"
+        f"fd=os.open({mnt.vm('web', 'events')!r}, os.O_RDONLY)\n"
+        "os.read(fd, 100)\n"
+        "print('blocking', flush=True)\n"
+        "try:\n"
+        "    os.read(fd, 100)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         stdin=subprocess.DEVNULL)
+    assert p.stdout.readline() == "blocking\n"
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    assert p.stdout.readline() == "interrupted\n"
+    assert p.wait(timeout=5) == 0
+    assert time.monotonic() - t0 < 2
+
+
+def test_events_end_when_vm_removed(mnt):
+    mnt.make_vm("web")
+    fd = os.open(mnt.vm("web", "events"), os.O_RDONLY)
+    try:
+        os.read(fd, 100)
+        os.rmdir(mnt.p("vms", "web"))
+        assert os.read(fd, 100) == b""
+    finally:
+        os.close(fd)
+
+
+def test_log_file(mnt):
+    mnt.started_vm("web")
+    assert "mounted on" in mnt.read("log")
+    size = os.stat(mnt.vm("web", "log")).st_size
+    assert size == len(open(mnt.vm("web", "log"), "rb").read())
