@@ -189,7 +189,7 @@ static void job_step(struct ctl_job *j)
 		pthread_mutex_lock(&jobs_lock);
 		bool interrupted = j->interrupted;
 		pthread_mutex_unlock(&jobs_lock);
-		if (interrupted) {
+		if (interrupted || fsd.stopping) {
 			svm_error_set(&err, SVM_INTERRUPTED, "interrupted");
 			job_fail(j, j->line, &err);
 			return;

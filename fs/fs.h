@@ -123,7 +123,7 @@ struct fsd {
 	gid_t mount_gid;
 	char **paths;          /* allowed host path prefixes (allow_other), NULL-terminated */
 	int64_t mount_ns;
-	char *version_line;
+	volatile bool stopping; /* unmounting: no new VM work is started */
 };
 
 extern struct fsd fsd;

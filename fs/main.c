@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,8 +150,10 @@ static int run_argv(char *const argv[])
  * Returns a message for the log, or NULL if there was nothing to do. */
 static char *clear_dead_mount(const char *mp)
 {
-	struct stat st;
-	if (stat(mp, &st) == 0 || errno != ENOTCONN)
+	/* statfs, not stat: the kernel may answer stat from cached attributes,
+	 * statfs always asks the (dead) daemon */
+	struct statvfs sv;
+	if (statvfs(mp, &sv) == 0 || errno != ENOTCONN)
 		return NULL;
 	int rc = -1;
 	if (geteuid() == 0)
@@ -302,11 +305,15 @@ int main(int argc, char *argv[])
 		                                      ? cl.max_threads : 64);
 		ret = fuse_session_loop_mt(se, lc);
 	}
-	ret = ret != 0;
+	/* the signals we asked libfuse to handle are an orderly end, not a failure */
+	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 
 out_unmount:
 	/* Unmount first so nobody waits on a mount that no longer answers, then
-	 * stop every VM; their completions still reply (to a closed channel). */
+	 * stop every VM; their completions still reply, to a closed channel: the
+	 * session is marked exited so libfuse fails those writes quietly. */
+	fsd.stopping = true;
+	fuse_session_exit(se);
 	fuse_session_unmount(se);
 out_core:
 	if (fsd.s) {

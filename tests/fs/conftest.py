@@ -134,8 +134,12 @@ def _wait_mounted(path, proc, timeout=10.0):
         if proc.poll() is not None:
             return False
         try:
-            if os.path.ismount(path) and os.path.exists(os.path.join(path, "vms")):
-                return True
+            # statfs and open always reach the daemon (stat may be answered from
+            # the kernel's cache, even on a dead mount)
+            os.statvfs(path)
+            with open(os.path.join(path, "version")) as f:
+                if f.read().startswith("smartvmfs "):
+                    return True
         except OSError:
             pass
         time.sleep(0.02)
@@ -191,6 +195,12 @@ def stop_daemon(m, check=True):
             m.proc.kill()
             m.proc.wait()
             raise AssertionError("smartvmfs did not exit within 30 s of unmount")
+    try:
+        dead = os.path.ismount(m.path)
+    except OSError:
+        dead = True
+    if dead:  # a daemon that died leaves its mount behind: never leave it to the next run
+        subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
     if not check:
         return
     assert m.proc.returncode == 0, f"smartvmfs exited {m.proc.returncode}: {m.daemon_output()}"
