@@ -17,4 +17,11 @@ int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err);
 /* Removes every staged copy of vm (after its VMM ended, or a failed start). */
 void stage_cleanup(svm_vm *vm);
 
+/* The copy staging makes, for one file: src to a new file dst (created
+ * O_EXCL|O_NOFOLLOW, mode 0600): a reflink where the filesystem offers one, else
+ * the data extents only (holes and zero blocks stay holes), after a check that
+ * the copy fits in dst's filesystem (SVM_NO_SPACE). On failure dst does not exist.
+ * For keeping a staged drive with a snapshot, or cloning an image. */
+int stage_copy(const char *src, const char *dst, svm_error *err);
+
 #endif

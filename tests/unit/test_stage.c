@@ -413,6 +413,28 @@ static void test_late_cleanup(svm_vm *vm, const char *src)
 	json_decref(cfg);
 }
 
+/* stage_copy: the same copy for one file (snapshots keeping a staged drive). */
+static void test_copy(const char *src)
+{
+	char dst[128], sparse[128];
+	svm_error e;
+	snprintf(dst, sizeof dst, "%s/copy.img", tmpdir);
+	snprintf(sparse, sizeof sparse, "%s/copy-src.img", tmpdir);
+	CHECK(stage_copy(src, dst, &e) == 0, "stage_copy: small file");
+	CHECK_STR(read_small(dst), "persistent-rootfs", "stage_copy: content");
+	CHECK(stage_copy(src, dst, &e) < 0 && e.code == SVM_EXISTS, "stage_copy: never over a file");
+	write_file(dst, "kept");
+	CHECK(stage_copy(src, dst, &e) < 0, "stage_copy: over a file fails again");
+	CHECK_STR(read_small(dst), "kept", "stage_copy: ... and leaves it");
+	unlink(dst);
+	make_sparse(sparse, 256 * MiB, 2, 1 * MiB, 128 * MiB);
+	CHECK(stage_copy(sparse, dst, &e) == 0, "stage_copy: sparse file");
+	CHECK_INT(blocks_of(dst), blocks_of(sparse), "stage_copy: as sparse");
+	CHECK(same_content(sparse, dst), "stage_copy: identical");
+	unlink(dst);
+	unlink(sparse);
+}
+
 /* ------------------------------------------------------------ small tmpfs */
 
 /* In a private mount namespace (before any thread exists: unshare affects the
@@ -482,6 +504,11 @@ static void test_no_space(void)
 	stage_cleanup(vm);
 	CHECK(free_bytes(rundir) == before, "cleanup gives the tmpfs back");
 	json_decref(cfg);
+
+	char dst[160];
+	snprintf(dst, sizeof dst, "%s/copy.img", rundir);
+	CHECK(stage_copy(big, dst, &e) < 0 && e.code == SVM_NO_SPACE, "stage_copy: no space");
+	CHECK(access(dst, F_OK) < 0 && free_bytes(rundir) == before, "stage_copy: nothing left");
 	free(sum);
 	svm_vm_unref(vm);
 	svm_free(s);
@@ -597,6 +624,7 @@ int main(int argc, char **argv)
 		test_errors(vm, src);
 		test_no_follow(vm, src);
 		test_late_cleanup(vm, src);
+		test_copy(src);
 		test_sparse(vm, "same fs");
 		test_start_failure(s, src);
 		svm_vm_unref(vm);
