@@ -377,6 +377,17 @@ def describe(row):
     return ""
 
 
+def row_diffs(r, o, columns=COMPARED):
+    """Differences between a recorded row r and an observed row o (list of text)."""
+    diffs = []
+    if o is None:
+        return ["step not observed"]
+    for c in (r.get("compare", columns) if columns is COMPARED else columns):
+        if (c in r or c in o) and r.get(c) != o.get(c):
+            diffs.append("%s: expected %r, got %r" % (c, r.get(c), o.get(c)))
+    return diffs
+
+
 def compare(recorded, observed, columns=COMPARED):
     """Row-by-row comparison. Returns a list of readable mismatch lines (empty: equal)."""
     problems = []
@@ -392,11 +403,7 @@ def compare(recorded, observed, columns=COMPARED):
             if o is None:
                 problems.append("%s / %s: step not observed" % (rs["name"], r["step"]))
                 continue
-            diffs = []
-            for c in (r.get("compare", columns) if columns is COMPARED else columns):
-                if c in r or c in o:
-                    if r.get(c) != o.get(c):
-                        diffs.append("%s: expected %r, got %r" % (c, r.get(c), o.get(c)))
+            diffs = row_diffs(r, o, columns)
             if diffs:
                 line = "%s / %s (%s %s): %s" % (
                     rs["name"], r["step"], r.get("method", ""), r.get("path", ""),
