@@ -109,6 +109,7 @@ struct api_result {
 	char *fault;       /* for errors: fault_message */
 	bool deprecated;   /* "Deprecation: true" header */
 	bool parse_error;  /* error came from request parsing (logged differently) */
+	char *log;         /* for parse errors: Firecracker's Debug form of the error */
 };
 void vmm_init(const char *id, size_t mmds_limit);
 void api_dispatch(const char *method, const char *url, const char *body, size_t len,

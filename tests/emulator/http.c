@@ -147,7 +147,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *method, cons
 		body = json_dumps(f, JSON_COMPACT);
 		json_decref(f);
 		if (r.parse_error)
-			LOGE("fc_api", "%s", r.fault ? r.fault : "");
+			LOGE("fc_api", "%s", r.log ? r.log : r.fault ? r.fault : "");
 		else
 			LOGE("fc_api", "Received Error. Status code: %s. Message: %s",
 			     r.status == 413 ? "413 Payload too large" : "400 Bad Request", r.fault ? r.fault : "");
@@ -155,6 +155,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *method, cons
 	enum MHD_Result ret = send_json(c, r.status, body, r.deprecated);
 	free(body);
 	free(r.fault);
+	free(r.log);
 	json_decref(r.body);
 	return ret;
 }

@@ -49,16 +49,31 @@ static void ok_body(struct api_result *r, json_t *b)
 	r->status = 200;
 	r->body = b;
 }
+/* Parse errors are logged in their Rust Debug form, as Firecracker does. */
 static void parse_fail(struct api_result *r, char *msg)
 {
 	api_fail(r, 400, "An error occurred when deserializing the json body of a request: %s.", msg);
 	r->parse_error = true;
+	char *at = strstr(msg, " at line ");
+	unsigned line = 0, col = 0;
+	if (at && sscanf(at, " at line %u column %u", &line, &col) == 2) {
+		*at = 0;
+		r->log = xasprintf("SerdeJson(Error(\"%s\", line: %u, column: %u))", msg, line, col);
+	} else {
+		r->log = xasprintf("SerdeJson(Error(\"%s\", line: 0, column: 0))", msg);
+	}
 	free(msg);
 }
 static void generic(struct api_result *r, const char *msg)
 {
 	api_fail(r, 400, "%s", msg);
 	r->parse_error = true;
+	if (strcmp(msg, "The ID cannot be empty.") == 0)
+		r->log = strdup("EmptyID");
+	else if (strncmp(msg, "API Resource IDs", 16) == 0)
+		r->log = strdup("InvalidID");
+	else
+		r->log = xasprintf("Generic(BadRequest, \"%s\")", msg);
 }
 
 static json_t *machine_default(void)
@@ -748,6 +763,8 @@ static void invalid_path(struct api_result *r, const char *method, const char *p
 {
 	api_fail(r, 400, "Invalid request method and/or path: %s %s.", method, path);
 	r->parse_error = true;
+	r->log = xasprintf("InvalidPathMethod(\"%s\", %s)", path,
+			   strcmp(method, "GET") == 0 ? "Get" : strcmp(method, "PUT") == 0 ? "Put" : "Patch");
 }
 
 void api_dispatch(const char *method, const char *url, const char *body, size_t len, bool has_body,
@@ -1004,6 +1021,7 @@ int vmm_apply_config_file(const char *path, char **err)
 				rc = -1;
 			}
 			free(r.fault);
+			free(r.log);
 			json_decref(r.body);
 			free(body);
 		}
@@ -1019,6 +1037,7 @@ int vmm_apply_config_file(const char *path, char **err)
 			LOGI("main", "Successfully started microvm that was configured from one single json");
 		}
 		free(r.fault);
+		free(r.log);
 	}
 	json_decref(c);
 	return rc;
