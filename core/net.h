@@ -40,6 +40,9 @@ char *net_leases_text(svm_net *n);
 const char *net_bridge(svm_net *n);
 const char *net_subnet(svm_net *n);
 const char *net_gateway(svm_net *n);
+/* This mount's tag, "smartvmfs:XXXXXXXX": the start of its TAPs' and bridge's
+ * interface alias and the comment of its firewall rules. */
+const char *net_tag(svm_net *n);
 /* /net/ctl: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time). */
 int net_ctl(svm_net *n, const char *line, svm_error *err);
 

@@ -1,0 +1,263 @@
+/* net_link.c - the kernel side of networking: rtnetlink through libnl-route-3
+ * (links, addresses, neighbours) and the tun driver's ioctls for TAPs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/neighbour.h>
+
+#include "net_link.h"
+
+#define PERMISSION_HINT "creating network links needs CAP_NET_ADMIN (run smartvmfs as root)"
+
+static bool nl_denied(int rc) { return rc == -NLE_PERM || rc == -NLE_NOACCESS; }
+
+struct nl_sock *net_link_open(svm_error *err)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int rc = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;
+	if (rc < 0) {
+		nl_socket_free(sk);
+		svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "cannot open a netlink socket: %s",
+			      nl_geterror(rc));
+		return NULL;
+	}
+	return sk;
+}
+
+void net_link_close(struct nl_sock *sk) { nl_socket_free(sk); }
+
+int net_link_index(struct nl_sock *sk, const char *name)
+{
+	struct rtnl_link *l = NULL;
+	int rc = rtnl_link_get_kernel(sk, 0, name, &l);
+	if (rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NODEV)
+		return 0;
+	if (rc < 0)
+		return -1;
+	int idx = rtnl_link_get_ifindex(l);
+	rtnl_link_put(l);
+	return idx;
+}
+
+int net_bridge_create(struct nl_sock *sk, const char *name, svm_error *err)
+{
+	struct rtnl_link *l = rtnl_link_bridge_alloc();
+	if (!l)
+		return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "bridge %s: out of memory", name);
+	rtnl_link_set_name(l, name);
+	int rc = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(l);
+	if (nl_denied(rc))
+		return svm_error_set(err, SVM_PERMISSION, "cannot create bridge %s: %s: %s", name,
+				     nl_geterror(rc), PERMISSION_HINT);
+	if (rc < 0)
+		return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "cannot create bridge %s: %s", name,
+				     nl_geterror(rc));
+	int idx = net_link_index(sk, name);
+	if (idx <= 0)
+		return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "bridge %s vanished after creation",
+				     name);
+	return idx;
+}
+
+int net_tap_create(const char *name, svm_error *err)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return svm_error_set(err,
+				     errno == EACCES || errno == EPERM ? SVM_PERMISSION
+								       : SVM_TAP_CREATE_FAILED,
+				     "cannot create TAP %s: /dev/net/tun: %s", name, strerror(errno));
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	/* TUN_EXCL: an existing device of that name is an error, never shared */
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	int rc = ioctl(fd, TUNSETIFF, &ifr);
+	int e = errno;
+	if (rc == 0 && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		e = errno;
+		rc = -1;
+		ioctl(fd, TUNSETPERSIST, 0); /* closing then removes it */
+	}
+	close(fd); /* persistent: it outlives the fd, and Firecracker attaches alone */
+	if (rc == 0)
+		return 0;
+	if (e == EBUSY || e == EEXIST)
+		return svm_error_set(err, SVM_TAP_CREATE_FAILED,
+				     "cannot create TAP %s: the name is in use by another interface", name);
+	if (e == EPERM || e == EACCES)
+		return svm_error_set(err, SVM_PERMISSION, "cannot create TAP %s: %s: %s", name,
+				     strerror(e), PERMISSION_HINT);
+	return svm_error_set(err, SVM_TAP_CREATE_FAILED, "cannot create TAP %s: %s", name,
+			     strerror(e));
+}
+
+int net_link_setup(struct nl_sock *sk, int ifindex, const char *alias, int master,
+		   svm_error *err)
+{
+	struct rtnl_link *orig = NULL, *chg = NULL;
+	int rc = rtnl_link_get_kernel(sk, ifindex, NULL, &orig);
+	if (rc >= 0 && !(chg = rtnl_link_alloc()))
+		rc = -NLE_NOMEM;
+	if (rc >= 0) {
+		if (alias)
+			rtnl_link_set_ifalias(chg, alias);
+		if (master > 0)
+			rtnl_link_set_master(chg, master);
+		rtnl_link_set_flags(chg, IFF_UP);
+		rc = rtnl_link_change(sk, orig, chg, 0);
+	}
+	char name[NET_IFNAMSIZ] = "?";
+	if (orig)
+		snprintf(name, sizeof name, "%s", rtnl_link_get_name(orig));
+	rtnl_link_put(orig);
+	rtnl_link_put(chg);
+	if (rc >= 0)
+		return 0;
+	return svm_error_set(err, nl_denied(rc) ? SVM_PERMISSION : SVM_TAP_CREATE_FAILED,
+			     "cannot set up link %s (%s): %s", name,
+			     master > 0 ? "alias, bridge port, up" : "alias, up", nl_geterror(rc));
+}
+
+int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err)
+{
+	struct rtnl_link *l = rtnl_link_alloc();
+	if (!l)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	rtnl_link_set_name(l, name);
+	int rc = rtnl_link_delete(sk, l);
+	rtnl_link_put(l);
+	if (rc >= 0 || rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NODEV)
+		return 0;
+	return svm_error_set(err, nl_denied(rc) ? SVM_PERMISSION : SVM_TAP_CREATE_FAILED,
+			     "cannot delete link %s: %s", name, nl_geterror(rc));
+}
+
+static struct nl_addr *v4(uint32_t addr, int prefix)
+{
+	uint32_t be = htonl(addr);
+	struct nl_addr *a = nl_addr_build(AF_INET, &be, sizeof be);
+	if (a && prefix >= 0)
+		nl_addr_set_prefixlen(a, prefix);
+	return a;
+}
+
+static struct rtnl_addr *addr_obj(int ifindex, uint32_t addr, int prefix)
+{
+	struct rtnl_addr *a = rtnl_addr_alloc();
+	struct nl_addr *local = v4(addr, prefix);
+	if (!a || !local) {
+		rtnl_addr_put(a);
+		nl_addr_put(local);
+		return NULL;
+	}
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_family(a, AF_INET);
+	rtnl_addr_set_local(a, local);
+	rtnl_addr_set_prefixlen(a, prefix);
+	nl_addr_put(local);
+	return a;
+}
+
+int net_addr_add(struct nl_sock *sk, int ifindex, uint32_t addr, int prefix, uint32_t broadcast,
+		 bool *added, svm_error *err)
+{
+	char text[NET_ADDRSTRLEN];
+	*added = false;
+	struct rtnl_addr *a = addr_obj(ifindex, addr, prefix);
+	struct nl_addr *bc = v4(broadcast, -1);
+	int rc = a && bc ? 0 : -NLE_NOMEM;
+	if (rc == 0) {
+		rtnl_addr_set_broadcast(a, bc);
+		rc = rtnl_addr_add(sk, a, NLM_F_EXCL);
+	}
+	rtnl_addr_put(a);
+	nl_addr_put(bc);
+	if (rc == -NLE_EXIST)
+		return 0;
+	if (rc < 0)
+		return svm_error_set(err, nl_denied(rc) ? SVM_PERMISSION : SVM_BRIDGE_SETUP_FAILED,
+				     "cannot add address %s/%d: %s", net_ipv4_str(addr, text), prefix,
+				     nl_geterror(rc));
+	*added = true;
+	return 0;
+}
+
+int net_addr_del(struct nl_sock *sk, int ifindex, uint32_t addr, int prefix)
+{
+	struct rtnl_addr *a = addr_obj(ifindex, addr, prefix);
+	int rc = a ? rtnl_addr_delete(sk, a, 0) : -NLE_NOMEM;
+	rtnl_addr_put(a);
+	return rc < 0 ? -1 : 0;
+}
+
+void net_neigh_flush(struct nl_sock *sk, int ifindex, uint32_t addr)
+{
+	struct rtnl_neigh *n = rtnl_neigh_alloc();
+	struct nl_addr *dst = v4(addr, -1);
+	if (n && dst) {
+		rtnl_neigh_set_ifindex(n, ifindex);
+		rtnl_neigh_set_family(n, AF_INET);
+		rtnl_neigh_set_dst(n, dst);
+		rtnl_neigh_delete(sk, n, 0); /* no entry is the common case: not an error */
+	}
+	nl_addr_put(dst);
+	rtnl_neigh_put(n);
+}
+
+int net_links_tagged(struct nl_sock *sk, const char *prefix, net_link_info **out)
+{
+	struct nl_cache *cache = NULL;
+	*out = NULL;
+	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
+		return -1;
+	int n = 0, cap = 0;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		const char *alias = rtnl_link_get_ifalias(l);
+		if (!alias || strncmp(alias, prefix, strlen(prefix)))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			net_link_info *v = realloc(*out, (size_t)cap * sizeof *v);
+			if (!v)
+				break;
+			*out = v;
+		}
+		net_link_info *li = &(*out)[n++];
+		memset(li, 0, sizeof *li);
+		snprintf(li->name, sizeof li->name, "%s", rtnl_link_get_name(l));
+		snprintf(li->alias, sizeof li->alias, "%s", alias);
+		li->ifindex = rtnl_link_get_ifindex(l);
+		li->master = rtnl_link_get_master(l);
+		li->carrier = rtnl_link_get_carrier(l) != 0;
+		li->bridge = rtnl_link_is_bridge(l) != 0;
+	}
+	nl_cache_free(cache);
+	return n;
+}
+
+int net_link_ports(struct nl_sock *sk, int ifindex)
+{
+	struct nl_cache *cache = NULL;
+	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
+		return -1;
+	int n = 0;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o))
+		if (rtnl_link_get_master((struct rtnl_link *)o) == ifindex)
+			n++;
+	nl_cache_free(cache);
+	return n;
+}

@@ -1,0 +1,64 @@
+/*
+ * net_link.h - links, addresses, neighbours through libnl-route-3 (netlink),
+ * and TAP creation through /dev/net/tun. Never `ip`.
+ *
+ * Every call takes an open rtnetlink socket (net_link_open); callers serialise
+ * use of one socket. Addresses are host byte order.
+ */
+#ifndef SVM_NET_LINK_H
+#define SVM_NET_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net_subnet.h"
+
+struct nl_sock;
+
+struct nl_sock *net_link_open(svm_error *err);
+void net_link_close(struct nl_sock *sk);
+
+/* ifindex of name; 0 if there is no such link; -1 on a netlink error. */
+int net_link_index(struct nl_sock *sk, const char *name);
+
+/* A new bridge (fails if the name exists). PERMISSION when not allowed,
+ * BRIDGE_SETUP_FAILED otherwise. Returns its ifindex. */
+int net_bridge_create(struct nl_sock *sk, const char *name, svm_error *err);
+
+/* A persistent TAP: IFF_TAP|IFF_NO_PI|IFF_TUN_EXCL, TUNSETPERSIST, fd closed
+ * (a held queue makes Firecracker's attach fail with EBUSY). TAP_CREATE_FAILED
+ * when the name is in use, PERMISSION when not allowed. */
+int net_tap_create(const char *name, svm_error *err);
+
+/* One RTM_NEWLINK on an existing link: the alias (when not NULL), the master
+ * (when > 0), and IFF_UP. */
+int net_link_setup(struct nl_sock *sk, int ifindex, const char *alias, int master,
+		   svm_error *err);
+
+/* Deletes a link by name; 0 also when it is already gone. */
+int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err);
+
+/* addr/prefix on ifindex. *added says whether it was added (false: it was
+ * there already, so it is not ours to remove). */
+int net_addr_add(struct nl_sock *sk, int ifindex, uint32_t addr, int prefix, uint32_t broadcast,
+		 bool *added, svm_error *err);
+int net_addr_del(struct nl_sock *sk, int ifindex, uint32_t addr, int prefix);
+
+/* Removes the neighbour (ARP) entry for addr on ifindex, if any: a reused
+ * address must not be answered from the old guest's MAC. */
+void net_neigh_flush(struct nl_sock *sk, int ifindex, uint32_t addr);
+
+/* The links whose alias starts with prefix. */
+typedef struct net_link_info {
+	char name[NET_IFNAMSIZ];
+	char alias[256];
+	int ifindex, master;
+	bool carrier;   /* a TAP with carrier has a process attached */
+	bool bridge;
+} net_link_info;
+/* *out is malloc'd (free it); returns the count, -1 on error. */
+int net_links_tagged(struct nl_sock *sk, const char *prefix, net_link_info **out);
+/* How many links have ifindex as their master. */
+int net_link_ports(struct nl_sock *sk, int ifindex);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * net_priv.h - the svm_net object, shared by net.c (leases, the VM side) and
+ * net_host.c (bridge, NAT, ip_forward, leftovers of a crashed run).
+ */
+#ifndef SVM_NET_PRIV_H
+#define SVM_NET_PRIV_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "internal.h"
+#include "net.h"
+#include "net_subnet.h"
+
+struct nl_sock;
+
+/* One TAP and its address, held for one interface of one VM until the VM is
+ * destroyed (kept across restarts, so a VM keeps its address and its TAP name,
+ * which a snapshot restore needs). */
+typedef struct net_lease {
+	char vm_id[SVM_ID_LEN + 1];
+	char vm_name[72];
+	char iface[72];
+	char tap[NET_IFNAMSIZ];
+	char mac[NET_MACSTRLEN];
+	uint32_t addr;
+	bool manual;  /* made by /net/ctl "tap" */
+	bool pending; /* made by the start in progress: its roll back removes it */
+} net_lease;
+
+/* What the last prepare gave a VM's boot arguments, for its net file. */
+typedef struct net_note {
+	char vm_id[SVM_ID_LEN + 1];
+	char text[160];
+} net_note;
+
+struct svm_net {
+	svm *s;
+	pthread_mutex_t mu;  /* guards everything below */
+	net_cidr sn;
+	char bridge[NET_IFNAMSIZ];
+	char subnet_text[40], gateway[NET_ADDRSTRLEN];
+	char dns[NET_ADDRSTRLEN]; /* "" when none */
+	/* the mount's identity in link aliases and rule comments:
+	 * "smartvmfs:XXXXXXXX", a hash of the runtime dir and the bridge */
+	char tag[24];
+	char lock_path[PATH_MAX], state_path[PATH_MAX];
+	int lock_fd;         /* flock'd while the mount lives; -1: another live mount
+	                        holds this identity (nothing collected, no state file) */
+
+	/* the host setup: done on first need, undone exactly at net_free */
+	bool host_ready;
+	int bridge_index;
+	bool bridge_created; /* else it existed before: left in place */
+	bool addr_added;     /* the gateway address was added by us */
+	bool fw_nat, fw_forward;
+	int ip_forward_orig; /* -1: not changed by us */
+
+	net_lease *leases;
+	size_t nleases, cap;
+	net_note *notes;
+	size_t nnotes;
+};
+
+/* net_host.c */
+/* Takes the identity lock and removes what a crashed run left. */
+void net_host_collect(svm_net *n);
+/* Bridge with the gateway address, up; ip_forward on; NAT and FORWARD rules.
+ * Once; checks the bridge is still there on later calls. Undoes its partial
+ * work on failure. Called with n->mu held. */
+int net_host_ensure(svm_net *n, struct nl_sock *sk, svm_error *err);
+/* Undoes net_host_ensure; releases the identity lock. n->mu held. */
+void net_host_teardown(svm_net *n, struct nl_sock *sk);
+void net_host_unlock(svm_net *n);
+
+#endif
