@@ -545,8 +545,7 @@ static json_t *merge_patch(json_t *target, json_t *patch)
 
 static void mmds_store(struct api_result *r, json_t *v, bool patch)
 {
-	if (g_vmm.state != VM_NOT_STARTED && !g_vmm.mmds && !g_vmm.mmds_config)
-		return api_fail(r, 400, "MMDS error: The MMDS data store is not initialized.");
+	/* The real binary (v1.14.2) always has a data store after boot. */
 	json_t *next = patch ? merge_patch(g_vmm.mmds ? g_vmm.mmds : json_null(), v) : json_incref(v);
 	if (json_len(next) > g_vmm.mmds_limit) {
 		json_decref(next);
@@ -560,8 +559,6 @@ static void mmds_store(struct api_result *r, json_t *v, bool patch)
 static void get_mmds(struct api_result *r)
 {
 	metrics_count("get_api_requests", "mmds_count");
-	if (g_vmm.state != VM_NOT_STARTED && !g_vmm.mmds && !g_vmm.mmds_config)
-		return api_fail(r, 400, "MMDS error: The MMDS data store is not initialized.");
 	if (!g_vmm.mmds)
 		g_vmm.mmds = json_null(); /* locked_mmds_or_default() */
 	ok_body(r, json_is_null(g_vmm.mmds) ? json_object() : json_incref(g_vmm.mmds));
@@ -647,7 +644,7 @@ static void instance_start(struct api_result *r)
 		return api_fail(r, 400, "Start microvm error: Cannot start microvm without kernel configuration.");
 	const char *k = gets(g_vmm.boot_source, "kernel_image_path");
 	if (!kernel_loadable(k))
-		return api_fail(r, 400, "Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image");
+		return api_fail(r, 400, "Start microvm error: System configuration error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image: Kernel Loader: Unable to read elf header");
 	guest_parse_knobs(gets(g_vmm.boot_source, "boot_args"), &g_vmm.knobs);
 	if (g_vmm.knobs.crash_ms >= 0)
 		main_arm_crash_timer(g_vmm.knobs.crash_ms);
