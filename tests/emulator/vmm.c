@@ -376,6 +376,14 @@ static void put_net(struct api_result *r, json_t *cfg)
 	json_t *e;
 	json_array_foreach(g_vmm.nets, i, e) if (i != at && mac && gets(e, "guest_mac") && strcasecmp(mac, gets(e, "guest_mac")) == 0)
 		return api_fail(r, 400, "Network config error: The MAC address is already in use: %s", mac);
+	/* The TAP itself is not opened (no privileges needed), but the checks
+	 * Firecracker's TUNSETIFF makes are: the name fits IFNAMSIZ, and a TAP
+	 * already attached to another interface answers EBUSY. */
+	const char *tap = gets(cfg, "host_dev_name");
+	if (strlen(tap) >= 16)
+		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Invalid interface name");
+	json_array_foreach(g_vmm.nets, i, e) if (i != at && strcmp(tap, gets(e, "host_dev_name")) == 0)
+		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Error while creating ifreq structure: Resource busy (os error 16). Invalid TUN/TAP Backend provided by %s. Check our documentation on setting up the network devices.", tap);
 	json_t *n = json_pack("{s:s,s:O,s:O,s:o,s:o}", "iface_id", id, "host_dev_name",
 			      json_object_get(cfg, "host_dev_name"), "guest_mac",
 			      json_object_get(cfg, "guest_mac") ?: json_null(), "rx_rate_limiter",
