@@ -163,13 +163,16 @@ void guest_resumed(void)
 		main_arm_reset_timer(5);
 }
 
-/* Serial input: echo, and `q` resets. Only a running guest reads. */
-void console_on_stdin(void)
+/* Serial input: echo, and `q` resets. Only a running guest reads.
+ * Returns -1 once the input is closed for good. */
+int console_on_stdin(void)
 {
 	char in[512];
 	ssize_t n = read(0, in, sizeof in);
-	if (n <= 0)
-		return;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n < 0)
+		return 0;
 	for (ssize_t i = 0; i < n; i++) {
 		if (in[i] == 'q') {
 			console_write(in, (size_t)i);
@@ -177,6 +180,7 @@ void console_on_stdin(void)
 		}
 	}
 	console_write(in, (size_t)n);
+	return 0;
 }
 
 /* An i8042 reset: Firecracker stops the VMM and exits 0. */

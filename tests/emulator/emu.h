@@ -82,7 +82,7 @@ int console_out_fd(void);                /* fd to poll for POLLOUT, or -1 */
 bool console_pending(void);
 void console_flush_some(void);
 void console_drain(int timeout_ms);
-void console_on_stdin(void);
+int console_on_stdin(void);
 void guest_parse_knobs(const char *boot_args, struct guest_knobs *k);
 void guest_boot(void);                   /* guest starts running */
 void guest_ctrl_alt_del(void);

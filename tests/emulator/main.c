@@ -23,7 +23,7 @@ enum { EV_HTTP = 1, EV_STDIN, EV_STDOUT, EV_METRICS, EV_CRASH, EV_RESET };
 static int ep = -1;
 static int t_metrics = -1, t_crash = -1, t_reset = -1;
 static bool crash_is_fatal_restore;
-static bool stdin_polled, stdout_polled;
+static bool stdin_polled, stdout_polled, stdin_closed;
 
 static void fail_exit(int code, const char *log, const char *dbg)
 {
@@ -86,7 +86,7 @@ static void drain_timer(int fd)
 static void update_interest(void)
 {
 	bool want_in = g_vmm.state == VM_RUNNING;
-	if (want_in != stdin_polled) {
+	if (!stdin_closed && want_in != stdin_polled) {
 		struct epoll_event e = {.events = want_in ? EPOLLIN : 0, .data.u32 = EV_STDIN};
 		if (epoll_ctl(ep, EPOLL_CTL_MOD, 0, &e) < 0 && errno == ENOENT)
 			epoll_ctl(ep, EPOLL_CTL_ADD, 0, &e);
@@ -115,11 +115,10 @@ static void loop(void)
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u32) {
 			case EV_STDIN:
-				if (evs[i].events & (EPOLLHUP | EPOLLERR) && !(evs[i].events & EPOLLIN)) {
-					epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL); /* input closed for good */
-					stdin_polled = true;
-				} else if (g_vmm.state == VM_RUNNING) {
-					console_on_stdin();
+				/* At EOF a pipe stays readable: stop watching it, or spin. */
+				if (g_vmm.state == VM_RUNNING && console_on_stdin() < 0) {
+					epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+					stdin_closed = true;
 				}
 				break;
 			case EV_STDOUT:

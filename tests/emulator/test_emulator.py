@@ -379,3 +379,22 @@ def test_undrained_stdout_never_blocks_the_api(emu, kernel):
     t = time.monotonic()
     assert e.state() == "Running"
     assert time.monotonic() - t < 1
+
+
+def test_stdin_eof_does_not_spin(emu, kernel):
+    e = emu()
+    e.boot(kernel)
+    e.proc.stdin.close()
+    time.sleep(0.5)
+    with open(f"/proc/{e.proc.pid}/stat") as f:
+        utime, stime = (int(x) for x in f.read().split()[13:15])
+    assert utime + stime < 10  # clock ticks: a busy loop would burn ~50
+    assert e.state() == "Running"
+
+
+def test_console_log_lines_without_logger(emu, kernel):
+    # Without a logger Firecracker writes its log lines to stdout, the console.
+    e = emu()
+    assert e.out.wait_for(b"Running Firecracker v")
+    e.boot(kernel)
+    assert e.out.wait_for(b"The API server received a Put request on \"/actions\"")
