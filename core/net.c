@@ -201,14 +201,15 @@ static net_lease *lease_new(svm_net *n, struct nl_sock *sk, const char *vm_id,
 	return &n->leases[n->nleases++];
 }
 
-/* A lease's TAP must exist at each start: it may have been removed by hand. */
+/* At each start a lease's TAP must exist and be a port of the bridge: either
+ * may have been removed by hand since. */
 static int lease_check(svm_net *n, struct nl_sock *sk, net_lease *l, svm_error *err)
 {
-	int idx = net_link_index(sk, l->tap);
-	if (idx > 0)
-		return 0;
 	if (net_host_ensure(n, sk, err) < 0)
 		return -1;
+	int idx = net_link_index(sk, l->tap);
+	if (idx > 0)
+		return net_link_setup(sk, idx, NULL, n->bridge_index, err); /* no-op if so */
 	svm_log(n->s, "net: TAP %s of %s/%s was gone: creating it again", l->tap, l->vm_name,
 		l->iface);
 	return tap_build(n, sk, l, err);

@@ -419,6 +419,15 @@ static void host_tests(void)
 	CHECK(strstr(bootargs(ca2), "ip=172.30.0.2:") != NULL, "restart: same address");
 	json_decref(ca2);
 
+	/* removed by hand between starts: the TAP comes back, on the bridge */
+	struct nl_sock *hs = net_link_open(&e);
+	net_link_delete(hs, tap_a, NULL);
+	ca2 = cfg_with("[{\"ifaceId\": \"eth0\"}]", "console=ttyS0");
+	prepare_ok(s, a, ca2, "prepare VM a after its TAP was deleted by hand");
+	CHECK(link_exists(tap_a) && !strcmp(master_of(tap_a), "svbr0"), "TAP made again, on the bridge");
+	json_decref(ca2);
+	net_link_close(hs);
+
 	/* explicit hostDevName: ours if it does not exist, as given if it does */
 	svm_vm *c = vm_new_named(s, "c");
 	json_t *cc = cfg_with("[{\"ifaceId\": \"eth0\", \"hostDevName\": \"mytap0\"}]", "console=ttyS0");
