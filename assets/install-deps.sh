@@ -3,7 +3,7 @@
 # Usage: assets/install-deps.sh [--test]   (run as root)
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 libcurl4-openssl-dev
-libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev"
+libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev iptables e2fsprogs"
 if [ "${1:-}" = "--test" ]; then
 	pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps"
 fi

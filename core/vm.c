@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "internal.h"
+#include "stage.h"
 #include "vm_verbs.h"
 #include "vmm.h"
 
@@ -92,6 +93,7 @@ void vm_destroy_files(svm_vm *vm)
 {
 	static const char *const files[] = {"fc.sock", "log.fifo", "metrics.fifo", "vsock.sock"};
 	char p[PATH_MAX];
+	stage_cleanup(vm);
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
 		snprintf(p, sizeof p, "%s/%s", vm->rundir, files[i]);
 		unlink(p);

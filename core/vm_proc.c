@@ -184,6 +184,10 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 
 	char tail[320];
 	stderr_tail(vm, tail, sizeof tail);
+	/* staged drives go with the VMM that used them; removed before the state
+	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
+	 * start cannot race with this cleanup */
+	stage_cleanup(vm);
 
 	pthread_mutex_lock(&vm->mu);
 	svm_loop *l = vm->s->loop;
@@ -199,9 +203,9 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	close_fd(&vm->err_fd);
 	close_fd(&vm->log_fd);
 	close_fd(&vm->metrics_fd);
-	vm->pid = 0;
 	/* Firecracker never unlinks its API socket (DESIGN §6) */
 	unlink(vm->sock);
+	vm->pid = 0;
 	vmm_status_text(ws, vm->last_exit, sizeof vm->last_exit);
 	uint64_t exit_seq = lines_add(&vm->events, vm->last_exit);
 	uint64_t state_seq = 0;
@@ -227,7 +231,6 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		svm_vm_note_error(vm, "vmm", &e);
 		svm_log(vm->s, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
 	}
-	stage_cleanup(vm); /* staged drives go with the VMM that used them */
 	svm_emit(vm->s, SVM_EV_EXIT, vm, exit_seq, exit_text);
 	if (state_seq) {
 		char line[32];

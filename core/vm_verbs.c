@@ -195,13 +195,17 @@ typedef int (*boot_fn)(svm_vm *vm, const json_t *cfg, const json_t *md, const vo
 
 /* The shared frame of start and restore: check, STARTING, spawn, ready, boot_fn,
  * then the final state or a complete roll back to the state it had. */
+/* cfg_override: the config to boot with instead of the VM's (restore);
+ * new_config: what becomes the VM's config.json if it succeeds (both are taken). */
 static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json_t *cfg_override,
-		  svm_state final_state, const atomic_bool *cancel, svm_error *err)
+		  json_t *new_config, svm_state final_state, const atomic_bool *cancel,
+		  svm_error *err)
 {
 	pthread_mutex_lock(&vm->mu);
 	if (begin_locked(vm, verb, true, err) < 0) {
 		pthread_mutex_unlock(&vm->mu);
 		json_decref(cfg_override);
+		json_decref(new_config);
 		return -1;
 	}
 	svm_state prev = vm->state;
@@ -248,9 +252,9 @@ out:
 	if (rc == 0 && vm->pid != 0 && !vm->kill_requested) {
 		end = final_state;
 		vm->running_ns = svm_now_ns();
-		if (cfg_override) {
+		if (new_config) {
 			json_decref(vm->config);
-			vm->config = json_incref(cfg);
+			vm->config = json_incref(new_config);
 		}
 	} else {
 		if (rc == 0) {
@@ -270,6 +274,7 @@ out:
 	pthread_mutex_unlock(&vm->mu);
 	emit_state(vm, seq);
 	json_decref(cfg);
+	json_decref(new_config);
 	json_decref(md);
 	if (rc == 0)
 		svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)", vm->name,
@@ -288,7 +293,7 @@ static int boot_fresh(svm_vm *vm, const json_t *cfg, const json_t *md, const voi
 
 static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
-	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, SVM_RUNNING, cancel, err);
+	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, SVM_RUNNING, cancel, err);
 }
 
 /* ------------------------------------------------------------ restore */
@@ -340,19 +345,40 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	if (access(p, R_OK) < 0)
 		return svm_error_set(err, SVM_NOT_FOUND, "snapshot %s: %s", p, strerror(errno));
 	/* the config saved with the snapshot: the drives must be where they were */
-	json_t *cfg = NULL;
+	json_t *cfg = NULL, *as_saved = NULL;
 	snprintf(p, sizeof p, "%s/config.json", ra.dir);
 	json_error_t je;
 	json_t *saved = json_load_file(p, 0, &je);
 	if (saved) {
+		char *orig = json_dumps(saved, 0);
+		as_saved = orig ? svm_config_parse(orig, strlen(orig), err) : NULL;
+		free(orig);
+		if (!as_saved) {
+			json_decref(saved);
+			return -1;
+		}
+		/* drives the snapshot kept copies of are staged from those copies, to the
+		 * same staged paths the snapshot names */
+		size_t i;
+		json_t *d;
+		json_array_foreach(json_object_get(saved, "drives"), i, d) {
+			char kept[PATH_MAX];
+			snprintf(kept, sizeof kept, "%s/drive-%s.img", ra.dir,
+				 json_string_value(json_object_get(d, "driveId")));
+			if (access(kept, R_OK) == 0)
+				json_object_set_new(d, "pathOnHost", json_string(kept));
+		}
 		char *text = json_dumps(saved, 0);
 		cfg = text ? svm_config_parse(text, strlen(text), err) : NULL;
 		free(text);
 		json_decref(saved);
-		if (!cfg)
+		if (!cfg) {
+			json_decref(as_saved);
 			return -1;
+		}
 	}
-	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg,
+	/* config.json becomes the snapshot's, as the user wrote it (source paths) */
+	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg, as_saved,
 		      ra.resume ? SVM_RUNNING : SVM_PAUSED, cancel, err);
 }
 
@@ -476,6 +502,29 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	json_t *body = json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", vmstate,
 				 "mem_file_path", mem);
 	rc = put(vm, "/snapshot/create", body, err);
+	/* staged drives go with their VM: the snapshot keeps its own copies */
+	json_t *cfg_now = NULL;
+	if (rc == 0) {
+		pthread_mutex_lock(&vm->mu);
+		cfg_now = json_deep_copy(vm->config);
+		pthread_mutex_unlock(&vm->mu);
+		size_t i;
+		json_t *d;
+		json_array_foreach(json_object_get(cfg_now, "drives"), i, d) {
+			const char *id = json_string_value(json_object_get(d, "driveId"));
+			char staged[PATH_MAX], kept[PATH_MAX];
+			snprintf(staged, sizeof staged, "%s/drive-%s.img", vm->rundir, id);
+			snprintf(kept, sizeof kept, "%s/drive-%s.img", dir, id);
+			if (access(staged, F_OK) != 0)
+				continue;
+			unlink(kept);
+			if (stage_copy(staged, kept, err) < 0) {
+				rc = -1;
+				break;
+			}
+		}
+	}
+	json_decref(cfg_now);
 	if (rc == 0) {
 		char *cfg = svm_vm_config_json(vm);
 		FILE *f = cfg ? fopen(cfgp, "we") : NULL;

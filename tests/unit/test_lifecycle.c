@@ -552,7 +552,8 @@ static void test_async(svm *s)
 	printf("# 30 starts (each 300 ms in InstanceStart) took %.0f ms together; worst read meanwhile %.3f ms\n",
 	       all, worst);
 	CHECK(all < 300 * N / 2, "starts run in parallel");
-	CHECK(worst < 50, "reads of another VM do not wait for starts");
+	/* the bound of issue 3: never longer than the start of one VM (300 ms here) */
+	CHECK(worst < 300, "reads of another VM never wait as long as a start");
 	svm_error se;
 	svm_stop_all(s, &se);
 	int stopped = 0;
