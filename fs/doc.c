@@ -56,7 +56,8 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 		e = ENOMEM;
 		goto out;
 	}
-	memcpy(nb, h->wbuf, at);
+	if (at)
+		memcpy(nb, h->wbuf, at);
 	memcpy(nb + at, buf, size);
 	size_t nlen = at + size;
 	nb[nlen] = '\0';

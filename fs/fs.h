@@ -124,6 +124,7 @@ struct fsd {
 	char **paths;          /* allowed host path prefixes (allow_other), NULL-terminated */
 	int64_t mount_ns;
 	volatile bool stopping; /* unmounting: no new VM work is started */
+	int root_jobs;          /* /ctl writes in flight on their own threads (atomic) */
 };
 
 extern struct fsd fsd;

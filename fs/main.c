@@ -315,6 +315,9 @@ out_unmount:
 	fsd.stopping = true;
 	fuse_session_exit(se);
 	fuse_session_unmount(se);
+	/* a stopall or cleanup still running uses the core: let it finish */
+	for (int i = 0; i < 600 && __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST) > 0; i++)
+		usleep(50 * 1000);
 out_core:
 	if (fsd.s) {
 		svm_free(fsd.s);

@@ -113,6 +113,7 @@ static void *root_job_run(void *arg)
 		fuse_reply_write(j->req, ok);
 	free(j->text);
 	free(j);
+	__atomic_sub_fetch(&fsd.root_jobs, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -134,6 +135,7 @@ void fs_root_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, siz
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	__atomic_add_fetch(&fsd.root_jobs, 1, __ATOMIC_SEQ_CST);
 	if (pthread_create(&th, &attr, root_job_run, j) != 0)
 		root_job_run(j); /* no thread to spare: do it here */
 	pthread_attr_destroy(&attr);
