@@ -642,16 +642,6 @@ fail:
 	fuse_reply_err(req, e);
 }
 
-static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
-{
-	if (off < 0 || (size_t)off >= len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	size_t n = len - (size_t)off;
-	fuse_reply_buf(req, data + off, n < size ? n : size);
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -697,8 +687,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			rs->served_valid = true;
 		}
 	}
-	reply_slice(req, h->snap, h->snap_len, size, off);
+	/* Copy, then reply unlocked: once the kernel has the reply it may send
+	 * RELEASE at once, and the handle is freed under us. */
+	size_t n = off >= 0 && (size_t)off < h->snap_len ? h->snap_len - (size_t)off : 0;
+	if (n > size)
+		n = size;
+	char *copy = n ? malloc(n) : NULL;
+	if (copy)
+		memcpy(copy, h->snap + off, n);
 	pthread_mutex_unlock(&h->lock);
+	if (n && !copy)
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
