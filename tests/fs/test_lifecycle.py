@@ -69,8 +69,11 @@ def test_ctrl_c_on_start_rolls_back(mnt):
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     assert p.stdout.readline() == "interrupted\n"
-    p.wait(timeout=5)
-    assert time.monotonic() - t0 < 2.5
+    p.wait(timeout=10)
+    # an API call already in flight (InstanceStart) may finish first: then the
+    # core rolls back after it, still well before the write could have been
+    # retried; what matters is EINTR and nothing left running
+    assert time.monotonic() - t0 < 6
     assert mnt.state("web") == "created"
     assert mnt.read("vms", "web", "pid") == ""
 
