@@ -1,45 +1,551 @@
-/* images.c - placeholder until base images land: only -o firecracker=PATH and
- * explicit kernels work. */
+/*
+ * images.c - the images object: settings, the in-memory state (downloads in
+ * flight, which VM uses which bundle, the last failure), the event hook, and the
+ * operations the core and /images/ctl call. The work itself is in images_*.c.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "images.h"
-#include "internal.h"
-#include "vmm.h"
+#include "config.h"
+#include "images_int.h"
 
-struct svm_images {
-	svm *s;
-};
+#define PROGRESS_EVERY_NS (100 * 1000 * 1000ULL) /* status events at most 10/s */
+#define MAX_DIR_LEN 3000 /* + "/" + id (200) + "/" + file name (200) + suffixes < PATH_MAX */
+
+int img_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+bool img_valid_name(const char *name)
+{
+	if (!name || !*name || strlen(name) > 200 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return false;
+	return true;
+}
+
+static char *dup_or(const char *v, const char *def)
+{
+	return strdup(v && *v ? v : def);
+}
+
+/* "https://host/path/" -> "https://host/path": URLs are joined with '/' */
+static char *url_setting(const char *v, const char *def)
+{
+	char *u = dup_or(v, def);
+	size_t n = u ? strlen(u) : 0;
+	while (n > 1 && u[n - 1] == '/')
+		u[--n] = '\0';
+	return u;
+}
 
 svm_images *images_new(svm *s, svm_error *err)
 {
-	(void)err;
+	const svm_options *o = &s->opt;
+	if (o->max_images > INT_MAX) {
+		svm_error_set(err, SVM_INVALID_BASE_IMAGE_CACHE_LIMIT,
+			      "maxStoredBaseImages must be a positive integer");
+		return NULL;
+	}
+	if (strlen(s->data_dir) > MAX_DIR_LEN || strlen(s->image_cache) > MAX_DIR_LEN) {
+		svm_error_set(err, SVM_NAME_TOO_LONG, "data dir or image cache path over %d bytes",
+			      MAX_DIR_LEN);
+		return NULL;
+	}
 	svm_images *im = calloc(1, sizeof *im);
-	if (im)
-		im->s = s;
+	if (!im) {
+		svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		return NULL;
+	}
+	im->s = s;
+	pthread_mutex_init(&im->mu, NULL);
+	im->data_dir = strdup(s->data_dir);
+	im->cache_dir = strdup(s->image_cache);
+	im->arch = strdup(s->arch);
+	im->manifest = s->manifest ? strdup(s->manifest) : NULL;
+	im->releases_url = url_setting(o->releases_url, IMG_DEFAULT_RELEASES_URL);
+	im->ci_bucket_url = url_setting(o->ci_bucket_url, IMG_DEFAULT_CI_BUCKET_URL);
+	im->max_images = o->max_images ? o->max_images : 2;
 	return im;
 }
 
-void images_free(svm_images *im) { free(im); }
+void images_free(svm_images *im)
+{
+	if (!im)
+		return;
+	for (size_t i = 0; i < im->nflights; i++)
+		free(im->flights[i].id);
+	for (size_t i = 0; i < im->nuses; i++) {
+		free(im->uses[i].vm_name);
+		free(im->uses[i].bundle_id);
+	}
+	for (size_t i = 0; i < im->nholds; i++)
+		free(im->holds[i].bundle_id);
+	free(im->flights);
+	free(im->uses);
+	free(im->holds);
+	free(im->last_failure);
+	free(im->data_dir);
+	free(im->cache_dir);
+	free(im->arch);
+	free(im->manifest);
+	free(im->releases_url);
+	free(im->ci_bucket_url);
+	pthread_mutex_destroy(&im->mu);
+	free(im);
+}
+
+void images_set_hook(svm_images *im, images_event_fn fn, void *ud)
+{
+	pthread_mutex_lock(&im->mu);
+	im->hook = fn;
+	im->hook_ud = ud;
+	pthread_mutex_unlock(&im->mu);
+}
+
+void img_emit(svm_images *im, images_event ev, const char *id)
+{
+	pthread_mutex_lock(&im->mu);
+	images_event_fn fn = im->hook;
+	void *ud = im->hook_ud;
+	pthread_mutex_unlock(&im->mu);
+	if (fn)
+		fn(ud, ev, id);
+}
+
+/* ------------------------------------------------------------ flights */
+
+static img_flight *flight_locked(svm_images *im, const char *id)
+{
+	for (size_t i = 0; i < im->nflights; i++)
+		if (!strcmp(im->flights[i].id, id))
+			return &im->flights[i];
+	return NULL;
+}
+
+void img_flight_begin(svm_images *im, const char *id)
+{
+	pthread_mutex_lock(&im->mu);
+	img_flight *f = flight_locked(im, id);
+	bool added = false;
+	if (f) {
+		f->refs++;
+	} else {
+		img_flight *nv = realloc(im->flights, (im->nflights + 1) * sizeof *nv);
+		if (nv) {
+			im->flights = nv;
+			nv[im->nflights++] = (img_flight){.id = strdup(id), .refs = 1};
+			added = true;
+		}
+	}
+	pthread_mutex_unlock(&im->mu);
+	if (added)
+		img_emit(im, IMAGES_EV_ADDED, id);
+	img_emit(im, IMAGES_EV_STATUS, id);
+}
+
+void img_flight_end(svm_images *im, const char *id)
+{
+	pthread_mutex_lock(&im->mu);
+	img_flight *f = flight_locked(im, id);
+	if (f && --f->refs == 0) {
+		free(f->id);
+		*f = im->flights[--im->nflights];
+	}
+	pthread_mutex_unlock(&im->mu);
+	img_emit(im, IMAGES_EV_STATUS, id);
+}
+
+bool img_flight_active(svm_images *im, const char *id)
+{
+	pthread_mutex_lock(&im->mu);
+	bool on = flight_locked(im, id) != NULL;
+	pthread_mutex_unlock(&im->mu);
+	return on;
+}
+
+void img_flight_progress(svm_images *im, const char *id, int which, uint64_t done,
+			 uint64_t total)
+{
+	uint64_t now = svm_now_ns();
+	bool emit = false;
+	pthread_mutex_lock(&im->mu);
+	img_flight *f = flight_locked(im, id);
+	if (f) {
+		bool changed = f->done[which] != done || f->total[which] != total;
+		f->done[which] = done;
+		f->total[which] = total;
+		if (changed && (now - f->last_emit_ns >= PROGRESS_EVERY_NS || (total && done == total))) {
+			f->last_emit_ns = now;
+			emit = true;
+		}
+	}
+	pthread_mutex_unlock(&im->mu);
+	if (emit)
+		img_emit(im, IMAGES_EV_STATUS, id);
+}
+
+/* ------------------------------------------------------------ uses and holds */
+
+void images_hold(svm_images *im, const char *bundle_id)
+{
+	if (!bundle_id)
+		return;
+	pthread_mutex_lock(&im->mu);
+	for (size_t i = 0; i < im->nholds; i++)
+		if (!strcmp(im->holds[i].bundle_id, bundle_id)) {
+			im->holds[i].count++;
+			pthread_mutex_unlock(&im->mu);
+			return;
+		}
+	img_hold *nv = realloc(im->holds, (im->nholds + 1) * sizeof *nv);
+	if (nv) {
+		im->holds = nv;
+		nv[im->nholds++] = (img_hold){.bundle_id = strdup(bundle_id), .count = 1};
+	}
+	pthread_mutex_unlock(&im->mu);
+}
+
+void images_release(svm_images *im, const char *bundle_id)
+{
+	if (!bundle_id)
+		return;
+	pthread_mutex_lock(&im->mu);
+	for (size_t i = 0; i < im->nholds; i++)
+		if (!strcmp(im->holds[i].bundle_id, bundle_id)) {
+			if (--im->holds[i].count == 0) {
+				free(im->holds[i].bundle_id);
+				im->holds[i] = im->holds[--im->nholds];
+			}
+			break;
+		}
+	pthread_mutex_unlock(&im->mu);
+}
+
+static bool vm_active(svm *s, const char *name, uint64_t gen)
+{
+	svm_vm *vm = svm_get_vm(s, name);
+	if (!vm)
+		return false;
+	svm_state st = svm_vm_state(vm);
+	bool on = svm_vm_generation(vm) == gen && !svm_vm_removed(vm) &&
+		  (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING);
+	svm_vm_unref(vm);
+	return on;
+}
+
+bool img_in_use(svm_images *im, const char *id)
+{
+	/* snapshot the records, ask the VMs without our lock held (they take theirs) */
+	pthread_mutex_lock(&im->mu);
+	for (size_t i = 0; i < im->nholds; i++)
+		if (!strcmp(im->holds[i].bundle_id, id)) {
+			pthread_mutex_unlock(&im->mu);
+			return true;
+		}
+	size_t n = 0;
+	img_use *mine = calloc(im->nuses + 1, sizeof *mine);
+	for (size_t i = 0; mine && i < im->nuses; i++)
+		if (!strcmp(im->uses[i].bundle_id, id)) {
+			mine[n].vm_name = strdup(im->uses[i].vm_name);
+			mine[n++].gen = im->uses[i].gen;
+		}
+	pthread_mutex_unlock(&im->mu);
+	bool used = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!used && vm_active(im->s, mine[i].vm_name, mine[i].gen))
+			used = true;
+		free(mine[i].vm_name);
+	}
+	free(mine);
+	return used;
+}
+
+/* Drops the records of VMs that are no longer active (bounded memory). */
+static void forget_ended_uses(svm_images *im)
+{
+	pthread_mutex_lock(&im->mu);
+	size_t n = im->nuses;
+	img_use *copy = calloc(n + 1, sizeof *copy);
+	for (size_t i = 0; copy && i < n; i++) {
+		copy[i].vm_name = strdup(im->uses[i].vm_name);
+		copy[i].gen = im->uses[i].gen;
+	}
+	pthread_mutex_unlock(&im->mu);
+	if (!copy)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (vm_active(im->s, copy[i].vm_name, copy[i].gen))
+			continue;
+		pthread_mutex_lock(&im->mu);
+		for (size_t j = 0; j < im->nuses; j++)
+			if (im->uses[j].gen == copy[i].gen && !strcmp(im->uses[j].vm_name, copy[i].vm_name)) {
+				free(im->uses[j].vm_name);
+				free(im->uses[j].bundle_id);
+				im->uses[j] = im->uses[--im->nuses];
+				break;
+			}
+		pthread_mutex_unlock(&im->mu);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(copy[i].vm_name);
+	free(copy);
+}
+
+void img_note_use(svm_images *im, const char *bundle_id, const char *image_word)
+{
+	/* images_apply does not know its VM: it is the starting VM whose config names
+	 * this image (two such VMs at once both count: holding too much is safe) */
+	forget_ended_uses(im);
+	size_t n = 0;
+	char **names = svm_list_vms(im->s, &n);
+	for (size_t i = 0; names && i < n; i++) {
+		svm_vm *vm = svm_get_vm(im->s, names[i]);
+		if (!vm)
+			continue;
+		if (svm_vm_state(vm) == SVM_STARTING) {
+			pthread_mutex_lock(&vm->mu);
+			const char *w = json_string_value(json_object_get(vm->config, "image"));
+			bool match = w && !strcmp(w, image_word);
+			pthread_mutex_unlock(&vm->mu);
+			if (match) {
+				pthread_mutex_lock(&im->mu);
+				img_use *nv = realloc(im->uses, (im->nuses + 1) * sizeof *nv);
+				if (nv) {
+					im->uses = nv;
+					nv[im->nuses++] = (img_use){.vm_name = strdup(names[i]),
+								    .bundle_id = strdup(bundle_id),
+								    .gen = svm_vm_generation(vm)};
+				}
+				pthread_mutex_unlock(&im->mu);
+			}
+		}
+		svm_vm_unref(vm);
+	}
+	svm_strv_free(names);
+}
+
+/* ------------------------------------------------------------ operations */
+
+static bool is_preset(const char *w)
+{
+	return !strcmp(w, "latest") || !strcmp(w, "lts") || !strcmp(w, "hosted");
+}
+
+static char *take_id(json_t *b)
+{
+	return strdup(json_string_value(json_object_get(b, "bundleId")));
+}
+
+int images_fetch_manifest(svm_images *im, const char *where, bool force, char **bundle_id,
+			  svm_error *err)
+{
+	img_source src = {0};
+	json_t *b = NULL;
+	if (img_resolve_manifest(im, where, &src, err) == 0)
+		b = img_ensure(im, &src, force, err);
+	img_source_free(&src);
+	if (!b)
+		return -1;
+	if (bundle_id)
+		*bundle_id = take_id(b);
+	json_decref(b);
+	return 0;
+}
+
+int images_fetch(svm_images *im, const char *preset, bool force, char **bundle_id,
+		 svm_error *err)
+{
+	img_source src = {0};
+	json_t *b = NULL;
+	if (!strcmp(preset, "hosted")) {
+		if (!im->manifest)
+			return svm_error_set(err, SVM_BASE_IMAGE_MANIFEST_FAILED,
+					     "The hosted base image preset requires manifestUrl, "
+					     "manifestPath, or a manager-level hosted manifest option "
+					     "(-o manifest=PATH-OR-URL)");
+		if (img_resolve_manifest(im, im->manifest, &src, err) == 0)
+			b = img_ensure(im, &src, force, err);
+	} else if (!strcmp(preset, "latest") || !strcmp(preset, "lts")) {
+		if (img_resolve_preset(im, preset, &src, err) == 0)
+			b = img_ensure(im, &src, force, err);
+	} else {
+		return svm_error_set(err, SVM_INVALID_ARGUMENT,
+				     "fetch: \"%s\": latest, lts, hosted or manifest PATH-OR-URL", preset);
+	}
+	img_source_free(&src);
+	if (!b)
+		return -1;
+	char *id = take_id(b);
+	json_decref(b);
+	img_preset_set(im, preset, id);
+	if (bundle_id)
+		*bundle_id = id;
+	else
+		free(id);
+	return 0;
+}
+
+/* "latest"/"lts"/"hosted": the remembered bundle, else resolved now; an id: the
+ * cached bundle, else the -o manifest bundle if it has that id. */
+static json_t *bundle_for(svm_images *im, const char *word, svm_error *err)
+{
+	if (is_preset(word)) {
+		char *id = img_preset_get(im, word);
+		json_t *b = NULL;
+		if (id) {
+			b = img_ensure_cached(im, id, false, err);
+			free(id);
+			if (b)
+				return b;
+		}
+		if (images_fetch(im, word, false, &id, err) < 0)
+			return NULL;
+		b = img_read_bundle(im, id);
+		free(id);
+		if (!b)
+			svm_error_set(err, SVM_BASE_IMAGE_PREPARE_FAILED, "bundle of %s vanished", word);
+		return b;
+	}
+	json_t *rec = img_read_bundle(im, word);
+	if (rec) {
+		json_decref(rec);
+		return img_ensure_cached(im, word, false, err);
+	}
+	if (im->manifest) {
+		img_source src = {0};
+		json_t *b = NULL;
+		if (img_resolve_manifest(im, im->manifest, &src, err) == 0 && !strcmp(src.bundle_id, word))
+			b = img_ensure(im, &src, false, err);
+		else if (src.bundle_id)
+			svm_error_set(err, SVM_BASE_IMAGE_RESOLVE_FAILED,
+				      "base image \"%s\" is not cached (the configured manifest is %s)",
+				      word, src.bundle_id);
+		img_source_free(&src);
+		return b;
+	}
+	svm_error_set(err, SVM_BASE_IMAGE_RESOLVE_FAILED,
+		      "base image \"%s\" is not cached (fetch it first: fetch latest | lts | "
+		      "manifest PATH-OR-URL)", word);
+	return NULL;
+}
+
+/* The boot args a new VM gets unless told otherwise: such args are a default,
+ * not a choice, and must not hide the image's (a squashfs root needs its "ro
+ * rootfstype=squashfs"). */
+static bool default_boot_args(svm_images *im, const char *args)
+{
+	json_t *d = svm_config_default();
+	const char *def = json_string_value(json_object_get(json_object_get(d, "bootSource"), "bootArgs"));
+	bool same = def && !strcmp(def, args);
+	json_decref(d);
+	if (!same && im->s->default_config) {
+		d = json_loads(im->s->default_config, 0, NULL);
+		def = json_string_value(json_object_get(json_object_get(d, "bootSource"), "bootArgs"));
+		same = def && !strcmp(def, args);
+		json_decref(d);
+	}
+	return same;
+}
+
+static void fill_config(svm_images *im, json_t *cfg, const json_t *b)
+{
+	json_t *bs = json_object_get(cfg, "bootSource");
+	if (!json_is_object(bs)) {
+		bs = json_object();
+		json_object_set_new(cfg, "bootSource", bs);
+	}
+	const char *kernel = json_string_value(json_object_get(bs, "kernelImagePath"));
+	if (!kernel || !*kernel)
+		json_object_set(bs, "kernelImagePath", json_object_get(b, "kernelImagePath"));
+	const char *args = json_string_value(json_object_get(bs, "bootArgs"));
+	if (!args || !*args || default_boot_args(im, args))
+		json_object_set(bs, "bootArgs", json_object_get(b, "bootArgs"));
+	json_t *drives = json_object_get(cfg, "drives");
+	if (!json_is_array(drives)) {
+		drives = json_array();
+		json_object_set_new(cfg, "drives", drives);
+	}
+	size_t i;
+	json_t *d;
+	bool have_root = false, id_taken = false;
+	json_array_foreach(drives, i, d) {
+		have_root |= json_is_true(json_object_get(d, "isRootDevice"));
+		const char *did = json_string_value(json_object_get(d, "driveId"));
+		id_taken |= did && !strcmp(did, "rootfs");
+	}
+	if (have_root)
+		return;
+	json_array_insert_new(drives, 0,
+			      json_pack("{s:s, s:O, s:b, s:O}", "driveId", id_taken ? "image_rootfs" : "rootfs",
+					"pathOnHost", json_object_get(b, "rootfsPath"), "isRootDevice", 1,
+					"isReadOnly", json_object_get(b, "rootfsIsReadOnly")));
+}
 
 int images_apply(svm_images *im, json_t *cfg, char **version, svm_error *err)
 {
-	(void)im;
 	*version = NULL;
 	const char *image = json_string_value(json_object_get(cfg, "image"));
 	if (!image)
 		return 0;
-	return svm_error_set(err, SVM_BASE_IMAGE_RESOLVE_FAILED,
-			     "base image \"%s\": base images are not available in this build yet", image);
+	if (!img_valid_name(image))
+		return svm_error_set(err, SVM_INVALID_CONFIG, "image \"%s\" is not a bundle id", image);
+	json_t *b = bundle_for(im, image, err);
+	if (!b)
+		return -1;
+	const char *id = json_string_value(json_object_get(b, "bundleId"));
+	img_note_use(im, id, image);
+	fill_config(im, cfg, b);
+	const char *v = json_string_value(json_object_get(b, "firecrackerVersion"));
+	*version = v && *v ? strdup(v) : NULL;
+	json_decref(b);
+	return 0;
 }
 
-char *images_firecracker(svm_images *im, const char *version, svm_error *err)
+int images_verify(svm_images *im, const char *id, svm_error *err)
 {
-	(void)version;
-	if (vmm_check_binary(im->s->firecracker, err) < 0)
-		return NULL;
-	return strdup(im->s->firecracker);
+	json_t *b = img_ensure_cached(im, id, true, err);
+	if (!b)
+		return -1;
+	json_decref(b);
+	svm_log(im->s, "images: bundle %s verified", id);
+	return 0;
 }
 
-void images_hold(svm_images *im, const char *bundle_id) { (void)im; (void)bundle_id; }
-void images_release(svm_images *im, const char *bundle_id) { (void)im; (void)bundle_id; }
+int images_prune(svm_images *im, char ***evicted, svm_error *err)
+{
+	return img_prune(im, NULL, evicted, err);
+}
+
+int images_evict(svm_images *im, const char *id, svm_error *err)
+{
+	return img_evict(im, id, true, err);
+}
+
+int images_parse_cache_limit(const char *text, unsigned *out, svm_error *err)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = text && *text && isdigit((unsigned char)*text) ? strtoll(text, &end, 10) : -1;
+	if (v < 1 || v > INT_MAX || errno || !end || *end)
+		return svm_error_set(err, SVM_INVALID_BASE_IMAGE_CACHE_LIMIT,
+				     "maxStoredBaseImages must be a positive integer (got \"%s\")",
+				     text ? text : "");
+	*out = (unsigned)v;
+	return 0;
+}

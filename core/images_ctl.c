@@ -1,0 +1,172 @@
+/*
+ * images_ctl.c - one line written to /images/ctl: a table of verbs with their
+ * arity (Plan 9's Cmdtab), the line split on blanks, the verb looked up, the
+ * arguments checked, the operation run. A failure is remembered as the "last
+ * failure" the read side of ctl shows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "images_int.h"
+
+#define MAX_WORDS 6
+
+typedef int (*ctl_fn)(svm_images *im, int argc, char **argv, svm_error *err);
+
+static bool force_word(int argc, char **argv, int at, svm_error *err)
+{
+	if (argc <= at)
+		return false;
+	if (strcmp(argv[at], "force") != 0) {
+		svm_error_set(err, SVM_INVALID_ARGUMENT, "fetch: unknown option \"%s\" (force)", argv[at]);
+		return true; /* caller checks err */
+	}
+	return true;
+}
+
+static int do_fetch(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	svm_error_clear(err);
+	if (!strcmp(argv[1], "manifest")) {
+		if (argc < 3)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "usage: fetch manifest PATH-OR-URL [force]");
+		bool force = force_word(argc, argv, 3, err);
+		if (err && err->code != SVM_OK)
+			return -1;
+		return images_fetch_manifest(im, argv[2], force, NULL, err);
+	}
+	if (argc > 3)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: fetch latest|lts|hosted [force]");
+	bool force = force_word(argc, argv, 2, err);
+	if (err && err->code != SVM_OK)
+		return -1;
+	return images_fetch(im, argv[1], force, NULL, err);
+}
+
+static int do_verify(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	return images_verify(im, argv[1], err);
+}
+
+static int do_prune(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	(void)argv;
+	return images_prune(im, NULL, err);
+}
+
+static int do_evict(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	return images_evict(im, argv[1], err);
+}
+
+static int do_blank(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	char *end;
+	errno = 0;
+	unsigned long mib = strtoul(argv[2], &end, 10);
+	if (errno || *end || end == argv[2] || argv[2][0] == '-' || mib > 0xffffffffUL)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "blank: \"%s\" is not a size in MiB",
+				     argv[2]);
+	char *p = images_blank(im, argv[1], (unsigned)mib, err);
+	free(p);
+	return p ? 0 : -1;
+}
+
+static int do_clone(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	char *p = images_clone(im, argv[1], argv[2], err);
+	free(p);
+	return p ? 0 : -1;
+}
+
+static int do_import(svm_images *im, int argc, char **argv, svm_error *err)
+{
+	(void)argc;
+	char *p = images_import(im, argv[1], argv[2], argv[3], err);
+	free(p);
+	return p ? 0 : -1;
+}
+
+static const struct {
+	const char *verb;
+	int min, max; /* words after the verb */
+	ctl_fn fn;
+	const char *usage;
+} cmds[] = {
+	{"fetch", 1, 3, do_fetch, "fetch latest|lts|hosted [force] | fetch manifest PATH-OR-URL [force]"},
+	{"verify", 1, 1, do_verify, "verify ID"},
+	{"prune", 0, 0, do_prune, "prune"},
+	{"evict", 1, 1, do_evict, "evict ID"},
+	{"blank", 2, 2, do_blank, "blank NAME MIB"},
+	{"clone", 2, 2, do_clone, "clone SRC NAME"},
+	{"import", 3, 3, do_import, "import kernel|rootfs URL NAME"},
+};
+
+static void remember(svm_images *im, const char *line, const svm_error *e)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	char *text = NULL;
+	if (asprintf(&text, "%s %s: %s: %s", when, line, svm_code_name(e->code), e->message) < 0)
+		text = NULL;
+	pthread_mutex_lock(&im->mu);
+	free(im->last_failure);
+	im->last_failure = text;
+	pthread_mutex_unlock(&im->mu);
+	img_emit(im, IMAGES_EV_CTL, NULL);
+}
+
+int images_ctl(svm_images *im, const char *line, svm_error *err)
+{
+	svm_error local;
+	if (!err)
+		err = &local;
+	svm_error_clear(err);
+	char *copy = strdup(line ? line : "");
+	if (!copy)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	copy[strcspn(copy, "\n")] = '\0';
+	char *argv[MAX_WORDS + 1] = {0}, *save = NULL;
+	int argc = 0;
+	bool too_many = false;
+	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (argc == MAX_WORDS) {
+			too_many = true;
+			break;
+		}
+		argv[argc++] = w;
+	}
+	char shown[512];
+	img_fmt(shown, sizeof shown, "%s", line ? line : "");
+	shown[strcspn(shown, "\n")] = '\0';
+	int rc = -1;
+	size_t i = 0;
+	if (argc == 0) {
+		free(copy);
+		return 0; /* an empty line is no command */
+	}
+	for (; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(cmds[i].verb, argv[0]))
+			break;
+	if (i == sizeof cmds / sizeof cmds[0])
+		svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", shown);
+	else if (too_many || argc - 1 < cmds[i].min || argc - 1 > cmds[i].max)
+		svm_error_set(err, SVM_INVALID_ARGUMENT, "\"%s\": usage: %s", shown, cmds[i].usage);
+	else
+		rc = cmds[i].fn(im, argc, argv, err);
+	if (rc < 0)
+		remember(im, shown, err);
+	free(copy);
+	return rc;
+}
