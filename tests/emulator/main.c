@@ -81,25 +81,28 @@ static void drain_timer(int fd)
 }
 
 /* Interest in stdin only while the guest runs (a paused guest reads nothing),
- * in stdout only while output is pending. Regular files cannot be polled
- * and never need to be. */
+ * in stdout only while output is pending. Unwanted fds are removed from the
+ * epoll set, not masked: epoll reports EPOLLHUP/EPOLLERR even with an empty
+ * mask, and a closed pipe would then spin the loop. Regular files cannot be
+ * polled (EPERM) and never need to be. */
+static void set_interest(int fd, bool *polled, bool want, uint32_t events, uint32_t tag)
+{
+	if (want == *polled)
+		return;
+	if (want) {
+		struct epoll_event e = {.events = events, .data.u32 = tag};
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+	} else {
+		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	}
+	*polled = want;
+}
+
 static void update_interest(void)
 {
-	bool want_in = g_vmm.state == VM_RUNNING;
-	if (!stdin_closed && want_in != stdin_polled) {
-		struct epoll_event e = {.events = want_in ? EPOLLIN : 0, .data.u32 = EV_STDIN};
-		if (epoll_ctl(ep, EPOLL_CTL_MOD, 0, &e) < 0 && errno == ENOENT)
-			epoll_ctl(ep, EPOLL_CTL_ADD, 0, &e);
-		stdin_polled = want_in;
-	}
-	bool want_out = console_pending() && console_out_fd() >= 0;
-	if (want_out != stdout_polled) {
-		int fd = console_out_fd();
-		struct epoll_event e = {.events = want_out ? EPOLLOUT : 0, .data.u32 = EV_STDOUT};
-		if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) < 0 && errno == ENOENT)
-			epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
-		stdout_polled = want_out;
-	}
+	set_interest(0, &stdin_polled, !stdin_closed && g_vmm.state == VM_RUNNING, EPOLLIN, EV_STDIN);
+	if (console_out_fd() >= 0)
+		set_interest(console_out_fd(), &stdout_polled, console_pending(), EPOLLOUT, EV_STDOUT);
 }
 
 static void loop(void)
@@ -116,10 +119,8 @@ static void loop(void)
 			switch (evs[i].data.u32) {
 			case EV_STDIN:
 				/* At EOF a pipe stays readable: stop watching it, or spin. */
-				if (g_vmm.state == VM_RUNNING && console_on_stdin() < 0) {
-					epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
-					stdin_closed = true;
-				}
+				if (g_vmm.state == VM_RUNNING && console_on_stdin() < 0)
+					stdin_closed = true; /* removed at the next update_interest */
 				break;
 			case EV_STDOUT:
 				console_flush_some();

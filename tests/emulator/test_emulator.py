@@ -76,12 +76,18 @@ class Emu:
             self.out.start()
 
     def wait_socket(self, timeout=5):
+        # Like Firecracker, the emulator binds then listens: the path can
+        # exist a moment before connections are accepted, so try to connect.
         end = time.monotonic() + timeout
-        while not os.path.exists(self.sock):
+        while True:
             if self.proc.poll() is not None or time.monotonic() > end:
                 return False
-            time.sleep(0.005)
-        return True
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.sock)
+                return True
+            except OSError:
+                time.sleep(0.005)
 
     def request(self, method, path, body=None, headers=None, raw_body=None):
         c = UnixHTTPConnection(self.sock)
@@ -398,3 +404,20 @@ def test_console_log_lines_without_logger(emu, kernel):
     assert e.out.wait_for(b"Running Firecracker v")
     e.boot(kernel)
     assert e.out.wait_for(b"The API server received a Put request on \"/actions\"")
+
+
+def test_closed_console_pipes_do_not_spin(emu, kernel):
+    # epoll reports HUP/ERR on a dead pipe whatever the mask: the loop must
+    # drop such fds, whether the guest runs or is paused.
+    e = emu(drain=False)
+    e.proc.stdout.close()
+    e.boot(kernel)
+    e.proc.stdin.close()
+    assert e.request("PATCH", "/vm", {"state": "Paused"})[0] == 204
+    time.sleep(0.3)
+    assert e.request("PATCH", "/vm", {"state": "Resumed"})[0] == 204
+    time.sleep(0.3)
+    with open(f"/proc/{e.proc.pid}/stat") as f:
+        utime, stime = (int(x) for x in f.read().split()[13:15])
+    assert utime + stime < 10
+    assert e.state() == "Running"
