@@ -91,7 +91,7 @@ void vm_touch(svm_vm *vm);
 /* vm.c */
 svm_vm *vm_new(svm *s, const char *name, svm_error *err);
 void vm_destroy_files(svm_vm *vm);
-int vm_kill_and_wait(svm_vm *vm, bool expect);
+int vm_kill_and_wait(svm_vm *vm);
 
 /* vm_proc.c: the process side of a VM */
 int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err);

@@ -451,7 +451,7 @@ int svm_cleanup(svm *s, svm_error *err)
 	size_t n;
 	svm_vm **v = grab_all(s, &n);
 	for (size_t i = 0; i < n; i++)
-		vm_kill_and_wait(v[i], true);
+		vm_kill_and_wait(v[i]);
 	release_all(v, n);
 	svm_error_clear(err);
 	return 0;

@@ -460,9 +460,8 @@ static int do_kill(svm_vm *vm, svm_error *err)
 	return 0;
 }
 
-int vm_kill_and_wait(svm_vm *vm, bool expect)
+int vm_kill_and_wait(svm_vm *vm)
 {
-	(void)expect;
 	svm_error e;
 	if (svm_vm_pid(vm) == 0 && svm_vm_state(vm) != SVM_STARTING)
 		return 0;
