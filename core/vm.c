@@ -225,13 +225,22 @@ char *svm_vm_metadata_json(svm_vm *vm, svm_error *err)
 {
 	if (svm_vm_pid(vm) && (svm_vm_state(vm) == SVM_RUNNING || svm_vm_state(vm) == SVM_PAUSED)) {
 		svm_api_reply r = {0};
-		if (svm_api_call(vm->api, "GET", "/mmds", NULL, &r, err) < 0) {
+		svm_error e;
+		int rc = svm_api_call(vm->api, "GET", "/mmds", NULL, &r, &e);
+		if (rc == 0) {
+			char *s = r.json ? json_dumps(r.json, JSON_INDENT(2) | JSON_SORT_KEYS)
+					 : strdup("{}");
 			svm_api_reply_clear(&r);
+			return s;
+		}
+		svm_api_reply_clear(&r);
+		/* a VMM that was never given metadata has no data store ("not
+		 * initialized"): what we stored is the truth then, "{}" if nothing */
+		if (e.code != SVM_API_ERROR) {
+			if (err)
+				*err = e;
 			return NULL;
 		}
-		char *s = r.json ? json_dumps(r.json, JSON_INDENT(2) | JSON_SORT_KEYS) : strdup("{}");
-		svm_api_reply_clear(&r);
-		return s;
 	}
 	pthread_mutex_lock(&vm->mu);
 	char *s = vm->metadata ? json_dumps(vm->metadata, JSON_INDENT(2) | JSON_SORT_KEYS)

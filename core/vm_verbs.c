@@ -178,9 +178,11 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 
 /* After a failed start or restore: end the VMM, remove its socket, and say why
  * the process ended if that is the better explanation. */
-static void roll_back(svm_vm *vm, svm_error *err)
+static void roll_back(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
-	if (svm_vm_pid(vm) == 0 && err->code == SVM_SOCKET_REQUEST_FAILED) {
+	/* a cancel or kill ends the VMM under a request: say that, not the request */
+	if (!cancelled(vm, cancel, err) && svm_vm_pid(vm) == 0 &&
+	    err->code == SVM_SOCKET_REQUEST_FAILED) {
 		char *ex = svm_vm_last_exit(vm);
 		char msg[sizeof err->message];
 		snprintf(msg, sizeof msg, "%s", err->message);
@@ -236,7 +238,7 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 		goto out;
 	if (vm_proc_wait_ready(vm, cancel, err) < 0 || boot(vm, cfg, md, arg, cancel, err) < 0 ||
 	    cancelled(vm, cancel, err)) {
-		roll_back(vm, err);
+		roll_back(vm, cancel, err);
 		goto out;
 	}
 	rc = 0;
@@ -568,7 +570,7 @@ static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
 
 static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
 {
-	if (check_file("drive", req->argv[1], err) < 0 || live_begin(vm, SVM_V_DRIVE, err) < 0)
+	if (live_begin(vm, SVM_V_DRIVE, err) < 0 || check_file("drive", req->argv[1], err) < 0)
 		return -1;
 	char path[256];
 	snprintf(path, sizeof path, "/drives/%s", req->argv[0]);
@@ -724,6 +726,20 @@ svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void
 
 void svm_op_cancel(svm_op *op)
 {
-	if (op)
-		atomic_store(&op->cancel, true);
+	if (!op)
+		return;
+	atomic_store(&op->cancel, true);
+	/* a start waiting on Firecracker (InstanceStart can take long) would see the
+	 * flag only after the call: end its VMM now, so the call fails at once and
+	 * the start rolls back. Only while it is still starting: a start that has
+	 * just succeeded keeps its VM. */
+	svm_vm *vm = op->vm;
+	if (op->req.verb != SVM_V_START && op->req.verb != SVM_V_RESTORE)
+		return;
+	pthread_mutex_lock(&vm->mu);
+	if (vm->busy && vm->state == SVM_STARTING && vm->pid != 0) {
+		vm->expect_exit = true;
+		kill(vm->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&vm->mu);
 }
