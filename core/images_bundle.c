@@ -77,9 +77,12 @@ static int check_bundle(svm_images *im, json_t *b, bool full, char *why, size_t 
 			img_fmt(why, whylen, "cached bundle is missing %s", !img_hex64(sum) ? "checksums" : "sizes");
 			return -1;
 		}
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-			img_fmt(why, whylen, "cached %s %s: %s", label[i], path,
-				 errno ? strerror(errno) : "not a file");
+		if (stat(path, &st) < 0) {
+			img_fmt(why, whylen, "cached %s %s: %s", label[i], path, strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			img_fmt(why, whylen, "cached %s %s is not a file", label[i], path);
 			return -1;
 		}
 		if (st.st_size != json_integer_value(size)) {
@@ -170,8 +173,9 @@ static int copy_path(const char *from, int out, char *hex, uint64_t *bytes, stru
 {
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		img_fmt(msg, msglen, "%s: %s", from, in < 0 || errno ? strerror(errno) : "not a file");
+	bool ok = in >= 0 && fstat(in, &st) == 0;
+	if (!ok || !S_ISREG(st.st_mode)) {
+		img_fmt(msg, msglen, "%s: %s", from, ok ? "not a regular file" : strerror(errno));
 		if (in >= 0)
 			close(in);
 		return -1;

@@ -221,6 +221,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(404, b"not found\n", "text/plain")
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # clients hanging up (curl closing kept-alive connections, our own /drop/)
+        # are part of the game, not errors worth a traceback
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -232,8 +242,7 @@ def main():
     Handler.root = a.root
     Handler.page_size = a.page_size
     Handler.latest = a.latest
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     print(f"PORT {srv.server_address[1]}", flush=True)
 
     def watch_parent():

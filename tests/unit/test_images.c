@@ -1122,7 +1122,8 @@ static void apply_and_ctl(void)
 	free(sum);
 	char path[PATH_MAX];
 	struct stat st;
-	if (img_which("mkfs.ext4")) {
+	char *mkfs = img_which("mkfs.ext4");
+	if (mkfs) {
 		CHECK(images_ctl(im, "blank disk 16", &e) == 0, "ctl: blank disk 16");
 		snprintf(path, sizeof path, "%s/apply/rootfs/disk", work);
 		unsigned char magic[2] = {0, 0};
@@ -1141,6 +1142,7 @@ static void apply_and_ctl(void)
 	} else {
 		skip("blank and clone", "mkfs.ext4 not installed (e2fsprogs)");
 	}
+	free(mkfs);
 	CHECK(images_ctl(im, "clone latest myroot", &e) == 0, "ctl: clone latest (its rootfs)");
 	CHECK(images_ctl(im, "clone nope x", &e) < 0 && e.code == SVM_NOT_FOUND, "clone of nothing: NOT_FOUND");
 	CHECK(images_ctl(im, "blank ../x 1", &e) < 0 && e.code == SVM_INVALID_ARGUMENT, "blank ../x: INVALID_ARGUMENT");
