@@ -243,6 +243,15 @@ char *svm_log_text(svm *s);
 void svm_note_error(svm *s, const char *command, const svm_error *e);
 char *svm_error_text(svm *s);
 
+/* ------------------------------------------------------------- networking */
+
+/* Values of /net: "bridge", "subnet", "gateway" (one line each, newline-terminated),
+ * "leases" (one line per address in use: ADDRESS MAC TAP VM IFACE). NULL for an
+ * unknown name. */
+char *svm_net_text(svm *s, const char *name);
+/* A /net/ctl line: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time). */
+int svm_net_ctl(svm *s, const char *line, svm_error *err);
+
 /* ------------------------------------------------------------------ a VM */
 
 void svm_vm_ref(svm_vm *vm);
@@ -329,6 +338,9 @@ char *svm_vm_event_line(svm_vm *vm, uint64_t seq, uint64_t *got);
 /* The VM's error file: last failures (time, command, reason). */
 void svm_vm_note_error(svm_vm *vm, const char *command, const svm_error *e);
 char *svm_vm_error_text(svm_vm *vm);
+/* The VM's network interfaces (TAP, MAC, address) and the boot argument its
+ * last start was given; "" when it has none. */
+char *svm_vm_net_text(svm_vm *vm);
 /* "exit N" / "signal N" of the last VMM exit, "" if none. */
 char *svm_vm_last_exit(svm_vm *vm);
 

@@ -535,3 +535,36 @@ void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char 
 	svm_event ev = {.kind = kind, .vm = vm, .seq = seq, .text = text};
 	s->opt.on_event(s->opt.event_ud, &ev);
 }
+
+/* ------------------------------------------------------------ networking */
+
+static char *line_of(const char *v)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s\n", v ? v : "") < 0)
+		return NULL;
+	return s;
+}
+
+char *svm_net_text(svm *s, const char *name)
+{
+	if (strcmp(name, "bridge") == 0)
+		return line_of(net_bridge(s->net));
+	if (strcmp(name, "subnet") == 0)
+		return line_of(net_subnet(s->net));
+	if (strcmp(name, "gateway") == 0)
+		return line_of(net_gateway(s->net));
+	if (strcmp(name, "leases") == 0)
+		return net_leases_text(s->net);
+	return NULL;
+}
+
+int svm_net_ctl(svm *s, const char *line, svm_error *err)
+{
+	return net_ctl(s->net, line, err);
+}
+
+char *svm_vm_net_text(svm_vm *vm)
+{
+	return net_vm_text(vm->s->net, vm);
+}
