@@ -361,7 +361,6 @@ static void seed_prune(void)
 	CHECK(exists(p), "middle stays");
 	snprintf(p, sizeof p, "%s/new", cache);
 	CHECK(exists(p), "new stays");
-	/* the keep id wins over recency: keep "middle" with limit 1 evicts "new" */
 	svm_free(s);
 }
 
