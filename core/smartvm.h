@@ -108,8 +108,10 @@ typedef enum svm_verb {
 	SVM_V_RESUME,    /* ()                        paused -> running */
 	SVM_V_STOP,      /* ()                        running|paused -> stopped (graceful) */
 	SVM_V_KILL,      /* ()                        starting|running|paused|stopping -> stopped */
-	SVM_V_SNAPSHOT,  /* (DIR [full|diff])         paused: writes DIR/vmstate, DIR/mem, DIR/config.json */
-	SVM_V_RESTORE,   /* (DIR [resume])            created|stopped|error -> paused|running */
+	SVM_V_SNAPSHOT,  /* (DIR|NAME [full|diff])    paused: writes DIR/vmstate, DIR/mem, DIR/config.json
+	                                              (and copies of staged drives); a NAME (no '/')
+	                                              is kept under svm_vm_snapshot_dir() */
+	SVM_V_RESTORE,   /* (DIR|NAME [resume])       created|stopped|error -> paused|running */
 	SVM_V_BALLOON,   /* (MIB)                     running|paused: PATCH /balloon */
 	SVM_V_DRIVE,     /* (ID PATH)                 running|paused: PATCH /drives/ID path_on_host */
 	SVM_V_NETIF,     /* (ID JSON)                 running|paused: PATCH /network-interfaces/ID,
@@ -338,6 +340,14 @@ char *svm_vm_event_line(svm_vm *vm, uint64_t seq, uint64_t *got);
 /* The VM's error file: last failures (time, command, reason). */
 void svm_vm_note_error(svm_vm *vm, const char *command, const svm_error *e);
 char *svm_vm_error_text(svm_vm *vm);
+/* Where named snapshots of this VM are kept: DATADIR/snapshots/NAME (may not
+ * exist yet). Each snapshot is a directory holding vmstate, mem, config.json. */
+char *svm_vm_snapshot_dir(svm_vm *vm);
+/* GET /balloon/statistics of the running VMM (Firecracker's JSON). */
+char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err);
+/* The host side of the VM's vsock (RUNDIR/vsock.sock) when its config has a
+ * vsock device, else NULL. */
+char *svm_vm_vsock_path(svm_vm *vm);
 /* The VM's network interfaces (TAP, MAC, address) and the boot argument its
  * last start was given; "" when it has none. */
 char *svm_vm_net_text(svm_vm *vm);

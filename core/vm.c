@@ -449,3 +449,37 @@ int svm_vm_get_stat(svm_vm *vm, svm_vm_stat *st, svm_error *err)
 	}
 	return 0;
 }
+
+char *svm_vm_snapshot_dir(svm_vm *vm)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/snapshots/%s", vm->s->data_dir, vm->name) < 0)
+		return NULL;
+	return p;
+}
+
+char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err)
+{
+	if (!svm_vm_pid(vm)) {
+		svm_error_set(err, SVM_INVALID_STATE, "%s is %s: balloon statistics exist while it runs",
+			      vm->name, svm_state_name(svm_vm_state(vm)));
+		return NULL;
+	}
+	svm_api_reply r = {0};
+	char *s = NULL;
+	if (svm_api_call(vm->api, "GET", "/balloon/statistics", NULL, &r, err) == 0)
+		s = r.json ? json_dumps(r.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : strdup("{}");
+	svm_api_reply_clear(&r);
+	return s;
+}
+
+char *svm_vm_vsock_path(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool has = json_object_get(vm->config, "vsock") != NULL;
+	pthread_mutex_unlock(&vm->mu);
+	char *p = NULL;
+	if (has && asprintf(&p, "%s/vsock.sock", vm->rundir) < 0)
+		return NULL;
+	return p;
+}

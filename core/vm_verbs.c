@@ -298,6 +298,39 @@ static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, SVM_RUNNING, cancel, err);
 }
 
+/* ------------------------------------------------------------ snapshot dirs */
+
+/* room for the file names under a snapshot directory */
+#define SNAP_DIR_MAX (PATH_MAX - 64)
+
+/* A snapshot argument is a path (it has a '/') or a name, kept in the VM's
+ * snapshot directory DATADIR/snapshots/VMNAME/NAME (mode 0700). */
+static int snapshot_dir(svm_vm *vm, const char *arg, bool create, char *out, size_t len,
+			svm_error *err)
+{
+	if (strchr(arg, '/')) {
+		if ((size_t)snprintf(out, len, "%s", arg) >= len)
+			return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
+		return 0;
+	}
+	if (!svm_name_valid(arg))
+		return svm_error_set(err, SVM_INVALID_ARGUMENT,
+				     "snapshot name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} "
+				     "(or give a path)", arg);
+	char base[PATH_MAX];
+	snprintf(base, sizeof base, "%s/snapshots", vm->s->data_dir);
+	if (create && ((mkdir(vm->s->data_dir, 0700) < 0 && errno != EEXIST) ||
+		       (mkdir(base, 0700) < 0 && errno != EEXIST)))
+		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_NO_SPACE,
+				     "%s: %s", base, strerror(errno));
+	snprintf(base, sizeof base, "%s/snapshots/%s", vm->s->data_dir, vm->name);
+	if (create && mkdir(base, 0700) < 0 && errno != EEXIST)
+		return svm_error_set(err, SVM_NO_SPACE, "%s: %s", base, strerror(errno));
+	if ((size_t)snprintf(out, len, "%s/%s", base, arg) >= len)
+		return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
+	return 0;
+}
+
 /* ------------------------------------------------------------ restore */
 
 typedef struct restore_arg {
@@ -326,7 +359,10 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 
 static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
-	restore_arg ra = {.dir = req->argv[0], .resume = false};
+	char dirbuf[SNAP_DIR_MAX];
+	if (snapshot_dir(vm, req->argv[0], false, dirbuf, sizeof dirbuf, err) < 0)
+		return -1;
+	restore_arg ra = {.dir = dirbuf, .resume = false};
 	if (req->argc > 1) {
 		if (strcmp(req->argv[1], "resume") != 0)
 			return svm_error_set(err, SVM_INVALID_ARGUMENT,
@@ -474,7 +510,9 @@ int vm_kill_and_wait(svm_vm *vm)
 
 static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 {
-	const char *dir = req->argv[0];
+	char dir[SNAP_DIR_MAX];
+	if (snapshot_dir(vm, req->argv[0], true, dir, sizeof dir, err) < 0)
+		return -1;
 	const char *type = "Full";
 	if (req->argc > 1) {
 		if (strcmp(req->argv[1], "diff") == 0)

@@ -287,6 +287,13 @@ static void test_lifecycle(svm *s, const char *label)
 	CHECK(access(p, F_OK) == 0, "snapshot memory written");
 	CHECK(verb(vm, SVM_V_SNAPSHOT, &e, 2, snap, "delta") < 0 && e.code == SVM_INVALID_ARGUMENT,
 	      "snapshot type other than full|diff: INVALID_ARGUMENT");
+	/* a named snapshot is kept in the VM's snapshot directory */
+	rc = verb(vm, SVM_V_SNAPSHOT, &e, 1, "first");
+	char *sd = svm_vm_snapshot_dir(vm);
+	snprintf(p, sizeof p, "%s/first/vmstate", sd);
+	CHECK(rc == 0 && access(p, F_OK) == 0, "named snapshot kept under the VM's snapshot dir");
+	CHECK(verb(vm, SVM_V_SNAPSHOT, &e, 1, "..") < 0 && e.code == SVM_INVALID_ARGUMENT,
+	      "snapshot name '..' refused");
 	CHECK(verb(vm, SVM_V_RESUME, &e, 0) == 0 && svm_vm_state(vm) == SVM_RUNNING, "resume");
 
 	uint64_t seq0 = svm_vm_event_seq(vm);
@@ -328,6 +335,18 @@ static void test_lifecycle(svm *s, const char *label)
 	CHECK(rc == 0 && svm_vm_state(vm) == SVM_PAUSED, "restore without resume: paused");
 	CHECK(verb(vm, SVM_V_RESUME, &e, 0) == 0, "resume the restored VM");
 	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill");
+	rc = verb(vm, SVM_V_RESTORE, &e, 1, "first");
+	CHECK(rc == 0 && svm_vm_state(vm) == SVM_PAUSED, "restore a named snapshot");
+	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill");
+	const char *names[] = {"vmstate", "mem", "config.json"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/first/%s", sd, names[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof p, "%s/first", sd);
+	rmdir(p);
+	rmdir(sd);
+	free(sd);
 	snprintf(p, sizeof p, "%s/none", tmpdir);
 	CHECK(verb(vm, SVM_V_RESTORE, &e, 1, p) < 0 && e.code == SVM_NOT_FOUND && svm_vm_state(vm) == SVM_STOPPED,
 	      "restore from a missing snapshot: NOT_FOUND, state unchanged");
@@ -698,6 +717,10 @@ int main(void)
 		rmdir(cmd);
 	}
 	snprintf(cmd, sizeof cmd, "%s/run", tmpdir);
+	rmdir(cmd);
+	snprintf(cmd, sizeof cmd, "%s/data/snapshots", tmpdir);
+	rmdir(cmd);
+	snprintf(cmd, sizeof cmd, "%s/data", tmpdir);
 	rmdir(cmd);
 	rmdir(tmpdir);
 	return check_done();
