@@ -37,6 +37,7 @@ struct svm {
 	char *fc_version;     /* resolved lazily */
 	svm_ring log;         /* the daemon's own log */
 	svm_ring errors;      /* the root error file */
+	svm_ring image_errors; /* /images/error */
 	atomic_int ops;       /* async ops in flight */
 	pthread_cond_t ops_cv;
 };

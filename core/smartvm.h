@@ -155,6 +155,9 @@ typedef enum svm_event_kind {
 	SVM_EV_REMOVED,  /* the VM was removed from the orchestrator */
 	SVM_EV_ROOT_ERROR, /* vm == NULL: a line was added to the root error file */
 	SVM_EV_DAEMON_LOG, /* vm == NULL: the daemon log grew */
+	SVM_EV_IMAGES,     /* vm == NULL: text = a bundle id whose files changed (status,
+	                      added, removed), or NULL when the list, the presets or the
+	                      /images/ctl read-out changed */
 } svm_event_kind;
 
 typedef struct svm_vm svm_vm;
@@ -253,6 +256,37 @@ char *svm_error_text(svm *s);
 char *svm_net_text(svm *s, const char *name);
 /* A /net/ctl line: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time). */
 int svm_net_ctl(svm *s, const char *line, svm_error *err);
+
+/* ------------------------------------------------------------- base images */
+
+/* Parses a base-image retention limit (-o maximages): a whole number >= 1, else
+ * INVALID_BASE_IMAGE_CACHE_LIMIT. */
+int svm_parse_cache_limit(const char *text, unsigned *out, svm_error *err);
+
+/* One /images/ctl line: fetch latest | fetch lts | fetch hosted |
+ * fetch manifest PATH-OR-URL [force] | verify ID | prune | evict ID |
+ * blank NAME MIB | clone SRC NAME | import kernel|rootfs URL NAME.
+ * Blocks for the whole download: call it from a thread of its own. A failure is
+ * also kept for svm_images_error_text(). */
+int svm_images_ctl(svm *s, const char *line, svm_error *err);
+/* The read side of /images/ctl: what is cached, the presets, the last failure. */
+char *svm_images_summary(svm *s);
+/* /images/error: the last failures of /images/ctl lines (time, command, reason). */
+char *svm_images_error_text(svm *s);
+/* Cached bundle ids (and ones downloading), NULL-terminated; svm_strv_free. */
+char **svm_images_list(svm *s, size_t *count);
+/* A bundle's file: "manifest.json", "bootargs", "rootfstype", "firecracker"
+ * (its Firecracker version), "status" (per artifact "DONE/TOTAL" while
+ * downloading, then "ready") — newline-terminated text; or the host path a
+ * symlink leads to for "kernel" and "rootfs". NULL + err if there is no such
+ * bundle or file. */
+char *svm_image_file(svm *s, const char *id, const char *file, svm_error *err);
+/* The bundle id a preset ("latest", "lts") last resolved to, or NULL. */
+char *svm_images_preset(svm *s, const char *preset);
+/* Files made by blank/clone/import: kind "kernels" or "rootfs"; names, then
+ * svm_images_user_file gives the host path of one. */
+char **svm_images_user_files(svm *s, const char *kind, size_t *count);
+char *svm_images_user_file(svm *s, const char *kind, const char *name);
 
 /* ------------------------------------------------------------------ a VM */
 

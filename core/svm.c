@@ -3,6 +3,7 @@
  * cleanup, the daemon log and root error file, and event delivery.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,14 @@ int64_t svm_wall_ns(void)
 const char *svm_lib_version(void)
 {
 	return SMARTVMFS_VERSION;
+}
+
+static char *line_of(const char *v)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s\n", v ? v : "") < 0)
+		return NULL;
+	return s;
 }
 
 /* ------------------------------------------------------------ options */
@@ -153,6 +162,14 @@ static void raise_nofile(void)
 	}
 }
 
+static void on_images_event(void *ud, images_event ev, const char *id)
+{
+	svm *s = ud;
+	/* a bundle's own files, or the list/presets/summary as a whole */
+	bool bundle = id && (ev == IMAGES_EV_STATUS || ev == IMAGES_EV_CHANGED);
+	svm_emit(s, SVM_EV_IMAGES, NULL, 0, bundle ? id : NULL);
+}
+
 svm *svm_new(const svm_options *opts, svm_error *err)
 {
 	svm *s = calloc(1, sizeof *s);
@@ -164,6 +181,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	pthread_cond_init(&s->ops_cv, NULL);
 	ring_init(&s->log, LOG_KEPT);
 	ring_init(&s->errors, ROOT_ERRORS_KEPT);
+	ring_init(&s->image_errors, ROOT_ERRORS_KEPT);
 	atomic_init(&s->ops, 0);
 	if (fill_options(s, opts, err) < 0)
 		goto fail;
@@ -179,6 +197,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	s->images = images_new(s, err);
 	if (!s->images)
 		goto fail;
+	images_set_hook(s->images, on_images_event, s);
 	s->loop = loop_new();
 	if (!s->loop) {
 		svm_error_set(err, SVM_START_FAILED, "cannot start the event loop");
@@ -214,6 +233,8 @@ const char *svm_fc_version(svm *s)
 			}
 			free(out);
 		}
+		if (!s->fc_version)
+			s->fc_version = images_cached_fc_version(s->images);
 		if (!s->fc_version)
 			s->fc_version = strdup("unknown");
 	}
@@ -498,6 +519,7 @@ void svm_free(svm *s)
 	free(s->fc_version);
 	ring_destroy(&s->log);
 	ring_destroy(&s->errors);
+	ring_destroy(&s->image_errors);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->ops_cv);
 	free(s);
@@ -538,13 +560,6 @@ void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char 
 
 /* ------------------------------------------------------------ networking */
 
-static char *line_of(const char *v)
-{
-	char *s = NULL;
-	if (asprintf(&s, "%s\n", v ? v : "") < 0)
-		return NULL;
-	return s;
-}
 
 char *svm_net_text(svm *s, const char *name)
 {
@@ -567,4 +582,103 @@ int svm_net_ctl(svm *s, const char *line, svm_error *err)
 char *svm_vm_net_text(svm_vm *vm)
 {
 	return net_vm_text(vm->s->net, vm);
+}
+
+/* ------------------------------------------------------------ base images */
+
+int svm_parse_cache_limit(const char *text, unsigned *out, svm_error *err)
+{
+	return images_parse_cache_limit(text, out, err);
+}
+
+int svm_images_ctl(svm *s, const char *line, svm_error *err)
+{
+	svm_error local;
+	svm_error *e = err ? err : &local;
+	int rc = images_ctl(s->images, line, e);
+	if (rc < 0)
+		ring_printf(&s->image_errors, "%s: %s", line, e->message);
+	return rc;
+}
+
+char *svm_images_summary(svm *s) { return images_summary(s->images); }
+char *svm_images_error_text(svm *s) { return ring_text(&s->image_errors); }
+char **svm_images_list(svm *s, size_t *count) { return images_list(s->images, count); }
+char *svm_images_preset(svm *s, const char *preset) { return images_preset_target(s->images, preset); }
+
+char *svm_image_file(svm *s, const char *id, const char *file, svm_error *err)
+{
+	if (strcmp(file, "status") == 0)
+		return images_status(s->images, id, err);
+	images_bundle b;
+	if (images_bundle_info(s->images, id, &b, err) < 0)
+		return NULL;
+	char *out = NULL;
+	if (strcmp(file, "manifest.json") == 0)
+		out = b.manifest_json ? strdup(b.manifest_json) : NULL;
+	else if (strcmp(file, "bootargs") == 0)
+		out = line_of(b.boot_args);
+	else if (strcmp(file, "rootfstype") == 0)
+		out = line_of(b.rootfs_type);
+	else if (strcmp(file, "firecracker") == 0)
+		out = line_of(b.fc_version);
+	else if (strcmp(file, "kernel") == 0)
+		out = b.kernel ? strdup(b.kernel) : NULL;
+	else if (strcmp(file, "rootfs") == 0)
+		out = b.rootfs ? strdup(b.rootfs) : NULL;
+	else
+		svm_error_set(err, SVM_NOT_FOUND, "bundle %s has no file %s", id, file);
+	images_bundle_clear(&b);
+	return out;
+}
+
+static bool user_kind_valid(const char *kind)
+{
+	return strcmp(kind, "kernels") == 0 || strcmp(kind, "rootfs") == 0;
+}
+
+char **svm_images_user_files(svm *s, const char *kind, size_t *count)
+{
+	if (count)
+		*count = 0;
+	if (!user_kind_valid(kind))
+		return NULL;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/%s", s->data_dir, kind);
+	DIR *d = opendir(dir);
+	size_t n = 0, cap = 8;
+	char **v = calloc(cap + 1, sizeof *v);
+	struct dirent *de;
+	while (d && v && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
+			if (!nv)
+				break;
+			v = nv;
+			cap *= 2;
+		}
+		v[n++] = strdup(de->d_name);
+		v[n] = NULL;
+	}
+	if (d)
+		closedir(d);
+	if (count)
+		*count = n;
+	return v;
+}
+
+char *svm_images_user_file(svm *s, const char *kind, const char *name)
+{
+	if (!user_kind_valid(kind) || strchr(name, '/') || name[0] == '.')
+		return NULL;
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s/%s", s->data_dir, kind, name) < 0)
+		return NULL;
+	if (access(p, F_OK) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
 }
