@@ -282,6 +282,22 @@ static void api_error(svm_error *err, const char *method, const char *path, long
 	err->http_status = (int)status;
 }
 
+int svm_api_classify(const char *method, const char *path, long status, const char *body,
+		     size_t len, json_t **json, svm_error *err)
+{
+	json_t *j = len > 0 ? json_loadb(body, len, JSON_DECODE_ANY, NULL) : NULL;
+	int ret = 0;
+	if (status < 200 || status >= 300) {
+		api_error(err, method, path, status, j, body);
+		ret = -1;
+	}
+	if (json)
+		*json = j;
+	else
+		json_decref(j);
+	return ret;
+}
+
 /* -------------------------------------------------------------- the call */
 
 int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
@@ -405,14 +421,7 @@ int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
 					     "%s %s failed: out of memory", method, path);
 	}
 	json_t *json = NULL;
-	if (resp.len > 0)
-		json = json_loadb(resp.data, resp.len, JSON_DECODE_ANY, NULL);
-
-	if (status >= 200 && status < 300) {
-		ret = 0;
-	} else {
-		api_error(err, method, path, status, json, resp.data);
-	}
+	ret = svm_api_classify(method, path, status, resp.data, resp.len, &json, err);
 	if (reply) {
 		reply->status = status;
 		reply->json = json;

@@ -42,6 +42,12 @@ int svm_api_call(svm_api *api, const char *method, const char *path,
 		 const json_t *body, svm_api_reply *reply, svm_error *err);
 void svm_api_reply_clear(svm_api_reply *reply);
 
+/* What svm_api_call makes of an answer: body (len bytes, NUL-terminated at len)
+ * parsed as JSON into *json (a new reference or NULL; json may be NULL), and 0
+ * for a 2xx status, else -1 with err as svm_api_call describes. */
+int svm_api_classify(const char *method, const char *path, long status, const char *body,
+		     size_t len, json_t **json, svm_error *err);
+
 /* As svm_api_call, with this one request bounded by timeout_ms instead of the
  * client's (snapshot create/load of a large guest can take longer than the usual
  * API timeout). timeout_ms <= 0 means the client's. */
