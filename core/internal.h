@@ -97,6 +97,8 @@ int vm_kill_and_wait(svm_vm *vm);
 /* vm_proc.c: the process side of a VM */
 int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
+/* Closes what wait_ready left to close on this thread, off the start's path. */
+void vm_proc_close_deferred(void);
 /* Sends sig; waits until the loop has reaped it or timeout_ms passes (-1: forever).
  * Returns 0 if it has ended. vm->mu must NOT be held. */
 int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms);

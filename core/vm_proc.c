@@ -412,6 +412,24 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	return done ? 0 : -1;
 }
 
+/* Closing an inotify instance waits for an SRCU grace period (fsnotify), about
+ * 5 ms here: a start would pay it between "API ready" and its first request.
+ * The op thread closes it after it has reported (vm_proc_close_deferred). */
+static __thread int deferred_fd = -1;
+
+void vm_proc_close_deferred(void)
+{
+	if (deferred_fd >= 0)
+		close(deferred_fd);
+	deferred_fd = -1;
+}
+
+static void close_later(int fd)
+{
+	vm_proc_close_deferred();
+	deferred_fd = fd;
+}
+
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
 	svm *s = vm->s;
@@ -439,7 +457,8 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 			svm_error_set(err, SVM_INTERRUPTED, "start interrupted");
 			break;
 		}
-		if (access(vm->sock, F_OK) == 0) {
+		bool exists = access(vm->sock, F_OK) == 0;
+		if (exists) {
 			svm_error e;
 			if (svm_api_call(vm->api, "GET", "/version", NULL, NULL, &e) == 0) {
 				rc = 0;
@@ -454,7 +473,8 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 		}
 		if (ino >= 0) {
 			struct pollfd p = {.fd = ino, .events = POLLIN};
-			if (poll(&p, 1, 5) > 0) {
+			/* bound, but not listening yet: no further inotify event will come */
+			if (poll(&p, 1, exists ? 1 : 5) > 0) {
 				char buf[4096];
 				while (read(ino, buf, sizeof buf) > 0)
 					;
@@ -464,7 +484,7 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 		}
 	}
 	if (ino >= 0)
-		close(ino);
+		close_later(ino);
 	if (rc == 0)
 		vm->ready_ns = svm_now_ns();
 	return rc;

@@ -690,7 +690,9 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	svm_error local;
-	return vm_run(vm, req, NULL, err ? err : &local);
+	int rc = vm_run(vm, req, NULL, err ? err : &local);
+	vm_proc_close_deferred();
+	return rc;
 }
 
 /* ------------------------------------------------------------ async */
@@ -711,6 +713,7 @@ static void *op_main(void *arg)
 	vm_run(op->vm, &op->req, &op->cancel, &e);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
+	vm_proc_close_deferred(); /* after the reply: it may wait a few ms */
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
 	svm_vm_unref(op->vm);
