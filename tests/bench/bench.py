@@ -1,0 +1,692 @@
+#!/usr/bin/python3
+"""smartvmfs benchmark suite (tests/bench/README.md).
+
+Runs every figure of the benchmark issue against a reference measured in the
+same run, interleaving subject and reference runs, and writes
+OUT/results.json, OUT/results.md and OUT/start-latency.svg.
+
+    bench.py --build BUILDDIR --out OUTDIR [--real FIRECRACKER] [--quick] [--only 2,3]
+
+Everything it starts (mounts, processes, namespaces, temp files) is removed at
+the end, also on Ctrl-C. Figures are reported, never asserted.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+GUEST_LINE = b"smartvm-guest: ready"
+BOOT_ARGS = "console=ttyS0 reboot=k panic=1 pci=off"
+
+A = None  # parsed arguments
+CLEANUPS = []  # callables, run in reverse at exit
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def now():
+    return time.perf_counter()
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": len(xs)}
+
+
+def ratio(a, b):
+    if not a or not b or not b["median"]:
+        return None
+    return a["median"] / b["median"]
+
+
+def tool(name):
+    p = os.path.join(A.build, "tests", "bench", name)
+    if not os.path.exists(p):
+        raise SystemExit(f"bench: {p} is missing: build first (tests/bench/run.sh does)")
+    return p
+
+
+def write_file(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, data if isinstance(data, bytes) else data.encode())
+    finally:
+        os.close(fd)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def private_dirty_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+    return None
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def make_tmp(prefix, base=None):
+    d = tempfile.mkdtemp(prefix=prefix, dir=base)
+    CLEANUPS.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
+# ------------------------------------------------------------------ mounts
+
+
+class Mount:
+    """A smartvmfs daemon in the foreground on a fresh mountpoint."""
+
+    def __init__(self, firecracker, extra=""):
+        self.root = make_tmp("svmbench-")
+        self.rt = make_tmp("svb-", "/dev/shm")  # short: socket paths
+        self.path = os.path.join(self.root, "mnt")
+        self.data = os.path.join(self.root, "data")
+        os.mkdir(self.path)
+        opts = f"firecracker={firecracker},runtimedir={self.rt}/rt,datadir={self.data}"
+        if extra:
+            opts += "," + extra
+        self.logf = open(os.path.join(self.root, "daemon.log"), "wb")
+        self.proc = subprocess.Popen([A.smartvmfs, "-f", "-o", opts, self.path],
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        CLEANUPS.append(self.close)
+        deadline = now() + 10
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None or now() > deadline:
+                raise RuntimeError(f"smartvmfs did not mount: {self.log_text()}")
+            time.sleep(0.01)
+
+    def log_text(self):
+        try:
+            return read_file(os.path.join(self.root, "daemon.log")).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def close(self):
+        if self.proc is None:
+            return
+        if os.path.ismount(self.path):
+            subprocess.run(["fusermount3", "-u", self.path], stderr=subprocess.DEVNULL)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            subprocess.run(["fusermount3", "-u", "-z", self.path], stderr=subprocess.DEVNULL)
+        self.proc = None
+        self.logf.close()
+
+    def new_vm(self, name, cfg):
+        os.mkdir(self.p("vms", name))
+        write_file(self.p("vms", name, "config.json"), json.dumps(cfg))
+
+    def ctl(self, name, verb):
+        write_file(self.p("vms", name, "ctl"), verb + "\n")
+
+
+def vm_config(kernel, **more):
+    cfg = {"bootSource": {"kernelImagePath": kernel, "bootArgs": BOOT_ARGS},
+           "machineConfig": {"vcpuCount": 1, "memSizeMib": 128}}
+    cfg.update(more)
+    return cfg
+
+
+def direct(vmm, runs=1, wait="running", parallel=0):
+    """Runs fc-direct; returns its samples in ms (or wall times with parallel)."""
+    d = make_tmp("svd-", "/dev/shm")
+    cmd = [tool("fc-direct"), "--vmm", vmm, "--kernel", A.kernel, "--dir", d, "--runs", str(runs),
+           "--wait", wait]
+    if parallel:
+        cmd += ["--parallel", str(parallel)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = []
+    for line in r.stdout.splitlines():
+        w = line.split()
+        if w and w[0] == "sample":
+            out.append(float(w[1]))
+        elif w and w[0] == "parallel":
+            out.append((int(w[1]), float(w[2])))
+    if r.returncode != 0:
+        log(f"fc-direct: {r.stderr.strip()}")
+    return out
+
+
+# ------------------------------------------------------------------ figures
+
+RESULTS = []
+
+
+def figure(num, name, unit, subject, reference, ref_name, mark, meets, **extra):
+    f = {"figure": num, "name": name, "unit": unit, "subject": subject,
+         "reference": reference, "reference_name": ref_name,
+         "ratio": ratio(subject, reference) if reference else None,
+         "mark": mark, "meets": meets}
+    f.update(extra)
+    RESULTS.append(f)
+    r = f"{f['ratio']:.2f}x" if f["ratio"] else "-"
+    s = subject["median"] if subject else None
+    log(f"figure {num} {name}: {s} {unit} ({r}) mark {mark}: {'met' if meets else 'MISSED'}")
+    return f
+
+
+def start_mount_line(m, name, cfg):
+    """Through the mount: write `start`, wait for the guest's line in console.
+    Returns ms from the write of start to the line, or None."""
+    m.new_vm(name, cfg)
+    cfd = os.open(m.p("vms", name, "console"), os.O_RDONLY)
+    ctl = os.open(m.p("vms", name, "ctl"), os.O_WRONLY)
+    err = []
+
+    def writer():
+        try:
+            os.write(ctl, b"start\n")
+        except OSError as e:
+            err.append(e)
+
+    th = threading.Thread(target=writer)
+    t0 = now()
+    th.start()
+    got = None
+    while now() - t0 < 10:
+        if GUEST_LINE in os.pread(cfd, 4096, 0):
+            got = (now() - t0) * 1e3
+            break
+        if err:
+            break
+        time.sleep(0.0001)
+    th.join()
+    os.close(ctl)
+    os.close(cfd)
+    if err:
+        log(f"start {name}: {err[0]}")
+    m.ctl(name, "kill")
+    os.rmdir(m.p("vms", name))
+    return got
+
+
+def fig1_real():
+    if not A.real:
+        log("figure 1 skipped: no --real FIRECRACKER")
+        RESULTS.append({"figure": 1, "name": "start latency, real Firecracker (write of start -> guest line)",
+                        "skipped": "no --real FIRECRACKER given", "mark": "<= 1.1x"})
+        return None
+    runs = 10 if A.quick else 40
+    m = Mount(A.real)
+    cfg = vm_config(A.kernel)
+    ours, ref = [], []
+    for i in range(runs):
+        ours.append(start_mount_line(m, f"r{i}", cfg))
+        ref += direct(A.real, 1, "line")
+    m.close()
+    s, r = stats(ours), stats(ref)
+    rt = ratio(s, r)
+    figure(1, "start latency, real Firecracker (write of start -> guest line in console)", "ms",
+           s, r, "fc-direct (spawn, same API requests with libcurl, guest line on stdout)",
+           "<= 1.1x", rt is not None and rt <= 1.1, samples={"ours": ours, "reference": ref})
+    return ours, ref
+
+
+def fig2_emulator():
+    runs = 20 if A.quick else 100
+    m = Mount(A.emulator)
+    cfg = json.dumps(vm_config(A.kernel))
+    ours, ref, start_only = [], [], []
+    for i in range(runs):
+        name = f"e{i}"
+        t0 = now()
+        os.mkdir(m.p("vms", name))
+        write_file(m.p("vms", name, "config.json"), cfg)
+        t1 = now()
+        m.ctl(name, "start")
+        t2 = now()
+        ours.append((t2 - t0) * 1e3)
+        start_only.append((t2 - t1) * 1e3)
+        m.ctl(name, "kill")
+        os.rmdir(m.p("vms", name))
+        ref += direct(A.emulator, 1, "running")
+    m.close()
+    s, r = stats(ours), stats(ref)
+    rt = ratio(s, r)
+    figure(2, "control path on the emulator (mkdir + config.json + start -> running)", "ms",
+           s, r, "fc-direct (spawn, same API requests with libcurl, InstanceStart answered)",
+           "<= 1.2x", rt is not None and rt <= 1.2, start_write_only=stats(start_only),
+           samples={"ours": ours, "reference": ref})
+    return ours, ref
+
+
+def fig3_cat_state():
+    m = Mount(A.emulator)
+    m.new_vm("c", vm_config(A.kernel))
+    m.ctl("c", "start")
+    refdir = make_tmp("svmbench-minfuse-")
+    mins, mins_mt = os.path.join(refdir, "st"), os.path.join(refdir, "mt")
+    os.mkdir(mins)
+    os.mkdir(mins_mt)
+    procs = []
+    for mp, extra in ((mins, []), (mins_mt, ["-o", "mt"])):
+        p = subprocess.Popen([tool("minfuse")] + extra + [mp], stderr=subprocess.DEVNULL)
+        procs.append((p, mp))
+    shm = make_tmp("svb-tmpfs-", "/dev/shm")
+    tmpfs_file = os.path.join(shm, "state")
+    with open(tmpfs_file, "w") as f:
+        f.write("running\n")
+    deadline = now() + 5
+    while not (os.path.ismount(mins) and os.path.ismount(mins_mt)) and now() < deadline:
+        time.sleep(0.01)
+    paths = {"ours": m.p("vms", "c", "state"), "minfuse": os.path.join(mins, "state"),
+             "minfuse_mt": os.path.join(mins_mt, "state"), "tmpfs": tmpfs_file}
+    try:
+        assert read_file(paths["ours"]) == b"running\n"
+        rounds, iters = (10, 300) if A.quick else (30, 1000)
+        r = subprocess.run([tool("svmbench-tool"), "readloop", str(rounds), str(iters)] +
+                           list(paths.values()), capture_output=True, text=True, check=True)
+    finally:
+        for p, mp in procs:
+            subprocess.run(["fusermount3", "-u", mp], stderr=subprocess.DEVNULL)
+            p.wait(timeout=10)
+        m.close()
+    by_path = {}
+    for line in r.stdout.splitlines():
+        w = line.split()
+        if len(w) >= 2 and w[1] == "rounds":
+            by_path.setdefault(w[0], {})["rounds"] = [int(x) / 1e3 for x in w[2:]]
+        else:
+            by_path.setdefault(w[0], {}).update(
+                {"median": int(w[1]) / 1e3, "min": int(w[2]) / 1e3, "max": int(w[3]) / 1e3,
+                 "p10": int(w[4]) / 1e3, "p90": int(w[5]) / 1e3, "runs": int(w[6])})
+    res = {k: by_path[v] for k, v in paths.items()}
+    # the faster of the two loops is the reference ("as fast as libfuse allows")
+    refk = min(("minfuse", "minfuse_mt"), key=lambda k: res[k]["median"])
+    ours, ref, tmpfs = res["ours"], res[refk], res["tmpfs"]
+    per_round = [o / f for o, f in zip(ours["rounds"], res[refk]["rounds"])]
+    rt = ratio(ours, ref)
+    figure(3, "cat state (open, read, close), always fresh", "us",
+           {k: ours[k] for k in ("median", "min", "max", "runs")},
+           {k: ref[k] for k in ("median", "min", "max", "runs")},
+           f"minimal low-level libfuse server, constant 8-byte file ({'multi' if refk.endswith('mt') else 'single'}-threaded loop)",
+           "<= 1.2x", rt is not None and rt <= 1.2,
+           ratio_to_tmpfs=ratio(ours, tmpfs), reference_ratio_to_tmpfs=ratio(ref, tmpfs),
+           tmpfs={k: tmpfs[k] for k in ("median", "min", "max", "runs")},
+           ratio_per_round_median=statistics.median(per_round),
+           detail=res)
+
+
+def fig4_5_many():
+    """Figures 4 (200 starts at once; private memory per running VM) and 5."""
+    n = 200
+    runs = 2 if A.quick else 5
+    m = Mount(A.emulator)
+    cfg = json.dumps(vm_config(A.kernel))
+    names = [f"p{i}" for i in range(n)]
+    for nm in names:
+        os.mkdir(m.p("vms", nm))
+        write_file(m.p("vms", nm, "config.json"), cfg)
+    pid = m.proc.pid
+    pd0 = private_dirty_kib(pid)
+    rates, refrates, pd_running, lat = [], [], [], []
+    for r in range(runs):
+        res = subprocess.run([tool("svmbench-tool"), "parwrite", "start"] +
+                             [m.p("vms", nm, "ctl") for nm in names],
+                             capture_output=True, text=True)
+        ok, wall = 0, None
+        for line in res.stdout.splitlines():
+            w = line.split()
+            if w[0] == "ok":
+                ok, wall = int(w[1]), float(w[3])
+            elif w[0] == "lat" and r == 0:
+                lat.append(float(w[1]))
+        if ok != n:
+            log(f"parallel start: {ok}/{n} ok: {res.stderr.strip()[:400]}")
+        rates.append(ok / (wall / 1e3) if wall else None)
+        time.sleep(0.5)
+        pd_running.append(private_dirty_kib(pid))
+        write_file(m.p("ctl"), "cleanup\n")
+        for ok_ref, wall_ref in direct(A.emulator, 1, "running", parallel=n):
+            refrates.append(ok_ref / (wall_ref / 1e3))
+    m.close()
+    s, rf = stats(rates), stats(refrates)
+    figure(4, "200 VMs started at once through the mount (emulator)", "starts/s", s, rf,
+           "fc-direct, 200 threads at once (spawn, same API requests)",
+           ">= 100/s", bool(s and s["median"] >= 100), start_latency_ms=stats(lat))
+    pdr = stats(pd_running)
+    per_vm = pdr["median"] / n
+    delta = (pdr["median"] - pd0) / n
+    figure("5c", "daemon Private_Dirty per running VM (200 running)", "KiB",
+           {"median": per_vm, "min": pdr["min"] / n, "max": pdr["max"] / n, "runs": pdr["runs"]},
+           None, None, "< 64 KiB", per_vm < 64,
+           private_dirty_kib_total=pdr, private_dirty_kib_before_start=pd0,
+           per_vm_increase_kib=delta)
+
+    # figure 5: 1000 VMs created
+    m = Mount(A.emulator)
+    for i in range(1000):
+        os.mkdir(m.p("vms", f"v{i:04d}"))
+    ref = make_tmp("svb-ls-", "/dev/shm")
+    for i in range(1000):
+        os.mkdir(os.path.join(ref, f"v{i:04d}"))
+    ls_ours, ls_ref, ls_warm = [], [], []
+    runs = 5 if A.quick else 10
+    for r in range(runs):
+        time.sleep(1.1)  # the VM directories' attributes (1 s) have expired: as a user sees it
+        for target, acc in ((m.p("vms"), ls_ours), (ref, ls_ref)):
+            t0 = now()
+            subprocess.run(["ls", "-l", target], stdout=subprocess.DEVNULL, check=True)
+            acc.append((now() - t0) * 1e3)
+        t0 = now()
+        subprocess.run(["ls", "-l", m.p("vms")], stdout=subprocess.DEVNULL, check=True)
+        ls_warm.append((now() - t0) * 1e3)
+    rss = rss_kib(m.proc.pid)
+    m.close()
+    s = stats(ls_ours)
+    figure("5a", "ls -l vms with 1000 VMs", "ms", s, stats(ls_ref), "ls -l of 1000 directories on tmpfs",
+           "< 50 ms", s["median"] < 50, warm_cache=stats(ls_warm))
+    figure("5b", "daemon RSS with 1000 VMs created", "MiB",
+           {"median": rss / 1024, "min": rss / 1024, "max": rss / 1024, "runs": 1}, None, None,
+           "< 32 MiB", rss / 1024 < 32)
+
+
+def fig6_stage():
+    work = make_tmp("svmbench-stage-", "/var/tmp")
+    src = os.path.join(work, "drive.img")
+    # a 1 GiB sparse drive holding 64 MiB of data in 16 extents of 4 MiB
+    with open(src, "wb") as f:
+        f.truncate(1 << 30)
+        for i in range(16):
+            f.seek(i * (64 << 20))
+            f.write(os.urandom(4 << 20))
+    dst = make_tmp("svb-stage-", "/dev/shm")  # where a VM's runtime directory is
+    runs = 4 if A.quick else 10
+    r = subprocess.run([tool("core-bench"), "stage", src, dst, str(runs)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        log(f"core-bench stage: {r.stderr.strip()}")
+    ours, ref, bo, br = [], [], set(), set()
+    for line in r.stdout.splitlines():
+        w = line.split()
+        (ours if w[0] == "stage" else ref).append(float(w[1]))
+        (bo if w[0] == "stage" else br).add(int(w[2]))
+    s, rf = stats(ours), stats(ref)
+    rt = ratio(s, rf)
+    same = bo == br and len(bo) == 1
+    figure(6, "staging a 1 GiB sparse drive with 64 MiB of data (to tmpfs)", "ms", s, rf,
+           "cp --sparse=always", "<= 1.05x, same blocks", rt is not None and rt <= 1.05 and same,
+           blocks_ours=sorted(bo), blocks_cp=sorted(br), same_blocks=same)
+
+
+def fig7_image():
+    work = make_tmp("svmbench-image-", "/var/tmp")
+    runs = 10 if A.quick else 50
+    r = subprocess.run([tool("core-bench"), "image", work, str(runs)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        log(f"core-bench image: {r.stderr.strip()}")
+    got = {"apply": [], "fetch": [], "stat": [], "setup_fetch": []}
+    for line in r.stdout.splitlines():
+        w = line.split()
+        got[w[0]].append(float(w[1]))
+    s = stats(got["apply"])
+    figure(7, "cached base-image hit, 1 GiB bundle (images_apply of a start)", "ms", s,
+           stats(got["stat"]), "stat() of both cached artifacts (the floor)", "< 5 ms",
+           bool(s and s["median"] < 5), fetch_manifest_hit=stats(got["fetch"]),
+           first_fetch_ms=got["setup_fetch"][0] if got["setup_fetch"] else None)
+
+
+def fig8_net():
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("iptables"):
+        RESULTS.append({"figure": 8, "name": "networking", "mark": "time per VM; nothing left",
+                        "skipped": "needs root, unshare and iptables"})
+        log("figure 8 skipped: needs root, unshare and iptables")
+        return
+    cmd = ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__), "--net-child",
+           "--build", A.build, "--out", A.out] + (["--quick"] if A.quick else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    sys.stderr.write(r.stderr)
+    try:
+        res = json.loads(r.stdout)
+    except ValueError:
+        RESULTS.append({"figure": 8, "name": "networking", "error": r.stdout[-500:]})
+        return
+    s, rf = res["net"], res["nonet"]
+    figure(8, "100 VMs with automatic networking created, started, killed, destroyed "
+              "(emulator, private netns)", "ms/VM", s, rf,
+           "the same without a network interface", "time per VM; nothing left behind",
+           res["leftovers"] == [] and res["errors"] == 0, leftovers=res["leftovers"],
+           phases=res["phases"], errors=res["errors"])
+
+
+def net_child():
+    """Inside `unshare -n`: figure 8. Prints JSON on stdout."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+    def snapshot():
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        rules = [l for l in rules.splitlines() if l and not l.startswith("#")]
+        fwd = read_file("/proc/sys/net/ipv4/ip_forward").decode().strip()
+        return {"links": sorted(l.split(":")[1].strip() for l in links.splitlines()),
+                "rules": rules, "ip_forward": fwd}
+
+    before = snapshot()
+    n = 20 if A.quick else 100
+    m = Mount(A.emulator)
+    errors = 0
+    out, phases = {}, {}
+    try:
+        for kind in ("net", "nonet", "net", "nonet"):
+            extra = {"networkInterfaces": [{"ifaceId": "eth0"}]} if kind == "net" else {}
+            cfg = json.dumps(vm_config(A.kernel, **extra))
+            names = [f"{kind}{len(out.get(kind, []))}-{i}" for i in range(n)]
+            t0 = now()
+            for nm in names:
+                try:
+                    os.mkdir(m.p("vms", nm))
+                    write_file(m.p("vms", nm, "config.json"), cfg)
+                    m.ctl(nm, "start")
+                except OSError as e:
+                    errors += 1
+                    log(f"net {nm}: {e}")
+            t1 = now()
+            for nm in names:
+                try:
+                    m.ctl(nm, "kill")
+                    os.rmdir(m.p("vms", nm))
+                except OSError as e:
+                    errors += 1
+                    log(f"net {nm} destroy: {e}")
+            t2 = now()
+            out.setdefault(kind, []).append((t2 - t0) * 1e3 / n)
+            phases.setdefault(kind, []).append({"create_start_ms_per_vm": (t1 - t0) * 1e3 / n,
+                                                "kill_destroy_ms_per_vm": (t2 - t1) * 1e3 / n})
+    finally:
+        m.close()
+    after = snapshot()
+    left = []
+    for k in ("links", "rules"):
+        left += [f"{k}: {x}" for x in after[k] if x not in before[k]]
+    if after["ip_forward"] != before["ip_forward"]:
+        left.append(f"ip_forward {before['ip_forward']} -> {after['ip_forward']}")
+    if os.path.exists(m.rt + "/rt") and os.listdir(m.rt + "/rt"):
+        left.append(f"runtime dir not empty: {os.listdir(m.rt + '/rt')}")
+    print(json.dumps({"net": stats(out["net"]), "nonet": stats(out["nonet"]), "phases": phases,
+                      "leftovers": left, "errors": errors}))
+
+
+# ------------------------------------------------------------------ output
+
+
+def fmt(x, unit):
+    if x is None:
+        return "-"
+    return f"{x['median']:.3g} [{x['min']:.3g}–{x['max']:.3g}] ×{x['runs']}"
+
+
+def write_outputs(meta):
+    os.makedirs(A.out, exist_ok=True)
+    with open(os.path.join(A.out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "figures": RESULTS}, f, indent=1)
+    lines = ["# smartvmfs benchmarks", "",
+             f"{meta['date']} on {meta['host']} ({meta['cpus']} CPUs, kernel {meta['kernel']}); "
+             f"real Firecracker: {meta['real'] or 'not given'}. "
+             "Cells: median [min–max] ×runs. Ratios are medians over medians, taken in this one run.", "",
+             "| # | figure | unit | ours | reference | ratio | mark | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in RESULTS:
+        if "skipped" in f or "error" in f:
+            lines.append(f"| {f['figure']} | {f['name']} | | {f.get('skipped') or f.get('error')} | | | {f.get('mark','')} | skipped |")
+            continue
+        ref = fmt(f["reference"], f["unit"]) if f["reference"] else "-"
+        if f["reference_name"]:
+            ref += f" ({f['reference_name']})"
+        rt = f"{f['ratio']:.2f}x" if f["ratio"] else "-"
+        lines.append(f"| {f['figure']} | {f['name']} | {f['unit']} | {fmt(f['subject'], f['unit'])} | "
+                     f"{ref} | {rt} | {f['mark']} | {'yes' if f['meets'] else '**no**'} |")
+    extras = []
+    for f in RESULTS:
+        if f.get("figure") == 3 and "ratio_to_tmpfs" in f:
+            extras.append(f"- 3: ours / tmpfs read = {f['ratio_to_tmpfs']:.1f}x; minimal server / tmpfs = "
+                          f"{f['reference_ratio_to_tmpfs']:.1f}x; tmpfs median {f['tmpfs']['median']:.2f} us; "
+                          f"median of per-round ratios {f['ratio_per_round_median']:.2f}x.")
+        if f.get("figure") == 2 and "start_write_only" in f:
+            extras.append(f"- 2: the `start` write alone: {fmt(f['start_write_only'], 'ms')} ms.")
+        if f.get("figure") == 4 and f.get("start_latency_ms"):
+            extras.append(f"- 4: each writer's own start (open..close) in the burst: "
+                          f"{fmt(f['start_latency_ms'], 'ms')} ms.")
+        if f.get("figure") == "5a":
+            extras.append(f"- 5a: right after another ls (attributes still cached): {fmt(f['warm_cache'], 'ms')} ms.")
+        if f.get("figure") == "5c":
+            extras.append(f"- 5c: Private_Dirty total {f['private_dirty_kib_total']['median']} KiB with 200 running, "
+                          f"{f['private_dirty_kib_before_start']} KiB before they started "
+                          f"({f['per_vm_increase_kib']:.1f} KiB per VM of increase).")
+        if f.get("figure") == 6 and "blocks_ours" in f:
+            extras.append(f"- 6: allocated 512-byte blocks: ours {f['blocks_ours']}, cp {f['blocks_cp']}.")
+        if f.get("figure") == 7 and f.get("fetch_manifest_hit"):
+            extras.append(f"- 7: `fetch manifest` of the cached bundle again: {fmt(f['fetch_manifest_hit'], 'ms')} ms; "
+                          f"the first fetch (copy + SHA-256 of 1 GiB): {f['first_fetch_ms']:.0f} ms.")
+        if f.get("figure") == 8 and "leftovers" in f:
+            extras.append(f"- 8: left behind after unmount: {f['leftovers'] or 'nothing'}; phases {json.dumps(f['phases'])}.")
+    if extras:
+        lines += ["", "Notes:", ""] + extras
+    lines += ["", "Chart of the start latency distribution: start-latency.svg", ""]
+    with open(os.path.join(A.out, "results.md"), "w") as f:
+        f.write("\n".join(lines))
+    log(f"wrote {A.out}/results.md and results.json")
+
+
+def chart(series):
+    """CDF of the start latencies (figure 1 and 2), gnuplot SVG."""
+    if not shutil.which("gnuplot") or not series:
+        log("no gnuplot (apt-get install gnuplot-nox): no chart")
+        return
+    d = make_tmp("svmbench-plot-")
+    plots = []
+    for title, (ours, ref) in series.items():
+        files = []
+        for label, xs in (("smartvmfs", ours), ("direct client", ref)):
+            xs = sorted(x for x in xs if x is not None)
+            fn = os.path.join(d, f"{len(plots)}-{len(files)}.dat")
+            with open(fn, "w") as f:
+                for i, x in enumerate(xs):
+                    f.write(f"{x} {(i + 1) / len(xs)}\n")
+            files.append((label, fn))
+        plots.append((title, files))
+    svg = os.path.join(A.out, "start-latency.svg")
+    script = [f"set terminal svg size {560 * len(plots)},420 dynamic font 'sans,11'",
+              f"set output '{svg}'", f"set multiplot layout 1,{len(plots)}",
+              "set grid", "set key bottom right", "set ylabel 'fraction of starts'",
+              "set xlabel 'ms'", "set yrange [0:1]"]
+    for title, files in plots:
+        script.append(f"set title '{title}'")
+        script.append("plot " + ", ".join(f"'{fn}' using 1:2 with steps lw 2 title '{label}'"
+                                          for label, fn in files))
+    script.append("unset multiplot")
+    subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=False)
+    log(f"wrote {svg}")
+
+
+def main():
+    global A
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--real", default=os.environ.get("SMARTVMFS_FIRECRACKER") or None)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--net-child", action="store_true")
+    A = ap.parse_args()
+    A.build = os.path.abspath(A.build)
+    A.out = os.path.abspath(A.out)
+    A.smartvmfs = os.path.join(A.build, "fs", "smartvmfs")
+    A.emulator = os.path.join(A.build, "tests", "emulator", "fc-emulator")
+    A.kernel = os.path.join(A.build, "assets", "guest", "smartvm-guest.elf")
+    for p in (A.smartvmfs, A.emulator, A.kernel):
+        if not os.path.exists(p):
+            raise SystemExit(f"bench: {p} is missing")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    try:
+        if A.net_child:
+            net_child()
+            return
+        only = set(A.only.split(",")) if A.only else None
+
+        def want(k):
+            return only is None or k in only
+
+        series = {}
+        meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
+                "cpus": os.cpu_count(), "kernel": platform.release(), "real": A.real,
+                "quick": A.quick}
+        if want("1"):
+            r = fig1_real()
+            if r:
+                series["real Firecracker: start -> guest line"] = r
+        if want("2"):
+            series["emulator: mkdir + config + start -> running"] = fig2_emulator()
+        if want("3"):
+            fig3_cat_state()
+        if want("4") or want("5"):
+            fig4_5_many()
+        if want("6"):
+            fig6_stage()
+        if want("7"):
+            fig7_image()
+        if want("8"):
+            fig8_net()
+        os.makedirs(A.out, exist_ok=True)
+        chart(series)
+        write_outputs(meta)
+    finally:
+        while CLEANUPS:
+            try:
+                CLEANUPS.pop()()
+            except Exception as e:  # keep cleaning
+                log(f"cleanup: {e}")
+
+
+if __name__ == "__main__":
+    main()
