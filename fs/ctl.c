@@ -97,9 +97,10 @@ static int parse_line(const char *line, char *scratch, svm_request *r, svm_error
 	if (r->argc < vi->min_args)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "bad arguments \"%s\": usage: %s", line,
 		                     vi->usage);
-	/* with allow_other, host paths must lie under -o paths */
+	/* with allow_other, host paths must lie under -o paths (a snapshot NAME,
+	 * without '/', is kept in the VM's own snapshot directory) */
 	const char *path = NULL;
-	if (r->verb == SVM_V_SNAPSHOT || r->verb == SVM_V_RESTORE)
+	if ((r->verb == SVM_V_SNAPSHOT || r->verb == SVM_V_RESTORE) && strchr(r->argv[0], '/'))
 		path = r->argv[0];
 	else if (r->verb == SVM_V_DRIVE)
 		path = r->argv[1];

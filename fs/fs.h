@@ -32,12 +32,21 @@ enum {
 	FS_STABLE = 1u << 3,  /* never changes while mounted: long timeouts, page cache kept */
 	FS_OWNED = 1u << 4,   /* VM rows: writes only by the VM's owner (allow_other) */
 	FS_CLONE = 1u << 5,   /* /vms/clone: opening for writing creates a VM */
+	FS_DETACH = 1u << 6,  /* command files: Ctrl-C answers EINTR at once; the line in
+	                         progress finishes in the background, later lines do not run */
+	FS_SHARED = 1u << 7,  /* with allow_other: writable by everyone (mode 0666) */
 };
 
-/* The thing a row is about: the daemon (vm == NULL) or one VM. */
+struct fs_row;
+
+/* The thing a row is about: the daemon (vm == NULL) or one VM; for the rows of a
+ * dynamic entry (a base-image bundle) or a symlink entry, id is the entry's name.
+ * row is the row being served, so one handler can serve several rows by name. */
 struct fs_target {
 	svm *s;
 	svm_vm *vm;
+	const char *id;
+	const struct fs_row *row;
 };
 
 /* A value producer: the whole value as newline-terminated text (malloc'd).
@@ -51,6 +60,19 @@ typedef void (*fs_write_fn)(fuse_req_t req, struct fs_handle *h, const char *buf
                             off_t off);
 /* Reads that do not fit "a text value" (events, clone): reply themselves. */
 typedef void (*fs_read_fn)(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+/* Symlinks: the target (malloc'd), or NULL when the link is absent. */
+typedef char *(*fs_link_fn)(const struct fs_target *t);
+/* Directories with dynamic entries: their names (svm_strv_free). */
+typedef char **(*fs_list_fn)(const struct fs_target *t, size_t *count);
+/* Command files: runs one line (on a thread of its own); 0, or -1 with err set.
+ * The handler records the failure where it belongs (an error file). */
+typedef int (*fs_cmd_fn)(const struct fs_target *t, const char *line, svm_error *err);
+
+/* A table of rows: the files of one kind of directory. */
+struct fs_table {
+	const struct fs_row *rows;
+	int nrows;
+};
 
 struct fs_row {
 	const char *name;
@@ -63,8 +85,14 @@ struct fs_row {
 	fs_write_fn write;     /* NULL: read-only */
 	/* documents (config.json, metadata): validates and stores a whole document */
 	int (*doc_apply)(svm_vm *vm, const char *text, size_t len, svm_error *err);
+	fs_cmd_fn cmd;         /* command files (written through fs_cmd_write) */
+	fs_link_fn link;       /* S_IFLNK rows: the target; NULL = the link is absent */
+	/* S_IFDIR rows with dynamic entries (bundles, snapshots, user files): */
+	fs_list_fn list;       /* the entries' names */
+	const struct fs_table *entries; /* each entry a directory of these rows; or */
+	fs_link_fn entry_link; /* each entry a symlink to entry_link(t with t.id = name) */
 	unsigned changes_on;   /* bit (1u << svm_event_kind) of events that change the value */
-	const char *parent;    /* root table: "" for /, "vms" for /vms */
+	const char *parent;    /* root table: "" for /, else the directory row's name */
 };
 
 /* Per (node, row) facts the daemon remembers between requests. */
@@ -76,7 +104,8 @@ struct fs_rowstate {
 };
 
 #define FS_VM_ROWS_MAX 24
-#define FS_ROOT_ROWS_MAX 16
+#define FS_ROOT_ROWS_MAX 24
+#define FS_ENT_ROWS_MAX 12
 
 /* One VM directory. Nodes are never freed while mounted, so inode numbers are
  * never reused: a new VM of an old name gets a new serial and a new inode. */
@@ -90,12 +119,28 @@ struct fs_node {
 	struct fs_handle *event_readers; /* open `events` handles (events.c lock) */
 };
 
+/* A dynamic entry: a name a listing row produced (a bundle under /images, a
+ * snapshot under vms/NAME/snapshots, a file under /images/kernels). Like nodes,
+ * never freed while mounted: a name that goes and comes back gets a new serial,
+ * hence a new inode number. */
+struct fs_entry {
+	uint64_t serial;
+	fuse_ino_t parent;     /* the listing directory's inode */
+	const struct fs_row *dir; /* the listing row */
+	struct fs_node *node;  /* the VM whose directory holds the listing, or NULL */
+	char name[256];
+	bool gone;
+	int64_t mtime_ns;
+	struct fs_rowstate rows[FS_ENT_ROWS_MAX];
+};
+
 /* Per open file (fi->fh). */
 struct fs_handle {
 	const struct fs_row *row;
 	int row_index;
 	struct fs_node *node;  /* NULL for root rows */
-	struct fs_target t;    /* t.vm: our own reference (NULL for root rows) */
+	struct fs_entry *ent;  /* rows of a dynamic entry (a bundle) */
+	struct fs_target t;    /* t.vm: our own reference (NULL for root rows); t.id: ours */
 	uid_t uid;
 	int flags;             /* open flags */
 	pthread_mutex_t lock;  /* snapshot and write buffer */
@@ -124,7 +169,7 @@ struct fsd {
 	char **paths;          /* allowed host path prefixes (allow_other), NULL-terminated */
 	int64_t mount_ns;
 	volatile bool stopping; /* unmounting: no new VM work is started */
-	int root_jobs;          /* /ctl writes in flight on their own threads (atomic) */
+	int root_jobs;          /* command writes in flight on their own threads (atomic) */
 };
 
 extern struct fsd fsd;
@@ -135,6 +180,9 @@ extern struct fsd fsd;
 #define FS_INO_VM_BASE ((fuse_ino_t)1 << 20)
 #define FS_VM_STRIDE 32
 #define FS_INO_VM(serial, rowplus1) (FS_INO_VM_BASE + (fuse_ino_t)(serial)*FS_VM_STRIDE + (rowplus1))
+#define FS_INO_ENT_BASE ((fuse_ino_t)1 << 48)
+#define FS_ENT_STRIDE 16
+#define FS_INO_ENT(serial, rowplus1) (FS_INO_ENT_BASE + (fuse_ino_t)(serial)*FS_ENT_STRIDE + (rowplus1))
 
 extern const struct fs_row fs_root_rows[];
 extern const int fs_root_nrows;
@@ -148,9 +196,10 @@ extern struct fs_rowstate fs_root_state[FS_ROOT_ROWS_MAX];
 
 /* What an inode number names. */
 struct fs_where {
-	enum { FS_W_NONE, FS_W_ROOT, FS_W_ROOTROW, FS_W_VMDIR, FS_W_VMROW } kind;
-	int row;               /* FS_W_ROOTROW / FS_W_VMROW */
-	struct fs_node *node;  /* FS_W_VMDIR / FS_W_VMROW */
+	enum { FS_W_NONE, FS_W_ROOT, FS_W_ROOTROW, FS_W_VMDIR, FS_W_VMROW, FS_W_ENT, FS_W_ENTROW } kind;
+	int row;               /* FS_W_ROOTROW / FS_W_VMROW / FS_W_ENTROW */
+	struct fs_node *node;  /* FS_W_VMDIR / FS_W_VMROW; FS_W_ENT* under a VM */
+	struct fs_entry *ent;  /* FS_W_ENT / FS_W_ENTROW */
 };
 struct fs_where fs_resolve(fuse_ino_t ino);
 /* The node of a VM, registering one if the daemon has not seen it yet. */
@@ -161,6 +210,16 @@ svm_vm *fs_node_vm(struct fs_node *n);
 void fs_node_mark_removed(struct fs_node *n);
 void fs_nodes_free(void);
 int64_t fs_now_ns(void);
+/* The live entry (parent, name), registering it if new. */
+struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node,
+                              const char *name);
+void fs_entry_mark_gone(struct fs_entry *e);
+/* The live entries under parent (a malloc'd array the caller frees; entries stay). */
+struct fs_entry **fs_entries_under(fuse_ino_t parent, size_t *count);
+/* Is name among the names the listing row gives now? */
+bool fs_listed(const struct fs_row *dir, const struct fs_target *t, const char *name);
+/* The row a table row index names, for any where that is a row. */
+const struct fs_row *fs_where_row(const struct fs_where *w);
 
 /* ---- ops.c: the FUSE operations */
 extern const struct fuse_lowlevel_ops fs_ops;
@@ -171,7 +230,9 @@ int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_er
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_log_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-void fs_root_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+int fs_root_command(const struct fs_target *t, const char *line, svm_error *err);
+/* Command files: lines run in order on a thread of their own (row->cmd). */
+void fs_cmd_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 void fs_clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 
 int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
@@ -185,6 +246,26 @@ int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 int fs_vm_runtime_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_stat_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+char **fs_vm_snapshot_list(const struct fs_target *t, size_t *count);
+char *fs_vm_snapshot_link(const struct fs_target *t);
+
+/* ---- netfiles.c: /net */
+int fs_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_net_command(const struct fs_target *t, const char *line, svm_error *err);
+
+/* ---- imagefiles.c: /images */
+extern const struct fs_table fs_bundle_table;
+int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_images_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_images_command(const struct fs_target *t, const char *line, svm_error *err);
+char *fs_images_preset_link(const struct fs_target *t);
+char **fs_images_list(const struct fs_target *t, size_t *count);
+char **fs_images_user_list(const struct fs_target *t, size_t *count);
+char *fs_images_user_link(const struct fs_target *t);
+int fs_bundle_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+char *fs_bundle_link(const struct fs_target *t);
 void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
@@ -220,6 +301,10 @@ void fs_pump_post_done(void *job, const svm_error *err);
 /* Queue an invalidation (sent by the notifier thread, never by a request thread). */
 void fs_inval_inode(fuse_ino_t ino);
 void fs_inval_entry(fuse_ino_t parent, const char *name);
+/* A root row's value changed (from fs itself, not a core event). */
+void fs_root_row_changed(int row);
+/* Drops entries the listing no longer gives (and their cached names). */
+void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node);
 
 /* ---- access.c: ownership and host paths with allow_other */
 int fs_may_write_vm(fuse_req_t req, svm_vm *vm);

@@ -27,8 +27,8 @@ struct fsd fsd;
 /* The options of DESIGN §3, as fuse_opt parses them. */
 struct fs_conf {
 	char *datadir, *runtimedir, *imagecache, *manifest, *firecracker, *fcversion, *arch;
-	char *bridge, *subnet, *paths;
-	unsigned maximages;
+	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
+	char *maximages;
 	unsigned long consolesize;
 	int noephemeral;
 	int allow_other;
@@ -49,7 +49,10 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("bridge=%s", bridge),
 	CONF("subnet=%s", subnet),
 	CONF("paths=%s", paths),
-	CONF("maximages=%u", maximages),
+	CONF("dns=%s", dns),
+	CONF("releasesurl=%s", releasesurl),
+	CONF("cibucketurl=%s", cibucketurl),
+	CONF("maximages=%s", maximages),
 	CONF("consolesize=%lu", consolesize),
 	CONF("noephemeral", noephemeral),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -107,6 +110,9 @@ static void usage(const char *prog)
 	       "    -o arch=ARCH           x86_64 | aarch64 (the host's)\n"
 	       "    -o bridge=NAME         bridge (svbr0)\n"
 	       "    -o subnet=CIDR         guest subnet (172.30.0.0/24)\n"
+	       "    -o dns=ADDR            nameserver in the guests' ip= boot argument\n"
+	       "    -o releasesurl=URL     Firecracker releases page (tests, mirrors)\n"
+	       "    -o cibucketurl=URL     Firecracker CI bucket (tests, mirrors)\n"
 	       "    -o noephemeral         do not stage writable drives\n"
 	       "    -o consolesize=BYTES   console bytes kept per VM (1048576)\n"
 	       "    -o paths=DIR:DIR...    with allow_other: where host paths may lie\n"
@@ -168,7 +174,7 @@ static char *clear_dead_mount(const char *mp)
 	return msg;
 }
 
-static void fill_svm_options(const struct fs_conf *c, svm_options *o)
+static void fill_svm_options(const struct fs_conf *c, unsigned maximages, svm_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->data_dir = c->datadir;
@@ -180,7 +186,10 @@ static void fill_svm_options(const struct fs_conf *c, svm_options *o)
 	o->bridge = c->bridge;
 	o->subnet = c->subnet;
 	o->manifest = c->manifest;
-	o->max_images = c->maximages;
+	o->max_images = maximages;
+	o->dns = c->dns;
+	o->releases_url = c->releasesurl;
+	o->ci_bucket_url = c->cibucketurl;
 	o->no_ephemeral = c->noephemeral;
 	o->console_size = c->consolesize;
 	o->on_event = fs_on_core_event;
@@ -197,7 +206,8 @@ static char *default_paths(void)
 static void free_conf(struct fs_conf *c)
 {
 	char **strs[] = {&c->datadir, &c->runtimedir, &c->imagecache, &c->manifest, &c->firecracker,
-	                 &c->fcversion, &c->arch, &c->bridge, &c->subnet, &c->paths};
+	                 &c->fcversion, &c->arch, &c->bridge, &c->subnet, &c->paths, &c->dns,
+	                 &c->releasesurl, &c->cibucketurl, &c->maximages};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -248,6 +258,16 @@ int main(int argc, char *argv[])
 	fsd.mount_gid = getgid();
 	fsd.mount_ns = fs_now_ns();
 
+	/* options the core would only judge after mounting are judged here */
+	unsigned maximages = 0;
+	svm_error err;
+	svm_error_clear(&err);
+	if (conf.maximages && svm_parse_cache_limit(conf.maximages, &maximages, &err) != 0) {
+		fprintf(stderr, "smartvmfs: -o maximages=%s: %s (%s)\n", conf.maximages, err.message,
+		        svm_code_name(err.code));
+		goto out;
+	}
+
 	dead = clear_dead_mount(cl.mountpoint);
 
 	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
@@ -259,9 +279,7 @@ int main(int argc, char *argv[])
 	 * fork, so in the background the core starts after the fork. In the
 	 * foreground it starts first, so a bad option fails before mounting. */
 	svm_options so;
-	fill_svm_options(&conf, &so);
-	svm_error err;
-	svm_error_clear(&err);
+	fill_svm_options(&conf, maximages, &so);
 	if (cl.foreground) {
 		fsd.s = svm_new(&so, &err);
 		if (!fsd.s) {
@@ -315,9 +333,14 @@ out_unmount:
 	fsd.stopping = true;
 	fuse_session_exit(se);
 	fuse_session_unmount(se);
-	/* a stopall or cleanup still running uses the core: let it finish */
-	for (int i = 0; i < 600 && __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST) > 0; i++)
+	/* a stopall, cleanup or download still running uses the core: let it finish
+	 * (the core cannot cancel a download; freeing it under one would crash) */
+	for (int i = 0; __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST) > 0; i++) {
+		if (i % 200 == 199)
+			svm_log(fsd.s, "unmounted; waiting for %d command(s) (a download?) to finish",
+			        __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST));
 		usleep(50 * 1000);
+	}
 out_core:
 	if (fsd.s) {
 		svm_free(fsd.s);

@@ -24,6 +24,7 @@ struct pump_item {
 	enum { P_EVENT, P_DONE } type;
 	svm_event_kind kind;
 	svm_vm *vm;       /* our reference, or NULL */
+	char *text;       /* SVM_EV_IMAGES: the bundle id, or NULL */
 	void *job;        /* P_DONE */
 	svm_error err;    /* P_DONE */
 	struct pump_item *next;
@@ -75,6 +76,8 @@ void fs_on_core_event(void *ud, const svm_event *ev)
 		svm_vm_ref(ev->vm);
 		it->vm = ev->vm;
 	}
+	if (ev->kind == SVM_EV_IMAGES && ev->text)
+		it->text = strdup(ev->text); /* NULL on ENOMEM: then the whole list is looked at */
 	pump_push(it);
 }
 
@@ -133,6 +136,63 @@ static void changed(struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
 	fs_inval_inode(ino);
 }
 
+void fs_root_row_changed(int row)
+{
+	changed(&fs_root_state[row], FS_INO_ROOTROW(row), fs_now_ns());
+}
+
+void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node)
+{
+	struct fs_target t = {.s = fsd.s, .row = dir};
+	if (node && !(t.vm = fs_node_vm(node)))
+		return;
+	size_t nn = 0, ne = 0;
+	char **names = dir->list(&t, &nn);
+	struct fs_entry **v = fs_entries_under(parent, &ne);
+	for (size_t i = 0; v && i < ne; i++) {
+		bool listed = false;
+		for (size_t k = 0; names && names[k] && !listed; k++)
+			listed = !strcmp(names[k], v[i]->name);
+		if (listed)
+			continue;
+		fs_entry_mark_gone(v[i]);
+		fs_inval_entry(parent, v[i]->name);
+	}
+	free(v);
+	svm_strv_free(names);
+	if (t.vm)
+		svm_vm_unref(t.vm);
+}
+
+/* SVM_EV_IMAGES: a bundle's files (text = its id), or the listings as a whole. */
+static void images_changed(const char *id, int64_t now)
+{
+	unsigned bit = 1u << SVM_EV_IMAGES;
+	for (int r = 0; r < fs_root_nrows; r++) {
+		const struct fs_row *dir = &fs_root_rows[r];
+		if (!dir->list || !(dir->changes_on & bit))
+			continue;
+		fuse_ino_t parent = FS_INO_ROOTROW(r);
+		if (!id) {
+			fs_entries_sync(parent, dir, NULL);
+			continue;
+		}
+		size_t n = 0;
+		struct fs_entry **v = fs_entries_under(parent, &n);
+		for (size_t i = 0; v && i < n; i++) {
+			struct fs_entry *e = v[i];
+			if (strcmp(e->name, id))
+				continue;
+			e->mtime_ns = now;
+			fs_inval_inode(FS_INO_ENT(e->serial, 0));
+			for (int k = 0; dir->entries && k < dir->entries->nrows; k++)
+				if (dir->entries->rows[k].changes_on & bit)
+					changed(&e->rows[k], FS_INO_ENT(e->serial, k + 1), now);
+		}
+		free(v);
+	}
+}
+
 static void handle_event(struct pump_item *it)
 {
 	int64_t now = fs_now_ns();
@@ -140,6 +200,8 @@ static void handle_event(struct pump_item *it)
 	for (int i = 0; i < fs_root_nrows; i++)
 		if (fs_root_rows[i].changes_on & bit)
 			changed(&fs_root_state[i], FS_INO_ROOTROW(i), now);
+	if (it->kind == SVM_EV_IMAGES)
+		images_changed(it->text, now);
 	if (!it->vm)
 		return;
 	struct fs_node *n = fs_node_find(it->vm);
@@ -187,6 +249,7 @@ static void *pump_main(void *arg)
 			handle_event(it);
 		if (it->vm)
 			svm_vm_unref(it->vm);
+		free(it->text);
 		free(it);
 	}
 }

@@ -38,6 +38,30 @@ static int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+/* What a row is about, for a where that names a row or an entry: s, the VM (a
+ * new reference the caller drops with target_done, or NULL), the entry's name. */
+static void target_of(const struct fs_where *w, struct fs_target *t)
+{
+	memset(t, 0, sizeof *t);
+	t->s = fsd.s;
+	if (w->node)
+		t->vm = fs_node_vm(w->node);
+	if (w->ent) {
+		t->id = w->ent->name;
+		t->row = w->ent->dir;
+	}
+	const struct fs_row *row = fs_where_row(w);
+	if (row)
+		t->row = row;
+}
+
+static void target_done(struct fs_target *t)
+{
+	if (t->vm)
+		svm_vm_unref(t->vm);
+	t->vm = NULL;
+}
+
 /* The value of a text row, for st_size. */
 static size_t text_len(const struct fs_row *row, const struct fs_target *t)
 {
@@ -49,6 +73,15 @@ static size_t text_len(const struct fs_row *row, const struct fs_target *t)
 		len = 0;
 	free(text);
 	return len;
+}
+
+/* A symlink's target: a row's link, or a symlink entry's. NULL when absent. */
+static char *link_of(const struct fs_where *w, const struct fs_target *t)
+{
+	if (w->kind == FS_W_ENT)
+		return w->ent->dir->entries ? NULL : w->ent->dir->entry_link(t);
+	const struct fs_row *row = fs_where_row(w);
+	return row && S_ISLNK(row->mode) && row->link ? row->link(t) : NULL;
 }
 
 static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const struct fs_target *t)
@@ -68,7 +101,61 @@ static mode_t root_row_mode(int r)
 {
 	if (r == fs_root_vms_index())
 		return S_IFDIR | (fsd.allow_other ? 01777 : 0755);
+	if (fsd.allow_other && (fs_root_rows[r].flags & FS_SHARED))
+		return (fs_root_rows[r].mode & S_IFMT) | 0666;
 	return fs_root_rows[r].mode;
+}
+
+static mode_t where_mode(const struct fs_where *w)
+{
+	switch (w->kind) {
+	case FS_W_ROOT:
+	case FS_W_VMDIR:
+		return S_IFDIR;
+	case FS_W_ROOTROW:
+		return root_row_mode(w->row);
+	case FS_W_VMROW:
+	case FS_W_ENTROW:
+		return fs_where_row(w)->mode;
+	case FS_W_ENT:
+		return w->ent->dir->entries ? S_IFDIR | 0555 : S_IFLNK | 0777;
+	default:
+		return 0;
+	}
+}
+
+static struct fs_rowstate *rowstate_at(const struct fs_where *w)
+{
+	switch (w->kind) {
+	case FS_W_ROOTROW:
+		return &fs_root_state[w->row];
+	case FS_W_VMROW:
+		return &w->node->rows[w->row];
+	case FS_W_ENTROW:
+		return &w->ent->rows[w->row];
+	default:
+		return NULL;
+	}
+}
+
+static fuse_ino_t where_ino(const struct fs_where *w)
+{
+	switch (w->kind) {
+	case FS_W_ROOT:
+		return FS_INO_ROOT;
+	case FS_W_ROOTROW:
+		return FS_INO_ROOTROW(w->row);
+	case FS_W_VMDIR:
+		return FS_INO_VM(w->node->serial, 0);
+	case FS_W_VMROW:
+		return FS_INO_VM(w->node->serial, w->row + 1);
+	case FS_W_ENT:
+		return FS_INO_ENT(w->ent->serial, 0);
+	case FS_W_ENTROW:
+		return FS_INO_ENT(w->ent->serial, w->row + 1);
+	default:
+		return 0;
+	}
 }
 
 void fs_fill_attr(const struct fs_where *w, struct stat *st)
@@ -77,56 +164,48 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st)
 	st->st_uid = fsd.mount_uid;
 	st->st_gid = fsd.mount_gid;
 	st->st_blksize = 4096;
+	st->st_ino = where_ino(w);
+	st->st_mode = where_mode(w);
+	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 	int64_t mtime = fsd.mount_ns;
+	struct fs_target t;
+	target_of(w, &t);
+	if (w->node) {
+		st->st_uid = w->node->owner;
+		mtime = max64(mtime, w->node->created_ns);
+		if (t.vm && w->kind != FS_W_ENT)
+			mtime = max64(mtime, svm_vm_mtime_ns(t.vm));
+	}
+	if (w->ent)
+		mtime = max64(mtime, w->ent->mtime_ns);
+	struct fs_rowstate *rs = rowstate_at(w);
+	if (rs)
+		mtime = max64(mtime, rs->mtime_ns);
 	switch (w->kind) {
 	case FS_W_ROOT:
-		st->st_ino = FS_INO_ROOT;
 		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 3;
+		st->st_nlink = 5; /* ., .., vms, net, images */
 		break;
-	case FS_W_ROOTROW: {
-		const struct fs_row *row = &fs_root_rows[w->row];
-		struct fs_target t = {.s = fsd.s};
-		st->st_ino = FS_INO_ROOTROW(w->row);
-		st->st_mode = root_row_mode(w->row);
-		if (S_ISDIR(st->st_mode)) {
+	case FS_W_ROOTROW:
+		if (w->row == fs_root_vms_index())
 			st->st_nlink = 2 + svm_count_vms(fsd.s);
-		} else {
-			st->st_nlink = 1;
-			st->st_size = (off_t)row_size(row, &fs_root_state[w->row], &t);
-		}
-		mtime = max64(mtime, fs_root_state[w->row].mtime_ns);
 		break;
-	}
 	case FS_W_VMDIR:
-	case FS_W_VMROW: {
-		struct fs_node *n = w->node;
-		svm_vm *vm = fs_node_vm(n);
-		st->st_uid = n->owner;
-		mtime = n->created_ns;
-		if (vm)
-			mtime = max64(mtime, svm_vm_mtime_ns(vm));
-		if (w->kind == FS_W_VMDIR) {
-			st->st_ino = FS_INO_VM(n->serial, 0);
-			st->st_mode = S_IFDIR | 0555;
-			st->st_nlink = 2;
-		} else {
-			const struct fs_row *row = &fs_vm_rows[w->row];
-			struct fs_target t = {.s = fsd.s, .vm = vm};
-			st->st_ino = FS_INO_VM(n->serial, w->row + 1);
-			st->st_mode = row->mode;
-			st->st_nlink = 1;
-			if (vm)
-				st->st_size = (off_t)row_size(row, &n->rows[w->row], &t);
-			mtime = max64(mtime, n->rows[w->row].mtime_ns);
-		}
-		if (vm)
-			svm_vm_unref(vm);
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 3; /* snapshots */
 		break;
-	}
 	default:
 		break;
 	}
+	const struct fs_row *row = fs_where_row(w);
+	if (S_ISLNK(st->st_mode)) {
+		char *target = link_of(w, &t);
+		st->st_size = target ? (off_t)strlen(target) : 0;
+		free(target);
+	} else if (row && S_ISREG(st->st_mode) && (t.vm || !w->node)) {
+		st->st_size = (off_t)row_size(row, rs, &t);
+	}
+	target_done(&t);
 	st->st_blocks = (st->st_size + 511) / 512;
 	ts_from_ns(&st->st_mtim, mtime);
 	st->st_ctim = st->st_mtim;
@@ -135,19 +214,13 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st)
 
 static double attr_timeout(const struct fs_where *w)
 {
-	switch (w->kind) {
-	case FS_W_ROOT:
-	case FS_W_VMDIR:
+	mode_t mode = where_mode(w);
+	if (S_ISDIR(mode))
 		return TIMEOUT_DIR_ATTR;
-	case FS_W_ROOTROW:
-		if (w->row == fs_root_vms_index())
-			return TIMEOUT_DIR_ATTR;
-		return (fs_root_rows[w->row].flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
-	case FS_W_VMROW:
-		return (fs_vm_rows[w->row].flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
-	default:
+	if (S_ISLNK(mode))
 		return 0.0;
-	}
+	const struct fs_row *row = fs_where_row(w);
+	return row && (row->flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
 }
 
 static void reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
@@ -157,8 +230,10 @@ static void reply_entry(fuse_req_t req, const struct fs_where *w, double entry_t
 	fs_fill_attr(w, &e.attr);
 	e.ino = e.attr.st_ino;
 	e.generation = 1;
-	if (w->node)
-		e.generation = w->node->serial; /* never reused, like the inode number */
+	if (w->ent)
+		e.generation = w->ent->serial; /* never reused, like the inode number */
+	else if (w->node)
+		e.generation = w->node->serial;
 	e.attr_timeout = attr_timeout(w);
 	e.entry_timeout = entry_timeout;
 	fuse_reply_entry(req, &e);
@@ -184,37 +259,88 @@ static void op_init(void *ud, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
 
+/* A name under a listing row: a dynamic entry while the listing gives it. Names
+ * come and go (downloads, evictions, snapshots): no entry caching at all. */
+static bool lookup_entry(fuse_req_t req, fuse_ino_t parent, const struct fs_row *dir,
+                         struct fs_node *node, const char *name)
+{
+	struct fs_where pw = {.kind = FS_W_NONE, .node = node};
+	struct fs_target t;
+	target_of(&pw, &t);
+	t.row = dir;
+	bool listed = (!node || t.vm) && fs_listed(dir, &t, name);
+	target_done(&t);
+	if (!listed) {
+		size_t n = 0;
+		struct fs_entry **v = fs_entries_under(parent, &n);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(v[i]->name, name))
+				fs_entry_mark_gone(v[i]); /* if it comes back, it is a new one */
+		free(v);
+		return false;
+	}
+	struct fs_entry *e = fs_entry_get(parent, dir, node, name);
+	if (!e) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return true;
+	}
+	struct fs_where w = {.kind = FS_W_ENT, .row = -1, .node = node, .ent = e};
+	reply_entry(req, &w, 0.0);
+	return true;
+}
+
+/* A root row found by name: absent symlinks (a preset never resolved) are not there. */
+static bool lookup_root_row(fuse_req_t req, int r)
+{
+	struct fs_where w = {.kind = FS_W_ROOTROW, .row = r};
+	const struct fs_row *row = &fs_root_rows[r];
+	if (S_ISLNK(row->mode)) {
+		struct fs_target t;
+		target_of(&w, &t);
+		char *target = row->link(&t);
+		target_done(&t);
+		if (!target)
+			return false;
+		free(target);
+		reply_entry(req, &w, 0.0); /* may change or appear at any time */
+		return true;
+	}
+	reply_entry(req, &w, TIMEOUT_STABLE);
+	return true;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_where w = {.kind = FS_W_NONE, .row = -1};
 	struct fs_where p = fs_resolve(parent);
+	const struct fs_row *prow = fs_where_row(&p);
+	if (p.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
 	if (p.kind == FS_W_ROOT) {
 		int r = fs_root_row_index("", name);
-		if (r >= 0) {
-			w.kind = FS_W_ROOTROW;
-			w.row = r;
-			reply_entry(req, &w, TIMEOUT_STABLE);
+		if (r >= 0 && lookup_root_row(req, r))
 			return;
-		}
-	} else if (is_vms_dir(parent)) {
-		int r = fs_root_row_index("vms", name);
-		if (r >= 0) {
-			w.kind = FS_W_ROOTROW;
-			w.row = r;
-			reply_entry(req, &w, TIMEOUT_STABLE);
+	} else if (p.kind == FS_W_ROOTROW && S_ISDIR(prow->mode)) {
+		int r = !strcmp(prow->parent, "") ? fs_root_row_index(prow->name, name) : -1;
+		if (r >= 0 && lookup_root_row(req, r))
 			return;
-		}
-		svm_vm *vm = svm_get_vm(fsd.s, name);
-		if (vm) {
-			struct fs_node *n = fs_node_for(vm);
-			svm_vm_unref(vm);
-			if (n) {
-				w.kind = FS_W_VMDIR;
-				w.node = n;
-				reply_entry(req, &w, TIMEOUT_VMDIR_ENTRY);
-				return;
+		if (r < 0 && is_vms_dir(parent)) {
+			svm_vm *vm = svm_get_vm(fsd.s, name);
+			if (vm) {
+				struct fs_node *n = fs_node_for(vm);
+				svm_vm_unref(vm);
+				if (n) {
+					w.kind = FS_W_VMDIR;
+					w.node = n;
+					reply_entry(req, &w, TIMEOUT_VMDIR_ENTRY);
+					return;
+				}
 			}
 		}
+		if (r < 0 && prow->list && lookup_entry(req, parent, prow, NULL, name))
+			return;
 	} else if (p.kind == FS_W_VMDIR) {
 		int r = fs_vm_row_index(name);
 		svm_vm *vm = fs_node_vm(p.node);
@@ -227,15 +353,49 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			reply_entry(req, &w, TIMEOUT_STABLE);
 			return;
 		}
-	} else if (p.kind == FS_W_NONE) {
-		fuse_reply_err(req, ENOENT);
-		return;
+	} else if (p.kind == FS_W_VMROW && S_ISDIR(prow->mode)) {
+		if (prow->list && lookup_entry(req, parent, prow, p.node, name))
+			return;
+	} else if (p.kind == FS_W_ENT && p.ent->dir->entries) {
+		const struct fs_table *tab = p.ent->dir->entries;
+		for (int i = 0; i < tab->nrows; i++)
+			if (!strcmp(tab->rows[i].name, name)) {
+				w.kind = FS_W_ENTROW;
+				w.row = i;
+				w.ent = p.ent;
+				w.node = p.node;
+				reply_entry(req, &w, TIMEOUT_STABLE);
+				return;
+			}
 	} else {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	/* No negative entry: a VM made through clone must appear at once. */
 	fuse_reply_err(req, ENOENT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_where w = fs_resolve(ino);
+	if (w.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!S_ISLNK(where_mode(&w))) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	struct fs_target t;
+	target_of(&w, &t);
+	char *target = link_of(&w, &t);
+	target_done(&t);
+	if (!target) {
+		fuse_reply_err(req, ENOENT); /* gone meanwhile */
+		return;
+	}
+	fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -253,11 +413,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static bool row_writable(const struct fs_where *w)
 {
-	if (w->kind == FS_W_ROOTROW)
-		return fs_root_rows[w->row].write != NULL;
-	if (w->kind == FS_W_VMROW)
-		return fs_vm_rows[w->row].write != NULL;
-	return false;
+	const struct fs_row *row = fs_where_row(w);
+	return row && row->write != NULL;
 }
 
 /* Only a size change (O_TRUNC of a shell redirection) and times (touch) are
@@ -310,59 +467,141 @@ static void dirlist_add(struct dirlist *d, const char *name, fuse_ino_t ino, mod
 		d->n++;
 }
 
+/* Adds the names a listing row gives now (and registers their entries). */
+static void dirlist_add_entries(struct dirlist **dp, size_t *cap, fuse_ino_t ino,
+                                const struct fs_row *dir, struct fs_node *node,
+                                const struct fs_row *statics, int nstatics, const char *parent)
+{
+	struct fs_where pw = {.kind = FS_W_NONE, .node = node};
+	struct fs_target t;
+	target_of(&pw, &t);
+	t.row = dir;
+	size_t n = 0;
+	char **names = !node || t.vm ? dir->list(&t, &n) : NULL;
+	target_done(&t);
+	if (!names)
+		return;
+	struct dirlist *d = realloc(*dp, sizeof(struct dirlist) +
+	                                     (*cap + n) * sizeof(((struct dirlist *)0)->e[0]));
+	if (!d) {
+		svm_strv_free(names);
+		return;
+	}
+	*dp = d;
+	*cap += n;
+	for (size_t i = 0; names[i]; i++) {
+		bool shadowed = false; /* a fixed name wins over an entry of the same name */
+		for (int k = 0; k < nstatics && !shadowed; k++)
+			shadowed = !strcmp(statics[k].parent, parent) && !strcmp(statics[k].name, names[i]);
+		struct fs_entry *e = shadowed ? NULL : fs_entry_get(ino, dir, node, names[i]);
+		if (e)
+			dirlist_add(d, names[i], FS_INO_ENT(e->serial, 0),
+			            dir->entries ? S_IFDIR : S_IFLNK);
+	}
+	svm_strv_free(names);
+}
+
+/* Root rows whose parent is `parent`; absent symlinks are left out. */
+static void dirlist_add_root_rows(struct dirlist *d, const char *parent)
+{
+	for (int i = 0; i < fs_root_nrows; i++) {
+		const struct fs_row *row = &fs_root_rows[i];
+		if (strcmp(row->parent, parent))
+			continue;
+		if (S_ISLNK(row->mode)) {
+			struct fs_where w = {.kind = FS_W_ROOTROW, .row = i};
+			struct fs_target t;
+			target_of(&w, &t);
+			char *target = row->link(&t);
+			target_done(&t);
+			if (!target)
+				continue;
+			free(target);
+		}
+		dirlist_add(d, row->name, FS_INO_ROOTROW(i), row->mode);
+	}
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_where w = fs_resolve(ino);
+	const struct fs_row *row = fs_where_row(&w);
 	struct dirlist *d = NULL;
+	size_t cap = 2 + FS_ROOT_ROWS_MAX + FS_VM_ROWS_MAX + FS_ENT_ROWS_MAX;
+	if (w.kind == FS_W_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!S_ISDIR(where_mode(&w))) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = dirlist_new(cap);
+	if (!d)
+		goto nomem;
 	if (w.kind == FS_W_ROOT) {
-		d = dirlist_new(2 + fs_root_nrows);
-		if (!d)
-			goto nomem;
 		dirlist_add(d, ".", FS_INO_ROOT, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
-		for (int i = 0; i < fs_root_nrows; i++)
-			if (!strcmp(fs_root_rows[i].parent, ""))
-				dirlist_add(d, fs_root_rows[i].name, FS_INO_ROOTROW(i), fs_root_rows[i].mode);
-	} else if (is_vms_dir(ino)) {
-		size_t count = 0;
-		char **names = svm_list_vms(fsd.s, &count);
-		d = dirlist_new(2 + fs_root_nrows + count);
-		if (!d) {
-			svm_strv_free(names);
-			goto nomem;
-		}
+		dirlist_add_root_rows(d, "");
+	} else if (w.kind == FS_W_ROOTROW) {
 		dirlist_add(d, ".", ino, S_IFDIR);
-		dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
-		for (int i = 0; i < fs_root_nrows; i++)
-			if (!strcmp(fs_root_rows[i].parent, "vms"))
-				dirlist_add(d, fs_root_rows[i].name, FS_INO_ROOTROW(i), fs_root_rows[i].mode);
-		for (size_t i = 0; names && names[i]; i++) {
-			svm_vm *vm = svm_get_vm(fsd.s, names[i]);
-			if (!vm)
-				continue; /* removed meanwhile */
-			struct fs_node *n = fs_node_for(vm);
-			svm_vm_unref(vm);
-			if (n)
-				dirlist_add(d, names[i], FS_INO_VM(n->serial, 0), S_IFDIR);
+		if (!strcmp(row->parent, ""))
+			dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
+		else
+			dirlist_add(d, "..", FS_INO_ROOTROW(fs_root_row_index("", row->parent)), S_IFDIR);
+		if (!strcmp(row->parent, ""))
+			dirlist_add_root_rows(d, row->name);
+		if (is_vms_dir(ino)) {
+			size_t count = 0;
+			char **names = svm_list_vms(fsd.s, &count);
+			struct dirlist *nd = realloc(d, sizeof(struct dirlist) +
+			                                    (cap + count) * sizeof(d->e[0]));
+			if (!nd) {
+				svm_strv_free(names);
+				goto nomem;
+			}
+			d = nd;
+			cap += count;
+			for (size_t i = 0; names && names[i]; i++) {
+				svm_vm *vm = svm_get_vm(fsd.s, names[i]);
+				if (!vm)
+					continue; /* removed meanwhile */
+				struct fs_node *n = fs_node_for(vm);
+				svm_vm_unref(vm);
+				if (n)
+					dirlist_add(d, names[i], FS_INO_VM(n->serial, 0), S_IFDIR);
+			}
+			svm_strv_free(names);
 		}
-		svm_strv_free(names);
+		if (row->list)
+			dirlist_add_entries(&d, &cap, ino, row, NULL, fs_root_rows, fs_root_nrows,
+			                    row->name);
 	} else if (w.kind == FS_W_VMDIR) {
-		d = dirlist_new(2 + fs_vm_nrows);
-		if (!d)
-			goto nomem;
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_ROOTROW(fs_root_vms_index()), S_IFDIR);
 		for (int i = 0; i < fs_vm_nrows; i++)
 			dirlist_add(d, fs_vm_rows[i].name, FS_INO_VM(w.node->serial, i + 1),
 			            fs_vm_rows[i].mode);
-	} else {
-		fuse_reply_err(req, w.kind == FS_W_NONE ? ENOENT : ENOTDIR);
-		return;
+	} else if (w.kind == FS_W_VMROW) {
+		dirlist_add(d, ".", ino, S_IFDIR);
+		dirlist_add(d, "..", FS_INO_VM(w.node->serial, 0), S_IFDIR);
+		if (row->list)
+			dirlist_add_entries(&d, &cap, ino, row, w.node, NULL, 0, "");
+	} else if (w.kind == FS_W_ENT) {
+		const struct fs_table *tab = w.ent->dir->entries;
+		dirlist_add(d, ".", ino, S_IFDIR);
+		dirlist_add(d, "..", w.ent->parent, S_IFDIR);
+		for (int i = 0; i < tab->nrows; i++)
+			dirlist_add(d, tab->rows[i].name, FS_INO_ENT(w.ent->serial, i + 1),
+			            tab->rows[i].mode);
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fuse_reply_open(req, fi);
 	return;
 nomem:
+	for (size_t i = 0; d && i < d->n; i++)
+		free(d->e[i].name);
+	free(d);
 	fuse_reply_err(req, ENOMEM);
 }
 
@@ -511,12 +750,15 @@ static void handle_free(struct fs_handle *h)
 	free(h->snap);
 	free(h->wbuf);
 	free(h->clone_name);
+	free((char *)h->t.id);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
 static struct fs_rowstate *rowstate_of(struct fs_handle *h)
 {
+	if (h->ent)
+		return &h->ent->rows[h->row_index];
 	return h->node ? &h->node->rows[h->row_index] : &fs_root_state[h->row_index];
 }
 
@@ -567,9 +809,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (w.kind == FS_W_ROOT || w.kind == FS_W_VMDIR ||
-	    (w.kind == FS_W_ROOTROW && w.row == fs_root_vms_index())) {
+	mode_t mode = where_mode(&w);
+	if (S_ISDIR(mode)) {
 		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, ELOOP); /* the kernel follows symlinks before it opens */
 		return;
 	}
 	struct fs_handle *h = calloc(1, sizeof *h);
@@ -582,7 +828,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->uid = fuse_req_ctx(req)->uid;
 	h->t.s = fsd.s;
 	h->row_index = w.row;
-	h->row = w.kind == FS_W_ROOTROW ? &fs_root_rows[w.row] : &fs_vm_rows[w.row];
+	h->row = fs_where_row(&w);
+	h->t.row = h->row;
+	if (w.kind == FS_W_ENTROW) {
+		h->ent = w.ent;
+		h->t.id = strdup(w.ent->name);
+		if (!h->t.id) {
+			handle_free(h);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	const struct fs_row *row = h->row;
 	int e = 0;
@@ -764,6 +1020,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.readlink = op_readlink,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,

@@ -1,6 +1,6 @@
 /*
  * rootfiles.c - the handlers behind the root table: /ctl, /version, /error, /log
- * and /vms/clone.
+ * and /vms/clone; and the command files (/ctl, /net/ctl, /images/ctl).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,31 +62,75 @@ int fs_root_log_text(const struct fs_target *t, char **text, size_t *len, svm_er
 	return owned_text(svm_log_text(t->s), text, len);
 }
 
-/* ------------------------------------------------------------ /ctl writes */
+/* ------------------------------------------------------------ command files */
 
-/* stopall waits for guests to shut down: it runs on its own thread so no FUSE
- * worker is held, and replies from there. */
-struct root_job {
+/* /ctl, /net/ctl, /images/ctl: the lines of one write run in order on a thread
+ * of their own (stopall waits for guests, a fetch for a whole download), so no
+ * FUSE worker is held; the reply comes from there. The rules of the VM ctl
+ * apply: at the first failure the write returns the bytes of the lines that
+ * succeeded, or the errno if the first line failed.
+ *
+ * FS_DETACH rows (downloads): Ctrl-C answers EINTR at once. The core cannot
+ * cancel a transfer, so the line in progress finishes in the background (its
+ * outcome shows in the row's files); the lines after it are not run. */
+struct cmd_job {
 	fuse_req_t req;
+	const struct fs_row *row;
 	char *text;
 	size_t len;
+	bool replied;     /* cmd_lock: the request is answered (by Ctrl-C, or by us) */
+	bool interrupted; /* cmd_lock */
+	struct cmd_job *next;
 };
 
-static int root_command(const char *line, svm_error *err)
+static pthread_mutex_t cmd_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cmd_job *cmd_jobs; /* in flight, for the interrupt handler */
+
+int fs_root_command(const struct fs_target *t, const char *line, svm_error *err)
 {
+	int rc;
 	if (!strcmp(line, "stopall"))
-		return svm_stop_all(fsd.s, err);
-	if (!strcmp(line, "cleanup"))
-		return svm_cleanup(fsd.s, err);
-	return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
+		rc = svm_stop_all(t->s, err);
+	else if (!strcmp(line, "cleanup"))
+		rc = svm_cleanup(t->s, err);
+	else
+		rc = svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
+	if (rc != 0)
+		svm_note_error(t->s, line, err);
+	return rc;
 }
 
-static void *root_job_run(void *arg)
+static void cmd_interrupt(fuse_req_t req, void *data)
 {
-	struct root_job *j = arg;
+	(void)data;
+	bool reply = false;
+	pthread_mutex_lock(&cmd_lock);
+	for (struct cmd_job *j = cmd_jobs; j; j = j->next)
+		if (j->req == req) {
+			j->interrupted = true;
+			reply = !j->replied;
+			j->replied = true;
+			break;
+		}
+	pthread_mutex_unlock(&cmd_lock);
+	if (reply)
+		fuse_reply_err(req, EINTR);
+}
+
+static void *cmd_job_run(void *arg)
+{
+	struct cmd_job *j = arg;
+	struct fs_target t = {.s = fsd.s, .row = j->row};
 	size_t pos = 0, ok = 0;
 	int e = 0;
 	while (pos < j->len) {
+		pthread_mutex_lock(&cmd_lock);
+		bool stop = j->interrupted;
+		pthread_mutex_unlock(&cmd_lock);
+		if (stop || fsd.stopping) {
+			e = EINTR;
+			break;
+		}
 		char *nl = memchr(j->text + pos, '\n', j->len - pos);
 		size_t linelen = nl ? (size_t)(nl - (j->text + pos)) + 1 : j->len - pos;
 		char *line = strndup(j->text + pos, nl ? linelen - 1 : linelen);
@@ -97,30 +141,40 @@ static void *root_job_run(void *arg)
 		char *cmd = fs_line_trim(line);
 		svm_error err;
 		svm_error_clear(&err);
-		if (*cmd && root_command(cmd, &err) != 0) {
-			svm_note_error(fsd.s, cmd, &err);
+		int rc = *cmd ? j->row->cmd(&t, cmd, &err) : 0;
+		free(line);
+		if (rc != 0) {
 			e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
-			free(line);
 			break;
 		}
-		free(line);
 		pos += linelen;
 		ok += linelen;
 	}
-	if (e && ok == 0)
-		fuse_reply_err(j->req, e);
-	else
-		fuse_reply_write(j->req, ok);
+	pthread_mutex_lock(&cmd_lock);
+	for (struct cmd_job **pp = &cmd_jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	bool reply = !j->replied;
+	j->replied = true;
+	pthread_mutex_unlock(&cmd_lock);
+	if (reply) {
+		if (e && ok == 0)
+			fuse_reply_err(j->req, e);
+		else
+			fuse_reply_write(j->req, ok);
+	}
 	free(j->text);
 	free(j);
 	__atomic_sub_fetch(&fsd.root_jobs, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
-void fs_root_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+void fs_cmd_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
 {
-	(void)h, (void)off;
-	struct root_job *j = calloc(1, sizeof *j);
+	(void)off;
+	struct cmd_job *j = calloc(1, sizeof *j);
 	if (j)
 		j->text = malloc(size ? size : 1);
 	if (!j || !j->text) {
@@ -131,13 +185,22 @@ void fs_root_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, siz
 	memcpy(j->text, buf, size);
 	j->len = size;
 	j->req = req;
+	j->row = h->row;
+	__atomic_add_fetch(&fsd.root_jobs, 1, __ATOMIC_SEQ_CST);
+	if (h->row->flags & FS_DETACH) {
+		pthread_mutex_lock(&cmd_lock);
+		j->next = cmd_jobs;
+		cmd_jobs = j;
+		pthread_mutex_unlock(&cmd_lock);
+		/* may run cmd_interrupt at once (an interrupt that came first) */
+		fuse_req_interrupt_func(req, cmd_interrupt, NULL);
+	}
 	pthread_t th;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	__atomic_add_fetch(&fsd.root_jobs, 1, __ATOMIC_SEQ_CST);
-	if (pthread_create(&th, &attr, root_job_run, j) != 0)
-		root_job_run(j); /* no thread to spare: do it here */
+	if (pthread_create(&th, &attr, cmd_job_run, j) != 0)
+		cmd_job_run(j); /* no thread to spare: do it here */
 	pthread_attr_destroy(&attr);
 }
 

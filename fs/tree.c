@@ -6,6 +6,8 @@
  *   2 + i                  row i of the root table (including /vms and /vms/clone)
  *   2^20 + serial*32 + 0   the directory of the VM node with that serial
  *   2^20 + serial*32 + 1+i row i of the VM table inside it
+ *   2^48 + serial*16 + 0   dynamic entry `serial` (a bundle dir, a symlink)
+ *   2^48 + serial*16 + 1+i row i of the entry's table (a bundle's files)
  * Serials are never reused while mounted, so a VM made again under an old name has
  * a new inode number (and generation) and no cached entry can reach the old one.
  */
@@ -23,8 +25,8 @@
 #define STATEY (EV(STATE) | EV(EXIT))
 
 const struct fs_row fs_root_rows[] = {
-	{.name = "ctl", .mode = S_IFREG | 0644, .text = fs_root_ctl_text, .write = fs_root_ctl_write,
-	 .changes_on = STATEY | EV(REMOVED), .parent = ""},
+	{.name = "ctl", .mode = S_IFREG | 0644, .text = fs_root_ctl_text, .write = fs_cmd_write,
+	 .cmd = fs_root_command, .changes_on = STATEY | EV(REMOVED), .parent = ""},
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_version_text,
 	 .parent = ""},
 	{.name = "error", .mode = S_IFREG | 0444, .text = fs_root_error_text,
@@ -32,9 +34,37 @@ const struct fs_row fs_root_rows[] = {
 	{.name = "log", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_root_log_text,
 	 .changes_on = EV(DAEMON_LOG), .parent = ""},
 	{.name = "vms", .mode = S_IFDIR | 0755, .parent = ""},
+	{.name = "net", .mode = S_IFDIR | 0555, .parent = ""},
+	{.name = "images", .mode = S_IFDIR | 0555, .list = fs_images_list, .entries = &fs_bundle_table,
+	 .changes_on = EV(IMAGES), .parent = ""},
 	/* opened for writing it makes a VM; writes on that descriptor go to the VM's ctl */
 	{.name = "clone", .mode = S_IFREG | 0666, .flags = FS_CLONE, .read = fs_clone_read,
 	 .write = fs_vm_ctl_write, .parent = "vms"},
+	/* /net: the values never change while mounted; leases move with starts and rmdirs */
+	{.name = "bridge", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_net_text,
+	 .parent = "net"},
+	{.name = "subnet", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_net_text,
+	 .parent = "net"},
+	{.name = "gateway", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_net_text,
+	 .parent = "net"},
+	{.name = "leases", .mode = S_IFREG | 0444, .text = fs_net_text,
+	 .changes_on = STATEY | EV(REMOVED), .parent = "net"},
+	{.name = "ctl", .mode = S_IFREG | 0200, .write = fs_cmd_write, .cmd = fs_net_command,
+	 .parent = "net"},
+	/* /images: downloads block for long, so ctl lines may be left running (FS_DETACH) */
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_DETACH | FS_SHARED,
+	 .text = fs_images_summary_text, .write = fs_cmd_write, .cmd = fs_images_command,
+	 .changes_on = EV(IMAGES), .parent = "images"},
+	{.name = "error", .mode = S_IFREG | 0444, .text = fs_images_error_text,
+	 .changes_on = EV(IMAGES), .parent = "images"},
+	{.name = "latest", .mode = S_IFLNK | 0777, .link = fs_images_preset_link,
+	 .changes_on = EV(IMAGES), .parent = "images"},
+	{.name = "lts", .mode = S_IFLNK | 0777, .link = fs_images_preset_link,
+	 .changes_on = EV(IMAGES), .parent = "images"},
+	{.name = "kernels", .mode = S_IFDIR | 0555, .list = fs_images_user_list,
+	 .entry_link = fs_images_user_link, .changes_on = EV(IMAGES), .parent = "images"},
+	{.name = "rootfs", .mode = S_IFDIR | 0555, .list = fs_images_user_list,
+	 .entry_link = fs_images_user_link, .changes_on = EV(IMAGES), .parent = "images"},
 };
 const int fs_root_nrows = sizeof fs_root_rows / sizeof fs_root_rows[0];
 
@@ -66,12 +96,20 @@ const struct fs_row fs_vm_rows[] = {
 	 .read_at = svm_vm_log_read, .changes_on = EV(LOG) | STATEY},
 	{.name = "metrics", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_metrics_text,
 	 .changes_on = EV(METRICS) | STATEY},
+	/* named snapshots: symlinks to their host directories */
+	{.name = "snapshots", .mode = S_IFDIR | 0555, .list = fs_vm_snapshot_list,
+	 .entry_link = fs_vm_snapshot_link, .changes_on = STATEY},
+	{.name = "balloon", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_balloon_text,
+	 .changes_on = STATEY},
+	{.name = "vsock", .mode = S_IFREG | 0444, .text = fs_vm_vsock_text,
+	 .changes_on = EV(CONFIG) | STATEY},
 };
 const int fs_vm_nrows = sizeof fs_vm_rows / sizeof fs_vm_rows[0];
 
 _Static_assert(sizeof fs_vm_rows / sizeof fs_vm_rows[0] < FS_VM_STRIDE, "VM table too big");
 _Static_assert(sizeof fs_vm_rows / sizeof fs_vm_rows[0] <= FS_VM_ROWS_MAX, "VM table too big");
 _Static_assert(sizeof fs_root_rows / sizeof fs_root_rows[0] <= FS_ROOT_ROWS_MAX, "root table");
+_Static_assert(FS_ENT_ROWS_MAX < FS_ENT_STRIDE, "entry table stride");
 
 struct fs_rowstate fs_root_state[FS_ROOT_ROWS_MAX];
 
@@ -108,6 +146,8 @@ int fs_root_clone_index(void)
 }
 
 /* ------------------------------------------------------------------ nodes */
+
+static void entries_free(void);
 
 static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_node **nodes; /* indexed by serial; serial 0 unused */
@@ -214,6 +254,116 @@ void fs_nodes_free(void)
 	nodes = NULL;
 	nnodes = capnodes = 0;
 	pthread_mutex_unlock(&nodes_lock);
+	entries_free();
+}
+
+/* ------------------------------------------------------------------ entries */
+
+static pthread_mutex_t ents_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_entry **ents; /* indexed by serial; serial 0 unused */
+static size_t nents, capents;
+
+static struct fs_entry *entry_by_serial(uint64_t serial)
+{
+	struct fs_entry *e = NULL;
+	pthread_mutex_lock(&ents_lock);
+	if (serial > 0 && serial < nents)
+		e = ents[serial];
+	pthread_mutex_unlock(&ents_lock);
+	return e;
+}
+
+struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node,
+                              const char *name)
+{
+	if (strlen(name) >= sizeof ((struct fs_entry *)0)->name)
+		return NULL;
+	pthread_mutex_lock(&ents_lock);
+	struct fs_entry *e = NULL;
+	for (size_t i = nents; i-- > 1;)
+		if (!ents[i]->gone && ents[i]->parent == parent && !strcmp(ents[i]->name, name)) {
+			e = ents[i];
+			goto out;
+		}
+	if (nents == 0)
+		nents = 1;
+	if (nents >= capents) {
+		size_t cap = capents ? capents * 2 : 64;
+		struct fs_entry **ne = realloc(ents, cap * sizeof *ne);
+		if (!ne)
+			goto out;
+		ents = ne;
+		capents = cap;
+	}
+	e = calloc(1, sizeof *e);
+	if (!e)
+		goto out;
+	e->serial = nents;
+	e->parent = parent;
+	e->dir = dir;
+	e->node = node;
+	snprintf(e->name, sizeof e->name, "%s", name);
+	e->mtime_ns = fs_now_ns();
+	ents[nents++] = e;
+out:
+	pthread_mutex_unlock(&ents_lock);
+	return e;
+}
+
+void fs_entry_mark_gone(struct fs_entry *e)
+{
+	pthread_mutex_lock(&ents_lock);
+	e->gone = true;
+	pthread_mutex_unlock(&ents_lock);
+}
+
+struct fs_entry **fs_entries_under(fuse_ino_t parent, size_t *count)
+{
+	pthread_mutex_lock(&ents_lock);
+	struct fs_entry **v = calloc(nents + 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 1; v && i < nents; i++)
+		if (!ents[i]->gone && ents[i]->parent == parent)
+			v[n++] = ents[i];
+	pthread_mutex_unlock(&ents_lock);
+	*count = n;
+	return v;
+}
+
+static void entries_free(void)
+{
+	pthread_mutex_lock(&ents_lock);
+	for (size_t i = 1; i < nents; i++)
+		free(ents[i]);
+	free(ents);
+	ents = NULL;
+	nents = capents = 0;
+	pthread_mutex_unlock(&ents_lock);
+}
+
+bool fs_listed(const struct fs_row *dir, const struct fs_target *t, const char *name)
+{
+	size_t n = 0;
+	char **names = dir->list(t, &n);
+	bool found = false;
+	for (size_t i = 0; names && names[i] && !found; i++)
+		found = !strcmp(names[i], name);
+	svm_strv_free(names);
+	return found;
+}
+
+const struct fs_row *fs_where_row(const struct fs_where *w)
+{
+	switch (w->kind) {
+	case FS_W_ROOTROW:
+		return &fs_root_rows[w->row];
+	case FS_W_VMROW:
+		return &fs_vm_rows[w->row];
+	case FS_W_ENTROW:
+		return &w->ent->dir->entries->rows[w->row];
+	default:
+		return NULL;
+	}
 }
 
 struct fs_where fs_resolve(fuse_ino_t ino)
@@ -224,6 +374,23 @@ struct fs_where fs_resolve(fuse_ino_t ino)
 	} else if (ino >= FS_INO_ROOTROW(0) && ino < FS_INO_ROOTROW(fs_root_nrows)) {
 		w.kind = FS_W_ROOTROW;
 		w.row = (int)(ino - FS_INO_ROOTROW(0));
+	} else if (ino >= FS_INO_ENT_BASE) {
+		uint64_t rel = ino - FS_INO_ENT_BASE;
+		struct fs_entry *e = entry_by_serial(rel / FS_ENT_STRIDE);
+		int r = (int)(rel % FS_ENT_STRIDE);
+		if (!e)
+			return w;
+		w.ent = e;
+		w.node = e->node;
+		if (r == 0) {
+			w.kind = FS_W_ENT;
+		} else if (e->dir->entries && r - 1 < e->dir->entries->nrows) {
+			w.kind = FS_W_ENTROW;
+			w.row = r - 1;
+		} else {
+			w.ent = NULL;
+			w.node = NULL;
+		}
 	} else if (ino >= FS_INO_VM_BASE) {
 		uint64_t rel = ino - FS_INO_VM_BASE;
 		struct fs_node *n = node_by_serial(rel / FS_VM_STRIDE);

@@ -2,7 +2,9 @@
  * vmfiles.c - the handlers behind the VM table: one small function per file,
  * each turning one core fact into newline-terminated text.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,12 +104,11 @@ int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 	return *text ? 0 : ENOMEM;
 }
 
-/* Networking is not wired to the tree yet: the file exists, empty. */
+/* TAP, MAC, address per interface, and the boot argument the last start gave */
 int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
-	(void)t, (void)err;
-	*text = fs_strdupf(len, "%s", "");
-	return *text ? 0 : ENOMEM;
+	(void)err;
+	return give_line(svm_vm_net_text(t->vm), text, len);
 }
 
 int fs_vm_runtime_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -170,4 +171,73 @@ int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
 int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
 {
 	return svm_vm_set_metadata_json(vm, text, len, err);
+}
+
+/* Balloon statistics while a VMM runs with a balloon device; empty otherwise
+ * (a VM that is not running has no statistics, and `cat vms/NAME/balloon` in a loop or
+ * grep -r should not fail for it). Firecracker's failures are errors. */
+int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	svm_state st = svm_vm_state(t->vm);
+	bool has_balloon = false;
+	if (st == SVM_RUNNING || st == SVM_PAUSED) {
+		char *cfg = svm_vm_config_json(t->vm);
+		json_t *doc = cfg ? json_loads(cfg, 0, NULL) : NULL;
+		has_balloon = json_is_object(json_object_get(doc, "balloon"));
+		json_decref(doc);
+		free(cfg);
+	}
+	if (!has_balloon)
+		return give_line(NULL, text, len);
+	char *s = svm_vm_balloon_stats_json(t->vm, err);
+	if (!s && err->code == SVM_INVALID_STATE) /* it stopped meanwhile */
+		return give_line(NULL, text, len);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
+int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	return give_line(svm_vm_vsock_path(t->vm), text, len);
+}
+
+/* snapshots/: one symlink per directory under svm_vm_snapshot_dir() */
+char **fs_vm_snapshot_list(const struct fs_target *t, size_t *count)
+{
+	*count = 0;
+	char *dir = svm_vm_snapshot_dir(t->vm);
+	DIR *d = dir ? opendir(dir) : NULL;
+	size_t n = 0, cap = 8;
+	char **v = calloc(cap + 1, sizeof *v);
+	struct dirent *de;
+	while (d && v && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (n == cap) {
+			char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
+			if (!nv)
+				break;
+			v = nv;
+			cap *= 2;
+		}
+		if ((v[n] = strdup(de->d_name)))
+			v[++n] = NULL;
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	*count = n;
+	return v;
+}
+
+char *fs_vm_snapshot_link(const struct fs_target *t)
+{
+	char *dir = svm_vm_snapshot_dir(t->vm);
+	char *p = dir ? fs_strdupf(NULL, "%s/%s", dir, t->id) : NULL;
+	free(dir);
+	return p;
 }

@@ -162,7 +162,10 @@ def _processes_mentioning(text):
     return found
 
 
-def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None):
+def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=()):
+    """Mounts smartvmfs on tmp/mnt. wrap: a command the daemon runs under, e.g.
+    ("nsenter", "--net=/proc/PID/ns/net", "--") (it must exec, not fork, so that
+    proc.pid is the daemon's)."""
     mnt = mountpoint or os.path.join(tmp, "mnt")
     runtime = os.path.join(tmp, "rt")
     datadir = os.path.join(tmp, "data")
@@ -172,7 +175,7 @@ def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None):
     logpath = os.path.join(tmp, "daemon.log")
     log = open(logpath, "ab")
     proc = subprocess.Popen(
-        [BIN, "-f", "-o", ",".join(opts), mnt],
+        [*wrap, BIN, "-f", "-o", ",".join(opts), mnt],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     log.close()

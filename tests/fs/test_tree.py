@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
-ROOT_FILES = {"ctl", "version", "error", "log", "vms"}
+ROOT_FILES = {"ctl", "version", "error", "log", "vms", "net", "images"}
 VM_FILES = {"ctl", "state", "events", "config.json", "metadata", "console", "error", "info",
-            "pid", "net", "runtime", "stat", "log", "metrics"}
+            "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "vsock"}
 
 
 def test_root_listing(mnt):
@@ -42,7 +42,7 @@ def test_vm_directory(mnt):
 
 def test_sizes_are_true(mnt):
     mnt.started_vm("web")
-    for f in sorted(VM_FILES - {"events"}):
+    for f in sorted(VM_FILES - {"events", "snapshots"}):
         path = mnt.vm("web", f)
         with open(path, "rb") as fh:
             data = fh.read()

@@ -1,0 +1,133 @@
+/*
+ * imagefiles.c - /images: base-image bundles (docs/images.md).
+ *
+ *   /images/ctl            r: svm_images_summary  w: svm_images_ctl, one line at a time
+ *   /images/error          the last failures of /images/ctl lines
+ *   /images/latest, lts    symlinks to the bundle directory a preset last resolved to
+ *   /images/ID/            one directory per bundle: the bundle table below
+ *   /images/kernels/NAME   symlinks to files made by import (rootfs/: blank, clone, import)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+#define IMG_EV (1u << SVM_EV_IMAGES)
+
+/* One row per file of a bundle; the row's name is the core's file name. */
+static const struct fs_row bundle_rows[] = {
+	{.name = "manifest.json", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	{.name = "bootargs", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	{.name = "rootfstype", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	{.name = "firecracker", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	{.name = "status", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	{.name = "kernel", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
+	{.name = "rootfs", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
+};
+_Static_assert(sizeof bundle_rows / sizeof bundle_rows[0] <= FS_ENT_ROWS_MAX, "bundle table");
+
+const struct fs_table fs_bundle_table = {bundle_rows, sizeof bundle_rows / sizeof bundle_rows[0]};
+
+static int owned(char *s, char **text, size_t *len)
+{
+	if (!s)
+		s = strdup("");
+	if (!s)
+		return ENOMEM;
+	*text = s;
+	*len = strlen(s);
+	return 0;
+}
+
+int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	return owned(svm_images_summary(t->s), text, len);
+}
+
+int fs_images_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	return owned(svm_images_error_text(t->s), text, len);
+}
+
+static bool is_url(const char *s)
+{
+	return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+/* With allow_other the daemon must not read host files for a caller that could
+ * not: `fetch manifest PATH` and `clone /PATH` must lie under -o paths, and
+ * `import` takes http(s) URLs only (libcurl would read file:// too). */
+static int check_paths(const char *line, svm_error *err)
+{
+	char w[4][512] = {"", "", "", ""};
+	int n = sscanf(line, "%511s %511s %511s %511s", w[0], w[1], w[2], w[3]);
+	const char *path = NULL;
+	if (n >= 3 && !strcmp(w[0], "fetch") && !strcmp(w[1], "manifest") && !is_url(w[2]))
+		path = w[2];
+	else if (n >= 2 && !strcmp(w[0], "clone") && w[1][0] == '/')
+		path = w[1];
+	else if (n >= 3 && !strcmp(w[0], "import") && !is_url(w[2]))
+		return svm_error_set(err, SVM_PERMISSION, "import takes http(s) URLs (allow_other): %s",
+		                     w[2]);
+	if (path && !fs_path_allowed(path))
+		return svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
+	return 0;
+}
+
+int fs_images_command(const struct fs_target *t, const char *line, svm_error *err)
+{
+	if (fsd.allow_other && check_paths(line, err) != 0) {
+		/* the core's /images/error takes only its own failures: /error says it */
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "images/ctl %s", line);
+		svm_note_error(t->s, cmd, err);
+		return -1;
+	}
+	int rc = svm_images_ctl(t->s, line, err);
+	/* blank/clone/import make files no core event names: look again */
+	svm_event ev = {.kind = SVM_EV_IMAGES};
+	fs_on_core_event(NULL, &ev);
+	return rc;
+}
+
+/* latest, lts: relative links to the sibling bundle directory */
+char *fs_images_preset_link(const struct fs_target *t)
+{
+	return svm_images_preset(t->s, t->row->name);
+}
+
+char **fs_images_list(const struct fs_target *t, size_t *count)
+{
+	return svm_images_list(t->s, count);
+}
+
+/* kernels/, rootfs/: the row's name is the core's kind */
+char **fs_images_user_list(const struct fs_target *t, size_t *count)
+{
+	return svm_images_user_files(t->s, t->row->name, count);
+}
+
+char *fs_images_user_link(const struct fs_target *t)
+{
+	return svm_images_user_file(t->s, t->row->name, t->id);
+}
+
+int fs_bundle_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	char *s = svm_image_file(t->s, t->id, t->row->name, err);
+	if (!s) {
+		int e = svm_code_errno(err->code);
+		return e ? e : ENOENT;
+	}
+	return owned(s, text, len);
+}
+
+char *fs_bundle_link(const struct fs_target *t)
+{
+	return svm_image_file(t->s, t->id, t->row->name, NULL);
+}

@@ -1,0 +1,39 @@
+/*
+ * netfiles.c - /net: the bridge, subnet, gateway and leases of automatic
+ * networking (docs/networking.md), and /net/ctl for manual TAPs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/* bridge, subnet, gateway, leases: the row's name is the core's name */
+int fs_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	char *s = svm_net_text(t->s, t->row->name);
+	if (!s)
+		s = strdup("");
+	if (!s)
+		return ENOMEM;
+	*text = s;
+	*len = strlen(s);
+	return 0;
+}
+
+/* "tap VM IFACE": a TAP and its lease ahead of a start (manual mode). */
+int fs_net_command(const struct fs_target *t, const char *line, svm_error *err)
+{
+	if (svm_net_ctl(t->s, line, err) != 0) {
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "net/ctl %s", line);
+		svm_note_error(t->s, cmd, err);
+		return -1;
+	}
+	int r = fs_root_row_index("net", "leases");
+	if (r >= 0)
+		fs_root_row_changed(r);
+	return 0;
+}

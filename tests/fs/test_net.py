@@ -1,0 +1,302 @@
+"""/net and a VM's net file: automatic TAP/bridge/NAT networking, through the mount.
+
+Networking needs root, and these tests never touch the host: each test makes a
+private network namespace held by a `sleep` started with `unshare -n`, and runs
+the daemon in it with `nsenter --net=...` (which changes the network namespace
+only: `ip netns exec` would also give a new mount namespace and hide the FUSE
+mount). Links, addresses and rules are then read inside that namespace.
+"""
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, EMULATOR, check_output, start_daemon, stop_daemon, _allowed
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="networking needs root"),
+    pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
+                       reason="unshare/nsenter (util-linux) missing"),
+    pytest.mark.skipif(shutil.which("iptables") is None, reason="iptables missing (apt-get install iptables)"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="ip (iproute2) missing"),
+]
+
+NET = [{"ifaceId": "eth0"}]
+
+
+class NetNS:
+    """A private network namespace, alive while its holder sleeps."""
+
+    def __init__(self):
+        self.holder = subprocess.Popen(["unshare", "-n", "--", "sleep", "100000"],
+                                       stdin=subprocess.DEVNULL)
+        path = f"/proc/{self.holder.pid}/ns/net"
+        deadline = time.monotonic() + 5
+        while os.readlink(path) == os.readlink("/proc/self/ns/net"):
+            assert time.monotonic() < deadline, "unshare -n did not make a namespace"
+            time.sleep(0.01)
+        self.path = path
+
+    def wrap(self):
+        return ("nsenter", f"--net={self.path}", "--")
+
+    def run(self, *argv):
+        r = subprocess.run([*self.wrap(), *argv], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (argv, r.stderr)
+        return r.stdout
+
+    def links(self):
+        return {l["ifname"]: l for l in json.loads(self.run("ip", "-j", "-d", "link"))}
+
+    def addrs(self):
+        out = {}
+        for l in json.loads(self.run("ip", "-j", "addr")):
+            out[l["ifname"]] = [f'{a["local"]}/{a["prefixlen"]}' for a in l.get("addr_info", [])
+                                if a.get("family") == "inet"]
+        return out
+
+    def nat_rules(self):
+        return [l for l in self.run("iptables", "-w", "-t", "nat", "-S").splitlines()
+                if "smartvmfs" in l]
+
+    def rules(self):
+        return [l for l in self.run("iptables", "-w", "-S").splitlines() if "smartvmfs" in l]
+
+    def ip_forward(self):
+        return self.run("cat", "/proc/sys/net/ipv4/ip_forward").strip()
+
+    def close(self):
+        self.holder.kill()
+        self.holder.wait()
+
+
+@pytest.fixture
+def netns():
+    ns = NetNS()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+def mount_in(ns, tmp, kernel, extra=()):
+    if not BIN or not os.path.exists(BIN) or not EMULATOR:
+        pytest.skip("SMARTVMFS_BIN / SMARTVMFS_EMULATOR not set (run through meson test)")
+    return start_daemon(str(tmp), EMULATOR, kernel, extra_opts=extra, wrap=ns.wrap())
+
+
+@pytest.fixture
+def netmnt(request, netns, tmp_path, kernel_file):
+    m = mount_in(netns, tmp_path, kernel_file)
+    m.ns = netns
+    try:
+        yield m
+    finally:
+        stop_daemon(m)
+        check_output(m, _allowed(request))
+
+
+def leases(m):
+    out = {}
+    for line in m.read("net", "leases").splitlines():
+        addr, mac, tap, vm, iface = line.split()
+        out[vm] = {"addr": addr, "mac": mac, "tap": tap, "iface": iface}
+    return out
+
+
+def start_net_vm(m, name):
+    m.make_vm(name, networkInterfaces=NET)
+    m.ctl(name, "start")
+    assert m.state(name) == "running"
+
+
+def assert_nothing_left(ns):
+    links = ns.links()
+    assert set(links) == {"lo"}, f"links left behind: {sorted(links)}"
+    assert ns.addrs().get("lo", []) in ([], ["127.0.0.1/8"])
+    assert ns.nat_rules() == [] and ns.rules() == []
+
+
+def test_net_files(netmnt):
+    m = netmnt
+    assert m.read("net", "bridge") == "svbr0\n"
+    assert m.read("net", "subnet") == "172.30.0.0/24\n"
+    assert m.read("net", "gateway") == "172.30.0.1\n"
+    assert m.read("net", "leases") == ""
+    assert sorted(os.listdir(m.p("net"))) == ["bridge", "ctl", "gateway", "leases", "subnet"]
+    assert oct(os.stat(m.p("net", "ctl")).st_mode & 0o777) == "0o200"
+    assert os.stat(m.p("net", "gateway")).st_size == len("172.30.0.1\n")
+    # nothing is built before a VM asks for a network
+    assert set(m.ns.links()) == {"lo"}
+
+
+def test_three_vms_bridge_taps_nat(netmnt):
+    m, ns = netmnt, netmnt.ns
+    for n in ("a", "b", "c"):
+        start_net_vm(m, n)
+    ls = leases(m)
+    assert sorted(ls) == ["a", "b", "c"]
+    assert sorted(l["addr"] for l in ls.values()) == ["172.30.0.2", "172.30.0.3", "172.30.0.4"]
+    links = ns.links()
+    br = links["svbr0"]
+    assert br["linkinfo"]["info_kind"] == "bridge"
+    assert "UP" in br["flags"]
+    assert ns.addrs()["svbr0"] == ["172.30.0.1/24"]
+    for vm, l in ls.items():
+        tap = links[l["tap"]]
+        assert tap["linkinfo"]["info_kind"] == "tun"
+        assert tap.get("master") == "svbr0", tap
+        assert "UP" in tap["flags"]
+        assert len(l["tap"]) <= 15
+        # the VM's net file: its lease and the ip= its start gave the guest
+        net = m.read("vms", vm, "net")
+        assert f'eth0 {l["tap"]} {l["mac"]} {l["addr"]}/24 gateway 172.30.0.1\n' in net
+        assert f'bootarg ip={l["addr"]}::172.30.0.1:255.255.255.0::eth0:off\n' in net
+        # config.json is the user's, untouched
+        assert "ip=" not in m.read("vms", vm, "config.json")
+    nat = ns.nat_rules()
+    assert len(nat) == 1, nat
+    assert "-s 172.30.0.0/24 ! -o svbr0" in nat[0] and "MASQUERADE" in nat[0]
+    assert ns.ip_forward() == "1"
+
+    # destroy one: its TAP goes, and its address is the next one given
+    gone = ls["b"]
+    m.ctl("b", "kill")
+    os.rmdir(m.p("vms", "b"))
+    assert gone["tap"] not in ns.links()
+    assert "b" not in leases(m)
+    start_net_vm(m, "d")
+    assert leases(m)["d"]["addr"] == gone["addr"]
+    assert len(ns.nat_rules()) == 1
+
+    # unmount: no link, address or rule of ours is left, ip_forward as it was
+    stop_daemon(m)
+    assert_nothing_left(ns)
+    assert ns.ip_forward() == "0"
+
+
+def test_net_file_follows_state(netmnt):
+    m = netmnt
+    m.make_vm("web", networkInterfaces=NET)
+    assert m.read("vms", "web", "net") == ""
+    m.ctl("web", "start")
+    net = m.read("vms", "web", "net")
+    assert "bootarg ip=172.30.0.2::" in net
+    assert os.stat(m.vm("web", "net")).st_size == len(net)
+    m.ctl("web", "stop")
+    # the lease stays with the VM across restarts: same address next time
+    m.ctl("web", "start")
+    assert "172.30.0.2/24" in m.read("vms", "web", "net")
+
+
+@pytest.mark.daemon_output(r"unknown control message", r"no such VM", r"error")
+def test_net_ctl(netmnt):
+    m, ns = netmnt, netmnt.ns
+    m.make_vm("web", networkInterfaces=[{"ifaceId": "net1"}])
+    r = m.sh("echo 'tap web net1' > net/ctl")
+    assert r.returncode == 0, r.stderr
+    ls = leases(m)
+    assert ls["web"]["iface"] == "net1"
+    assert ls["web"]["tap"] in ns.links()
+    # written again: fine, the same lease
+    m.write(m.p("net", "ctl"), "tap web net1\n")
+    assert leases(m) == ls
+    # the start takes the lease made ahead of time
+    m.ctl("web", "start")
+    assert leases(m) == ls
+    with pytest.raises(OSError) as e:
+        m.write(m.p("net", "ctl"), "frob web\n")
+    assert e.value.errno == errno.EINVAL
+    assert 'unknown control message "frob web"' in m.read("error")
+    with pytest.raises(OSError) as e:
+        m.write(m.p("net", "ctl"), "tap nosuchvm eth0\n")
+    assert e.value.errno == errno.ENOENT
+    assert "net/ctl tap nosuchvm eth0" in m.read("error")
+
+
+def test_dns_option(netns, tmp_path, kernel_file):
+    m = mount_in(netns, tmp_path, kernel_file, extra=("dns=10.9.8.7",))
+    try:
+        start_net_vm(m, "web")
+        assert "::eth0:off:10.9.8.7\n" in m.read("vms", "web", "net")
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
+
+
+def test_bad_dns_refuses_mount(tmp_path):
+    if not BIN or not os.path.exists(BIN):
+        pytest.skip("SMARTVMFS_BIN not set")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([BIN, "-f", "-o", f"firecracker={EMULATOR},dns=not-an-address,"
+                        f"runtimedir={tmp_path}/rt,datadir={tmp_path}/data", str(mnt)],
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0
+    assert "dns" in r.stderr
+    assert not os.path.ismount(mnt)
+
+
+def vmm_pids(m):
+    pids = []
+    for name in os.listdir(m.p("vms")):
+        if name == "clone":
+            continue
+        pid = m.read("vms", name, "pid").strip()
+        if pid:
+            pids.append(int(pid))
+    return pids
+
+
+@pytest.mark.daemon_output(r"left by a crashed run", r"dead mount")
+def test_crashed_run_collected(request, netns, tmp_path, kernel_file):
+    m = mount_in(netns, tmp_path, kernel_file)
+    for n in ("a", "b"):
+        start_net_vm(m, n)
+    taps = [l["tap"] for l in leases(m).values()]
+    assert set(taps) <= set(netns.links())
+    crashed_dirs = {os.path.basename(m.read("vms", n, "runtime").strip()) for n in ("a", "b")}
+    # the daemon and every VMM die at once, as in a power cut of the daemon
+    pids = vmm_pids(m)
+    m.proc.send_signal(signal.SIGKILL)
+    m.proc.wait()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"
+              for p in pids):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert set(taps) <= set(netns.links())  # left behind, as a crash leaves them
+    assert len(netns.nat_rules()) == 1
+
+    # mount again in the same namespace, same runtime dir: the leftovers go
+    m2 = mount_in(netns, tmp_path, kernel_file)
+    try:
+        log = m2.read("log")
+        for tap in taps:
+            assert f"removed TAP {tap} left by a crashed run" in log, log
+        assert "left by a crashed run" in log and "svbr0" in log
+        assert_nothing_left(netns)
+        # and networking works again
+        start_net_vm(m2, "c")
+        assert leases(m2)["c"]["addr"] == "172.30.0.2"
+    finally:
+        stop_daemon(m2, check=False)
+    assert m2.proc.returncode == 0
+    assert_nothing_left(netns)
+    # Known core gap (reported): the core collects the crashed run's links and
+    # rules, not its per-VM runtime dirs (dead sockets and FIFOs). Exactly those
+    # may remain; remove them so the test leaves nothing.
+    left = set(os.listdir(m2.runtime)) - {x for x in os.listdir(m2.runtime) if x.startswith(".")}
+    assert left <= crashed_dirs, left
+    shutil.rmtree(m2.runtime, ignore_errors=True)
+    check_output(m2, _allowed(request))
