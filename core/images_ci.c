@@ -316,8 +316,17 @@ int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_
 	}
 	const char *type = strlen(rootfs) > 5 && !strcmp(rootfs + strlen(rootfs) - 5, ".ext4") ? "ext4" : "squashfs";
 	char raw[1024], url[4096];
-	img_fmt(raw, sizeof raw, "%s-%s-%s-%s-%s", preset, civ, im->arch, base_name(kernel),
-		 base_name(rootfs));
+	int n = img_fmt(raw, sizeof raw, "%s-%s-%s-%s-%s", preset, civ, im->arch, base_name(kernel),
+			base_name(rootfs));
+	/* the id and the file names become a directory and files in the cache: as a
+	 * manifest's bundleId, at most 200 characters (a listing may say anything) */
+	if (n < 0 || n > 200) {
+		svm_error_set(err, SVM_BASE_IMAGE_RESOLVE_FAILED,
+			      "Firecracker CI image names too long for a bundle id (%d characters, "
+			      "at most 200): %.64s..., %.64s...", n, base_name(kernel), base_name(rootfs));
+		keys_free(&k);
+		return -1;
+	}
 	src->preset = strdup(preset);
 	src->arch = strdup(im->arch);
 	src->ci_version = strdup(civ);
