@@ -632,6 +632,14 @@ json_t *svm_config_parse(const char *text, size_t len, svm_error *err)
 			      len, SVM_CONFIG_MAX_BYTES);
 		return NULL;
 	}
+	/* jansson skips a NUL byte after a token (and then miscounts positions):
+	 * JSON text has none outside escapes, so refuse it here */
+	const char *nul = text ? memchr(text, '\0', len) : NULL;
+	if (nul) {
+		svm_error_set(err, SVM_INVALID_CONFIG, "invalid JSON: a NUL byte at offset %zu",
+			      (size_t)(nul - text));
+		return NULL;
+	}
 	json_error_t jerr;
 	json_t *cfg = load(text ? text : "", text ? len : 0, &jerr);
 	if (!cfg) {
@@ -711,7 +719,7 @@ static bool truncated_escape(const char *text, size_t len)
 
 bool svm_config_text_incomplete(const char *text, size_t len)
 {
-	if (!text || len > SVM_CONFIG_MAX_BYTES)
+	if (!text || len > SVM_CONFIG_MAX_BYTES || memchr(text, '\0', len))
 		return false;
 	json_error_t jerr;
 	json_t *doc = load(text, len, &jerr);
