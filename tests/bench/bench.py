@@ -381,6 +381,7 @@ def fig4_5_many():
            {"median": per_vm, "min": pdr["min"] / n, "max": pdr["max"] / n, "runs": pdr["runs"]},
            None, None, "< 64 KiB", per_vm < 64,
            private_dirty_kib_total=pdr, private_dirty_kib_before_start=pd0,
+           first_burst_per_vm_kib=pd_running[0] / n, private_dirty_kib_per_burst=pd_running,
            per_vm_increase_kib=delta)
 
     # figure 5: 1000 VMs created
@@ -477,6 +478,7 @@ def fig8_net():
               "(emulator, private netns)", "ms/VM", s, rf,
            "the same without a network interface", "time per VM; nothing left behind",
            res["leftovers"] == [] and res["errors"] == 0, leftovers=res["leftovers"],
+           kernel_tap_ops=res["ip"],
            phases=res["phases"], errors=res["errors"])
 
 
@@ -487,7 +489,10 @@ def net_child():
     def snapshot():
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-        rules = [l for l in rules.splitlines() if l and not l.startswith("#")]
+        # rules and our own chains; not the empty tables iptables itself loads
+        builtin = (":INPUT ", ":OUTPUT ", ":FORWARD ", ":PREROUTING ", ":POSTROUTING ")
+        rules = [l for l in rules.splitlines()
+                 if l.startswith("-") or (l.startswith(":") and not l.startswith(builtin))]
         fwd = read_file("/proc/sys/net/ipv4/ip_forward").decode().strip()
         return {"links": sorted(l.split(":")[1].strip() for l in links.splitlines()),
                 "rules": rules, "ip_forward": fwd}
@@ -525,6 +530,22 @@ def net_child():
                                                 "kill_destroy_ms_per_vm": (t2 - t1) * 1e3 / n})
     finally:
         m.close()
+    # the kernel's own cost: the same TAP and bridge operations from one `ip -batch`
+    ref = []
+    for _ in range(2):
+        cmds = ["link add svbref type bridge", "link set svbref up"]
+        for i in range(n):
+            cmds += [f"tuntap add dev svref{i} mode tap", f"link set svref{i} master svbref",
+                     f"link set svref{i} up"]
+        t0 = now()
+        subprocess.run(["ip", "-batch", "-"], input="\n".join(cmds) + "\n", text=True, check=True)
+        t1 = now()
+        dels = [f"link del svref{i}" for i in range(n)] + ["link del svbref"]
+        subprocess.run(["ip", "-batch", "-"], input="\n".join(dels) + "\n", text=True, check=True)
+        t2 = now()
+        ref.append({"create_ms_per_vm": (t1 - t0) * 1e3 / n, "delete_ms_per_vm": (t2 - t1) * 1e3 / n,
+                    "total": (t2 - t0) * 1e3 / n})
+    phases["ip_batch"] = ref
     after = snapshot()
     left = []
     for k in ("links", "rules"):
@@ -533,7 +554,8 @@ def net_child():
         left.append(f"ip_forward {before['ip_forward']} -> {after['ip_forward']}")
     if os.path.exists(m.rt + "/rt") and os.listdir(m.rt + "/rt"):
         left.append(f"runtime dir not empty: {os.listdir(m.rt + '/rt')}")
-    print(json.dumps({"net": stats(out["net"]), "nonet": stats(out["nonet"]), "phases": phases,
+    print(json.dumps({"net": stats(out["net"]), "nonet": stats(out["nonet"]),
+                      "ip": stats([r["total"] for r in ref]), "phases": phases,
                       "leftovers": left, "errors": errors}))
 
 
@@ -582,14 +604,26 @@ def write_outputs(meta):
         if f.get("figure") == "5c":
             extras.append(f"- 5c: Private_Dirty total {f['private_dirty_kib_total']['median']} KiB with 200 running, "
                           f"{f['private_dirty_kib_before_start']} KiB before they started "
-                          f"({f['per_vm_increase_kib']:.1f} KiB per VM of increase).")
+                          f"({f['per_vm_increase_kib']:.1f} KiB per VM of increase); per burst (start 200, "
+                          f"cleanup, again) {f['private_dirty_kib_per_burst']} KiB: the first burst is "
+                          f"{f['first_burst_per_vm_kib']:.1f} KiB per VM.")
         if f.get("figure") == 6 and "blocks_ours" in f:
             extras.append(f"- 6: allocated 512-byte blocks: ours {f['blocks_ours']}, cp {f['blocks_cp']}.")
         if f.get("figure") == 7 and f.get("fetch_manifest_hit"):
             extras.append(f"- 7: `fetch manifest` of the cached bundle again: {fmt(f['fetch_manifest_hit'], 'ms')} ms; "
                           f"the first fetch (copy + SHA-256 of 1 GiB): {f['first_fetch_ms']:.0f} ms.")
         if f.get("figure") == 8 and "leftovers" in f:
-            extras.append(f"- 8: left behind after unmount: {f['leftovers'] or 'nothing'}; phases {json.dumps(f['phases'])}.")
+            ph = f["phases"]
+            net = statistics.median(p["create_start_ms_per_vm"] for p in ph["net"])
+            netd = statistics.median(p["kill_destroy_ms_per_vm"] for p in ph["net"])
+            non = statistics.median(p["create_start_ms_per_vm"] for p in ph["nonet"])
+            nond = statistics.median(p["kill_destroy_ms_per_vm"] for p in ph["nonet"])
+            ipc = statistics.median(p["create_ms_per_vm"] for p in ph["ip_batch"])
+            ipd = statistics.median(p["delete_ms_per_vm"] for p in ph["ip_batch"])
+            extras.append(f"- 8: per VM, with network / without: create+start {net:.2f} / {non:.2f} ms, "
+                          f"kill+rmdir {netd:.2f} / {nond:.2f} ms; the kernel's own TAP work "
+                          f"(`ip -batch`: tuntap add, enslave, up / link del) {ipc:.2f} / {ipd:.2f} ms per TAP. "
+                          f"Left behind after unmount: {f['leftovers'] or 'nothing'}.")
     if extras:
         lines += ["", "Notes:", ""] + extras
     lines += ["", "Chart of the start latency distribution: start-latency.svg", ""]
@@ -600,7 +634,9 @@ def write_outputs(meta):
 
 def chart(series):
     """CDF of the start latencies (figure 1 and 2), gnuplot SVG."""
-    if not shutil.which("gnuplot") or not series:
+    if not series:
+        return
+    if not shutil.which("gnuplot"):
         log("no gnuplot (apt-get install gnuplot-nox): no chart")
         return
     d = make_tmp("svmbench-plot-")
