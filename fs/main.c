@@ -33,6 +33,7 @@ struct fs_conf {
 	int noephemeral;
 	int allow_other;
 	int help, version;
+	int foreground;
 };
 
 enum { KEY_ALLOW_OTHER, KEY_HELP, KEY_VERSION };
@@ -194,6 +195,7 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, svm_op
 	o->console_size = c->consolesize;
 	o->on_event = fs_on_core_event;
 	o->event_ud = NULL;
+	o->log_stderr = c->foreground; /* -f: the log on stderr too, as sshfs -f does */
 }
 
 static char *default_paths(void)
@@ -228,6 +230,7 @@ int main(int argc, char *argv[])
 		return 1;
 	if (fuse_parse_cmdline(&args, &cl) != 0)
 		return 1;
+	conf.foreground = cl.foreground;
 	if (conf.help || cl.show_help) {
 		usage(argv[0]);
 		ret = 0;

@@ -220,6 +220,8 @@ def stop_daemon(m, check=True):
 def check_output(m, allowed):
     bad = []
     for line in m.daemon_output().splitlines():
+        # paths hold the test's name (test_crash_signal0/...): judge the words only
+        line = line.replace(m.root, "<tmp>")
         if SUSPICIOUS.search(line) and not any(re.search(p, line) for p in allowed):
             bad.append(line)
     assert not bad, "unexpected daemon output:\n" + "\n".join(bad)

@@ -253,7 +253,7 @@ def vmm_pids(m):
     return pids
 
 
-@pytest.mark.daemon_output(r"left by a crashed run", r"dead mount")
+@pytest.mark.daemon_output(r"left by a crashed run", r"a crashed run had changed it", r"dead mount")
 def test_crashed_run_collected(request, netns, tmp_path, kernel_file):
     m = mount_in(netns, tmp_path, kernel_file)
     for n in ("a", "b"):
