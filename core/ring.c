@@ -49,6 +49,10 @@ void ring_reset(svm_ring *r)
 {
 	pthread_mutex_lock(&r->mu);
 	r->total = 0;
+	/* give the pages back: a VM that restarts should not keep its old output's
+	 * memory dirty (the buffer comes back on the first append) */
+	free(r->buf);
+	r->buf = NULL;
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -24,7 +24,7 @@ typedef struct svm_ring {
 void ring_init(svm_ring *r, size_t cap);
 void ring_destroy(svm_ring *r);
 void ring_append(svm_ring *r, const char *data, size_t len);
-/* Forget the contents and restart the offsets at 0 (a new boot). */
+/* Forget the contents, free the buffer and restart the offsets at 0 (a new boot). */
 void ring_reset(svm_ring *r);
 uint64_t ring_total(svm_ring *r);
 /* Copies from max(off, oldest kept); returns bytes copied, 0 at the end. */

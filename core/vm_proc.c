@@ -305,6 +305,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *
 	argv[a] = NULL;
 
 	ring_reset(&vm->console);
+	ring_reset(&vm->fclog);
 	ring_reset(&vm->errtail);
 	pthread_mutex_lock(&vm->mu);
 	free(vm->metrics_line);
