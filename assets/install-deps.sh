@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages smartvmfs needs to build, run and test, if missing.
-# Usage: assets/install-deps.sh [--test]   (run as root)
+# Usage: assets/install-deps.sh [--test|--bench]   (run as root)
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 libcurl4-openssl-dev
 libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev iptables e2fsprogs"
-if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps"
-fi
+case "${1:-}" in
+--test) pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps iproute2 util-linux" ;;
+--bench) pkgs="$pkgs python3 procps iproute2 util-linux gnuplot-nox" ;;
+esac
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${SMARTVMFS_BENCH_BUILD:-$root/build/bench-release}
 out=$root/build/bench
+"$root/assets/install-deps.sh" --bench
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$root" --buildtype=release >/dev/null
 fi
