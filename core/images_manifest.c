@@ -196,7 +196,7 @@ static char *artifact_file_name(const json_t *a, const char *fallback)
 	img_fmt(buf, sizeof buf, "%s", from ? from : "");
 	if (is_url(buf)) {
 		buf[strcspn(buf, "?#")] = '\0';
-		char *host_end = strchr(buf + 8, '/');
+		char *host_end = strchr(buf + (buf[4] == 's' ? 8 : 7), '/'); /* "http://" may be all */
 		if (!host_end)
 			buf[0] = '\0';
 	}
@@ -208,6 +208,11 @@ static char *artifact_file_name(const json_t *a, const char *fallback)
 	if (out && (!strcmp(out, ".") || !strcmp(out, "..") || !strcmp(out, "manifest.json"))) {
 		free(out);
 		out = strdup("artifact");
+	}
+	/* a name in the cache is at most 200 characters, as a fileName given */
+	if (out && strlen(out) > 200) {
+		free(out);
+		out = strdup(fallback);
 	}
 	return out;
 }
