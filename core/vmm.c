@@ -120,7 +120,8 @@ int vmm_proc_stat(pid_t pid, uint64_t *user_ns, uint64_t *sys_ns, uint64_t *rss_
 	long rss = 0;
 	/* state(3) ... utime(14) stime(15) ... rss(24) */
 	int field = 2;
-	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+	char *save = NULL; /* strtok_r: stat files are read on many threads at once */
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		field++;
 		if (field == 14)
 			ut = strtoull(tok, NULL, 10);
