@@ -316,7 +316,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *
 	pid_t pid;
 	int pidfd;
 	int fds[3] = {in[0], out[1], er[1]};
-	vm->spawn_ns = svm_now_ns();
+	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
 	if (vmm_spawn(argv, fds, &pid, &pidfd, err) < 0)
 		goto fail;
 	close(in[0]);
@@ -325,6 +325,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *
 
 	svm_vm_ref(vm); /* held by the process until it is reaped */
 	pthread_mutex_lock(&vm->mu);
+	vm->spawn_ns = spawn_ns;
 	vm->pid = pid;
 	vm->pidfd = pidfd;
 	vm->stdin_fd = in[1];
