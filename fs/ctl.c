@@ -34,6 +34,7 @@ struct ctl_job {
 	uint64_t finished;   /* ops whose done() ran */
 	svm_op *op;          /* the op in flight, until its done() starts */
 	bool interrupted;
+	int refs;            /* jobs_lock: the job itself, and a thread past svm_vm_submit */
 	struct ctl_job *next;
 };
 
@@ -119,6 +120,17 @@ static void job_free(struct ctl_job *j)
 	free(j);
 }
 
+/* The op may complete, and the pump finish the whole job, before the thread
+ * that submitted it is done with it: whoever drops the last reference frees. */
+static void job_unref(struct ctl_job *j)
+{
+	pthread_mutex_lock(&jobs_lock);
+	bool last = --j->refs == 0;
+	pthread_mutex_unlock(&jobs_lock);
+	if (last)
+		job_free(j);
+}
+
 static void job_finish(struct ctl_job *j, const svm_error *err)
 {
 	pthread_mutex_lock(&jobs_lock);
@@ -134,7 +146,7 @@ static void job_finish(struct ctl_job *j, const svm_error *err)
 	} else {
 		fuse_reply_write(j->req, j->ok);
 	}
-	job_free(j);
+	job_unref(j);
 }
 
 static void job_fail(struct ctl_job *j, const char *line, const svm_error *err)
@@ -203,15 +215,18 @@ static void job_step(struct ctl_job *j)
 		j->cur_bytes = bytes;
 		pthread_mutex_lock(&jobs_lock);
 		uint64_t n = ++j->submitted;
+		j->refs++; /* ours until the bookkeeping below is done */
 		pthread_mutex_unlock(&jobs_lock);
 		svm_op *op = svm_vm_submit(j->vm, &r, ctl_done, j);
 		if (!op) {
+			job_unref(j);
 			svm_error_set(&err, SVM_START_FAILED, "could not submit \"%s\"", j->line);
 			job_fail(j, j->line, &err);
 			return;
 		}
 		/* done() may already have run on a core thread (and the pump may be
-		 * at the next line): only an op still in flight is remembered. */
+		 * at the next line, or have finished the job): only an op still in
+		 * flight is remembered. */
 		pthread_mutex_lock(&jobs_lock);
 		if (j->finished < n) {
 			j->op = op;
@@ -219,6 +234,7 @@ static void job_step(struct ctl_job *j)
 				svm_op_cancel(op);
 		}
 		pthread_mutex_unlock(&jobs_lock);
+		job_unref(j);
 		return;
 	}
 	job_finish(j, NULL);
@@ -267,6 +283,7 @@ void fs_vm_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_
 	memcpy(j->text, buf, size);
 	j->len = size;
 	j->req = req;
+	j->refs = 1;
 	svm_vm_ref(h->t.vm);
 	j->vm = h->t.vm;
 	fuse_req_interrupt_func(req, ctl_interrupt, NULL);

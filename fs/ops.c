@@ -78,6 +78,8 @@ static size_t text_len(const struct fs_row *row, const struct fs_target *t)
 /* A symlink's target: a row's link, or a symlink entry's. NULL when absent. */
 static char *link_of(const struct fs_where *w, const struct fs_target *t)
 {
+	if (w->node && !t->vm)
+		return NULL; /* the VM it belonged to was removed */
 	if (w->kind == FS_W_ENT)
 		return w->ent->dir->entries ? NULL : w->ent->dir->entry_link(t);
 	const struct fs_row *row = fs_where_row(w);

@@ -300,3 +300,32 @@ def test_crashed_run_collected(request, netns, tmp_path, kernel_file):
     assert left <= crashed_dirs, left
     shutil.rmtree(m2.runtime, ignore_errors=True)
     check_output(m2, _allowed(request))
+
+
+def test_real_firecracker_with_tap(request, netns, tmp_path):
+    """A real Firecracker booting the tiny guest with an automatic TAP (the
+    VMM holds the TAP open: carrier), inside the private namespace."""
+    from conftest import FIRECRACKER, GUEST_KERNEL
+    if not FIRECRACKER or not os.access(FIRECRACKER, os.X_OK):
+        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
+    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
+        pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("/dev/kvm is not accessible")
+    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, wrap=netns.wrap())
+    try:
+        start_net_vm(m, "tiny")
+        l = leases(m)["tiny"]
+        deadline = time.monotonic() + 10
+        while "smartvm-guest: ready" not in m.read("vms", "tiny", "console"):
+            assert time.monotonic() < deadline, m.read("vms", "tiny", "console")
+            time.sleep(0.05)
+        tap = netns.links()[l["tap"]]
+        assert tap.get("master") == "svbr0"
+        assert "NO-CARRIER" not in tap["flags"], tap  # Firecracker holds it open
+        assert f'bootarg ip={l["addr"]}::172.30.0.1:' in m.read("vms", "tiny", "net")
+        m.ctl("tiny", "stop")
+    finally:
+        stop_daemon(m)
+    assert_nothing_left(netns)
+    check_output(m, _allowed(request))
