@@ -344,8 +344,8 @@ char *svm_vm_metadata_json(svm_vm *vm, svm_error *err);
  * next start otherwise). TOO_LARGE over the limit, INVALID_CONFIG if not JSON. */
 int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error *err);
 
-/* GET / (instance info) when the VMM runs; otherwise a document built from what
- * is known ({"id":…,"state":…}). */
+/* GET / (instance info) when the VM is running or paused; otherwise (also while
+ * it is starting or stopping) a document built from what is known ({"id":…,"state":…}). */
 char *svm_vm_info_json(svm_vm *vm, svm_error *err);
 /* GET /version of the running VMM. */
 char *svm_vm_version_json(svm_vm *vm, svm_error *err);

@@ -296,7 +296,10 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 
 char *svm_vm_info_json(svm_vm *vm, svm_error *err)
 {
-	if (svm_vm_pid(vm)) {
+	/* starting: the API socket may not answer yet; stopping: the VMM is ending.
+	 * Then what is known is the answer, not an error (as for metadata). */
+	svm_state st = svm_vm_state(vm);
+	if (svm_vm_pid(vm) && (st == SVM_RUNNING || st == SVM_PAUSED)) {
 		svm_api_reply r = {0};
 		if (svm_api_call(vm->api, "GET", "/", NULL, &r, err) == 0 && r.json) {
 			char *s = json_dumps(r.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

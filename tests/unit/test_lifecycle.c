@@ -523,6 +523,12 @@ static void test_async(svm *s)
 	op = svm_vm_submit(vm, &start, on_done, &b);
 	usleep(150 * 1000);
 	CHECK(svm_vm_state(vm) == SVM_STARTING, "starting while InstanceStart is slow");
+	/* info while starting: what is known, at once (no error, no wait for the API) */
+	double ti = now_ms();
+	char *info = svm_vm_info_json(vm, &e);
+	ti = now_ms() - ti;
+	CHECK(info && strstr(info, "\"starting\"") && ti < 500, "info while starting: what is known, at once");
+	free(info);
 	double tc = now_ms();
 	svm_op_cancel(op);
 	wait_box(&b);
