@@ -119,7 +119,9 @@ int img_validate_manifest(const json_t *m, const char *arch, bool remote, svm_er
 	if (id[0] == '.' || strlen(id) > 200)
 		return BAD("Hosted base image manifest bundleId must not start with a dot nor be "
 			   "longer than 200 characters");
-	static const char *const reserved[] = {"ctl", "latest", "lts", "hosted"};
+	/* the names of /images/'s own files: a bundle of that name would hide behind them */
+	static const char *const reserved[] = {"ctl", "latest", "lts", "hosted", "error", "kernels",
+					       "rootfs"};
 	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 		if (!strcmp(id, reserved[i]))
 			return BAD("Hosted base image manifest bundleId \"%s\" is a reserved name", id);

@@ -442,7 +442,7 @@ char *net_leases_text(svm_net *n)
 	pthread_mutex_lock(&n->mu);
 	net_lease *v = malloc((n->nleases + 1) * sizeof *v);
 	size_t count = v ? n->nleases : 0;
-	if (v)
+	if (count)
 		memcpy(v, n->leases, count * sizeof *v);
 	pthread_mutex_unlock(&n->mu);
 	qsort(v, count, sizeof *v, cmp_lease);

@@ -269,6 +269,8 @@ int svm_parse_cache_limit(const char *text, unsigned *out, svm_error *err);
  * Blocks for the whole download: call it from a thread of its own. A failure is
  * also kept for svm_images_error_text(). */
 int svm_images_ctl(svm *s, const char *line, svm_error *err);
+/* Adds a line to /images/error (a front end's own refusal of a command). */
+void svm_images_note_error(svm *s, const char *command, const svm_error *e);
 /* The read side of /images/ctl: what is cached, the presets, the last failure. */
 char *svm_images_summary(svm *s);
 /* /images/error: the last failures of /images/ctl lines (time, command, reason). */

@@ -597,8 +597,14 @@ int svm_images_ctl(svm *s, const char *line, svm_error *err)
 	svm_error *e = err ? err : &local;
 	int rc = images_ctl(s->images, line, e);
 	if (rc < 0)
-		ring_printf(&s->image_errors, "%s: %s", line, e->message);
+		svm_images_note_error(s, line, e);
 	return rc;
+}
+
+void svm_images_note_error(svm *s, const char *command, const svm_error *e)
+{
+	ring_printf(&s->image_errors, "%s: %s", command ? command : "", e ? e->message : "");
+	svm_emit(s, SVM_EV_IMAGES, NULL, 0, NULL);
 }
 
 char *svm_images_summary(svm *s) { return images_summary(s->images); }

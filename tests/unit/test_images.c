@@ -476,6 +476,8 @@ static void bad_manifests(void)
 		{"iddot", "bundleId starting with a dot", "\"bundleId\": \".hidden\"", NULL, NULL},
 		{"idlatest", "bundleId latest (reserved)", "\"bundleId\": \"latest\"", NULL, NULL},
 		{"idctl", "bundleId ctl (reserved)", "\"bundleId\": \"ctl\"", NULL, NULL},
+		{"iderror", "bundleId error (reserved: /images/error)", "\"bundleId\": \"error\"", NULL, NULL},
+		{"idkernels", "bundleId kernels (reserved: /images/kernels)", "\"bundleId\": \"kernels\"", NULL, NULL},
 		{"ver", "firecrackerVersion 1.15.1", "\"firecrackerVersion\": \"1.15.1\"", NULL, NULL},
 		{"ver2", "firecrackerVersion v1.15", "\"firecrackerVersion\": \"v1.15\"", NULL, NULL},
 		{"type", "rootfsType xfs", "\"rootfsType\": \"xfs\"", NULL, NULL},
