@@ -82,7 +82,7 @@ int net_tap_create(const char *name, svm_error *err)
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof ifr);
 	/* TUN_EXCL: an existing device of that name is an error, never shared */
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL); /* 0x9002: the top bit of a short */
 	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
 	int rc = ioctl(fd, TUNSETIFF, &ifr);
 	int e = errno;
