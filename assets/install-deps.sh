@@ -5,7 +5,7 @@ set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 libcurl4-openssl-dev
 libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev iptables e2fsprogs"
 case "${1:-}" in
---test) pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps iproute2 util-linux" ;;
+--test) pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps iproute2 util-linux clang libclang-rt-14-dev" ;;
 --bench) pkgs="$pkgs python3 procps iproute2 util-linux gnuplot-nox" ;;
 esac
 missing=""

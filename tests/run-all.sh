@@ -1,8 +1,11 @@
 #!/bin/bash
 # The whole test suite: installs what is missing, builds smartvmfs twice (plain, and
-# with ASan+UBSan), runs every suite in both, and says how long each part took.
+# with ASan+UBSan), runs every suite in both, then each fuzz target for a bounded
+# time (clang, ASan+UBSan) and the ThreadSanitizer stress run, and says how long
+# each part took.
 # Usage: tests/run-all.sh   (as root; from any directory)
 #   SMARTVMFS_FIRECRACKER=/path/to/firecracker adds the real-Firecracker runs.
+#   FUZZ_SECONDS (60 per target) and STRESS_SECONDS (120) bound the last two.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -38,6 +41,13 @@ part "build (plain)" setup build/plain --buildtype=debugoptimized --werror &&
 	part "tests (plain)" meson test -C build/plain --print-errorlogs --num-processes 2
 part "build (asan+ubsan)" setup build/asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false &&
 	part "tests (asan+ubsan)" meson test -C build/asan --print-errorlogs --num-processes 2
+export FUZZ_BUILD=$top/build/fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+part "build (fuzz: clang)" tests/fuzz/run.sh build &&
+	part "fuzz (6 x ${FUZZ_SECONDS}s)" tests/fuzz/run.sh run
+export STRESS_BUILD=$top/build/tsan STRESS_SECONDS=${STRESS_SECONDS:-120}
+[ -x build/plain/tests/emulator/fc-emulator ] && export STRESS_EMULATOR=$top/build/plain/tests/emulator/fc-emulator
+part "build (tsan)" tests/stress/run.sh build &&
+	part "stress (tsan, ${STRESS_SECONDS}s)" tests/stress/run.sh run
 
 echo
 echo "=== time per part"
