@@ -19,6 +19,7 @@
 #include "images.h"
 #include "internal.h"
 #include "net.h"
+#include "safedir.h"
 #include "vm_verbs.h"
 #include "vmm.h"
 
@@ -57,23 +58,6 @@ static char *line_of(const char *v)
 static char *dup_or(const char *v, const char *def)
 {
 	return strdup(v && *v ? v : def);
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof buf, "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 static bool dir_usable(const char *dir)
@@ -185,11 +169,9 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	atomic_init(&s->ops, 0);
 	if (fill_options(s, opts, err) < 0)
 		goto fail;
-	if (mkdir_p(s->runtime_dir, 0700) < 0) {
-		svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_START_FAILED,
-			      "cannot create runtime dir %s: %s", s->runtime_dir, strerror(errno));
+	/* both default to world-writable places: made safely, refused if tampered */
+	if (safedir_make(s->data_dir, err) < 0 || safedir_make(s->runtime_dir, err) < 0)
 		goto fail;
-	}
 	raise_nofile();
 	s->net = net_new(s, err);
 	if (!s->net)

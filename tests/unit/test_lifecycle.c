@@ -110,6 +110,43 @@ static bool pid_gone(pid_t pid)
 
 /* ---------------------------------------------------------------- tests */
 
+/* the data and runtime dirs default to world-writable places: planted things refused */
+static void test_safe_dirs(void)
+{
+	char d[300], target[300], run[300];
+	svm_error e;
+	snprintf(run, sizeof run, "%s/saferun", tmpdir);
+	snprintf(target, sizeof target, "%s/elsewhere", tmpdir);
+	mkdir(target, 0700);
+	snprintf(d, sizeof d, "%s/planted-link", tmpdir);
+	CHECK(symlink(target, d) == 0, "plant a symlink at the data dir path");
+	svm_options o = {.firecracker = "/bin/true", .runtime_dir = run, .data_dir = d};
+	svm *s = svm_new(&o, &e);
+	CHECK(s == NULL && e.code == SVM_PERMISSION && strstr(e.message, d), "a symlink as data dir is refused, naming it");
+	svm_free(s);
+	unlink(d);
+
+	snprintf(d, sizeof d, "%s/foreign", tmpdir);
+	mkdir(d, 0755);
+	CHECK(chown(d, 4242, 4242) == 0, "a data dir owned by another user");
+	s = svm_new(&o, &e);
+	CHECK(s == NULL && e.code == SVM_PERMISSION && strstr(e.message, "4242"), "another user's data dir is refused");
+	svm_free(s);
+	rmdir(d);
+
+	snprintf(d, sizeof d, "%s/open", tmpdir);
+	mkdir(d, 0700);
+	chmod(d, 0777);
+	s = svm_new(&o, &e);
+	struct stat st;
+	CHECK(s != NULL && stat(d, &st) == 0 && (st.st_mode & 07777) == 0700, "our own data dir is made 0700");
+	CHECK(stat(run, &st) == 0 && (st.st_mode & 07777) == 0700, "runtime dir 0700");
+	svm_free(s);
+	rmdir(d);
+	rmdir(run);
+	rmdir(target);
+}
+
 static void test_orchestrator(const char *bin)
 {
 	svm *s = make_svm(bin, 1000);
@@ -689,6 +726,7 @@ int main(void)
 	}
 	const char *emu = getenv("SMARTVMFS_EMULATOR");
 	if (emu && *emu && access(emu, X_OK) == 0) {
+		test_safe_dirs();
 		test_orchestrator(emu);
 		test_start_failures(emu);
 		run_suite(emu, "emulator");
