@@ -54,6 +54,10 @@ struct svm_vm {
 
 	pthread_mutex_t mu;   /* guards everything below that is not atomic */
 	pthread_cond_t cv;    /* signalled when the process exits or metrics arrive */
+	/* taken before mu: one metadata change at a time, from the state check through
+	 * the VMM's answer to the stored copy, and a start's copy of it waits for it
+	 * (so the VMM's MMDS and `metadata` never tell two stories) */
+	pthread_mutex_t md_mu;
 	atomic_int state;
 	atomic_bool removed;
 	atomic_llong mtime_ns;

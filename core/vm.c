@@ -67,6 +67,7 @@ svm_vm *vm_new(svm *s, const char *name, svm_error *err)
 	memcpy(vm->sock + strlen(vm->rundir), "/fc.sock", sizeof "/fc.sock");
 	vm->api = svm_api_new(vm->sock, s->opt.api_timeout_ms);
 	pthread_mutex_init(&vm->mu, NULL);
+	pthread_mutex_init(&vm->md_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&vm->cv, &ca);
@@ -122,6 +123,7 @@ void svm_vm_unref(svm_vm *vm)
 	free(vm->metrics_line);
 	free(vm->mpart);
 	pthread_mutex_destroy(&vm->mu);
+	pthread_mutex_destroy(&vm->md_mu);
 	pthread_cond_destroy(&vm->cv);
 	free(vm);
 }
@@ -254,13 +256,16 @@ int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error
 	json_t *doc = parse_metadata(text, len, err);
 	if (!doc)
 		return -1;
+	pthread_mutex_lock(&vm->md_mu);
 	svm_state st = svm_vm_state(vm);
 	if (svm_vm_pid(vm) && (st == SVM_RUNNING || st == SVM_PAUSED)) {
 		if (svm_api_call(vm->api, "PUT", "/mmds", doc, NULL, err) < 0) {
+			pthread_mutex_unlock(&vm->md_mu);
 			json_decref(doc);
 			return -1;
 		}
 	} else if (st == SVM_STARTING || st == SVM_STOPPING) {
+		pthread_mutex_unlock(&vm->md_mu);
 		json_decref(doc);
 		return svm_error_set(err, SVM_INVALID_STATE, "metadata of %s cannot change while it is %s",
 				     vm->name, svm_state_name(st));
@@ -270,6 +275,7 @@ int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error
 	vm->metadata = doc;
 	vm_touch(vm);
 	pthread_mutex_unlock(&vm->mu);
+	pthread_mutex_unlock(&vm->md_mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;
 }
@@ -280,6 +286,7 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 	json_t *patch = parse_metadata(text, strlen(text), err);
 	if (!patch)
 		return -1;
+	pthread_mutex_lock(&vm->md_mu);
 	int rc = svm_api_call(vm->api, "PATCH", "/mmds", patch, NULL, err);
 	if (rc == 0) {
 		pthread_mutex_lock(&vm->mu);
@@ -288,8 +295,10 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 		json_object_update_recursive(vm->metadata, patch);
 		vm_touch(vm);
 		pthread_mutex_unlock(&vm->mu);
-		svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	}
+	pthread_mutex_unlock(&vm->md_mu);
+	if (rc == 0)
+		svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	json_decref(patch);
 	return rc;
 }

@@ -214,8 +214,14 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	vm->kill_requested = false;
 	uint64_t seq = vm_state_locked(vm, SVM_STARTING);
 	json_t *cfg = cfg_override ? cfg_override : json_deep_copy(vm->config);
+	pthread_mutex_unlock(&vm->mu);
+	/* starting now refuses metadata writes; one that checked the state before
+	 * stores its document first, and this start takes that one */
+	pthread_mutex_lock(&vm->md_mu);
+	pthread_mutex_lock(&vm->mu);
 	json_t *md = vm->metadata ? json_deep_copy(vm->metadata) : NULL;
 	pthread_mutex_unlock(&vm->mu);
+	pthread_mutex_unlock(&vm->md_mu);
 	emit_state(vm, seq);
 
 	int rc = -1;

@@ -677,6 +677,58 @@ static void test_live_updates(svm *s)
 	unlink(d2);
 }
 
+/* Two writers replace the metadata of a running VM at once: whichever wins, the
+ * VMM's MMDS and the stored document (what the next start gets) are the same one
+ * (they told two stories when the PUTs and the stores interleaved). */
+struct md_writer {
+	svm_vm *vm;
+	pthread_barrier_t *bar;
+	const char *tag;
+};
+
+static void *md_write(void *arg)
+{
+	struct md_writer *w = arg;
+	char doc[64];
+	svm_error e;
+	for (int i = 0; i < 3; i++) {
+		pthread_barrier_wait(w->bar);
+		snprintf(doc, sizeof doc, "{\"w\": \"%s-%d\"}", w->tag, i);
+		svm_vm_set_metadata_json(w->vm, doc, strlen(doc), &e);
+	}
+	return NULL;
+}
+
+static void test_metadata_writers(svm *s)
+{
+	svm_error e;
+	svm_vm *vm = svm_create_vm(s, "mdwriters", &e);
+	set_config(vm, NULL, &e);
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	int differ = 0, rounds = 60;
+	for (int r = 0; r < rounds; r++) {
+		if (verb(vm, SVM_V_START, &e, 0) < 0)
+			break;
+		struct md_writer a = {vm, &bar, "a"}, b = {vm, &bar, "b"};
+		pthread_t ta, tb;
+		pthread_create(&ta, NULL, md_write, &a);
+		pthread_create(&tb, NULL, md_write, &b);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		char *live = svm_vm_metadata_json(vm, &e);
+		verb(vm, SVM_V_KILL, &e, 0);
+		char *stored = svm_vm_metadata_json(vm, &e);
+		differ += !live || !stored || strcmp(live, stored) != 0;
+		free(live);
+		free(stored);
+	}
+	pthread_barrier_destroy(&bar);
+	CHECK_INT(differ, 0, "concurrent metadata writers: Firecracker's copy and the stored one agree");
+	svm_remove_vm(s, "mdwriters", &e);
+	svm_vm_unref(vm);
+}
+
 static void run_suite(const char *bin, const char *label)
 {
 	printf("# --- %s: %s\n", label, bin);
@@ -688,6 +740,7 @@ static void run_suite(const char *bin, const char *label)
 	test_lifecycle(s, label);
 	test_invalid_states(s);
 	test_live_updates(s);
+	test_metadata_writers(s);
 	test_nocad(s);
 	test_guest_reboot(s);
 	if (!real) {
