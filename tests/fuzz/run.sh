@@ -4,7 +4,8 @@
 # bounded time from its committed seed corpus (tests/fuzz/corpus/TARGET, only read:
 # new inputs go to a scratch corpus). Fails if any target finds a crash, a leak, a
 # sanitizer report or a failed check; the input is kept in $FUZZ_OUT.
-# Usage: tests/fuzz/run.sh [TARGET...]          (default: every target)
+# Usage: tests/fuzz/run.sh [build|run] [TARGET...]   (default: build and run every target)
+#   build: only build; run: only run (what an earlier build made)
 #   FUZZ_SECONDS  seconds per target (default 60)
 #   FUZZ_BUILD    build directory (default build/fuzz)
 #   FUZZ_OUT      scratch corpora, logs and crash inputs (default $FUZZ_BUILD/out)
@@ -15,18 +16,23 @@ build=${FUZZ_BUILD:-$top/build/fuzz}
 secs=${FUZZ_SECONDS:-60}
 out=${FUZZ_OUT:-$build/out}
 all=(fuzz_config fuzz_metadata fuzz_manifest fuzz_cilist fuzz_fcreply fuzz_ctl)
+mode=all
+case "${1:-}" in build | run) mode=$1 && shift ;; esac
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
-command -v clang >/dev/null || { echo "fuzz: clang is not installed" >&2; exit 2; }
-opts=(-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
-      "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined")
-if [ -f "$build/build.ninja" ]; then
-	CC=clang meson setup --reconfigure "$build" "${opts[@]}" >/dev/null
-else
-	CC=clang meson setup "$build" "${opts[@]}" >/dev/null
-fi || exit 1
-ninja -C "$build" "${targets[@]/#/tests/fuzz/}" tests/emulator/fc-emulator || exit 1
+if [ $mode != run ]; then
+	command -v clang >/dev/null || { echo "fuzz: clang is not installed" >&2; exit 2; }
+	opts=(-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
+	      "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined")
+	if [ -f "$build/build.ninja" ]; then
+		CC=clang meson setup --reconfigure "$build" "${opts[@]}" >/dev/null
+	else
+		CC=clang meson setup "$build" "${opts[@]}" >/dev/null
+	fi || exit 1
+	ninja -C "$build" "${targets[@]/#/tests/fuzz/}" tests/emulator/fc-emulator || exit 1
+	[ $mode = build ] && exit 0
+fi
 
 export SMARTVMFS_EMULATOR=$build/tests/emulator/fc-emulator
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
