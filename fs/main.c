@@ -1,11 +1,14 @@
 /*
- * main.c - smartvmfs [-f] [-o options] MOUNTPOINT: options, mount, the loop, and
- * an orderly end (unmount, SIGTERM and SIGINT all stop every VM and remove what
- * the daemon made).
+ * main.c - smartvmfs [-f] [-o options] [SOURCE] MOUNTPOINT: options (unknown ones
+ * refused, those of fstab and mount.fuse3 accepted), --help, --version, --check,
+ * mount, the loop, and an orderly end (unmount, SIGTERM and SIGINT all stop every
+ * VM and remove what the daemon made).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
@@ -15,9 +18,12 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+#include "daemonlog.h"
 #include "fs.h"
 
 extern char **environ;
@@ -30,13 +36,16 @@ struct fs_conf {
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
 	unsigned long consolesize;
-	int noephemeral;
+	int noephemeral, nocheck;
 	int allow_other;
-	int help, version;
+	int help, version, check;
 	int foreground;
+	char *words[2];    /* [SOURCE] MOUNTPOINT: mount.fuse3 passes both */
+	int nwords;
+	char refused[512]; /* the first option refused, with why */
 };
 
-enum { KEY_ALLOW_OTHER, KEY_HELP, KEY_VERSION };
+enum { KEY_ALLOW_OTHER, KEY_HELP, KEY_VERSION, KEY_CHECK };
 
 #define CONF(t, p) {t, offsetof(struct fs_conf, p), 1}
 static const struct fuse_opt conf_opts[] = {
@@ -56,24 +65,63 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("maximages=%s", maximages),
 	CONF("consolesize=%lu", consolesize),
 	CONF("noephemeral", noephemeral),
+	CONF("nocheck", nocheck),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("--check", KEY_CHECK),
 	FUSE_OPT_END,
 };
 
-/* fstab-only words that mount.fuse3 may hand us and the kernel must not see. */
-static bool fstab_only(const char *arg)
+/* Our options that take a value: "datadir" alone is a value forgotten. */
+static const char *const valued[] = {"datadir", "runtimedir", "imagecache", "manifest",
+                                     "firecracker", "fcversion", "arch", "bridge", "subnet",
+                                     "paths", "dns", "releasesurl", "cibucketurl", "maximages",
+                                     "consolesize", NULL};
+
+static bool word_in(const char *arg, const char *const *words)
 {
-	static const char *const words[] = {"noauto", "auto", "_netdev", "nofail", "defaults",
-	                                    "user", "users", "nouser", NULL};
 	for (int i = 0; words[i]; i++)
 		if (!strcmp(arg, words[i]))
 			return true;
-	return !strncmp(arg, "x-systemd.", 10) || !strncmp(arg, "comment=", 8) ||
-	       !strncmp(arg, "x-", 2);
+	return false;
+}
+
+static bool prefix_in(const char *arg, const char *const *prefixes)
+{
+	for (int i = 0; prefixes[i]; i++)
+		if (!strncmp(arg, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+/* fstab-only words that mount(8), mount.fuse3 or systemd may hand us and the
+ * kernel must not see: accepted and dropped. */
+static bool fstab_only(const char *arg)
+{
+	static const char *const words[] = {"noauto", "auto", "_netdev", "nofail", "defaults",
+	                                    "user", "users", "nouser", "owner", "group", "",
+	                                    /* atime flavours FUSE does not take: the files'
+	                                       times are the daemon's anyway */
+	                                    "nodiratime", "relatime", "norelatime", "strictatime",
+	                                    "nostrictatime", "lazytime", "nolazytime", NULL};
+	static const char *const prefixes[] = {"x-", "comment=", NULL};
+	return word_in(arg, words) || prefix_in(arg, prefixes);
+}
+
+/* What libfuse itself takes (mount flags for the kernel, loop settings). */
+static bool fuse_option(const char *arg)
+{
+	static const char *const words[] = {
+		"rw", "ro", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
+		"dirsync", "atime", "noatime", "default_permissions", "auto_unmount", "allow_root",
+		"debug", "clone_fd", "-f", "-d", "-s", NULL};
+	static const char *const prefixes[] = {"fsname=", "subtype=", "max_threads=",
+	                                       "max_idle_threads=", "context=", "fscontext=",
+	                                       "defcontext=", "rootcontext=", NULL};
+	return word_in(arg, words) || prefix_in(arg, prefixes);
 }
 
 static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out)
@@ -86,12 +134,36 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 		return 1; /* the kernel needs it too */
 	case KEY_HELP:
 		c->help = 1;
-		return 1;
+		return 0;
 	case KEY_VERSION:
 		c->version = 1;
-		return 1;
+		return 0;
+	case KEY_CHECK:
+		c->check = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (c->nwords < 2) {
+			c->words[c->nwords++] = strdup(arg);
+		} else if (!c->refused[0]) {
+			snprintf(c->refused, sizeof c->refused,
+			         "one more argument than [SOURCE] MOUNTPOINT: \"%s\"", arg);
+		}
+		return 0;
 	case FUSE_OPT_KEY_OPT:
-		return fstab_only(arg) ? 0 : 1;
+		if (fstab_only(arg))
+			return 0;
+		if (fuse_option(arg))
+			return 1;
+		if (c->refused[0])
+			return 0;
+		if (arg[0] == '-')
+			snprintf(c->refused, sizeof c->refused, "unknown option \"%s\"", arg);
+		else if (word_in(arg, valued))
+			snprintf(c->refused, sizeof c->refused,
+			         "option \"-o %s\" needs a value: -o %s=VALUE", arg, arg);
+		else
+			snprintf(c->refused, sizeof c->refused, "unknown option \"-o %s\"", arg);
+		return 0;
 	default:
 		return 1;
 	}
@@ -99,29 +171,187 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [-f] [-o option[,option...]] MOUNTPOINT\n\n"
-	       "smartvmfs options:\n"
-	       "    -o firecracker=PATH    the Firecracker binary\n"
-	       "    -o fcversion=VERSION   Firecracker version to use\n"
-	       "    -o datadir=DIR         data directory (/tmp/.smartvm)\n"
-	       "    -o runtimedir=DIR      per-VM runtime directories (/dev/shm/.smartvm/runtime)\n"
-	       "    -o imagecache=DIR      base images (DATADIR/base-images)\n"
-	       "    -o maximages=N         base images kept (2)\n"
-	       "    -o manifest=URL|PATH   hosted base-image manifest\n"
-	       "    -o arch=ARCH           x86_64 | aarch64 (the host's)\n"
-	       "    -o bridge=NAME         bridge (svbr0)\n"
-	       "    -o subnet=CIDR         guest subnet (172.30.0.0/24)\n"
-	       "    -o dns=ADDR            nameserver in the guests' ip= boot argument\n"
-	       "    -o releasesurl=URL     Firecracker releases page (tests, mirrors)\n"
-	       "    -o cibucketurl=URL     Firecracker CI bucket (tests, mirrors)\n"
-	       "    -o noephemeral         do not stage writable drives\n"
-	       "    -o consolesize=BYTES   console bytes kept per VM (1048576)\n"
-	       "    -o paths=DIR:DIR...    with allow_other: where host paths may lie\n"
-	       "    -o allow_other         let other users in (VMs belong to their creator)\n\n"
-	       "FUSE options:\n",
-	       prog);
-	fuse_cmdline_help();
-	fuse_lowlevel_help();
+	char rt[PATH_MAX];
+	struct utsname u;
+	const char *arch = uname(&u) == 0 && !strcmp(u.machine, "aarch64") ? "aarch64" : "x86_64";
+	printf(
+	"usage: %s [-f] [-o option[,option...]] MOUNTPOINT\n"
+	"       %s SOURCE MOUNTPOINT [-o ...]   (as mount.fuse3 runs it; SOURCE is not used)\n"
+	"       %s --check [-o runtimedir=DIR,firecracker=PATH]\n"
+	"       %s --version [-o firecracker=PATH]\n"
+	"\n"
+	"Runs Firecracker microVMs and shows them as a tree of small files on MOUNTPOINT:\n"
+	"mkdir MOUNTPOINT/vms/web creates a VM, echo start > MOUNTPOINT/vms/web/ctl boots it.\n"
+	"The tree is smartvmfs(5); this command and its options are smartvmfs(1).\n"
+	"Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM): every VM is stopped and\n"
+	"everything the daemon made is removed.\n"
+	"\n"
+	"Command options:\n"
+	"    -h, --help             this text\n"
+	"    -V, --version          the version, and the Firecracker version it will use\n"
+	"    --check                check the host (KVM, TUN, FUSE, iptables, limits, space)\n"
+	"                           and exit: 0 when all is well, 1 otherwise\n"
+	"    -f                     stay in the foreground, the log on stderr\n"
+	"                           [off: detach once mounted, the log to syslog]\n"
+	"    -d, -o debug           FUSE debug output, implies -f [off]\n"
+	"    -s                     a single-threaded FUSE loop [off: multi-threaded]\n"
+	"\n"
+	"smartvmfs options (-o NAME=VALUE, comma separated) [default]:\n"
+	"    firecracker=PATH       the Firecracker binary [a release downloaded into\n"
+	"                           DATADIR/bin at the first start]\n"
+	"    fcversion=VERSION      the Firecracker version to download, or to report for\n"
+	"                           firecracker=PATH [what the binary says; without a binary,\n"
+	"                           the newest one in DATADIR/bin, else the latest release]\n"
+	"    datadir=DIR            downloads, snapshots, user files [/tmp/.smartvm]\n"
+	"    runtimedir=DIR         per-VM runtime directories: sockets, FIFOs, staged drives\n"
+	"                           [%s]\n"
+	"    imagecache=DIR         base-image bundles [DATADIR/base-images]\n"
+	"    maximages=N            base-image bundles kept, N >= 1 [2]\n"
+	"    manifest=URL|PATH      hosted base-image manifest for `fetch hosted` [none]\n"
+	"    arch=ARCH              x86_64 | aarch64 [this host's: %s]\n"
+	"    bridge=NAME            the guests' host bridge [svbr0]\n"
+	"    subnet=CIDR            the guests' subnet [172.30.0.0/24]\n"
+	"    dns=ADDR               nameserver in the guests' ip= boot argument [none]\n"
+	"    releasesurl=URL        Firecracker releases page, for mirrors and tests\n"
+	"                           [https://github.com/firecracker-microvm/firecracker/releases]\n"
+	"    cibucketurl=URL        Firecracker CI bucket, for mirrors and tests\n"
+	"                           [https://s3.amazonaws.com/spec.ccfc.min]\n"
+	"    noephemeral            do not stage writable drives [off: they are staged]\n"
+	"    consolesize=BYTES      console bytes kept per VM [1048576]\n"
+	"    paths=DIR:DIR...       with allow_other: where host paths in configs and verbs\n"
+	"                           may lie [DATADIR:IMAGECACHE:RUNTIMEDIR]\n"
+	"    allow_other            let other users in; a VM belongs to its creator [off]\n"
+	"    nocheck                no host checks at mount [off: problems are logged as\n"
+	"                           warnings, as --check words them]\n"
+	"\n"
+	"FUSE options:\n"
+	"    rw, ro, nosuid, suid, nodev, dev, noexec, exec, sync, async, dirsync, atime,\n"
+	"    noatime                mount flags for the kernel [rw,nosuid,nodev: FUSE's]\n"
+	"    context=, fscontext=, defcontext=, rootcontext=   SELinux labels [none]\n"
+	"    default_permissions    the mode bits are the access rules [always on]\n"
+	"    auto_unmount           unmount when the daemon dies [off]\n"
+	"    allow_root             let root in besides the owner [off]\n"
+	"    max_threads=N          FUSE worker threads at most [64]\n"
+	"    max_idle_threads=N     idle FUSE workers kept [libfuse's: -1, all]\n"
+	"    clone_fd               a /dev/fuse descriptor per worker [off]\n"
+	"\n"
+	"Accepted and ignored (what fstab, mount(8), mount.fuse3 and systemd pass):\n"
+	"    defaults, auto, noauto, _netdev, nofail, user, users, nouser, owner, group,\n"
+	"    comment=..., x-systemd.*, x-*, and relatime, strictatime, lazytime, nodiratime\n"
+	"    (and their no- forms)\n"
+	"\n"
+	"Examples:\n"
+	"    smartvmfs -o firecracker=/usr/local/bin/firecracker /mnt/vm\n"
+	"    mount -t fuse.smartvmfs smartvmfs /mnt/vm -o datadir=/var/lib/smartvmfs\n"
+	"    fstab: smartvmfs /mnt/vm fuse.smartvmfs datadir=/var/lib/smartvmfs,_netdev 0 0\n"
+	"    systemctl start smartvmfs@mnt-vm     (systemd-escape --path /mnt/vm)\n",
+	prog, prog, prog, prog, fs_check_default_runtime_dir(rt, sizeof rt), arch);
+}
+
+/* Runs argv (no shell) with stdout and stderr into out; waits at most
+ * timeout_ms, then kills it. Returns bytes read, -1 if it did not run. */
+static ssize_t capture_argv(char *const argv[], char *out, size_t len, int timeout_ms)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		return -1;
+	}
+	size_t have = 0;
+	int64_t deadline = fs_now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		int64_t left = (deadline - fs_now_ns()) / 1000000;
+		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = read(p[0], out + have, len - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		if (have == len - 1)
+			break;
+	}
+	out[have] = '\0';
+	close(p[0]);
+	kill(pid, SIGKILL); /* done or too slow: it has said what it will */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return (ssize_t)have;
+}
+
+/* --version: ours, and the Firecracker version a mount with these options would
+ * use, told without the network (DESIGN §3 /version). */
+static void version(const struct fs_conf *c)
+{
+	printf("smartvmfs %s\n", SMARTVMFS_VERSION);
+	const char *data = c->datadir ? c->datadir : "/tmp/.smartvm";
+	if (c->firecracker) {
+		char out[512] = "";
+		char *argv[] = {c->firecracker, "--version", NULL};
+		char *v = capture_argv(argv, out, sizeof out, 2000) > 0 ? strstr(out, " v") : NULL;
+		if (v) {
+			v++;
+			v[strcspn(v, " \r\n")] = '\0';
+		}
+		if (c->fcversion)
+			printf("firecracker %s (-o fcversion; %s says %s)\n", c->fcversion, c->firecracker,
+			       v ? v : "no version");
+		else if (v)
+			printf("firecracker %s (%s)\n", v, c->firecracker);
+		else
+			printf("firecracker unknown (%s does not answer --version)\n", c->firecracker);
+	} else if (c->fcversion) {
+		printf("firecracker %s (downloaded into %s/bin/%s at the first start)\n", c->fcversion,
+		       data, c->fcversion);
+	} else {
+		/* the newest release already downloaded, as the core picks it */
+		char dir[PATH_MAX], best[256] = "";
+		snprintf(dir, sizeof dir, "%s/bin", data);
+		DIR *d = opendir(dir);
+		for (struct dirent *e; d && (e = readdir(d));) {
+			char fc[PATH_MAX + 300];
+			snprintf(fc, sizeof fc, "%s/%s/firecracker", dir, e->d_name);
+			if (e->d_name[0] == 'v' && access(fc, X_OK) == 0 && strlen(e->d_name) < sizeof best &&
+			    (!best[0] || strverscmp(e->d_name, best) > 0))
+				snprintf(best, sizeof best, "%s", e->d_name);
+		}
+		if (d)
+			closedir(d);
+		if (best[0])
+			printf("firecracker %s (%s/%s/firecracker)\n", best, dir, best);
+		else
+			printf("firecracker latest (no -o firecracker: the latest release is downloaded into "
+			       "%s at the first start)\n", dir);
+	}
+	printf("libfuse %s\n", fuse_pkgversion());
+}
+
+static void print_check(void *ud, bool ok, const char *what, const char *line)
+{
+	(void)ud;
+	(void)what;
+	printf("%-8s %s\n", ok ? "ok" : "PROBLEM", line);
+}
+
+static void log_check(void *ud, bool ok, const char *what, const char *line)
+{
+	(void)ud;
+	(void)what;
+	if (!ok)
+		svm_log(fsd.s, "warning: %s", line);
 }
 
 /* Relative option paths would break once we chdir("/") as a daemon. */
@@ -175,7 +405,8 @@ static char *clear_dead_mount(const char *mp)
 	return msg;
 }
 
-static void fill_svm_options(const struct fs_conf *c, unsigned maximages, svm_options *o)
+static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool log_stderr,
+                             svm_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->data_dir = c->datadir;
@@ -193,9 +424,9 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, svm_op
 	o->ci_bucket_url = c->cibucketurl;
 	o->no_ephemeral = c->noephemeral;
 	o->console_size = c->consolesize;
-	o->on_event = fs_on_core_event;
+	o->on_event = fs_log_on_event;
 	o->event_ud = NULL;
-	o->log_stderr = c->foreground; /* -f: the log on stderr too, as sshfs -f does */
+	o->log_stderr = log_stderr; /* -f: the log on stderr, as sshfs -f does; else syslog */
 }
 
 static char *default_paths(void)
@@ -225,36 +456,56 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *lc = NULL;
 	char *dead = NULL;
 	int ret = 1;
+	int64_t t0 = fs_now_ns();
 
-	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0)
-		return 1;
+	fs_systemd_init();
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0) {
+		fprintf(stderr, "smartvmfs: bad options (smartvmfs --help lists them)\n");
+		goto out;
+	}
+	if (conf.help) {
+		usage("smartvmfs");
+		ret = 0;
+		goto out;
+	}
+	if (conf.refused[0]) {
+		fprintf(stderr, "smartvmfs: %s (smartvmfs --help lists the options)\n", conf.refused);
+		goto out;
+	}
+	conf.datadir = absolute(conf.datadir);
+	conf.runtimedir = absolute(conf.runtimedir);
+	conf.imagecache = absolute(conf.imagecache);
+	conf.firecracker = absolute(conf.firecracker);
+	conf.manifest = absolute(conf.manifest);
+	if (conf.version) {
+		version(&conf);
+		ret = 0;
+		goto out;
+	}
+	if (conf.check) {
+		struct fs_check_in in = {conf.runtimedir, conf.firecracker, conf.datadir};
+		int problems = fs_check_run(&in, print_check, NULL);
+		printf("smartvmfs --check: %s\n", problems ? "problems above" : "all is well");
+		ret = problems ? 1 : 0;
+		goto out;
+	}
+	const char *mp = conf.nwords ? conf.words[conf.nwords - 1] : NULL;
+	if (!mp) {
+		fprintf(stderr, "smartvmfs: no mountpoint (smartvmfs --help)\n");
+		goto out;
+	}
+	fuse_opt_add_arg(&args, mp);
 	if (fuse_parse_cmdline(&args, &cl) != 0)
-		return 1;
+		goto out;
 	conf.foreground = cl.foreground;
-	if (conf.help || cl.show_help) {
-		usage(argv[0]);
-		ret = 0;
-		goto out;
-	}
-	if (conf.version || cl.show_version) {
-		printf("smartvmfs %s (libsmartvm %s)\n", SMARTVMFS_VERSION, svm_lib_version());
-		fuse_lowlevel_version();
-		ret = 0;
-		goto out;
-	}
 	if (!cl.mountpoint) {
-		fprintf(stderr, "smartvmfs: no mountpoint (see %s --help)\n", argv[0]);
+		fprintf(stderr, "smartvmfs: no mountpoint (smartvmfs --help)\n");
 		goto out;
 	}
 	/* Mode bits are the access rules (VM files belong to their creator). */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-ofsname=smartvmfs");
 	fuse_opt_add_arg(&args, "-osubtype=smartvmfs");
-	conf.datadir = absolute(conf.datadir);
-	conf.runtimedir = absolute(conf.runtimedir);
-	conf.imagecache = absolute(conf.imagecache);
-	conf.firecracker = absolute(conf.firecracker);
-	conf.manifest = absolute(conf.manifest);
 
 	fsd.allow_other = conf.allow_other;
 	fsd.mount_uid = getuid();
@@ -282,8 +533,8 @@ int main(int argc, char *argv[])
 	 * fork, so in the background the core starts after the fork. In the
 	 * foreground it starts first, so a bad option fails before mounting. */
 	svm_options so;
-	fill_svm_options(&conf, maximages, &so);
 	if (cl.foreground) {
+		fill_svm_options(&conf, maximages, fs_log_route(true), &so);
 		fsd.s = svm_new(&so, &err);
 		if (!fsd.s) {
 			fprintf(stderr, "smartvmfs: %s (%s)\n", err.message, svm_code_name(err.code));
@@ -295,6 +546,8 @@ int main(int argc, char *argv[])
 	fsd.se = se;
 	fuse_daemonize(cl.foreground);
 	if (!fsd.s) {
+		/* detached: stderr is /dev/null now; the log goes to syslog */
+		fill_svm_options(&conf, maximages, fs_log_route(false), &so);
 		fsd.s = svm_new(&so, &err);
 		if (!fsd.s) {
 			fprintf(stderr, "smartvmfs: %s (%s)\n", err.message, svm_code_name(err.code));
@@ -307,12 +560,19 @@ int main(int argc, char *argv[])
 		conf.paths = default_paths();
 	if (fs_paths_init(conf.paths) != 0)
 		goto out_unmount;
-	svm_log(fsd.s, "smartvmfs %s mounted on %s%s", SMARTVMFS_VERSION, cl.mountpoint,
-	        fsd.allow_other ? " (allow_other)" : "");
 	if (fs_notify_start() != 0) {
 		fprintf(stderr, "smartvmfs: cannot start threads\n");
 		goto out_unmount;
 	}
+	svm_log(fsd.s, "smartvmfs %s mounted on %s%s in %.1f ms", SMARTVMFS_VERSION, cl.mountpoint,
+	        fsd.allow_other ? " (allow_other)" : "", (fs_now_ns() - t0) / 1e6);
+	if (!conf.nocheck) {
+		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf.firecracker, conf.datadir};
+		fs_check_run(&in, log_check, NULL);
+	}
+	char ready[PATH_MAX + 64];
+	snprintf(ready, sizeof ready, "READY=1\nSTATUS=mounted on %s", cl.mountpoint);
+	fs_systemd_notify(ready);
 
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
@@ -333,9 +593,20 @@ out_unmount:
 	/* Unmount first so nobody waits on a mount that no longer answers, then
 	 * stop every VM; their completions still reply, to a closed channel: the
 	 * session is marked exited so libfuse fails those writes quietly. */
+	fs_systemd_notify("STOPPING=1");
 	fsd.stopping = true;
 	fuse_session_exit(se);
 	fuse_session_unmount(se);
+	t0 = fs_now_ns();
+	if (fsd.s) {
+		size_t n[SVM_STATE_COUNT];
+		svm_count_by_state(fsd.s, n);
+		size_t live = n[SVM_STARTING] + n[SVM_RUNNING] + n[SVM_PAUSED] + n[SVM_STOPPING];
+		if (live)
+			svm_log(fsd.s, "unmounted %s; stopping %zu VM(s)", cl.mountpoint, live);
+		else
+			svm_log(fsd.s, "unmounted %s", cl.mountpoint);
+	}
 	/* a stopall, cleanup or download still running uses the core: let it finish
 	 * (the core cannot cancel a download; freeing it under one would crash) */
 	for (int i = 0; __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST) > 0; i++) {
@@ -346,8 +617,12 @@ out_unmount:
 	}
 out_core:
 	if (fsd.s) {
+		bool mounted = fsd.se != NULL;
 		svm_free(fsd.s);
 		fsd.s = NULL;
+		if (mounted)
+				fs_logf("stopped every VM and removed what the daemon made in %.1f ms",
+			        (fs_now_ns() - t0) / 1e6);
 	}
 	fs_notify_stop();
 	fs_events_shutdown();
@@ -358,6 +633,7 @@ out_session:
 	fsd.se = NULL;
 	fuse_session_destroy(se);
 out:
+	fs_log_unroute();
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	if (fsd.paths) {
@@ -367,6 +643,8 @@ out:
 	}
 	free(dead);
 	free(cl.mountpoint);
+	for (int i = 0; i < conf.nwords; i++)
+		free(conf.words[i]);
 	free_conf(&conf);
 	fuse_opt_free_args(&args);
 	return ret;
