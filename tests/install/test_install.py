@@ -172,12 +172,12 @@ def test_installed_unit_verifies(destdir, tmp_path):
     # the unit as installed, its binary and man pages where this DESTDIR has them
     unit = open(destdir + f"{UNITDIR}/smartvmfs@.service").read()
     unit = unit.replace(f"{BINDIR}/smartvmfs", destdir + f"{BINDIR}/smartvmfs")
+    if not MAN_PAGES:  # built without lowdown: the pages Documentation= names are not there
+        unit = re.sub(r"^Documentation=.*\n", "", unit, flags=re.M)
     (tmp_path / "smartvmfs@.service").write_text(unit)
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:", "MANPATH": destdir + MANDIR + ":"}
     r = run("systemd-analyze", "verify", "smartvmfs@mnt-vm.service", env=env)
-    problems = [line for line in (r.stdout + r.stderr).splitlines()
-                if line.strip() and not (not MAN_PAGES and "man smartvmfs" in line)]
-    assert r.returncode == 0 and not problems, "\n".join(problems)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
 
 
 def test_install_with_prefix_usr(tmp_path):
