@@ -4,7 +4,8 @@
  *
  * No FUSE worker waits for a VM: the first line is submitted from the request
  * thread with svm_vm_submit(), each completion is handed to the pump thread
- * (notify.c), which submits the next line or replies. Ctrl-C on the writer
+ * (notify.c), which submits the next line or replies - once the invalidations
+ * of what the lines changed are delivered (fs_reply_*_fresh). Ctrl-C on the writer
  * makes the kernel send INTERRUPT; we cancel the op in flight (the core rolls it
  * back) and the completion replies EINTR.
  *
@@ -140,11 +141,13 @@ static void job_finish(struct ctl_job *j, const svm_error *err)
 			break;
 		}
 	pthread_mutex_unlock(&jobs_lock);
+	/* after the invalidations of what the lines changed (the state event
+	 * came before the op's completion): the writer's next read is fresh */
 	if (err && err->code != SVM_OK && j->ok == 0) {
 		int e = svm_code_errno(err->code);
-		fuse_reply_err(j->req, e ? e : EIO);
+		fs_reply_err_fresh(j->req, e ? e : EIO);
 	} else {
-		fuse_reply_write(j->req, j->ok);
+		fs_reply_write_fresh(j->req, j->ok);
 	}
 	job_unref(j);
 }

@@ -91,12 +91,14 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 	h->doc_dirty = false;
 out:
 	pthread_mutex_unlock(&h->lock);
+	/* the document (or the error file) changed: answer once the kernel's
+	 * copies are invalidated, so the writer reads back what it wrote */
 	if (e) {
 		if (err.code != SVM_OK)
 			note(h, &err);
-		fuse_reply_err(req, e);
+		fs_reply_err_fresh(req, e);
 	} else {
-		fuse_reply_write(req, size);
+		fs_reply_write_fresh(req, size);
 	}
 }
 

@@ -35,6 +35,8 @@ enum {
 	FS_DETACH = 1u << 6,  /* command files: Ctrl-C answers EINTR at once; the line in
 	                         progress finishes in the background, later lines do not run */
 	FS_SHARED = 1u << 7,  /* with allow_other: writable by everyone (mode 0666) */
+	FS_NOATTR = 1u << 8,  /* the value may change between its events (VM counts on mkdir,
+	                         throttled download progress): attributes never cached */
 };
 
 struct fs_row;
@@ -101,6 +103,11 @@ struct fs_rowstate {
 	bool served_valid;     /* cleared by any write: the cache may hold written bytes */
 	size_t served_len;     /* FS_LIVE: length of the value last served */
 	int64_t mtime_ns;      /* last time an event said the value changed */
+	/* The kernel's attribute cache (ops.c, notify.c; __atomic): */
+	uint64_t nlookup;      /* lookups the kernel holds on this inode (forget drops them) */
+	uint64_t gen;          /* bumped by the pump each time an event changes the value */
+	uint64_t attr_gen;     /* gen when attributes were last served */
+	uint64_t attr_len;     /* st_size last served in attributes */
 };
 
 #define FS_VM_ROWS_MAX 24
@@ -115,6 +122,7 @@ struct fs_node {
 	svm_vm *vm;            /* our reference; NULL once removed */
 	uid_t owner;
 	int64_t created_ns;
+	uint64_t nlookup;      /* the directory's lookups held by the kernel (__atomic) */
 	struct fs_rowstate rows[FS_VM_ROWS_MAX];
 	struct fs_handle *event_readers; /* open `events` handles (events.c lock) */
 };
@@ -131,6 +139,7 @@ struct fs_entry {
 	char name[256];
 	bool gone;
 	int64_t mtime_ns;
+	uint64_t nlookup;      /* lookups held by the kernel (__atomic) */
 	struct fs_rowstate rows[FS_ENT_ROWS_MAX];
 };
 
@@ -147,6 +156,7 @@ struct fs_handle {
 	char *snap;            /* value files: the value this open serves */
 	size_t snap_len;
 	bool snap_valid;
+	bool direct;           /* opened direct_io: reads never fill the page cache */
 	char *wbuf;            /* documents: bytes written so far */
 	size_t wlen;
 	bool doc_dirty;        /* bytes arrived since the last complete document */
@@ -220,6 +230,14 @@ struct fs_entry **fs_entries_under(fuse_ino_t parent, size_t *count);
 bool fs_listed(const struct fs_row *dir, const struct fs_target *t, const char *name);
 /* The row a table row index names, for any where that is a row. */
 const struct fs_row *fs_where_row(const struct fs_where *w);
+/* The kernel's lookup count of an inode: add (lookup replies) or drop (forget).
+ * fs_ino_held: may the kernel cache anything of it (the root always). */
+void fs_lookup_add(fuse_ino_t ino, int64_t delta);
+bool fs_ino_held(fuse_ino_t ino);
+/* Can the kernel cache this row's attributes or pages (so a change must be
+ * invalidated)? Value files and directories; not live, stream or offset files
+ * (direct_io, attributes never cached) nor symlinks (targets never cached). */
+bool fs_row_cacheable(const struct fs_row *row);
 
 /* ---- ops.c: the FUSE operations */
 extern const struct fuse_lowlevel_ops fs_ops;
@@ -298,9 +316,18 @@ void fs_notify_stop(void);
 void fs_on_core_event(void *ud, const svm_event *ev);
 /* Queue work for the pump thread (ctl continuations). Never blocks. */
 void fs_pump_post_done(void *job, const svm_error *err);
-/* Queue an invalidation (sent by the notifier thread, never by a request thread). */
+/* Queue an invalidation (sent by the notifier thread, never by a request thread).
+ * Inodes the kernel holds no lookup of are skipped: it has nothing cached. */
 void fs_inval_inode(fuse_ino_t ino);
 void fs_inval_entry(fuse_ino_t parent, const char *name);
+/* Replies to a request that changed values (ctl, config.json, command files) only
+ * once the invalidations of what it changed are delivered: the core's events
+ * queued before this call go through the pump, their invalidations through the
+ * notifier, then the reply - so the writer's next read or stat is fresh. Any
+ * thread; never blocks. The request must hold no directory lock (not mkdir,
+ * rmdir): an entry invalidation ahead of it may need that lock. */
+void fs_reply_write_fresh(fuse_req_t req, size_t count);
+void fs_reply_err_fresh(fuse_req_t req, int err);
 /* A root row's value changed (from fs itself, not a core event). */
 void fs_root_row_changed(int row);
 /* Drops entries the listing no longer gives (and their cached names). */

@@ -23,7 +23,9 @@ static const struct fs_row bundle_rows[] = {
 	{.name = "bootargs", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
 	{.name = "rootfstype", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
 	{.name = "firecracker", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
-	{.name = "status", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
+	/* bytes done / total: its events are throttled (10/s), so attributes are not cached */
+	{.name = "status", .mode = S_IFREG | 0444, .flags = FS_NOATTR, .text = fs_bundle_text,
+	 .changes_on = IMG_EV},
 	{.name = "kernel", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
 	{.name = "rootfs", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
 };

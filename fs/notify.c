@@ -10,8 +10,19 @@
  * The notifier: fuse_lowlevel_notify_inval_* may wait for the kernel, and the
  * kernel may be waiting for a reply of ours (a request holding the inode), so
  * invalidations are sent from this thread only - never from a request thread,
- * never from the pump that sends replies. Queued invalidations of the same inode
- * are merged (console output can fire many events a second).
+ * never from the pump. Queued invalidations of the same inode are merged, and
+ * only inodes the kernel holds a lookup of (and could have cached) are sent:
+ * the rest would only be answered ENOENT.
+ *
+ * Replies that must not overtake invalidations (fs_reply_*_fresh: a write that
+ * changed values) travel the same road: through the pump queue, behind the core
+ * events the change caused, then through the notifier queue, behind their
+ * invalidations; the notifier sends the reply once those were delivered. No
+ * thread waits for another. This is safe because an inode invalidation takes
+ * no lock a pending request holds (the kernel drops attributes and unlocked
+ * pages, never waiting on i_rwsem), and no deferred reply is for a request that
+ * holds a directory lock (mkdir and rmdir reply at once), which an entry
+ * invalidation ahead of it could wait for.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,18 +32,24 @@
 #include "fs.h"
 
 struct pump_item {
-	enum { P_EVENT, P_DONE } type;
+	enum { P_EVENT, P_DONE, P_REPLY } type;
 	svm_event_kind kind;
 	svm_vm *vm;       /* our reference, or NULL */
 	char *text;       /* SVM_EV_IMAGES: the bundle id, or NULL */
 	void *job;        /* P_DONE */
 	svm_error err;    /* P_DONE */
+	fuse_req_t req;   /* P_REPLY */
+	size_t count;     /* P_REPLY: bytes written, when errnum is 0 */
+	int errnum;       /* P_REPLY */
 	struct pump_item *next;
 };
 
 struct inval_item {
 	fuse_ino_t ino;    /* inode, or the parent of name */
 	char *name;        /* NULL: inode invalidation */
+	fuse_req_t req;    /* non-NULL: a reply to send once the items before it are sent */
+	size_t count;
+	int errnum;
 	struct inval_item *next;
 };
 
@@ -96,12 +113,26 @@ void fs_pump_post_done(void *job, const svm_error *err)
 	pump_push(it);
 }
 
+static void send_reply(fuse_req_t req, size_t count, int errnum)
+{
+	if (errnum)
+		fuse_reply_err(req, errnum);
+	else
+		fuse_reply_write(req, count);
+}
+
 static void inval_push(fuse_ino_t ino, const char *name)
 {
+	if (!fs_ino_held(ino))
+		return; /* nothing of it (or, for a name, of its directory) is cached */
 	pthread_mutex_lock(&notifier.lock);
+	if (notifier.stop) {
+		pthread_mutex_unlock(&notifier.lock);
+		return;
+	}
 	if (!name)
 		for (struct inval_item *q = notifier.head; q; q = q->next)
-			if (!q->name && q->ino == ino) {
+			if (!q->name && !q->req && q->ino == ino) {
 				pthread_mutex_unlock(&notifier.lock);
 				return; /* already on its way */
 			}
@@ -129,16 +160,79 @@ void fs_inval_entry(fuse_ino_t parent, const char *name)
 	inval_push(parent, name);
 }
 
-/* A file's value changed: move its st_mtime and drop what the kernel cached. */
-static void changed(struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
+/* Behind every invalidation queued so far; at once when the notifier is gone. */
+static void reply_push(fuse_req_t req, size_t count, int errnum)
+{
+	struct inval_item *it = calloc(1, sizeof *it);
+	pthread_mutex_lock(&notifier.lock);
+	if (it && notifier.running && !notifier.stop) {
+		it->req = req;
+		it->count = count;
+		it->errnum = errnum;
+		*notifier.tail = it;
+		notifier.tail = &it->next;
+		pthread_cond_signal(&notifier.cond);
+		it = NULL;
+		req = NULL;
+	}
+	pthread_mutex_unlock(&notifier.lock);
+	free(it);
+	if (req)
+		send_reply(req, count, errnum);
+}
+
+static void reply_fresh(fuse_req_t req, size_t count, int errnum)
+{
+	if (pump.running && pthread_equal(pthread_self(), pump.th)) {
+		reply_push(req, count, errnum); /* the events before it are handled */
+		return;
+	}
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		reply_push(req, count, errnum);
+		return;
+	}
+	it->type = P_REPLY;
+	it->req = req;
+	it->count = count;
+	it->errnum = errnum;
+	pthread_mutex_lock(&pump.lock);
+	bool queued = pump.running && !pump.stop;
+	if (queued) {
+		*pump.tail = it;
+		pump.tail = &it->next;
+		pthread_cond_signal(&pump.cond);
+	}
+	pthread_mutex_unlock(&pump.lock);
+	if (!queued) {
+		free(it);
+		reply_push(req, count, errnum);
+	}
+}
+
+void fs_reply_write_fresh(fuse_req_t req, size_t count)
+{
+	reply_fresh(req, count, 0);
+}
+
+void fs_reply_err_fresh(fuse_req_t req, int err)
+{
+	reply_fresh(req, 0, err ? err : EIO);
+}
+
+/* A file's value changed: move its st_mtime, tell open() that attributes served
+ * before now may be stale (gen), and drop what the kernel may have cached. */
+static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
 {
 	rs->mtime_ns = now;
-	fs_inval_inode(ino);
+	__atomic_add_fetch(&rs->gen, 1, __ATOMIC_SEQ_CST);
+	if (fs_row_cacheable(row))
+		fs_inval_inode(ino);
 }
 
 void fs_root_row_changed(int row)
 {
-	changed(&fs_root_state[row], FS_INO_ROOTROW(row), fs_now_ns());
+	changed(&fs_root_rows[row], &fs_root_state[row], FS_INO_ROOTROW(row), fs_now_ns());
 }
 
 void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node)
@@ -187,7 +281,8 @@ static void images_changed(const char *id, int64_t now)
 			fs_inval_inode(FS_INO_ENT(e->serial, 0));
 			for (int k = 0; dir->entries && k < dir->entries->nrows; k++)
 				if (dir->entries->rows[k].changes_on & bit)
-					changed(&e->rows[k], FS_INO_ENT(e->serial, k + 1), now);
+					changed(&dir->entries->rows[k], &e->rows[k],
+					        FS_INO_ENT(e->serial, k + 1), now);
 		}
 		free(v);
 	}
@@ -199,7 +294,7 @@ static void handle_event(struct pump_item *it)
 	unsigned bit = 1u << it->kind;
 	for (int i = 0; i < fs_root_nrows; i++)
 		if (fs_root_rows[i].changes_on & bit)
-			changed(&fs_root_state[i], FS_INO_ROOTROW(i), now);
+			changed(&fs_root_rows[i], &fs_root_state[i], FS_INO_ROOTROW(i), now);
 	if (it->kind == SVM_EV_IMAGES)
 		images_changed(it->text, now);
 	if (!it->vm)
@@ -207,13 +302,23 @@ static void handle_event(struct pump_item *it)
 	struct fs_node *n = fs_node_find(it->vm);
 	if (!n)
 		return;
-	for (int i = 0; i < fs_vm_nrows; i++)
+	/* Every file of a VM shows the VM's own mtime (svm_vm_mtime_ns), which a
+	 * state, config or metadata change moves: their cached attributes go too,
+	 * and with them a config.json that a start replaced (image, restore). */
+	bool touched = it->kind == SVM_EV_STATE || it->kind == SVM_EV_EXIT ||
+	               it->kind == SVM_EV_CONFIG;
+	for (int i = 0; i < fs_vm_nrows; i++) {
+		fuse_ino_t ino = FS_INO_VM(n->serial, i + 1);
 		if (fs_vm_rows[i].changes_on & bit)
-			changed(&n->rows[i], FS_INO_VM(n->serial, i + 1), now);
+			changed(&fs_vm_rows[i], &n->rows[i], ino, now);
+		else if (touched && fs_row_cacheable(&fs_vm_rows[i]))
+			fs_inval_inode(ino);
+	}
+	if (touched)
+		fs_inval_inode(FS_INO_VM(n->serial, 0));
 	switch (it->kind) {
 	case SVM_EV_STATE:
 	case SVM_EV_EXIT:
-		fs_inval_inode(FS_INO_VM(n->serial, 0));
 		fs_events_wake(n, false);
 		break;
 	case SVM_EV_REMOVED:
@@ -245,6 +350,8 @@ static void *pump_main(void *arg)
 		pthread_mutex_unlock(&pump.lock);
 		if (it->type == P_DONE)
 			fs_ctl_continue(it->job, &it->err);
+		else if (it->type == P_REPLY)
+			reply_push(it->req, it->count, it->errnum);
 		else
 			handle_event(it);
 		if (it->vm)
@@ -262,16 +369,19 @@ static void *notifier_main(void *arg)
 		while (!notifier.head && !notifier.stop)
 			pthread_cond_wait(&notifier.cond, &notifier.lock);
 		struct inval_item *it = notifier.head;
-		if (!it || notifier.stop) {
+		if (!it) { /* stopping, and drained */
 			pthread_mutex_unlock(&notifier.lock);
 			return NULL;
 		}
+		bool stopping = notifier.stop;
 		notifier.head = it->next;
 		if (!notifier.head)
 			notifier.tail = &notifier.head;
 		pthread_mutex_unlock(&notifier.lock);
-		/* ENOENT: the kernel does not know this inode - nothing to drop */
-		if (fsd.se) {
+		if (it->req) {
+			send_reply(it->req, it->count, it->errnum);
+		} else if (fsd.se && !stopping) {
+			/* ENOENT: the kernel dropped the inode meanwhile - nothing to drop */
 			if (it->name)
 				fuse_lowlevel_notify_inval_entry(fsd.se, it->ino, it->name, strlen(it->name));
 			else
@@ -311,9 +421,11 @@ void fs_notify_stop(void)
 		pthread_join(notifier.th, NULL);
 		notifier.running = false;
 	}
-	while (notifier.head) {
+	while (notifier.head) { /* the thread never ran: replies still go out */
 		struct inval_item *it = notifier.head;
 		notifier.head = it->next;
+		if (it->req)
+			send_reply(it->req, it->count, it->errnum);
 		free(it->name);
 		free(it);
 	}

@@ -6,10 +6,21 @@
  *  - names: root and VM rows never change -> long entry timeouts; VM directories
  *    change only by mkdir/rmdir (the kernel's own) or clone/removal (invalidated by
  *    the notifier thread) -> short timeout as a backstop;
- *  - attributes: stable rows cached long, everything else 0 so st_size is true;
+ *  - attributes: stable rows cached for an hour; value files for a second, kept
+ *    true by the notifier (every event that changes a value invalidates the
+ *    inode, and a write that changed values is answered only after those
+ *    invalidations were delivered, fs_reply_*_fresh); 0 for live, stream and
+ *    offset files (st_size moves with every read or byte), for FS_NOATTR rows and
+ *    for a VM's files while it starts or stops (pid, net, ... change before the
+ *    state event that ends the transition);
+ *  - open of a value file whose value changed since its attributes were last
+ *    served (an invalidation still on its way, a change no event covers) answers
+ *    direct_io: a stale cached st_size can never cut a read short;
  *  - page cache: live, stream and offset files are direct_io; other values are
  *    cached only while the value is byte-identical to what the cache was filled
- *    from (keep_cache decided per open from a hash), and dropped on change.
+ *    from (keep_cache decided per open from a hash), and dropped on change;
+ *  - lookup counts: each entry reply counts, forget drops; an inode the kernel
+ *    holds no lookup of has nothing cached, and is never invalidated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +37,10 @@
 #define TIMEOUT_STABLE 3600.0
 #define TIMEOUT_VMDIR_ENTRY 10.0
 #define TIMEOUT_DIR_ATTR 1.0
+/* Value files: the invalidations keep them true; the timeout only bounds the
+ * one race FUSE leaves open (a change while the kernel is still taking in the
+ * lookup reply of a new inode) and costs one GETATTR a second per hot file. */
+#define TIMEOUT_VALUE_ATTR 1.0
 
 static void ts_from_ns(struct timespec *ts, int64_t ns)
 {
@@ -219,26 +234,74 @@ static double attr_timeout(const struct fs_where *w)
 	mode_t mode = where_mode(w);
 	if (S_ISDIR(mode))
 		return TIMEOUT_DIR_ATTR;
-	if (S_ISLNK(mode))
+	if (!S_ISREG(mode))
 		return 0.0;
 	const struct fs_row *row = fs_where_row(w);
-	return row && (row->flags & FS_STABLE) ? TIMEOUT_STABLE : 0.0;
+	if (!row)
+		return 0.0;
+	if (row->flags & FS_STABLE)
+		return TIMEOUT_STABLE;
+	if (!row->text || (row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET | FS_NOATTR)))
+		return 0.0;
+	if (w->node) {
+		svm_vm *vm = fs_node_vm(w->node);
+		svm_state st = vm ? svm_vm_state(vm) : SVM_STOPPING;
+		if (vm)
+			svm_vm_unref(vm);
+		if (st == SVM_STARTING || st == SVM_STOPPING)
+			return 0.0; /* removed, or in a transition */
+	}
+	return TIMEOUT_VALUE_ATTR;
+}
+
+/* Attributes for a reply and their timeout (taken first: a transition that
+ * begins after it sends its own invalidation). Remembers what the kernel is
+ * told, so open() can tell a stale cached size; *gen for reply_done. */
+static double serve_attr(const struct fs_where *w, struct stat *st, uint64_t *gen)
+{
+	double timeout = attr_timeout(w);
+	struct fs_rowstate *rs = rowstate_at(w);
+	*gen = rs ? __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST) : 0;
+	fs_fill_attr(w, st);
+	if (rs) {
+		__atomic_store_n(&rs->attr_len, (uint64_t)st->st_size, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&rs->attr_gen, *gen, __ATOMIC_SEQ_CST);
+	}
+	return timeout;
+}
+
+/* After the reply: a change that came while the attributes were computed has
+ * its invalidation, but it may have reached the kernel before the reply did
+ * (a new inode it did not know yet): send one more. */
+static void reply_done(const struct fs_where *w, uint64_t gen)
+{
+	struct fs_rowstate *rs = rowstate_at(w);
+	if (rs && __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST) != gen &&
+	    fs_row_cacheable(fs_where_row(w)))
+		fs_inval_inode(where_ino(w));
 }
 
 static void reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
 {
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof e);
-	fs_fill_attr(w, &e.attr);
+	fuse_ino_t ino = where_ino(w);
+	/* counted before the attributes are taken: a change after this point is
+	 * invalidated (the notifier skips inodes the kernel holds no lookup of) */
+	fs_lookup_add(ino, 1);
+	uint64_t gen;
+	e.attr_timeout = serve_attr(w, &e.attr, &gen);
 	e.ino = e.attr.st_ino;
 	e.generation = 1;
 	if (w->ent)
 		e.generation = w->ent->serial; /* never reused, like the inode number */
 	else if (w->node)
 		e.generation = w->node->serial;
-	e.attr_timeout = attr_timeout(w);
 	e.entry_timeout = entry_timeout;
-	fuse_reply_entry(req, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		fs_lookup_add(ino, -1); /* the kernel never took it (interrupted) */
+	else
+		reply_done(w, gen);
 }
 
 static bool is_vms_dir(fuse_ino_t ino)
@@ -409,8 +472,25 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct stat st;
-	fs_fill_attr(&w, &st);
-	fuse_reply_attr(req, &st, attr_timeout(&w));
+	uint64_t gen;
+	double timeout = serve_attr(&w, &st, &gen);
+	fuse_reply_attr(req, &st, timeout);
+	reply_done(&w, gen);
+}
+
+/* The kernel dropped nlookup lookups of ino: once none are left it caches
+ * nothing of it, and the notifier stops invalidating it. */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_lookup_add(ino, -(int64_t)nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		fs_lookup_add(forgets[i].ino, -(int64_t)forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 static bool row_writable(const struct fs_where *w)
@@ -440,8 +520,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return;
 	}
 	struct stat st;
-	fs_fill_attr(&w, &st);
-	fuse_reply_attr(req, &st, attr_timeout(&w));
+	uint64_t gen;
+	double timeout = serve_attr(&w, &st, &gen);
+	fuse_reply_attr(req, &st, timeout);
+	reply_done(&w, gen);
 }
 
 /* ------------------------------------------------------------ directories */
@@ -871,6 +953,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_rowstate *rs = rowstate_of(h);
 	if (writing || (row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET))) {
 		fi->direct_io = 1;
+		h->direct = true;
 		if (row->flags & FS_STREAM)
 			fi->nonseekable = 1;
 		if (writing)
@@ -878,15 +961,29 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (row->text) {
 		svm_error err;
 		svm_error_clear(&err);
+		uint64_t gen = __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST); /* before the value */
 		pthread_mutex_lock(&h->lock);
 		e = refresh_snapshot(h, &err);
 		pthread_mutex_unlock(&h->lock);
 		if (e)
 			goto fail;
 		uint64_t hash = fs_hash(h->snap, h->snap_len);
-		fi->keep_cache = (row->flags & FS_STABLE) || (rs->served_valid && rs->served_hash == hash);
-		rs->served_hash = hash;
-		rs->served_valid = true;
+		/* The kernel's st_size bounds page-cache reads. If the value changed
+		 * since the attributes were served (its invalidation may still be on
+		 * its way) or differs in length from them, read around the cache. */
+		bool attrs_true = (row->flags & FS_STABLE) ||
+		                  (__atomic_load_n(&rs->attr_gen, __ATOMIC_SEQ_CST) == gen &&
+		                   __atomic_load_n(&rs->attr_len, __ATOMIC_SEQ_CST) == h->snap_len);
+		if (!attrs_true) {
+			fi->direct_io = 1;
+			h->direct = true;
+			rs->served_valid = false; /* the next cached open starts with a clean cache */
+		} else {
+			fi->keep_cache = (row->flags & FS_STABLE) ||
+			                 (rs->served_valid && rs->served_hash == hash);
+			rs->served_hash = hash;
+			rs->served_valid = true;
+		}
 	}
 	if (!writing)
 		fi->noflush = 1; /* nothing to report at close of a read-only open */
@@ -939,7 +1036,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			fuse_reply_err(req, e);
 			return;
 		}
-		if (!(row->flags & FS_LIVE)) {
+		if (!(row->flags & FS_LIVE) && !h->direct) { /* what the page cache gets */
 			struct fs_rowstate *rs = rowstate_of(h);
 			rs->served_hash = fs_hash(h->snap, h->snap_len);
 			rs->served_valid = true;
@@ -1021,6 +1118,8 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.setattr = op_setattr,

@@ -159,11 +159,11 @@ static void *cmd_job_run(void *arg)
 	bool reply = !j->replied;
 	j->replied = true;
 	pthread_mutex_unlock(&cmd_lock);
-	if (reply) {
+	if (reply) { /* once what the lines changed is invalidated */
 		if (e && ok == 0)
-			fuse_reply_err(j->req, e);
+			fs_reply_err_fresh(j->req, e);
 		else
-			fuse_reply_write(j->req, ok);
+			fs_reply_write_fresh(j->req, ok);
 	}
 	free(j->text);
 	free(j);

@@ -25,8 +25,10 @@
 #define STATEY (EV(STATE) | EV(EXIT))
 
 const struct fs_row fs_root_rows[] = {
-	{.name = "ctl", .mode = S_IFREG | 0644, .text = fs_root_ctl_text, .write = fs_cmd_write,
-	 .cmd = fs_root_command, .changes_on = STATEY | EV(REMOVED), .parent = ""},
+	/* counts VMs by state: mkdir changes it with no event of the core */
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_NOATTR, .text = fs_root_ctl_text,
+	 .write = fs_cmd_write, .cmd = fs_root_command, .changes_on = STATEY | EV(REMOVED),
+	 .parent = ""},
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_version_text,
 	 .parent = ""},
 	{.name = "error", .mode = S_IFREG | 0444, .text = fs_root_error_text,
@@ -47,12 +49,14 @@ const struct fs_row fs_root_rows[] = {
 	 .parent = "net"},
 	{.name = "gateway", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_net_text,
 	 .parent = "net"},
-	{.name = "leases", .mode = S_IFREG | 0444, .text = fs_net_text,
+	/* a start takes its lease before the state event that ends it: not cached */
+	{.name = "leases", .mode = S_IFREG | 0444, .flags = FS_NOATTR, .text = fs_net_text,
 	 .changes_on = STATEY | EV(REMOVED), .parent = "net"},
 	{.name = "ctl", .mode = S_IFREG | 0200, .write = fs_cmd_write, .cmd = fs_net_command,
 	 .parent = "net"},
-	/* /images: downloads block for long, so ctl lines may be left running (FS_DETACH) */
-	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_DETACH | FS_SHARED,
+	/* /images: downloads block for long, so ctl lines may be left running (FS_DETACH);
+	 * its read-out shows download progress, whose events are throttled (FS_NOATTR) */
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_DETACH | FS_SHARED | FS_NOATTR,
 	 .text = fs_images_summary_text, .write = fs_cmd_write, .cmd = fs_images_command,
 	 .changes_on = EV(IMAGES), .parent = "images"},
 	{.name = "error", .mode = S_IFREG | 0444, .text = fs_images_error_text,
@@ -406,6 +410,58 @@ struct fs_where fs_resolve(fuse_ino_t ino)
 		}
 	}
 	return w;
+}
+
+/* ------------------------------------------------------------ lookup counts */
+
+/* The kernel's lookup count of an inode, or NULL (the root, unknown inodes). */
+static uint64_t *lookup_counter(fuse_ino_t ino)
+{
+	struct fs_where w = fs_resolve(ino);
+	switch (w.kind) {
+	case FS_W_ROOTROW:
+		return &fs_root_state[w.row].nlookup;
+	case FS_W_VMDIR:
+		return &w.node->nlookup;
+	case FS_W_VMROW:
+		return &w.node->rows[w.row].nlookup;
+	case FS_W_ENT:
+		return &w.ent->nlookup;
+	case FS_W_ENTROW:
+		return &w.ent->rows[w.row].nlookup;
+	default:
+		return NULL;
+	}
+}
+
+void fs_lookup_add(fuse_ino_t ino, int64_t delta)
+{
+	uint64_t *c = lookup_counter(ino);
+	if (!c)
+		return;
+	if (delta >= 0) {
+		__atomic_add_fetch(c, (uint64_t)delta, __ATOMIC_SEQ_CST);
+		return;
+	}
+	uint64_t old = __atomic_load_n(c, __ATOMIC_SEQ_CST), sub = (uint64_t)-delta;
+	while (!__atomic_compare_exchange_n(c, &old, old > sub ? old - sub : 0, false,
+	                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+}
+
+bool fs_ino_held(fuse_ino_t ino)
+{
+	if (ino == FS_INO_ROOT)
+		return true;
+	uint64_t *c = lookup_counter(ino);
+	return c && __atomic_load_n(c, __ATOMIC_SEQ_CST) > 0;
+}
+
+bool fs_row_cacheable(const struct fs_row *row)
+{
+	if (S_ISDIR(row->mode))
+		return true;
+	return S_ISREG(row->mode) && !(row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET));
 }
 
 /* ------------------------------------------------------------------ util */
