@@ -1,0 +1,101 @@
+"""Values are never stale (DESIGN §3), now that value files' attributes are cached:
+a write that changed values returns only after the kernel's copies were
+invalidated, and a change nobody wrote (a VMM that ends) is invalidated at once."""
+import os
+import select
+import time
+
+
+def read_fresh(path):
+    """stat, then open/read/close: both must agree with the value."""
+    size = os.stat(path).st_size
+    with open(path, "rb") as f:
+        data = f.read()
+    return size, data
+
+
+def test_pause_then_state_at_once(mnt):
+    mnt.started_vm("web")
+    state = mnt.vm("web", "state")
+    ctl = mnt.vm("web", "ctl")
+    for i in range(200):
+        # the kernel holds the state's attributes and pages from the read before
+        want = "paused" if i % 2 == 0 else "running"
+        mnt.ctl("web", "pause" if want == "paused" else "resume")
+        size, data = read_fresh(state)
+        assert data == (want + "\n").encode(), f"round {i}: {data!r}"
+        assert size == len(data), f"round {i}: st_size {size} for {data!r}"
+        # ctl's own read-out changed with it, through the descriptor just written
+        assert f"state {want}\n".encode() in read_fresh(ctl)[1]
+        # a second look, the page cache answering, must agree
+        assert read_fresh(state) == (size, data)
+
+
+def test_pause_then_cat_in_shell(mnt):
+    mnt.started_vm("web")
+    r = mnt.sh(
+        "for i in $(seq 50); do"
+        "  echo pause > vms/web/ctl || exit 1;"
+        "  s=$(stat -c %s vms/web/state); v=$(cat vms/web/state);"
+        "  [ \"$v\" = paused ] && [ \"$s\" = 7 ] || { echo \"$i: $v $s\"; exit 1; };"
+        "  echo resume > vms/web/ctl || exit 1;"
+        "  s=$(stat -c %s vms/web/state); v=$(cat vms/web/state);"
+        "  [ \"$v\" = running ] && [ \"$s\" = 8 ] || { echo \"$i: $v $s\"; exit 1; };"
+        "done", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_config_write_then_read_back(mnt):
+    mnt.make_vm("web")
+    path = mnt.vm("web", "config.json")
+    for i in range(50):
+        before = read_fresh(path)
+        doc = '{"machineConfig": {"vcpuCount": 1, "memSizeMib": %d}, ' \
+              '"bootSource": {"kernelImagePath": "%s"}}' % (128 + i * 1000, mnt.kernel)
+        mnt.write(path, doc)
+        size, data = read_fresh(path)
+        assert size == len(data)
+        assert b'"memSizeMib": %d' % (128 + i * 1000) in data, data
+        assert i == 0 or (size, data) != before
+
+
+def test_unasked_exit_is_seen_within_100ms(mnt):
+    mnt.make_vm("web", "emu.crash_ms=400")
+    mnt.ctl("web", "start")
+    state = mnt.vm("web", "state")
+    pid = int(mnt.read("vms", "web", "pid"))
+    pidfd = os.pidfd_open(pid)
+    try:
+        # keep the kernel's attributes and pages of `state` warm until the VMM ends
+        while not select.select([pidfd], [], [], 0)[0]:
+            assert read_fresh(state) == (8, b"running\n")
+            time.sleep(0.002)
+        ended = time.monotonic()
+    finally:
+        os.close(pidfd)
+    while True:
+        size, data = read_fresh(state)
+        if data == b"error\n" and size == len(data):
+            break
+        assert data in (b"running\n", b"error\n"), data
+        assert time.monotonic() - ended < 0.1, f"still {data!r} (st_size {size}) after 100 ms"
+        time.sleep(0.001)
+    assert time.monotonic() - ended < 0.1
+    assert "exit" in mnt.read("vms", "web", "error")
+
+
+def test_stat_after_start_is_fresh(mnt):
+    """Every file of a VM shows the VM's mtime: a start moves it in attributes the
+    kernel cached a moment before, and every size stays the length a read gives."""
+    mnt.make_vm("web")
+    files = ["ctl", "state", "config.json", "error", "pid", "net", "runtime", "vsock"]
+    before = {f: os.stat(mnt.vm("web", f)) for f in files}
+    for f in files:
+        mnt.read("vms", "web", f)
+    mnt.ctl("web", "start")
+    for f in files:
+        st = os.stat(mnt.vm("web", f))
+        assert st.st_mtime_ns > before[f].st_mtime_ns, f
+        size, data = read_fresh(mnt.vm("web", f))
+        assert size == len(data), f
+    assert read_fresh(mnt.vm("web", "pid"))[1].strip().isdigit()
