@@ -514,6 +514,57 @@ def test_detached_daemon_logs_to_syslog_with_levels(tmp_path, syslog):
 
 # ------------------------------------------------------------------ systemd
 
+def test_under_systemd_journal_levels_and_notify(tmp_path):
+    """What the unit relies on, without systemd: with stderr on the journal
+    (JOURNAL_STREAM names it) each line carries its "<N>" priority, and
+    NOTIFY_SOCKET hears READY=1 once mounted and STOPPING=1 at the end."""
+    mnt, rt = tmp_path / "mnt", str(tmp_path / "rt")
+    mnt.mkdir()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    logpath = tmp_path / "journal"
+    with open(logpath, "w") as log:
+        st = os.fstat(log.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}",
+               "NOTIFY_SOCKET": str(tmp_path / "notify")}
+        proc = subprocess.Popen([BIN, "-f", "-o", common_opts(rt, tmp_path), str(mnt)],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+    try:
+        ready = notify.recv(4096).decode()
+        assert ready.startswith("READY=1\n") and f"STATUS=mounted on {mnt}" in ready, ready
+        assert os.path.ismount(mnt)  # ready means mounted
+        m = fsc.Mount(str(tmp_path), str(mnt), rt, f"{tmp_path}/data", kernel_path(tmp_path),
+                      EMULATOR, proc, str(logpath))
+        m.started_vm("dying", "emu.crash_ms=50 emu.crash_exit=3")
+        m.wait_state("dying", "error")
+        # the VMMs do not inherit NOTIFY_SOCKET
+        m.started_vm("web")
+        with open(f"/proc/{int(m.read('vms', 'web', 'pid'))}/environ", "rb") as f:
+            assert not any(e.startswith(b"NOTIFY_SOCKET=") for e in f.read().split(b"\0"))
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        assert proc.wait(timeout=30) == 0
+        assert notify.recv(4096).decode() == "STOPPING=1"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+        notify.close()
+    wait_gone(rt)
+    lines = logpath.read_text().splitlines()
+    want = [(5, rf"^smartvmfs \S+ mounted on {re.escape(str(mnt))} in "),
+            (6, r"^vm dying: running \(pid \d+\)"),
+            (3, r"^vm dying: firecracker ended unexpectedly \(exit 3\)$"),
+            (5, r"^stopped every VM and removed what the daemon made in ")]
+    for level, pattern in want:
+        hits = [line for line in lines if re.match(rf"<{level}>", line)
+                and re.search(pattern, line[3:])]
+        assert hits, f"no <{level}> line {pattern!r} in:\n" + "\n".join(lines)
+    assert all(re.match(r"<[0-7]>\S", line) for line in lines), lines
+
+
+
 def systemd_runs():
     if os.path.isdir("/run/systemd/system"):
         return None
