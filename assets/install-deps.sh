@@ -3,9 +3,11 @@
 # Usage: assets/install-deps.sh [--test|--bench]   (run as root)
 set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 libcurl4-openssl-dev
-libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev iptables e2fsprogs"
+libjansson-dev libssl-dev libnl-3-dev libnl-route-3-dev nasm libmicrohttpd-dev iptables e2fsprogs
+lowdown tar gzip"
 case "${1:-}" in
---test) pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps iproute2 util-linux clang libclang-rt-14-dev" ;;
+--test) pkgs="$pkgs python3 python3-pytest libglib2.0-bin procps iproute2 util-linux clang libclang-rt-14-dev
+		systemd man-db" ;;
 --bench) pkgs="$pkgs python3 procps iproute2 util-linux gnuplot-nox" ;;
 esac
 missing=""
