@@ -36,6 +36,7 @@ import random
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -177,15 +178,34 @@ class Stress:
                 found[int(pid)] = cmd
         return found
 
-    def dump_threads(self):
+    DUMPER = (
+        "import subprocess, sys\n"
+        "for line in sys.stdin:\n"
+        "    gdb, pid, out = line.split()\n"
+        "    with open(out, 'w') as f:\n"
+        "        try:\n"
+        "            subprocess.run([gdb, '-batch', '-p', pid, '-ex', 'thread apply all bt 16'],\n"
+        "                           stdout=f, stderr=subprocess.STDOUT, timeout=60)\n"
+        "        except Exception as e:\n"
+        "            f.write('gdb: %s\\n' % e)\n"
+        "    print('done', flush=True)\n")
+
+    def start_dumper(self):
+        """gdb is run by a helper started before any file of the mount is open: a
+        process forked later would inherit them, and closing one asks the daemon
+        (FLUSH), which never answers when it is deadlocked."""
         gdb = shutil.which("gdb")
-        if not gdb or not self.proc or self.proc.poll() is not None:
+        self.dumper = subprocess.Popen([sys.executable, "-c", self.DUMPER], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True) if gdb else None
+        self.gdb = gdb
+
+    def dump_threads(self):
+        if not self.dumper or not self.proc or self.proc.poll() is not None:
             return
-        r = subprocess.run([gdb, "-batch", "-p", str(self.proc.pid), "-ex",
-                            "thread apply all bt 12"], capture_output=True, text=True, timeout=120)
         path = os.path.join(self.work, "threads.txt")
-        with open(path, "w") as f:
-            f.write(r.stdout + r.stderr)
+        self.dumper.stdin.write("%s %d %s\n" % (self.gdb, self.proc.pid, path))
+        self.dumper.stdin.flush()
+        self.dumper.stdout.readline()
         print("daemon threads dumped to", path, flush=True)
 
     # ------------------------------------------------------------ operations
@@ -209,13 +229,13 @@ class Stress:
 
     def read_one(self, p):
         base = os.path.basename(p)
-        if os.path.isdir(p):
-            os.listdir(p)
-            return
         if base in ("clone",):
             return
         fd = os.open(p, os.O_RDONLY)
         try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):  # the name may be a file again, or not
+                os.listdir(fd)
+                return
             if base == "events":  # the first read answers at once; later ones wait
                 data = os.read(fd, 4096)
                 if not data.startswith(b"state "):
@@ -431,8 +451,8 @@ class Stress:
                 self.dump_threads()
                 self.proc.kill()
                 self.proc.wait()
-        if os.path.ismount(self.mnt):
-            subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
+        # a dead daemon leaves its mount (ismount cannot tell: ENOTCONN)
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt], capture_output=True)
         rc = self.proc.returncode
         if rc != 0:
             self.fail("smartvmfs exited %s" % rc)
@@ -459,6 +479,7 @@ class Stress:
     # ------------------------------------------------------------ the run
     def run(self):
         t_setup = now()
+        self.start_dumper()
         self.start_daemon()
         for name in self.names:
             os.mkdir(self.vm(name))
@@ -553,8 +574,10 @@ def main():
         if s.proc and s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait()
-        if os.path.ismount(s.mnt):
-            subprocess.run(["fusermount3", "-u", "-z", s.mnt], capture_output=True)
+        subprocess.run(["fusermount3", "-u", "-z", s.mnt], capture_output=True)
+        if getattr(s, "dumper", None):
+            s.dumper.stdin.close()
+            s.dumper.wait()
 
 
 if __name__ == "__main__":
