@@ -575,6 +575,12 @@ def main():
             s.proc.kill()
             s.proc.wait()
         subprocess.run(["fusermount3", "-u", "-z", s.mnt], capture_output=True)
+        if s.proc:  # a killed daemon leaves its VMMs: never leave them to the next run
+            for pid in s.vmm_pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         if getattr(s, "dumper", None):
             s.dumper.stdin.close()
             s.dumper.wait()
