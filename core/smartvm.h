@@ -316,6 +316,13 @@ void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid);
 /* Real time (CLOCK_REALTIME ns) of the last change of state, config, metadata. */
 int64_t svm_vm_mtime_ns(const svm_vm *vm);
 
+/* Is text (a config.json or metadata document being written in pieces) a prefix
+ * of a document that more bytes could still complete? True for jansson's
+ * "premature end of input" and for a cut inside a token or a UTF-8 character;
+ * false for any other error (which fails the write at once) and past the size
+ * limit. */
+bool svm_text_incomplete(const char *text, size_t len);
+
 /* Runs a verb and waits for it. */
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);
 

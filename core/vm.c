@@ -495,3 +495,8 @@ char *svm_vm_vsock_path(svm_vm *vm)
 		return NULL;
 	return p;
 }
+
+bool svm_text_incomplete(const char *text, size_t len)
+{
+	return svm_config_text_incomplete(text, len);
+}
