@@ -75,6 +75,11 @@ struct svm_vm {
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
 	bool kill_requested;  /* kill verb: a start in progress ends in stopped */
 	char last_exit[32];
+	/* a restore as a clone (docs/staging.md): where the VMM sees rundir, in its own
+	 * mount namespace ("" = at rundir itself), and the topmost directory made on
+	 * the host for that path ("" = none), removed up to there when the VMM ends */
+	char vmm_rundir[SVM_SOCK_MAX];
+	char made_dir[SVM_SOCK_MAX];
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 
 	svm_ring console, fclog, errtail, errors;
@@ -99,7 +104,9 @@ void vm_destroy_files(svm_vm *vm);
 int vm_kill_and_wait(svm_vm *vm);
 
 /* vm_proc.c: the process side of a VM */
-int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err);
+/* show_at: NULL, or the path where the VMM is to see vm->rundir (vmm_spawn_bind) */
+int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
+		  svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
 /* Closes what wait_ready left to close on this thread, off the start's path. */
 void vm_proc_close_deferred(void);

@@ -162,6 +162,25 @@ static void stderr_tail(svm_vm *vm, char *buf, size_t len)
 	free(t);
 }
 
+/* The directories vm_proc_spawn made for a clone's view of its runtime dir, from
+ * the deepest up to the topmost it made; only empty ones go (rmdir). Runs before
+ * the state says stopped, so the next start's mkdir never races with it. */
+static void remove_made_dirs(svm_vm *vm)
+{
+	if (!vm->made_dir[0])
+		return;
+	char p[SVM_SOCK_MAX];
+	snprintf(p, sizeof p, "%s", vm->vmm_rundir);
+	size_t top = strlen(vm->made_dir);
+	while (strlen(p) >= top && rmdir(p) == 0) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+	vm->made_dir[0] = '\0';
+}
+
 static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)w;
@@ -188,6 +207,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
 	 * start cannot race with this cleanup */
 	stage_cleanup(vm);
+	remove_made_dirs(vm);
 
 	pthread_mutex_lock(&vm->mu);
 	svm_loop *l = vm->s->loop;
@@ -261,11 +281,47 @@ static const char *logger_level(const json_t *cfg)
 	return lv ? lv : "Info";
 }
 
-int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *err)
+/* mkdir -p for the mount point of a clone's view; records the topmost directory
+ * it made in vm->made_dir. The directories are on the host (mount namespaces do
+ * not separate files), hence the record. */
+static int make_mount_point(svm_vm *vm, const char *path, svm_error *err)
+{
+	char p[SVM_SOCK_MAX];
+	snprintf(p, sizeof p, "%s", path);
+	vm->made_dir[0] = '\0';
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0700) == 0) {
+			if (!vm->made_dir[0])
+				snprintf(vm->made_dir, sizeof vm->made_dir, "%s", p);
+		} else if (errno != EEXIST) {
+			*c = saved;
+			return svm_error_set(err, SVM_START_FAILED, "cannot create %s: %s", p,
+					     strerror(errno));
+		}
+		*c = saved;
+		if (!saved)
+			return 0;
+	}
+}
+
+int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
+		  svm_error *err)
 {
 	svm *s = vm->s;
 	if (vmm_check_binary(binary, err) < 0)
 		return -1;
+	if (show_at && strcmp(show_at, vm->rundir) == 0)
+		show_at = NULL; /* its own snapshot: nothing to map */
+	snprintf(vm->vmm_rundir, sizeof vm->vmm_rundir, "%s", show_at ? show_at : "");
+	vm->made_dir[0] = '\0';
+	if (show_at && make_mount_point(vm, show_at, err) < 0) {
+		remove_made_dirs(vm);
+		return -1;
+	}
 	if (unlink(vm->sock) < 0 && errno != ENOENT)
 		return svm_error_set(err, SVM_START_FAILED,
 				     "a stale API socket is in the way and cannot be removed: %s: %s",
@@ -317,7 +373,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, svm_error *
 	int pidfd;
 	int fds[3] = {in[0], out[1], er[1]};
 	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
-	if (vmm_spawn(argv, fds, &pid, &pidfd, err) < 0)
+	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, &pidfd, err)
+		     : vmm_spawn(argv, fds, &pid, &pidfd, err)) < 0)
 		goto fail;
 	close(in[0]);
 	close(out[1]);
@@ -362,6 +419,7 @@ fail:
 		close(logfd);
 	if (metfd >= 0)
 		close(metfd);
+	remove_made_dirs(vm);
 	return -1;
 }
 

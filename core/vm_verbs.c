@@ -198,10 +198,11 @@ typedef int (*boot_fn)(svm_vm *vm, const json_t *cfg, const json_t *md, const vo
 /* The shared frame of start and restore: check, STARTING, spawn, ready, boot_fn,
  * then the final state or a complete roll back to the state it had. */
 /* cfg_override: the config to boot with instead of the VM's (restore);
- * new_config: what becomes the VM's config.json if it succeeds (both are taken). */
+ * new_config: what becomes the VM's config.json if it succeeds (both are taken);
+ * show_at: NULL, or where the VMM is to see the runtime dir (a clone). */
 static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json_t *cfg_override,
-		  json_t *new_config, svm_state final_state, const atomic_bool *cancel,
-		  svm_error *err)
+		  json_t *new_config, const char *show_at, svm_state final_state,
+		  const atomic_bool *cancel, svm_error *err)
 {
 	pthread_mutex_lock(&vm->mu);
 	if (begin_locked(vm, verb, true, err) < 0) {
@@ -240,7 +241,7 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	if (net_prepare_vm(s->net, vm, cfg, err) < 0)
 		goto out;
 	net_done = true;
-	if (vm_proc_spawn(vm, binary, cfg, err) < 0)
+	if (vm_proc_spawn(vm, binary, cfg, show_at, err) < 0)
 		goto out;
 	if (vm_proc_wait_ready(vm, cancel, err) < 0 || boot(vm, cfg, md, arg, cancel, err) < 0 ||
 	    cancelled(vm, cancel, err)) {
@@ -301,7 +302,7 @@ static int boot_fresh(svm_vm *vm, const json_t *cfg, const json_t *md, const voi
 
 static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
-	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, SVM_RUNNING, cancel, err);
+	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, NULL, SVM_RUNNING, cancel, err);
 }
 
 /* ------------------------------------------------------------ snapshot dirs */
@@ -342,19 +343,38 @@ static int snapshot_dir(svm_vm *vm, const char *arg, bool create, char *out, siz
 typedef struct restore_arg {
 	const char *dir;
 	bool resume;
+	bool clone; /* into another VM than the snapshot's (docs/staging.md) */
 } restore_arg;
 
 static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, const void *arg,
 			      const atomic_bool *cancel, svm_error *err)
 {
-	(void)cfg;
 	(void)cancel;
 	const restore_arg *ra = arg;
-	char vmstate[PATH_MAX], mem[PATH_MAX];
+	char vmstate[PATH_MAX], mem[PATH_MAX], uds[PATH_MAX];
+	/* the device state binds its vsock socket at the original path, which is
+	 * this runtime dir (for a clone, through its mount): a stale one would be
+	 * in the way */
+	snprintf(uds, sizeof uds, "%s/vsock.sock", vm->rundir);
+	unlink(uds);
 	snprintf(vmstate, sizeof vmstate, "%s/vmstate", ra->dir);
 	snprintf(mem, sizeof mem, "%s/mem", ra->dir);
 	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", vmstate, "mem_backend",
 				 "backend_type", "File", "backend_path", mem, "resume_vm", ra->resume);
+	/* the device state names the original VM's TAPs: a clone has its own
+	 * (net_prepare_vm wrote them into cfg). Firecracker v1.12 and later. */
+	size_t i;
+	json_t *iface, *ov = json_array();
+	json_array_foreach(json_object_get(cfg, "networkInterfaces"), i, iface) {
+		const char *id = json_string_value(json_object_get(iface, "ifaceId"));
+		const char *tap = json_string_value(json_object_get(iface, "hostDevName"));
+		if (ra->clone && id && tap)
+			json_array_append_new(ov, json_pack("{s:s, s:s}", "iface_id", id,
+							    "host_dev_name", tap));
+	}
+	if (body && json_array_size(ov))
+		json_object_set(body, "network_overrides", ov);
+	json_decref(ov);
 	if (put(vm, "/snapshot/load", body, err) < 0)
 		return -1;
 	/* the MMDS data store is not part of a snapshot: put it back */
@@ -388,6 +408,24 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	snprintf(p, sizeof p, "%s/vmstate", ra.dir);
 	if (access(p, R_OK) < 0)
 		return svm_error_set(err, SVM_NOT_FOUND, "snapshot %s: %s", p, strerror(errno));
+	/* where the snapshot's VMM had its runtime dir: the device state names
+	 * drive and vsock paths in it. Another VM's: restore as a clone, in a mount
+	 * namespace that shows this VM's runtime dir at that path. */
+	char origin[SVM_SOCK_MAX] = "";
+	snprintf(p, sizeof p, "%s/origin.json", ra.dir);
+	json_error_t oje;
+	json_t *oj = json_load_file(p, 0, &oje);
+	if (oj) {
+		const char *o = json_string_value(json_object_get(oj, "runtimeDir"));
+		if (!o || o[0] != '/' || strstr(o, "/..") || strlen(o) >= sizeof origin) {
+			json_decref(oj);
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "snapshot %s: origin.json has no valid runtimeDir", ra.dir);
+		}
+		snprintf(origin, sizeof origin, "%s", o);
+		json_decref(oj);
+	}
+	ra.clone = origin[0] && strcmp(origin, vm->rundir) != 0;
 	/* the config saved with the snapshot: the drives must be where they were */
 	json_t *cfg = NULL, *as_saved = NULL;
 	snprintf(p, sizeof p, "%s/config.json", ra.dir);
@@ -423,7 +461,7 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	}
 	/* config.json becomes the snapshot's, as the user wrote it (source paths) */
 	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg, as_saved,
-		      ra.resume ? SVM_RUNNING : SVM_PAUSED, cancel, err);
+		      ra.clone ? origin : NULL, ra.resume ? SVM_RUNNING : SVM_PAUSED, cancel, err);
 }
 
 /* ------------------------------------------------------------ pause/resume */
@@ -581,6 +619,17 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 			rc = svm_error_set(err, SVM_API_ERROR, "%s: %s", cfgp, strerror(errno));
 		}
 		free(cfg);
+	}
+	if (rc == 0) {
+		/* the runtime dir as the VMM sees it (a clone's is its original's): what
+		 * the device state's paths are in, for a restore into another VM */
+		char op[PATH_MAX];
+		snprintf(op, sizeof op, "%s/origin.json", dir);
+		json_t *o = json_pack("{s:s}", "runtimeDir",
+				      vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir);
+		if (!o || json_dump_file(o, op, 0) < 0)
+			rc = svm_error_set(err, SVM_NO_SPACE, "%s: %s", op, strerror(errno));
+		json_decref(o);
 	}
 	finish(vm, -1, false);
 	return rc;

@@ -14,6 +14,13 @@
  * Returns 0 with *pid and *pidfd, or -1 with err (BINARY_NOT_FOUND, START_FAILED). */
 int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_error *err);
 
+/* The same, but in a new, private mount namespace where directory src is
+ * bind-mounted at dst (which must exist): the VMM sees src's files at dst's
+ * paths, and nobody else does; the mount ends with the process. FUSE mounts
+ * are detached in that namespace. Needs CAP_SYS_ADMIN (SVM_PERMISSION). */
+int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const char *dst,
+		   pid_t *pid, int *pidfd, svm_error *err);
+
 /* Reaps the exited child behind pidfd; *wstatus gets the wait status (as from
  * waitpid). Returns 0, or -1 if it has not exited. */
 int vmm_reap(int pidfd, int *wstatus);

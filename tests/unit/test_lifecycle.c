@@ -375,8 +375,8 @@ static void test_lifecycle(svm *s, const char *label)
 	rc = verb(vm, SVM_V_RESTORE, &e, 1, "first");
 	CHECK(rc == 0 && svm_vm_state(vm) == SVM_PAUSED, "restore a named snapshot");
 	CHECK(verb(vm, SVM_V_KILL, &e, 0) == 0, "kill");
-	const char *names[] = {"vmstate", "mem", "config.json"};
-	for (int i = 0; i < 3; i++) {
+	const char *names[] = {"vmstate", "mem", "config.json", "origin.json"};
+	for (int i = 0; i < 4; i++) {
 		snprintf(p, sizeof p, "%s/first/%s", sd, names[i]);
 		unlink(p);
 	}
@@ -677,6 +677,124 @@ static void test_live_updates(svm *s)
 	unlink(d2);
 }
 
+/* Is path a mount point in the mount namespace of process pid (0: ours)? */
+static bool mounted_at(pid_t pid, const char *path)
+{
+	char mi[64], line[4096], pat[400];
+	if (pid)
+		snprintf(mi, sizeof mi, "/proc/%d/mountinfo", (int)pid);
+	else
+		snprintf(mi, sizeof mi, "/proc/self/mountinfo");
+	snprintf(pat, sizeof pat, " %s ", path);
+	FILE *f = fopen(mi, "re");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, pat) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void rm_snapshot(const char *dir)
+{
+	const char *files[] = {"vmstate", "mem", "config.json", "origin.json", "drive-data.img"};
+	char p[400];
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* A snapshot restored into another VM (docs/staging.md, "Snapshots and clones"):
+ * its device state names the first VM's staged drive and vsock socket; the
+ * clone's VMM sees its own runtime dir at that path, in a mount namespace of
+ * its own, and the first VM is untouched. */
+static void test_clone(svm *s, const char *label)
+{
+	svm_error e;
+	char data[300], snap[300], cfg[2048], p[400];
+	snprintf(data, sizeof data, "%s/clone-data.img", tmpdir);
+	snprintf(snap, sizeof snap, "%s/clone-snap-%s", tmpdir, label);
+	int fd = open(data, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	if (fd >= 0 && ftruncate(fd, 1 << 20) == 0)
+		close(fd);
+	snprintf(cfg, sizeof cfg,
+		 "{\"bootSource\": {\"kernelImagePath\": \"%s\", \"bootArgs\": \"console=ttyS0 reboot=k "
+		 "panic=1 pci=off\"}, \"machineConfig\": {\"vcpuCount\": 1, \"memSizeMib\": 128},"
+		 " \"drives\": [{\"driveId\": \"data\", \"pathOnHost\": \"%s\", \"isRootDevice\": false}],"
+		 " \"vsock\": {\"guestCid\": 3, \"udsPath\": \"/tmp/unused.sock\"}}",
+		 kernel, data);
+	svm_vm *a = svm_create_vm(s, "clone-a", &e);
+	CHECK(svm_vm_set_config_json(a, cfg, strlen(cfg), &e) == 0, "clone: config with a staged drive and vsock");
+	int rc = verb(a, SVM_V_START, &e, 0);
+	if (rc < 0)
+		printf("# start: %s\n", e.message);
+	CHECK(rc == 0, "clone: start a");
+	CHECK(wait_console(a, "smartvm-guest: ready", 3000) >= 0, "clone: a's guest is up");
+	char rundir_a[300];
+	snprintf(rundir_a, sizeof rundir_a, "%s", svm_vm_runtime_dir(a));
+	CHECK(verb(a, SVM_V_PAUSE, &e, 0) == 0, "clone: pause a");
+	rc = verb(a, SVM_V_SNAPSHOT, &e, 1, snap);
+	if (rc < 0)
+		printf("# snapshot: %s\n", e.message);
+	CHECK(rc == 0, "clone: snapshot a");
+	snprintf(p, sizeof p, "%s/drive-data.img", snap);
+	CHECK(access(p, R_OK) == 0, "clone: the snapshot keeps a copy of the staged drive");
+	snprintf(p, sizeof p, "%s/origin.json", snap);
+	CHECK(access(p, R_OK) == 0, "clone: the snapshot records its runtime dir (origin.json)");
+	pid_t pid_a = svm_vm_pid(a);
+
+	svm_vm *b = svm_create_vm(s, "clone-b", &e);
+	rc = verb(b, SVM_V_RESTORE, &e, 2, snap, "resume");
+	if (rc < 0)
+		printf("# restore into b: %s\n", e.message);
+	CHECK(rc == 0 && svm_vm_state(b) == SVM_RUNNING, "clone: restore a's snapshot into b, resumed");
+	pid_t pid_b = svm_vm_pid(b);
+	CHECK(pid_b > 0 && pid_b != pid_a, "clone: b has its own VMM");
+	CHECK(mounted_at(pid_b, rundir_a), "clone: b's VMM sees its runtime dir at a's path");
+	CHECK(!mounted_at(0, rundir_a), "clone: the host does not (the mount is the VMM's only)");
+	snprintf(p, sizeof p, "%s/drive-data.img", svm_vm_runtime_dir(b));
+	CHECK(access(p, F_OK) == 0, "clone: b's drive is staged in b's own runtime dir");
+	snprintf(p, sizeof p, "%s/vsock.sock", svm_vm_runtime_dir(b));
+	CHECK(access(p, F_OK) == 0, "clone: b's vsock socket is in b's runtime dir");
+	snprintf(p, sizeof p, "%s/vsock.sock", rundir_a);
+	CHECK(access(p, F_OK) == 0, "clone: a's vsock socket is untouched");
+	char *info = svm_vm_info_json(b, &e);
+	CHECK(info && strstr(info, "Running"), "clone: b's VMM says Running");
+	free(info);
+	CHECK(svm_vm_console_write(b, "clone-ping\n", 11, &e) == 11 && wait_console(b, "clone-ping", 2000) >= 0,
+	      "clone: b's guest echoes console input");
+	CHECK(svm_vm_state(a) == SVM_PAUSED && svm_vm_pid(a) == pid_a, "clone: a is untouched (paused, same VMM)");
+	CHECK(verb(a, SVM_V_RESUME, &e, 0) == 0, "clone: resume a");
+	CHECK(svm_vm_console_write(a, "a-ping\n", 7, &e) == 7 && wait_console(a, "a-ping", 2000) >= 0,
+	      "clone: a's guest still echoes");
+	CHECK(verb(b, SVM_V_KILL, &e, 0) == 0 && pid_gone(pid_b), "clone: kill b");
+	CHECK(verb(a, SVM_V_KILL, &e, 0) == 0 && pid_gone(pid_a), "clone: kill a");
+	snprintf(p, sizeof p, "%s/drive-data.img", svm_vm_runtime_dir(b));
+	CHECK(access(p, F_OK) < 0, "clone: b's staged drive removed with its VMM");
+
+	/* the original VM gone: its runtime dir is made for the mount point, and
+	 * removed again when the clone's VMM ends */
+	CHECK(svm_remove_vm(s, "clone-a", &e) == 0 && access(rundir_a, F_OK) < 0, "clone: remove a");
+	rc = verb(b, SVM_V_RESTORE, &e, 1, snap);
+	if (rc < 0)
+		printf("# restore after a is gone: %s\n", e.message);
+	CHECK(rc == 0 && svm_vm_state(b) == SVM_PAUSED, "clone: restore into b after a is removed");
+	pid_b = svm_vm_pid(b);
+	CHECK(mounted_at(pid_b, rundir_a) && !mounted_at(0, rundir_a), "clone: mount only in b's VMM");
+	CHECK(verb(b, SVM_V_RESUME, &e, 0) == 0, "clone: resume b");
+	CHECK(svm_vm_console_write(b, "again\n", 6, &e) == 6 && wait_console(b, "again", 2000) >= 0,
+	      "clone: b echoes");
+	CHECK(verb(b, SVM_V_KILL, &e, 0) == 0 && pid_gone(pid_b), "clone: kill b again");
+	CHECK(access(rundir_a, F_OK) < 0, "clone: the directory made for the mount point is gone");
+	CHECK(svm_remove_vm(s, "clone-b", &e) == 0, "clone: remove b");
+	svm_vm_unref(a);
+	svm_vm_unref(b);
+	rm_snapshot(snap);
+	unlink(data);
+}
+
 /* Two writers replace the metadata of a running VM at once: whichever wins, the
  * VMM's MMDS and the stored document (what the next start gets) are the same one
  * (they told two stories when the PUTs and the stores interleaved). */
@@ -740,6 +858,7 @@ static void run_suite(const char *bin, const char *label)
 	test_lifecycle(s, label);
 	test_invalid_states(s);
 	test_live_updates(s);
+	test_clone(s, label);
 	test_metadata_writers(s);
 	test_nocad(s);
 	test_guest_reboot(s);
@@ -805,8 +924,8 @@ int main(void)
 	/* snapshot dirs */
 	for (int i = 0; i < 2; i++) {
 		const char *lab = i ? "firecracker" : "emulator";
-		const char *files[] = {"vmstate", "mem", "config.json"};
-		for (int f = 0; f < 3; f++) {
+		const char *files[] = {"vmstate", "mem", "config.json", "origin.json"};
+		for (int f = 0; f < 4; f++) {
 			snprintf(cmd, sizeof cmd, "%s/snap-%s/%s", tmpdir, lab, files[f]);
 			unlink(cmd);
 		}
