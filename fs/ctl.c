@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctlparse.h"
 #include "fs.h"
 
 struct ctl_job {
@@ -52,60 +53,15 @@ char *fs_line_trim(char *line)
 	return line;
 }
 
-static const svm_verb_info *verb_named(const char *word)
-{
-	const svm_verb_info *t = svm_verb_table();
-	for (int v = 0; v < SVM_VERB_COUNT; v++)
-		if (!strcmp(t[v].name, word))
-			return &t[v];
-	return NULL;
-}
-
-/* Plan 9's parsecmd + lookupcmd: the first word names the verb, then up to
- * max_args arguments separated by blanks; the last one takes the rest of the
- * line, so a JSON argument (netif, metadata) may contain blanks.
- * `scratch` is modified; r->argv points into it. */
+/* The line's parser is FUSE-free (ctlparse.c, shared with the fuzz target);
+ * here it gets the -o paths check of allow_other. */
 static int parse_line(const char *line, char *scratch, svm_request *r, svm_error *err)
 {
-	char *p = scratch;
-	char *word = p;
-	while (*p && !isspace((unsigned char)*p))
-		p++;
-	if (*p)
-		*p++ = '\0';
-	const svm_verb_info *vi = verb_named(word);
-	if (!vi)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
-	memset(r, 0, sizeof *r);
-	r->verb = vi->verb;
-	while (*p) {
-		while (*p && isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		if (r->argc == vi->max_args || r->argc == SVM_MAX_ARGS)
-			return svm_error_set(err, SVM_INVALID_ARGUMENT,
-			                     "bad arguments \"%s\": usage: %s", line, vi->usage);
-		r->argv[r->argc++] = p;
-		if (r->argc == vi->max_args) {
-			p += strlen(p); /* the last argument takes the rest (already trimmed) */
-			break;
-		}
-		while (*p && !isspace((unsigned char)*p))
-			p++;
-		if (*p)
-			*p++ = '\0';
-	}
-	if (r->argc < vi->min_args)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "bad arguments \"%s\": usage: %s", line,
-		                     vi->usage);
+	if (fs_ctl_parse_line(line, scratch, r, err) != 0)
+		return -1;
 	/* with allow_other, host paths must lie under -o paths (a snapshot NAME,
 	 * without '/', is kept in the VM's own snapshot directory) */
-	const char *path = NULL;
-	if ((r->verb == SVM_V_SNAPSHOT || r->verb == SVM_V_RESTORE) && strchr(r->argv[0], '/'))
-		path = r->argv[0];
-	else if (r->verb == SVM_V_DRIVE)
-		path = r->argv[1];
+	const char *path = fs_ctl_path_arg(r);
 	if (path && !fs_path_allowed(path))
 		return svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
 	return 0;

@@ -1,10 +1,10 @@
 /*
  * fuzz_ctl.c - lines written to a VM's ctl file, on the core side: each line is
- * tokenised as fs/ctl.c's parse_line does (Plan 9 parsecmd: the verb, then up to
- * max_args blank-separated arguments, the last taking the rest of the line),
- * looked up in the verb table and run with svm_vm_do on a VM whose VMM is the
- * Firecracker emulator ($SMARTVMFS_EMULATOR), running when each input starts.
- * (fs/ctl.c's parser is static and needs FUSE; this mirrors it.)
+ * parsed by the daemon's own parser, fs/ctlparse.c's fs_ctl_parse_line (Plan 9
+ * parsecmd: the verb, then up to max_args blank-separated arguments, the last
+ * taking the rest of the line; the -o paths check is the caller's, left out
+ * here), and run with svm_vm_do on a VM whose VMM is the Firecracker emulator
+ * ($SMARTVMFS_EMULATOR), running when each input starts.
  *
  * Host paths in arguments (snapshot, restore, drive) are kept inside a scratch
  * directory: '/' becomes '_' under it, so no input writes outside.
@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctlparse.h"
 #include "fuzz.h"
 
 static svm *s;
@@ -77,46 +78,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static const svm_verb_info *verb_named(const char *word)
-{
-	const svm_verb_info *t = svm_verb_table();
-	for (int v = 0; v < SVM_VERB_COUNT; v++)
-		if (!strcmp(t[v].name, word))
-			return &t[v];
-	return NULL;
-}
-
-/* fs/ctl.c's parse_line, minus the -o paths check: 0 and r filled, or -1. */
-static int parse_line(char *p, svm_request *r)
-{
-	char *word = p;
-	while (*p && !isspace((unsigned char)*p))
-		p++;
-	if (*p)
-		*p++ = '\0';
-	const svm_verb_info *vi = verb_named(word);
-	if (!vi)
-		return -1;
-	memset(r, 0, sizeof *r);
-	r->verb = vi->verb;
-	while (*p) {
-		while (*p && isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		if (r->argc == vi->max_args || r->argc == SVM_MAX_ARGS)
-			return -1;
-		r->argv[r->argc++] = p;
-		if (r->argc == vi->max_args)
-			break; /* the last argument takes the rest (the line is trimmed) */
-		while (*p && !isspace((unsigned char)*p))
-			p++;
-		if (*p)
-			*p++ = '\0';
-	}
-	return r->argc < vi->min_args ? -1 : 0;
-}
-
 static char *trim(char *line)
 {
 	while (*line && isspace((unsigned char)*line))
@@ -140,11 +101,27 @@ static const char *jail(const char *arg, bool name_ok, char *buf, size_t len)
 	return buf;
 }
 
-static void run_line(char *line)
+static void run_request(svm_request r);
+
+static void run_line(const char *line)
 {
 	svm_request r;
-	if (parse_line(line, &r) < 0)
-		return;
+	svm_error pe;
+	svm_error_clear(&pe);
+	char *scratch = strdup(line);
+	FUZZ_CHECK(scratch, "out of memory");
+	if (fs_ctl_parse_line(line, scratch, &r, &pe) != 0) {
+		fuzz_check_error(&pe);
+		FUZZ_CHECK(pe.code == SVM_INVALID_ARGUMENT, "parse failure of code %d: %s", pe.code,
+			   pe.message);
+	} else {
+		run_request(r); /* r.argv points into scratch */
+	}
+	free(scratch);
+}
+
+static void run_request(svm_request r)
+{
 	char path[PATH_MAX];
 	if (r.verb == SVM_V_SNAPSHOT || r.verb == SVM_V_RESTORE)
 		r.argv[0] = jail(r.argv[0], true, path, sizeof path);
