@@ -2,9 +2,11 @@
  * doc.c - writes of whole JSON documents (config.json, metadata).
  *
  * DESIGN §3: writes are buffered per open file and every write() parses the whole
- * buffer. Any parse error other than "premature end of input" fails that very
- * write() with EINVAL; a complete document is validated and stored there and
- * then (an invalid one fails the write). A buffer still incomplete fails flush()
+ * buffer. Any parse error that more bytes cannot cure (not "premature end of
+ * input", nor a cut inside a literal, number, escape or UTF-8 character:
+ * svm_text_incomplete) fails that very write() with EINVAL; a complete
+ * document is validated and stored there and then (an invalid one fails the
+ * write). A buffer still incomplete fails flush()
  * (close). O_TRUNC resets the buffer - a new open starts empty - never the stored
  * value. A write that fails adds nothing to the buffer, so the old value stays
  * and a later retry on the same descriptor starts from what was accepted.
@@ -64,8 +66,12 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 
 	json_error_t jerr;
 	json_t *doc = json_loadb(nb, nlen, 0, &jerr);
-	if (!doc && json_error_code(&jerr) == json_error_premature_end_of_input) {
-		/* not complete yet: keep it, judge it at the next write or at close */
+	/* Not complete yet: keep it, judge it at the next write or at close. More
+	 * than jansson's "premature end of input": a write may also end inside a
+	 * literal (`"smt": fa`), a number, an escape or a UTF-8 character - the
+	 * core's judgment (docs/config.md "Partial writes"). */
+	if (!doc && (json_error_code(&jerr) == json_error_premature_end_of_input ||
+	             svm_text_incomplete(nb, nlen))) {
 		free(h->wbuf);
 		h->wbuf = nb;
 		h->wlen = nlen;
