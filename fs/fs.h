@@ -99,15 +99,11 @@ struct fs_row {
 
 /* Per (node, row) facts the daemon remembers between requests. */
 struct fs_rowstate {
-	uint64_t served_hash;  /* hash of the value last handed to the kernel's page cache */
-	bool served_valid;     /* cleared by any write: the cache may hold written bytes */
-	size_t served_len;     /* FS_LIVE: length of the value last served */
+	/* Any request thread and the pump use these at once: __atomic only. */
+	uint64_t served_len;   /* FS_LIVE: length of the value last served */
 	int64_t mtime_ns;      /* last time an event said the value changed */
-	/* The kernel's attribute cache (ops.c, notify.c; __atomic): */
 	uint64_t nlookup;      /* lookups the kernel holds on this inode (forget drops them) */
 	uint64_t gen;          /* bumped by the pump each time an event changes the value */
-	uint64_t attr_gen;     /* gen when attributes were last served */
-	uint64_t attr_len;     /* st_size last served in attributes */
 };
 
 #define FS_VM_ROWS_MAX 24
@@ -138,7 +134,7 @@ struct fs_entry {
 	struct fs_node *node;  /* the VM whose directory holds the listing, or NULL */
 	char name[256];
 	bool gone;
-	int64_t mtime_ns;
+	int64_t mtime_ns;      /* __atomic: the pump moves it, any request reads it */
 	uint64_t nlookup;      /* lookups held by the kernel (__atomic) */
 	struct fs_rowstate rows[FS_ENT_ROWS_MAX];
 };
@@ -156,7 +152,8 @@ struct fs_handle {
 	char *snap;            /* value files: the value this open serves */
 	size_t snap_len;
 	bool snap_valid;
-	bool direct;           /* opened direct_io: reads never fill the page cache */
+	bool direct;           /* opened direct_io: reads never fill the page cache (all but
+	                          FS_STABLE value files: see op_open) */
 	char *wbuf;            /* documents: bytes written so far */
 	size_t wlen;
 	bool doc_dirty;        /* bytes arrived since the last complete document */

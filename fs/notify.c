@@ -220,11 +220,12 @@ void fs_reply_err_fresh(fuse_req_t req, int err)
 	reply_fresh(req, 0, err ? err : EIO);
 }
 
-/* A file's value changed: move its st_mtime, tell open() that attributes served
- * before now may be stale (gen), and drop what the kernel may have cached. */
+/* A file's value changed: move its st_mtime, tell a reply whose attributes were
+ * taken before now to invalidate once more (gen, reply_done), and drop what the
+ * kernel may have cached. */
 static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
 {
-	rs->mtime_ns = now;
+	__atomic_store_n(&rs->mtime_ns, now, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&rs->gen, 1, __ATOMIC_SEQ_CST);
 	if (fs_row_cacheable(row))
 		fs_inval_inode(ino);
@@ -277,7 +278,7 @@ static void images_changed(const char *id, int64_t now)
 			struct fs_entry *e = v[i];
 			if (strcmp(e->name, id))
 				continue;
-			e->mtime_ns = now;
+			__atomic_store_n(&e->mtime_ns, now, __ATOMIC_RELAXED);
 			fs_inval_inode(FS_INO_ENT(e->serial, 0));
 			for (int k = 0; dir->entries && k < dir->entries->nrows; k++)
 				if (dir->entries->rows[k].changes_on & bit)

@@ -13,12 +13,12 @@
  *    offset files (st_size moves with every read or byte), for FS_NOATTR rows and
  *    for a VM's files while it starts or stops (pid, net, ... change before the
  *    state event that ends the transition);
- *  - open of a value file whose value changed since its attributes were last
- *    served (an invalidation still on its way, a change no event covers) answers
- *    direct_io: a stale cached st_size can never cut a read short;
- *  - page cache: live, stream and offset files are direct_io; other values are
- *    cached only while the value is byte-identical to what the cache was filled
- *    from (keep_cache decided per open from a hash), and dropped on change;
+ *  - page cache: only for stable values (FS_STABLE: keep_cache). Every other
+ *    open is direct_io and reads its own snapshot (fi->fh), so a read through
+ *    one open sees one value, whole: pages and the inode's size are shared by
+ *    all opens and a value may change between any two requests, so cached pages
+ *    mixed, cut or zero-padded values. A cached st_size never bounds a direct
+ *    read, so a stale one cuts nothing either;
  *  - lookup counts: each entry reply counts, forget drops; an inode the kernel
  *    holds no lookup of has nothing cached, and is never invalidated.
  */
@@ -106,7 +106,7 @@ static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const s
 	if (row->flags & FS_STREAM)
 		return 0;
 	if (row->flags & FS_LIVE)
-		return rs->served_len;
+		return (size_t)__atomic_load_n(&rs->served_len, __ATOMIC_RELAXED);
 	if (row->flags & FS_OFFSET)
 		return t->vm ? row->size(t->vm) : 0;
 	if (row->text)
@@ -194,10 +194,10 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st)
 			mtime = max64(mtime, svm_vm_mtime_ns(t.vm));
 	}
 	if (w->ent)
-		mtime = max64(mtime, w->ent->mtime_ns);
+		mtime = max64(mtime, __atomic_load_n(&w->ent->mtime_ns, __ATOMIC_RELAXED));
 	struct fs_rowstate *rs = rowstate_at(w);
 	if (rs)
-		mtime = max64(mtime, rs->mtime_ns);
+		mtime = max64(mtime, __atomic_load_n(&rs->mtime_ns, __ATOMIC_RELAXED));
 	switch (w->kind) {
 	case FS_W_ROOT:
 		st->st_mode = S_IFDIR | 0755;
@@ -255,18 +255,13 @@ static double attr_timeout(const struct fs_where *w)
 }
 
 /* Attributes for a reply and their timeout (taken first: a transition that
- * begins after it sends its own invalidation). Remembers what the kernel is
- * told, so open() can tell a stale cached size; *gen for reply_done. */
+ * begins after it sends its own invalidation); *gen for reply_done. */
 static double serve_attr(const struct fs_where *w, struct stat *st, uint64_t *gen)
 {
 	double timeout = attr_timeout(w);
 	struct fs_rowstate *rs = rowstate_at(w);
 	*gen = rs ? __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST) : 0;
 	fs_fill_attr(w, st);
-	if (rs) {
-		__atomic_store_n(&rs->attr_len, (uint64_t)st->st_size, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&rs->attr_gen, *gen, __ATOMIC_SEQ_CST);
-	}
 	return timeout;
 }
 
@@ -318,8 +313,11 @@ static void op_init(void *ud, struct fuse_conn_info *conn)
 	 * of one direct write (a document is parsed in order). */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* No atomic O_TRUNC (libfuse asks for it by default): with it the kernel
+	 * sets the inode's size to 0 after an O_TRUNC open, and other readers see
+	 * an empty file. Without it, O_TRUNC is a SETATTR size=0, answered with the
+	 * real attributes (op_setattr): the stored document never looks emptied. */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
@@ -858,8 +856,8 @@ static int refresh_snapshot(struct fs_handle *h, svm_error *err)
 	h->snap = text;
 	h->snap_len = len;
 	h->snap_valid = true;
-	if (h->row->flags & FS_LIVE)
-		rowstate_of(h)->served_len = len;
+	if (h->row->flags & FS_LIVE) /* st_size of a live file (any thread reads it) */
+		__atomic_store_n(&rowstate_of(h)->served_len, (uint64_t)len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -950,40 +948,31 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (writing && (row->flags & FS_OWNED) && (e = fs_may_write_vm(req, h->t.vm)))
 			goto fail;
 	}
-	struct fs_rowstate *rs = rowstate_of(h);
-	if (writing || (row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET))) {
+	/* Value files are read around the page cache (direct_io), each open from
+	 * its own snapshot, unless the value never changes while mounted. The page
+	 * cache and the inode's size are shared by every open of the file, and a
+	 * value may change between any two requests: pages filled from one open's
+	 * value and a size from another's (an attribute reply, an invalidation on
+	 * its way) mixed values, cut them or padded them with zeros. So a read
+	 * through one open sees one value, whole, whatever the kernel cached; the
+	 * attributes stay cached (and invalidated on change), which is what spares
+	 * `cat state` its GETATTRs. Write opens are direct_io too: what a writer
+	 * sends goes to its buffer, never into pages other readers would see, and
+	 * its O_TRUNC leaves the pages of the stored value alone. */
+	if (writing || !(row->flags & FS_STABLE) || !row->text) {
 		fi->direct_io = 1;
 		h->direct = true;
 		if (row->flags & FS_STREAM)
 			fi->nonseekable = 1;
-		if (writing)
-			rs->served_valid = false; /* the next reader must not trust old pages */
-	} else if (row->text) {
+	} else {
 		svm_error err;
 		svm_error_clear(&err);
-		uint64_t gen = __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST); /* before the value */
 		pthread_mutex_lock(&h->lock);
 		e = refresh_snapshot(h, &err);
 		pthread_mutex_unlock(&h->lock);
 		if (e)
 			goto fail;
-		uint64_t hash = fs_hash(h->snap, h->snap_len);
-		/* The kernel's st_size bounds page-cache reads. If the value changed
-		 * since the attributes were served (its invalidation may still be on
-		 * its way) or differs in length from them, read around the cache. */
-		bool attrs_true = (row->flags & FS_STABLE) ||
-		                  (__atomic_load_n(&rs->attr_gen, __ATOMIC_SEQ_CST) == gen &&
-		                   __atomic_load_n(&rs->attr_len, __ATOMIC_SEQ_CST) == h->snap_len);
-		if (!attrs_true) {
-			fi->direct_io = 1;
-			h->direct = true;
-			rs->served_valid = false; /* the next cached open starts with a clean cache */
-		} else {
-			fi->keep_cache = (row->flags & FS_STABLE) ||
-			                 (rs->served_valid && rs->served_hash == hash);
-			rs->served_hash = hash;
-			rs->served_valid = true;
-		}
+		fi->keep_cache = 1; /* the same value for as long as the mount lasts */
 	}
 	if (!writing)
 		fi->noflush = 1; /* nothing to report at close of a read-only open */
@@ -1025,9 +1014,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	/* A read at offset 0 starts over with the current value (cat, a re-read
-	 * through the same descriptor); later offsets continue the same snapshot. */
-	if (off == 0 || !h->snap_valid) {
+	/* A direct read at offset 0 starts over with the current value (cat, a
+	 * re-read through the same descriptor); later offsets continue the same
+	 * snapshot. A cached (stable) open keeps the one it was opened with. */
+	if ((off == 0 && h->direct) || !h->snap_valid) {
 		svm_error err;
 		svm_error_clear(&err);
 		int e = refresh_snapshot(h, &err);
@@ -1035,11 +1025,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			pthread_mutex_unlock(&h->lock);
 			fuse_reply_err(req, e);
 			return;
-		}
-		if (!(row->flags & FS_LIVE) && !h->direct) { /* what the page cache gets */
-			struct fs_rowstate *rs = rowstate_of(h);
-			rs->served_hash = fs_hash(h->snap, h->snap_len);
-			rs->served_valid = true;
 		}
 	}
 	/* Copy, then reply unlocked: once the kernel has the reply it may send

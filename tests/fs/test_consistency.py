@@ -1,0 +1,158 @@
+"""Values read while they change: one read through one open sees one value, whole
+(never two mixed, cut, or padded with zeros); an O_TRUNC open of a document
+never makes it look empty; a document written in pieces may be cut anywhere."""
+import errno
+import json
+import os
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import vm_config
+
+CTL = re.compile(r"state [a-z]+\nverbs( [a-z]+)*\n")
+
+
+def read_once(path):
+    """One open, reads to the end, one close: what `cat` gets."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        out = b""
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                return out
+            out += b
+    finally:
+        os.close(fd)
+
+
+def hammer(path, check, seconds, readers=2, change=None):
+    """Reads path from `readers` threads while `change` runs for `seconds`;
+    returns the bad reads (check(bytes) is False) and their count of reads."""
+    stop = threading.Event()
+    bad, counts, errors = [], [0], []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                data = read_once(path)
+            except OSError as e:
+                errors.append(e)
+                return
+            counts[0] += 1
+            if not check(data):
+                bad.append(data)
+
+    def changer():
+        try:
+            while not stop.is_set():
+                change()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)]
+    threads.append(threading.Thread(target=changer))
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    return bad, counts[0]
+
+
+def test_ctl_read_while_state_cycles(mnt):
+    mnt.make_vm("web")
+    cycle = ["start", "pause", "resume", "stop"]
+    step = [0]
+
+    def change():
+        mnt.ctl("web", cycle[step[0] % 4])
+        step[0] += 1
+
+    bad, n = hammer(mnt.vm("web", "ctl"), lambda d: CTL.fullmatch(d.decode(errors="replace")),
+                    3.0, change=change)
+    assert step[0] >= 8 and n > 100
+    assert not bad, f"{len(bad)} of {n} reads mixed, cut or padded: {bad[:3]!r}"
+
+
+def test_config_read_while_replaced(mnt):
+    mnt.make_vm("web")
+    short = json.dumps(vm_config(mnt.kernel))
+    long = json.dumps(vm_config(mnt.kernel, "x" * 3000))
+    which = [0]
+
+    def change():
+        mnt.write(mnt.vm("web", "config.json"), long if which[0] % 2 else short)
+        which[0] += 1
+
+    def valid(data):
+        try:
+            json.loads(data)
+            return True
+        except ValueError:
+            return False
+
+    bad, n = hammer(mnt.vm("web", "config.json"), valid, 3.0, change=change)
+    assert which[0] >= 10 and n > 100
+    assert not bad, f"{len(bad)} of {n} reads not JSON: {[b[:80] for b in bad[:3]]!r}"
+
+
+def test_otrunc_open_never_empties(mnt):
+    mnt.make_vm("web")
+    path = mnt.vm("web", "config.json")
+    stored = mnt.read("vms", "web", "config.json")
+
+    def change():
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        # the writer's buffer is empty; the stored document is not
+        assert os.fstat(fd).st_size == len(stored)
+        os.close(fd)
+
+    bad, n = hammer(path, lambda d: d.decode() == stored, 3.0, change=change)
+    assert n > 100
+    empty = sum(1 for b in bad if not b)
+    assert not bad, f"{len(bad)} of {n} reads not the stored config ({empty} empty)"
+    assert os.stat(path).st_size == len(stored)
+    assert mnt.read("vms", "web", "config.json") == stored
+
+
+@pytest.mark.parametrize("cut", ["literal", "utf8", "number"])
+def test_config_cut_anywhere(mnt, cut):
+    """docs/config.md "Partial writes": a document may arrive in pieces cut at
+    any byte, inside `false` or a multi-byte UTF-8 character too."""
+    mnt.make_vm("web")
+    cfg = vm_config(mnt.kernel, "quiet caf\u00e9")
+    cfg["machineConfig"]["smt"] = False
+    text = json.dumps(cfg, ensure_ascii=False).encode()
+    at = {
+        "literal": text.index(b"false") + 2,   # ..."smt": fa|lse
+        "utf8": text.index("\u00e9".encode()) + 1,  # inside the two bytes of é
+        "number": text.index(b'"memSizeMib": 128') + len(b'"memSizeMib": 1'),  # 1|28
+    }[cut]
+    fd = os.open(mnt.vm("web", "config.json"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        assert os.write(fd, text[:at]) == at
+        assert os.write(fd, text[at:]) == len(text) - at
+    finally:
+        os.close(fd)
+    got = json.loads(mnt.read("vms", "web", "config.json"))
+    assert got["bootSource"]["bootArgs"].endswith("caf\u00e9")
+    assert got["machineConfig"]["memSizeMib"] == 128
+
+
+def test_config_cut_still_rejects_garbage(mnt):
+    """What no more bytes can cure still fails the very write."""
+    mnt.make_vm("web")
+    fd = os.open(mnt.vm("web", "config.json"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, b'{"machineConfig": {"smt": fx')
+        assert e.value.errno == errno.EINVAL
+    finally:
+        os.close(fd)
