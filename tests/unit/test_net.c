@@ -711,6 +711,68 @@ static void start_test(const char *label, const char *binary, const char *kernel
 	CHECK(!link_exists(tap) && !link_exists("svbr0"), "unmount after a start removes TAP and bridge");
 }
 
+/* A snapshot of a VM with an automatic TAP restored into another VM (a clone):
+ * the device state names the first VM's TAP, which it still holds; the clone
+ * gets its own through network_overrides. */
+static void clone_test(const char *label, const char *binary, const char *kernel)
+{
+	svm_error e;
+	char name[64], what[128];
+	snprintf(name, sizeof name, "clone-%s", label);
+	svm *s = orch(name, NULL, NULL, NULL, binary, &e);
+	CHECK(s != NULL, "orchestrator for a clone");
+	if (!s)
+		return;
+	svm_vm *a = vm_new_named(s, "a"), *b = vm_new_named(s, "b");
+	char cfg[1024], snap[256];
+	snprintf(cfg, sizeof cfg,
+		 "{\"bootSource\": {\"kernelImagePath\": \"%s\", \"bootArgs\": \"console=ttyS0 reboot=k panic=1 pci=off\"},"
+		 " \"machineConfig\": {\"vcpuCount\": 1, \"memSizeMib\": 128},"
+		 " \"networkInterfaces\": [{\"ifaceId\": \"eth0\"}]}",
+		 kernel);
+	snprintf(snap, sizeof snap, "%s/snap-%s", tmpdir, label);
+	CHECK(svm_vm_set_config_json(a, cfg, strlen(cfg), &e) == 0, "clone: config with an automatic TAP");
+	svm_request start = {.verb = SVM_V_START}, pause = {.verb = SVM_V_PAUSE}, kill_ = {.verb = SVM_V_KILL};
+	svm_request snapshot = {.verb = SVM_V_SNAPSHOT, .argc = 1, .argv = {snap}};
+	svm_request restore = {.verb = SVM_V_RESTORE, .argc = 2, .argv = {snap, "resume"}};
+	int rc = svm_vm_do(a, &start, &e);
+	if (rc == 0)
+		rc = svm_vm_do(a, &pause, &e);
+	if (rc == 0)
+		rc = svm_vm_do(a, &snapshot, &e);
+	if (rc < 0)
+		printf("# start, pause, snapshot (%s): %s\n", label, e.message);
+	snprintf(what, sizeof what, "%s: start, pause and snapshot a VM with a TAP", label);
+	CHECK(rc == 0, what);
+	rc = svm_vm_do(b, &restore, &e);
+	if (rc < 0)
+		printf("# restore into b (%s): %s\n", label, e.message);
+	snprintf(what, sizeof what, "%s: restore its snapshot into another VM (a still holds its TAP)", label);
+	CHECK(rc == 0 && svm_vm_state(b) == SVM_RUNNING, what);
+	char tap_a[NET_IFNAMSIZ], tap_b[NET_IFNAMSIZ], p[128], v[16];
+	net_tap_name(svm_vm_id(a), "eth0", tap_a);
+	net_tap_name(svm_vm_id(b), "eth0", tap_b);
+	CHECK(link_exists(tap_a) && link_exists(tap_b), "clone: each VM has its own TAP");
+	svm_api_reply r = {0};
+	rc = svm_api_call(b->api, "GET", "/vm/config", NULL, &r, &e);
+	const char *dev = json_string_value(json_object_get(
+		json_array_get(json_object_get(r.json, "network-interfaces"), 0), "host_dev_name"));
+	snprintf(what, sizeof what, "clone: b's VMM uses b's TAP %s (network_overrides): %s", tap_b,
+		 dev ? dev : "?");
+	CHECK(rc == 0 && dev && !strcmp(dev, tap_b), what);
+	svm_api_reply_clear(&r);
+	if (!strcmp(label, "firecracker")) {
+		snprintf(p, sizeof p, "/sys/class/net/%s/carrier", tap_b);
+		CHECK(slurp(p, v, sizeof v) == 0 && !strcmp(v, "1"), "firecracker: the clone has its TAP open");
+	}
+	svm_vm_do(b, &kill_, &e);
+	svm_vm_do(a, &kill_, &e);
+	svm_vm_unref(a);
+	svm_vm_unref(b);
+	svm_free(s);
+	CHECK(!link_exists(tap_a) && !link_exists(tap_b), "clone: unmount removes both TAPs");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -748,16 +810,20 @@ int main(void)
 		permission_tests();
 		const char *emu = getenv("SMARTVMFS_EMULATOR");
 		if (emu && *emu && access(emu, X_OK) == 0)
+		{
 			start_test("emulator", emu, "/bin/true");
-		else
+			clone_test("emulator", emu, "/bin/true");
+		} else
 			printf("# SKIP emulator start: SMARTVMFS_EMULATOR is not set\n");
 		const char *fc = getenv("SMARTVMFS_FIRECRACKER"), *gk = getenv("SMARTVMFS_GUEST_KERNEL");
 		if (!fc || !*fc || !gk || !*gk)
 			printf("# SKIP real Firecracker start: SMARTVMFS_FIRECRACKER and SMARTVMFS_GUEST_KERNEL are not both set\n");
 		else if (access("/dev/kvm", R_OK | W_OK) < 0)
 			printf("# SKIP real Firecracker start: /dev/kvm is not usable\n");
-		else
+		else {
 			start_test("firecracker", fc, gk);
+			clone_test("firecracker", fc, gk);
+		}
 	}
 	/* children that exited without cleanup (on purpose) left files behind */
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
