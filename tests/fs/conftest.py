@@ -162,18 +162,19 @@ def _processes_mentioning(text):
     return found
 
 
-def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=()):
+def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=(), checks=True):
     """Mounts smartvmfs on tmp/mnt. wrap: a command the daemon runs under, e.g.
     ("nsenter", "--net=/proc/PID/ns/net", "--") (it must exec, not fork, so that
-    proc.pid is the daemon's)."""
+    proc.pid is the daemon's). checks=False mounts with nocheck: the mount-time
+    checks (KVM, TUN, iptables, ...) warn on a host without them, and every test
+    would fail on those lines; tests/fs passes it (tests/install tests them)."""
     mnt = mountpoint or os.path.join(tmp, "mnt")
     runtime = os.path.join(tmp, "rt")
     datadir = os.path.join(tmp, "data")
     os.makedirs(mnt, exist_ok=True)
-    # nocheck: the mount-time checks (KVM, TUN, iptables, ...) warn on a host
-    # without them, and every test would fail on those lines; they have their
-    # own tests (tests/install)
-    opts = [f"firecracker={firecracker}", f"runtimedir={runtime}", f"datadir={datadir}", "nocheck"]
+    opts = [f"firecracker={firecracker}", f"runtimedir={runtime}", f"datadir={datadir}"]
+    if not checks:
+        opts.append("nocheck")
     opts += list(extra_opts)
     logpath = os.path.join(tmp, "daemon.log")
     log = open(logpath, "ab")
@@ -253,7 +254,7 @@ def mnt(request, tmp_path, kernel_file):
         pytest.skip("SMARTVMFS_BIN is not set (run through meson test)")
     if not EMULATOR or not os.path.exists(EMULATOR):
         pytest.skip("SMARTVMFS_EMULATOR is not set or fc-emulator is not built")
-    m = start_daemon(str(tmp_path), EMULATOR, kernel_file)
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
     try:
         yield m
     finally:
@@ -274,7 +275,7 @@ def fc_mnt(request, tmp_path):
         pytest.skip("SMARTVMFS_GUEST_KERNEL is not set (nasm missing?): nothing to boot")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not accessible")
-    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL)
+    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, checks=False)
     try:
         yield m
     finally:

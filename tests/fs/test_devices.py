@@ -27,7 +27,7 @@ def test_snapshot_by_name_and_restore(mnt):
     target = os.readlink(link)
     assert target == os.path.join(mnt.datadir, "snapshots", "web", "first")
     assert os.lstat(link).st_size == len(target)
-    assert sorted(os.listdir(link)) >= ["config.json", "mem", "vmstate"]
+    assert set(os.listdir(link)) >= {"config.json", "mem", "vmstate"}
     r = mnt.sh("ls -l vms/web/snapshots && ls vms/web/snapshots/first/")
     assert r.returncode == 0, r.stderr
     assert "first -> " + target in r.stdout

@@ -63,7 +63,7 @@ def mount(tmp_path, kernel, server, extra=()):
     if not BIN or not os.path.exists(BIN) or not EMULATOR:
         pytest.skip("SMARTVMFS_BIN / SMARTVMFS_EMULATOR not set (run through meson test)")
     opts = (f"releasesurl={server.base}/releases", f"cibucketurl={server.base}/bucket", *extra)
-    return start_daemon(str(tmp_path), EMULATOR, kernel, extra_opts=opts)
+    return start_daemon(str(tmp_path), EMULATOR, kernel, extra_opts=opts, checks=False)
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def netns():
 def mount_in(ns, tmp, kernel, extra=()):
     if not BIN or not os.path.exists(BIN) or not EMULATOR:
         pytest.skip("SMARTVMFS_BIN / SMARTVMFS_EMULATOR not set (run through meson test)")
-    return start_daemon(str(tmp), EMULATOR, kernel, extra_opts=extra, wrap=ns.wrap())
+    return start_daemon(str(tmp), EMULATOR, kernel, extra_opts=extra, wrap=ns.wrap(), checks=False)
 
 
 @pytest.fixture
@@ -312,7 +312,7 @@ def test_real_firecracker_with_tap(request, netns, tmp_path):
         pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not accessible")
-    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, wrap=netns.wrap())
+    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, wrap=netns.wrap(), checks=False)
     try:
         start_net_vm(m, "tiny")
         l = leases(m)["tiny"]
