@@ -113,7 +113,8 @@ typedef enum svm_verb {
 	                                              is kept under svm_vm_snapshot_dir() */
 	SVM_V_RESTORE,   /* (DIR|NAME [resume])       created|stopped|error -> paused|running */
 	SVM_V_BALLOON,   /* (MIB)                     running|paused: PATCH /balloon */
-	SVM_V_DRIVE,     /* (ID PATH)                 running|paused: PATCH /drives/ID path_on_host */
+	SVM_V_DRIVE,     /* (ID PATH|- [RL-JSON])     running|paused: PATCH /drives/ID path_on_host
+	                                              (- keeps it) and the camelCase rate limiter */
 	SVM_V_NETIF,     /* (ID JSON)                 running|paused: PATCH /network-interfaces/ID,
 	                                              JSON is {"rxRateLimiter":…, "txRateLimiter":…} */
 	SVM_V_METADATA,  /* (JSON)                    running|paused: PATCH /mmds (merge) */

@@ -12,7 +12,7 @@ static const svm_verb_info verbs[SVM_VERB_COUNT] = {
 	{SVM_V_SNAPSHOT, "snapshot", 1, 2, S(PAUSED), "snapshot NAME|DIR [full|diff]"},
 	{SVM_V_RESTORE, "restore", 1, 2, S(CREATED) | S(STOPPED) | S(ERROR), "restore NAME|DIR [resume]"},
 	{SVM_V_BALLOON, "balloon", 1, 1, S(RUNNING) | S(PAUSED), "balloon MIB"},
-	{SVM_V_DRIVE, "drive", 2, 2, S(RUNNING) | S(PAUSED), "drive ID PATH"},
+	{SVM_V_DRIVE, "drive", 2, 3, S(RUNNING) | S(PAUSED), "drive ID PATH|- [RATELIMITER-JSON]"},
 	{SVM_V_NETIF, "netif", 2, 2, S(RUNNING) | S(PAUSED), "netif ID JSON"},
 	{SVM_V_METADATA, "metadata", 1, 1, S(RUNNING) | S(PAUSED), "metadata JSON"},
 	{SVM_V_FLUSH_METRICS, "flushmetrics", 0, 0, S(RUNNING) | S(PAUSED), "flushmetrics"},

@@ -661,13 +661,49 @@ static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
 	return rc;
 }
 
+/* drive ID PATH|- [RATELIMITER-JSON]: a new backing file ("-" keeps it) and/or a
+ * new rate limiter ({"bandwidth": {...}, "ops": {...}} in the config's camelCase) */
 static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
 {
-	if (live_begin(vm, SVM_V_DRIVE, err) < 0 || check_file("drive", req->argv[1], err) < 0)
+	bool new_path = strcmp(req->argv[1], "-") != 0;
+	if (!new_path && req->argc < 3)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT,
+				     "drive %s: nothing to change (usage: %s)", req->argv[0],
+				     svm_verb_table()[SVM_V_DRIVE].usage);
+	json_t *rl = NULL;
+	if (req->argc > 2) {
+		json_error_t je;
+		json_t *camel = json_loads(req->argv[2], JSON_REJECT_DUPLICATES, &je);
+		if (!json_is_object(camel)) {
+			json_decref(camel);
+			return svm_error_set(err, SVM_INVALID_ARGUMENT, "drive %s: rate limiter: %s",
+					     req->argv[0], camel ? "not a JSON object" : je.text);
+		}
+		/* checked as the config checks one, then built as Firecracker wants it */
+		json_t *probe = json_pack("{s:{s:i, s:i}, s:[{s:s, s:s, s:b, s:O}]}", "machineConfig",
+					  "vcpuCount", 1, "memSizeMib", 128, "drives", "driveId",
+					  req->argv[0], "pathOnHost", "/", "isRootDevice", 0,
+					  "rateLimiter", camel);
+		int bad = svm_config_validate(probe, err);
+		json_decref(probe);
+		if (bad == 0)
+			rl = svm_payload_rate_limiter(camel);
+		json_decref(camel);
+		if (bad < 0)
+			return -1;
+	}
+	if (live_begin(vm, SVM_V_DRIVE, err) < 0 ||
+	    (new_path && check_file("drive", req->argv[1], err) < 0)) {
+		json_decref(rl);
 		return -1;
+	}
 	char path[256];
 	snprintf(path, sizeof path, "/drives/%s", req->argv[0]);
-	json_t *body = json_pack("{s:s, s:s}", "drive_id", req->argv[0], "path_on_host", req->argv[1]);
+	json_t *body = json_pack("{s:s}", "drive_id", req->argv[0]);
+	if (new_path)
+		json_object_set_new(body, "path_on_host", json_string(req->argv[1]));
+	if (rl)
+		json_object_set_new(body, "rate_limiter", rl);
 	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
 	json_decref(body);
 	return rc;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fcapi.h"
 #include "smartvm.h"
 
 static const char *kernel;
@@ -659,6 +660,34 @@ static void test_live_updates(svm *s)
 	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "data", d2) == 0, "drive: PATCH to another file");
 	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "data", "/nonexistent/disk") < 0 && e.code == SVM_NOT_FOUND,
 	      "drive: a missing file is NOT_FOUND");
+	/* a rate-limiter update reaches the VMM: GET /vm/config reports it back */
+	rc = verb(vm, SVM_V_DRIVE, &e, 3, "data", "-",
+		  "{\"bandwidth\": {\"size\": 5000, \"refillTime\": 100}, \"ops\": {\"size\": 7, \"refillTime\": 50}}");
+	if (rc < 0)
+		printf("# drive rate limiter: %s\n", e.message);
+	CHECK(rc == 0, "drive: rate limiter updated while running");
+	char sockp[300];
+	snprintf(sockp, sizeof sockp, "%s/fc.sock", svm_vm_runtime_dir(vm));
+	svm_api *api = svm_api_new(sockp, 2000);
+	svm_api_reply r = {0};
+	json_int_t bw = -1, ops = -1;
+	const char *on_host = NULL;
+	if (svm_api_call(api, "GET", "/vm/config", NULL, &r, &e) == 0) {
+		json_t *d = json_array_get(json_object_get(r.json, "drives"), 0);
+		json_t *rl = json_object_get(d, "rate_limiter");
+		bw = json_integer_value(json_object_get(json_object_get(rl, "bandwidth"), "size"));
+		ops = json_integer_value(json_object_get(json_object_get(rl, "ops"), "size"));
+		on_host = json_string_value(json_object_get(d, "path_on_host"));
+	}
+	CHECK(bw == 5000 && ops == 7, "drive: the VMM reports the new rate limiter");
+	CHECK(on_host && strcmp(on_host, d2) == 0, "drive: '-' kept the backing file");
+	svm_api_reply_clear(&r);
+	svm_api_free(api);
+	CHECK(verb(vm, SVM_V_DRIVE, &e, 3, "data", "-", "{\"bandwidth\": {\"size\": -1, \"refillTime\": 1}}") < 0 &&
+		      e.code == SVM_INVALID_CONFIG,
+	      "drive: a negative bucket size is refused before Firecracker sees it");
+	CHECK(verb(vm, SVM_V_DRIVE, &e, 2, "data", "-") < 0 && e.code == SVM_INVALID_ARGUMENT,
+	      "drive: '-' without a rate limiter changes nothing: refused");
 	/* the tiny guest has no balloon driver: Firecracker answers 400 */
 	rc = verb(vm, SVM_V_BALLOON, &e, 1, "16");
 	CHECK(rc < 0 && e.code == SVM_API_ERROR && e.http_status == 400 && svm_code_errno(e.code) == EIO,
