@@ -58,7 +58,8 @@ const char *fs_ctl_path_arg(const svm_request *r)
 	if ((r->verb == SVM_V_SNAPSHOT || r->verb == SVM_V_RESTORE) && r->argc > 0 &&
 	    strchr(r->argv[0], '/'))
 		return r->argv[0];
-	if (r->verb == SVM_V_DRIVE && r->argc > 1)
+	/* "drive ID - JSON" keeps the backing file: no path to check */
+	if (r->verb == SVM_V_DRIVE && r->argc > 1 && strcmp(r->argv[1], "-") != 0)
 		return r->argv[1];
 	return NULL;
 }

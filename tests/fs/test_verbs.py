@@ -213,3 +213,18 @@ def test_ctl_write_leaves_other_vms_readable(mnt):
     assert time.monotonic() - t0 < 0.5
     t.join()
     assert mnt.state("slow") == "running"
+
+
+def test_drive_rate_limiter_update(mnt, tmp_path):
+    """`drive ID - JSON` changes only the rate limiter; bad JSON and '-' alone are EINVAL."""
+    disk = tmp_path / "data.img"
+    disk.write_bytes(b"\0" * 65536)
+    mnt.started_vm("web", drives=[{"driveId": "data", "pathOnHost": str(disk),
+                                   "isRootDevice": False, "ephemeral": False}])
+    mnt.ctl("web", 'drive data - {"bandwidth": {"size": 5000, "refillTime": 100}}')
+    expect_errno(lambda: mnt.ctl("web", "drive data -"), errno.EINVAL)
+    expect_errno(lambda: mnt.ctl("web", 'drive data - {"bandwidth": {"size": -1, "refillTime": 1}}'),
+                 errno.EINVAL)
+    err = mnt.read("vms", "web", "error")
+    assert "nothing to change" in err and "bandwidth.size" in err
+    assert mnt.state("web") == "running"
