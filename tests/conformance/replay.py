@@ -196,6 +196,20 @@ class Vmm:
                 raise RuntimeError("VMM did not create its API socket (exit %r): %s" % (
                     self.proc.poll(), bytes(self.err.buf[-2000:]).decode(errors="replace")))
             time.sleep(0.005)
+        # the path exists a moment before listen() (bind, then listen): wait until a
+        # connection is accepted, so a slow start (a sanitizer build, a loaded
+        # machine) is not recorded as a refused request
+        while True:
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.sock)
+                break
+            except ConnectionRefusedError:
+                if self.proc.poll() is not None or time.monotonic() > end:
+                    raise
+                time.sleep(0.002)
+            finally:
+                probe.close()
 
     def exit_status(self):
         rc = self.proc.poll()
