@@ -387,6 +387,9 @@ char *svm_vm_error_text(svm_vm *vm);
 /* Where named snapshots of this VM are kept: DATADIR/snapshots/NAME (may not
  * exist yet). Each snapshot is a directory holding vmstate, mem, config.json. */
 char *svm_vm_snapshot_dir(svm_vm *vm);
+/* Names of the VM's named snapshots (directories there), NULL-terminated;
+ * svm_strv_free. */
+char **svm_vm_snapshot_list(svm_vm *vm, size_t *count);
 /* GET /balloon/statistics of the running VMM (Firecracker's JSON). */
 char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err);
 /* The host side of the VM's vsock (RUNDIR/vsock.sock) when its config has a

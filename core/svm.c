@@ -625,20 +625,17 @@ static bool user_kind_valid(const char *kind)
 	return strcmp(kind, "kernels") == 0 || strcmp(kind, "rootfs") == 0;
 }
 
-char **svm_images_user_files(svm *s, const char *kind, size_t *count)
+/* Names in dir (no dot files), NULL-terminated; only directories if dirs_only. */
+static char **list_names(const char *dir, bool dirs_only, size_t *count)
 {
-	if (count)
-		*count = 0;
-	if (!user_kind_valid(kind))
-		return NULL;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s/%s", s->data_dir, kind);
 	DIR *d = opendir(dir);
 	size_t n = 0, cap = 8;
 	char **v = calloc(cap + 1, sizeof *v);
 	struct dirent *de;
 	while (d && v && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
+			continue;
+		if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		if (n == cap) {
 			char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
@@ -647,13 +644,32 @@ char **svm_images_user_files(svm *s, const char *kind, size_t *count)
 			v = nv;
 			cap *= 2;
 		}
-		v[n++] = strdup(de->d_name);
-		v[n] = NULL;
+		if ((v[n] = strdup(de->d_name)))
+			v[++n] = NULL;
 	}
 	if (d)
 		closedir(d);
 	if (count)
 		*count = n;
+	return v;
+}
+
+char **svm_images_user_files(svm *s, const char *kind, size_t *count)
+{
+	if (count)
+		*count = 0;
+	if (!user_kind_valid(kind))
+		return NULL;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/%s", s->data_dir, kind);
+	return list_names(dir, false, count);
+}
+
+char **svm_vm_snapshot_list(svm_vm *vm, size_t *count)
+{
+	char *dir = svm_vm_snapshot_dir(vm);
+	char **v = dir ? list_names(dir, true, count) : NULL;
+	free(dir);
 	return v;
 }
 

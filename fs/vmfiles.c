@@ -2,7 +2,6 @@
  * vmfiles.c - the handlers behind the VM table: one small function per file,
  * each turning one core fact into newline-terminated text.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -206,32 +205,7 @@ int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_er
 /* snapshots/: one symlink per directory under svm_vm_snapshot_dir() */
 char **fs_vm_snapshot_list(const struct fs_target *t, size_t *count)
 {
-	*count = 0;
-	char *dir = svm_vm_snapshot_dir(t->vm);
-	DIR *d = dir ? opendir(dir) : NULL;
-	size_t n = 0, cap = 8;
-	char **v = calloc(cap + 1, sizeof *v);
-	struct dirent *de;
-	while (d && v && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		if (n == cap) {
-			char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
-			if (!nv)
-				break;
-			v = nv;
-			cap *= 2;
-		}
-		if ((v[n] = strdup(de->d_name)))
-			v[++n] = NULL;
-	}
-	if (d)
-		closedir(d);
-	free(dir);
-	*count = n;
-	return v;
+	return svm_vm_snapshot_list(t->vm, count);
 }
 
 char *fs_vm_snapshot_link(const struct fs_target *t)
