@@ -1,10 +1,12 @@
 /* loop.c - the epoll event loop (see loop.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -32,7 +34,32 @@ struct svm_loop {
 	bool stopping;
 	svm_watch *dead; /* freed after each batch */
 	svm_watch wake;  /* the watch of wakefd */
+	uint64_t churn_ms; /* time of the last loop_note_churn not yet trimmed; 0: none */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The epoll timeout: -1 without a pending trim; else until it is due (trimming
+ * first when it is). */
+static int trim_when_quiet(svm_loop *l)
+{
+	pthread_mutex_lock(&l->mu);
+	uint64_t last = l->churn_ms, now = now_ms();
+	bool due = last && now - last >= LOOP_TRIM_QUIET_MS;
+	if (due)
+		l->churn_ms = 0;
+	pthread_mutex_unlock(&l->mu);
+	if (due)
+		malloc_trim(0);
+	if (!last || due)
+		return -1;
+	return (int)(LOOP_TRIM_QUIET_MS - (now - last)) + 1;
+}
 
 static void run_calls(svm_loop *l)
 {
@@ -54,7 +81,7 @@ static void *loop_main(void *arg)
 	svm_loop *l = arg;
 	struct epoll_event evs[64];
 	for (;;) {
-		int n = epoll_wait(l->epfd, evs, 64, -1);
+		int n = epoll_wait(l->epfd, evs, 64, trim_when_quiet(l));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -167,6 +194,18 @@ void loop_del(svm_loop *l, svm_watch *w)
 int loop_fd(const svm_watch *w)
 {
 	return w->fd;
+}
+
+void loop_note_churn(svm_loop *l)
+{
+	pthread_mutex_lock(&l->mu);
+	bool first = l->churn_ms == 0;
+	l->churn_ms = now_ms();
+	if (l->churn_ms == 0)
+		l->churn_ms = 1;
+	pthread_mutex_unlock(&l->mu);
+	if (first)
+		wake(l); /* its epoll_wait has no timeout yet */
 }
 
 int loop_call(svm_loop *l, void (*fn)(void *), void *ud)

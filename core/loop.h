@@ -28,5 +28,11 @@ void loop_del(svm_loop *l, svm_watch *w);
 int loop_fd(const svm_watch *w);
 /* Runs fn(ud) on the loop thread soon (used to hand work to the loop). */
 int loop_call(svm_loop *l, void (*fn)(void *), void *ud);
+/* Says that much memory was just allocated and freed (a start, a kill): once no
+ * such note has come for LOOP_TRIM_QUIET_MS, the loop thread gives the free
+ * pages of every malloc arena back to the system (malloc_trim). A burst of 200
+ * starts on many threads leaves megabytes free but dirty in the arenas. */
+void loop_note_churn(svm_loop *l);
+#define LOOP_TRIM_QUIET_MS 200
 
 #endif

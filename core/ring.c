@@ -1,5 +1,6 @@
 /* ring.c - bounded byte rings and numbered line logs (see ring.h). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +8,14 @@
 
 #include "ring.h"
 
+/* The first buffer; then it doubles until it holds cap bytes. */
+#define RING_FIRST_ALLOC 4096
+
 void ring_init(svm_ring *r, size_t cap)
 {
 	pthread_mutex_init(&r->mu, NULL);
 	r->buf = NULL;
+	r->alloc = 0;
 	r->cap = cap ? cap : 1;
 	r->total = 0;
 }
@@ -19,15 +24,37 @@ void ring_destroy(svm_ring *r)
 {
 	free(r->buf);
 	r->buf = NULL;
+	r->alloc = 0;
 	pthread_mutex_destroy(&r->mu);
+}
+
+/* Makes room for `want` bytes (at most cap). Until the buffer is cap bytes the
+ * ring has never wrapped (total < alloc), so the bytes sit at their offsets and
+ * a larger buffer keeps them in place: a VM that wrote 2 KiB of log holds a few
+ * KiB, not the whole cap (with 200 VMs that is most of the daemon's memory). */
+static bool reserve_locked(svm_ring *r, uint64_t want)
+{
+	if (want > r->cap)
+		want = r->cap;
+	if (r->buf && r->alloc >= want)
+		return true;
+	size_t n = r->alloc ? r->alloc : RING_FIRST_ALLOC;
+	while (n < want)
+		n *= 2;
+	if (n > r->cap)
+		n = r->cap;
+	char *b = realloc(r->buf, n);
+	if (!b)
+		return false;
+	r->buf = b;
+	r->alloc = n;
+	return true;
 }
 
 void ring_append(svm_ring *r, const char *data, size_t len)
 {
 	pthread_mutex_lock(&r->mu);
-	if (!r->buf)
-		r->buf = malloc(r->cap);
-	if (r->buf) {
+	if (reserve_locked(r, r->total + len)) {
 		/* only the last cap bytes of a large append can survive */
 		const char *p = data;
 		size_t n = len;
@@ -40,6 +67,12 @@ void ring_append(svm_ring *r, const char *data, size_t len)
 		size_t first = r->cap - at < n ? r->cap - at : n;
 		memcpy(r->buf + at, p, first);
 		memcpy(r->buf, p + first, n - first);
+	} else {
+		/* out of memory: keep nothing (readers get no bytes rather than bytes
+		 * past the buffer); the offsets still count every byte */
+		free(r->buf);
+		r->buf = NULL;
+		r->alloc = 0;
 	}
 	r->total += len;
 	pthread_mutex_unlock(&r->mu);
@@ -53,6 +86,7 @@ void ring_reset(svm_ring *r)
 	 * memory dirty (the buffer comes back on the first append) */
 	free(r->buf);
 	r->buf = NULL;
+	r->alloc = 0;
 	pthread_mutex_unlock(&r->mu);
 }
 

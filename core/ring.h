@@ -17,6 +17,7 @@
 typedef struct svm_ring {
 	pthread_mutex_t mu;
 	char *buf;      /* allocated on first append: idle VMs cost nothing */
+	size_t alloc;   /* bytes of buf: grows with the contents up to cap */
 	size_t cap;
 	uint64_t total; /* bytes ever appended */
 } svm_ring;

@@ -256,6 +256,10 @@ out:
 		stage_cleanup(vm);
 	free(fc_version);
 	free(binary);
+	/* a running VM is mostly idle: its libcurl handle (two easy handles, a
+	 * connection cache, read buffers: tens of KiB) is made again by the next
+	 * request, which costs a connect on a Unix socket */
+	svm_api_disconnect(vm->api);
 	pthread_mutex_lock(&vm->mu);
 	svm_state end;
 	if (rc == 0 && vm->pid != 0 && !vm->kill_requested) {
@@ -285,6 +289,7 @@ out:
 	json_decref(cfg);
 	json_decref(new_config);
 	json_decref(md);
+	loop_note_churn(s->loop);
 	if (rc == 0)
 		svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)", vm->name,
 			svm_state_name(end), (int)svm_vm_pid(vm),
