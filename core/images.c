@@ -31,7 +31,9 @@ int img_fmt(char *buf, size_t len, const char *fmt, ...)
 
 bool img_valid_name(const char *name)
 {
-	if (!name || !*name || strlen(name) > 200 || !strcmp(name, ".") || !strcmp(name, ".."))
+	/* no leading dot: "." and "..", and the hidden files the cache keeps
+	 * beside its entries (.NAME.partial-XXXXXX, .preset-NAME, .lock) */
+	if (!name || !*name || strlen(name) > 200 || name[0] == '.')
 		return false;
 	for (const char *p = name; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))

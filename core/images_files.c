@@ -26,7 +26,7 @@ static int make_temp(svm_images *im, const char *sub, const char *name, char *ta
 	img_fmt(dir, sizeof dir, "%s/%s", im->data_dir, sub);
 	if (!img_valid_name(name))
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
-				     "\"%s\" is not a file name ([A-Za-z0-9._-]+)", name);
+				     "\"%s\" is not a file name ([A-Za-z0-9._-]+, not starting with a dot)", name);
 	img_fmt(target, len, "%s/%s", dir, name);
 	if (access(target, F_OK) == 0)
 		return svm_error_set(err, SVM_EXISTS, "%s exists", target);

@@ -92,7 +92,7 @@ bool img_flight_active(svm_images *im, const char *id);
 void img_note_use(svm_images *im, const char *bundle_id, const char *image_word);
 void img_flight_progress(svm_images *im, const char *id, int which, uint64_t done,
 			 uint64_t total);
-bool img_valid_name(const char *name); /* [A-Za-z0-9._-]+, not . or .., <= 200 */
+bool img_valid_name(const char *name); /* [A-Za-z0-9_-][A-Za-z0-9._-]*, <= 200 */
 
 /* images_http.c: libcurl transfers; every error is a message in msg (no code) */
 typedef int (*img_progress_fn)(void *ud, uint64_t done, uint64_t total);

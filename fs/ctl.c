@@ -30,7 +30,8 @@ struct ctl_job {
 	size_t pos;          /* start of the line to run next */
 	size_t ok;           /* bytes of lines that succeeded */
 	size_t cur_bytes;    /* bytes of the line in flight, its newline included */
-	char *line;          /* the line in flight, trimmed (echoed in the error file) */
+	char *line;          /* the line in flight, trimmed */
+	char *echo;          /* the line as the error file echoes it (fs_ctl_echo) */
 	char *args;          /* scratch copy the request's argv points into */
 	uint64_t submitted;  /* ops submitted so far */
 	uint64_t finished;   /* ops whose done() ran */
@@ -73,6 +74,7 @@ static void job_free(struct ctl_job *j)
 		svm_vm_unref(j->vm);
 	free(j->text);
 	free(j->line);
+	free(j->echo);
 	free(j->args);
 	free(j);
 }
@@ -132,9 +134,24 @@ static void job_step(struct ctl_job *j)
 		char *start = j->text + j->pos;
 		char *nl = memchr(start, '\n', j->len - j->pos);
 		size_t bytes = nl ? (size_t)(nl - start) + 1 : j->len - j->pos;
-		char *copy = strndup(start, nl ? bytes - 1 : bytes);
+		size_t raw = nl ? bytes - 1 : bytes;
+		svm_error err;
+		svm_error_clear(&err);
+		free(j->echo);
+		j->echo = fs_ctl_echo(start, raw);
+		if (!j->echo) {
+			svm_error_set(&err, SVM_NO_SPACE, "out of memory");
+			job_finish(j, &err);
+			return;
+		}
+		/* judged before a C string is made: a NUL would cut the line short
+		 * and run what comes before it */
+		if (fs_ctl_check_bytes(start, raw, &err) != 0) {
+			job_fail(j, j->echo, &err);
+			return;
+		}
+		char *copy = strndup(start, raw);
 		if (!copy) {
-			svm_error err;
 			svm_error_set(&err, SVM_NO_SPACE, "out of memory");
 			job_finish(j, &err);
 			return;
@@ -151,8 +168,6 @@ static void job_step(struct ctl_job *j)
 		free(j->args);
 		j->args = strdup(line);
 		free(copy);
-		svm_error err;
-		svm_error_clear(&err);
 		if (!j->line || !j->args) {
 			svm_error_set(&err, SVM_NO_SPACE, "out of memory");
 			job_finish(j, &err);
@@ -163,12 +178,12 @@ static void job_step(struct ctl_job *j)
 		pthread_mutex_unlock(&jobs_lock);
 		if (interrupted || fsd.stopping) {
 			svm_error_set(&err, SVM_INTERRUPTED, "interrupted");
-			job_fail(j, j->line, &err);
+			job_fail(j, j->echo, &err);
 			return;
 		}
 		svm_request r;
 		if (parse_line(j->line, j->args, &r, &err) != 0) {
-			job_fail(j, j->line, &err);
+			job_fail(j, j->echo, &err);
 			return;
 		}
 		j->cur_bytes = bytes;
@@ -179,8 +194,8 @@ static void job_step(struct ctl_job *j)
 		svm_op *op = svm_vm_submit(j->vm, &r, ctl_done, j);
 		if (!op) {
 			job_unref(j);
-			svm_error_set(&err, SVM_START_FAILED, "could not submit \"%s\"", j->line);
-			job_fail(j, j->line, &err);
+			svm_error_set(&err, SVM_START_FAILED, "could not submit \"%s\"", j->echo);
+			job_fail(j, j->echo, &err);
 			return;
 		}
 		/* done() may already have run on a core thread (and the pump may be
@@ -203,7 +218,7 @@ void fs_ctl_continue(void *job, const svm_error *err)
 {
 	struct ctl_job *j = job;
 	if (err && err->code != SVM_OK) {
-		job_fail(j, j->line, err);
+		job_fail(j, j->echo, err);
 		return;
 	}
 	j->pos += j->cur_bytes;

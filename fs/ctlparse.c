@@ -3,6 +3,8 @@
  * shared by fs/ctl.c and the fuzz target tests/fuzz/fuzz_ctl.c.
  */
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctlparse.h"
@@ -62,4 +64,56 @@ const char *fs_ctl_path_arg(const svm_request *r)
 	if (r->verb == SVM_V_DRIVE && r->argc > 1 && strcmp(r->argv[1], "-") != 0)
 		return r->argv[1];
 	return NULL;
+}
+
+int fs_ctl_check_bytes(const char *bytes, size_t len, svm_error *err)
+{
+	if (len > FS_CTL_LINE_MAX)
+		return svm_error_set(err, SVM_TOO_LARGE,
+		                     "control message of %zu bytes is longer than the %d allowed", len,
+		                     FS_CTL_LINE_MAX);
+	const char *nul = memchr(bytes, '\0', len);
+	if (nul)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT,
+		                     "control message has a NUL byte at offset %zu",
+		                     (size_t)(nul - bytes));
+	return 0;
+}
+
+/* "metadata" followed by a blank (len: trimmed): its argument is the MMDS document */
+static bool is_metadata_line(const char *bytes, size_t len)
+{
+	static const char verb[] = "metadata";
+	size_t n = sizeof verb - 1;
+	return len > n && !memcmp(bytes, verb, n) && isspace((unsigned char)bytes[n]);
+}
+
+char *fs_ctl_echo(const char *bytes, size_t len)
+{
+	while (len > 0 && isspace((unsigned char)*bytes))
+		bytes++, len--;
+	while (len > 0 && isspace((unsigned char)bytes[len - 1]))
+		len--;
+	if (is_metadata_line(bytes, len)) {
+		char *s = NULL;
+		if (asprintf(&s, "metadata (%zu bytes of JSON not shown)", len - 9) < 0)
+			return NULL;
+		return s;
+	}
+	size_t shown = len < FS_CTL_ECHO_MAX ? len : FS_CTL_ECHO_MAX;
+	char *s = malloc(shown * 4 + 48);
+	if (!s)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)bytes[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)sprintf(s + o, "\\x%02x", c);
+		else
+			s[o++] = (char)c;
+	}
+	if (shown < len)
+		o += (size_t)sprintf(s + o, "... (%zu bytes)", len);
+	s[o] = '\0';
+	return s;
 }

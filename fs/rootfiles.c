@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctlparse.h"
 #include "fs.h"
 
 int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -117,6 +118,28 @@ static void cmd_interrupt(fuse_req_t req, void *data)
 		fuse_reply_err(req, EINTR);
 }
 
+/* A NUL byte or an overlong line is refused before the row's handler sees a C
+ * string of it (fs_ctl_check_bytes); /error says so, naming the file, since the
+ * handlers' own error files (images/error) take only their own failures.
+ * Returns true (e set) when refused. */
+static bool refuse_bytes(const struct fs_row *row, const char *bytes, size_t len, int *e)
+{
+	svm_error err;
+	svm_error_clear(&err);
+	if (fs_ctl_check_bytes(bytes, len, &err) == 0)
+		return false;
+	char *echo = fs_ctl_echo(bytes, len);
+	char cmd[FS_CTL_ECHO_MAX * 4 + 80];
+	if (*row->parent)
+		snprintf(cmd, sizeof cmd, "%s/%s %s", row->parent, row->name, echo ? echo : "");
+	else
+		snprintf(cmd, sizeof cmd, "%s", echo ? echo : "");
+	free(echo);
+	svm_note_error(fsd.s, cmd, &err);
+	*e = svm_code_errno(err.code);
+	return true;
+}
+
 static void *cmd_job_run(void *arg)
 {
 	struct cmd_job *j = arg;
@@ -133,6 +156,8 @@ static void *cmd_job_run(void *arg)
 		}
 		char *nl = memchr(j->text + pos, '\n', j->len - pos);
 		size_t linelen = nl ? (size_t)(nl - (j->text + pos)) + 1 : j->len - pos;
+		if (refuse_bytes(j->row, j->text + pos, nl ? linelen - 1 : linelen, &e))
+			break;
 		char *line = strndup(j->text + pos, nl ? linelen - 1 : linelen);
 		if (!line) {
 			e = ENOMEM;
