@@ -256,10 +256,6 @@ out:
 		stage_cleanup(vm);
 	free(fc_version);
 	free(binary);
-	/* a running VM is mostly idle: its libcurl handle (two easy handles, a
-	 * connection cache, read buffers: tens of KiB) is made again by the next
-	 * request, which costs a connect on a Unix socket */
-	svm_api_disconnect(vm->api);
 	pthread_mutex_lock(&vm->mu);
 	svm_state end;
 	if (rc == 0 && vm->pid != 0 && !vm->kill_requested) {
@@ -289,7 +285,6 @@ out:
 	json_decref(cfg);
 	json_decref(new_config);
 	json_decref(md);
-	loop_note_churn(s->loop);
 	if (rc == 0)
 		svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)", vm->name,
 			svm_state_name(end), (int)svm_vm_pid(vm),
@@ -783,11 +778,24 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 	return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown verb");
 }
 
+/* After an op has been answered: what may wait costs nobody there. */
+static void after_op(svm_vm *vm, svm_verb verb)
+{
+	/* a started VM is mostly idle: its libcurl handle (two easy handles, a
+	 * connection cache, read buffers: tens of KiB of each running VM, figure
+	 * 5c) is made again by the next request, which costs a connect on a Unix
+	 * socket */
+	if (verb == SVM_V_START || verb == SVM_V_RESTORE)
+		svm_api_disconnect(vm->api);
+	loop_note_churn(vm->s->loop);
+	vm_proc_close_deferred(); /* it may wait a few ms */
+}
+
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	svm_error local;
 	int rc = vm_run(vm, req, NULL, err ? err : &local);
-	vm_proc_close_deferred();
+	after_op(vm, req->verb);
 	return rc;
 }
 
@@ -809,7 +817,7 @@ static void *op_main(void *arg)
 	vm_run(op->vm, &op->req, &op->cancel, &e);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
-	vm_proc_close_deferred(); /* after the reply: it may wait a few ms */
+	after_op(op->vm, op->req.verb);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
 	svm_vm_unref(op->vm);
