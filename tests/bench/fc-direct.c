@@ -2,13 +2,15 @@
  * fc-direct.c - the reference of the start benchmarks: a minimal direct client
  * that does by hand what a start through smartvmfs does, and nothing more.
  *
- * Per run it makes the log and metrics FIFOs, spawns the VMM with the same
- * command line the daemon uses, waits for the API socket (inotify, then connect),
- * sends the same requests over one persistent libcurl connection (GET /version,
- * PUT /boot-source, PUT /machine-config, PUT /actions InstanceStart), then waits
- * for the event: the InstanceStart answer ("running") or the guest's line on the
- * VMM's stdout ("line"). The time from just before the spawn to the event is one
- * sample. Then (not timed) the VMM is killed and its files removed.
+ * Per run it makes its runtime directory and the log and metrics FIFOs, spawns
+ * the VMM with the same command line the daemon uses, waits for the API socket
+ * as the daemon does (inotify until it appears, then connect; one that refuses
+ * is tried again after 50 us, doubling up to 1 ms), sends the same requests over
+ * one persistent libcurl connection (GET /version, PUT /boot-source, PUT
+ * /machine-config, PUT /actions InstanceStart), then waits for the event: the
+ * InstanceStart answer ("running") or the guest's line on the VMM's stdout
+ * ("line"). The time from the mkdir of its directory to the event is one sample.
+ * Then (not timed) the VMM is killed and its files removed.
  *
  *   fc-direct --vmm PATH --kernel PATH --dir DIR [--args BOOTARGS]
  *             [--wait running|line] [--runs N] [--parallel K]
@@ -114,14 +116,15 @@ static double one_start(int idx)
 {
 	char dir[512], sock[600], logp[600], metp[600], id[32];
 	snprintf(dir, sizeof dir, "%s/d%d", basedir, idx);
-	mkdir(dir, 0700);
 	snprintf(sock, sizeof sock, "%s/api.sock", dir);
 	snprintf(logp, sizeof logp, "%s/log.fifo", dir);
 	snprintf(metp, sizeof metp, "%s/metrics.fifo", dir);
 	snprintf(id, sizeof id, "direct-%d", idx);
 	double result = -1;
 
+	/* the daemon makes the VM's runtime directory within the measured mkdir */
 	double t0 = now_ms();
+	mkdir(dir, 0700);
 	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	inotify_add_watch(ino, dir, IN_CREATE);
 	unlink(sock);
@@ -153,13 +156,23 @@ static double one_start(int idx)
 	close(out[1]);
 	close(er[1]);
 
-	/* the socket: inotify says it appeared; connect says it listens */
+	/* the socket: inotify says it appeared; connect says it listens. The same
+	 * wait as the daemon's (vm_proc_wait_ready): bound but refusing, again
+	 * after 50 us, doubling up to 1 ms */
+	useconds_t refused_pause_us = 0;
 	while (!socket_answers(sock)) {
-		struct pollfd p = {.fd = ino, .events = POLLIN};
-		if (poll(&p, 1, 1) > 0) {
-			char b[4096];
-			while (read(ino, b, sizeof b) > 0)
-				;
+		if (access(sock, F_OK) == 0) {
+			refused_pause_us = refused_pause_us ? refused_pause_us * 2 : 50;
+			if (refused_pause_us > 1000)
+				refused_pause_us = 1000;
+			usleep(refused_pause_us);
+		} else {
+			struct pollfd p = {.fd = ino, .events = POLLIN};
+			if (poll(&p, 1, 1) > 0) {
+				char b[4096];
+				while (read(ino, b, sizeof b) > 0)
+					;
+			}
 		}
 		if (now_ms() - t0 > 5000)
 			goto end;
