@@ -87,6 +87,15 @@ def rss_kib(pid):
     return None
 
 
+def load_average():
+    """The 1-minute load average: other work on a shared machine moves every
+    ratio (the daemon's threads wait for a CPU more often than the direct client)."""
+    try:
+        return float(read_file("/proc/loadavg").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def make_tmp(prefix, base=None):
     d = tempfile.mkdtemp(prefix=prefix, dir=base)
     CLEANUPS.append(lambda: shutil.rmtree(d, ignore_errors=True))
@@ -573,7 +582,8 @@ def write_outputs(meta):
     with open(os.path.join(A.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "figures": RESULTS}, f, indent=1)
     lines = ["# smartvmfs benchmarks", "",
-             f"{meta['date']} on {meta['host']} ({meta['cpus']} CPUs, kernel {meta['kernel']}); "
+             f"{meta['date']} on {meta['host']} ({meta['cpus']} CPUs, kernel {meta['kernel']}; "
+             f"load average {meta['load_start']} at the start, {meta['load_end']} at the end); "
              f"real Firecracker: {meta['real'] or 'not given'}. "
              "Cells: median [min–max] ×runs. Ratios are medians over medians, taken in this one run.", "",
              "| # | figure | unit | ours | reference | ratio | mark | met |",
@@ -696,7 +706,7 @@ def main():
         series = {}
         meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
                 "cpus": os.cpu_count(), "kernel": platform.release(), "real": A.real,
-                "quick": A.quick}
+                "quick": A.quick, "load_start": load_average()}
         if want("1"):
             r = fig1_real()
             if r:
@@ -713,6 +723,7 @@ def main():
             fig7_image()
         if want("8"):
             fig8_net()
+        meta["load_end"] = load_average()
         os.makedirs(A.out, exist_ok=True)
         chart(series)
         write_outputs(meta)
