@@ -285,11 +285,6 @@ out:
 	json_decref(cfg);
 	json_decref(new_config);
 	json_decref(md);
-	if (rc == 0)
-		svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)", vm->name,
-			svm_state_name(end), (int)svm_vm_pid(vm),
-			(double)(vm->running_ns - vm->spawn_ns) / 1e6,
-			(double)(vm->ready_ns - vm->spawn_ns) / 1e6);
 	return rc;
 }
 
@@ -779,14 +774,25 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 }
 
 /* After an op has been answered: what may wait costs nobody there. */
-static void after_op(svm_vm *vm, svm_verb verb)
+static void after_op(svm_vm *vm, svm_verb verb, int rc)
 {
-	/* a started VM is mostly idle: its libcurl handle (two easy handles, a
-	 * connection cache, read buffers: tens of KiB of each running VM, figure
-	 * 5c) is made again by the next request, which costs a connect on a Unix
-	 * socket */
-	if (verb == SVM_V_START || verb == SVM_V_RESTORE)
+	if (verb == SVM_V_START || verb == SVM_V_RESTORE) {
+		/* the daemon's log line (a write, an event) would delay the answer */
+		pthread_mutex_lock(&vm->mu);
+		svm_state st = vm->state;
+		pid_t pid = vm->pid;
+		double run_ms = (double)(vm->running_ns - vm->spawn_ns) / 1e6;
+		double ready_ms = (double)(vm->ready_ns - vm->spawn_ns) / 1e6;
+		pthread_mutex_unlock(&vm->mu);
+		if (rc == 0)
+			svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)",
+				vm->name, svm_state_name(st), (int)pid, run_ms, ready_ms);
+		/* a started VM is mostly idle: its libcurl handle (two easy handles,
+		 * a connection cache, read buffers: tens of KiB of each running VM,
+		 * figure 5c) is made again by the next request, which costs a
+		 * connect on a Unix socket */
 		svm_api_disconnect(vm->api);
+	}
 	loop_note_churn(vm->s->loop);
 	vm_proc_close_deferred(); /* it may wait a few ms */
 }
@@ -795,7 +801,7 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	svm_error local;
 	int rc = vm_run(vm, req, NULL, err ? err : &local);
-	after_op(vm, req->verb);
+	after_op(vm, req->verb, rc);
 	return rc;
 }
 
@@ -814,10 +820,10 @@ static void *op_main(void *arg)
 {
 	svm_op *op = arg;
 	svm_error e;
-	vm_run(op->vm, &op->req, &op->cancel, &e);
+	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
-	after_op(op->vm, op->req.verb);
+	after_op(op->vm, op->req.verb, rc);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
 	svm_vm_unref(op->vm);
