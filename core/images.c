@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "images_int.h"
+#include "safedir.h"
 
 #define PROGRESS_EVERY_NS (100 * 1000 * 1000ULL) /* status events at most 10/s */
 #define MAX_DIR_LEN 3000 /* + "/" + id (200) + "/" + file name (200) + suffixes < PATH_MAX */
@@ -69,6 +70,12 @@ svm_images *images_new(svm *s, svm_error *err)
 			      MAX_DIR_LEN);
 		return NULL;
 	}
+	/* The cache's manifests name the kernels and rootfs VMs boot, and its
+	 * default lies in the data dir; one set elsewhere (-o imagecache=/tmp/...)
+	 * gets the same care: a real directory, ours, 0700 - never one another
+	 * user planted (a symlink, their directory) to feed us bundles. */
+	if (safedir_make(s->image_cache, err) < 0)
+		return NULL;
 	svm_images *im = calloc(1, sizeof *im);
 	if (!im) {
 		svm_error_set(err, SVM_NO_SPACE, "out of memory");

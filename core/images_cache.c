@@ -111,7 +111,7 @@ int img_lock_bundle(svm_images *im, const char *id, bool wait)
 	img_fmt(path, sizeof path, "%s/.locks", im->cache_dir);
 	img_mkdir_p(path, 0755);
 	img_fmt(path, sizeof path, "%s/.locks/%s.lock", im->cache_dir, id);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {

@@ -195,7 +195,7 @@ static char *ensure_version(svm_images *im, const char *version, svm_error *err)
 	img_fmt(dir, sizeof dir, "%s/bin", im->data_dir);
 	img_fmt(lock, sizeof lock, "%s/.%s.lock", dir, version);
 	int lk = -1;
-	if (img_mkdir_p(dir, 0755) < 0 || (lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	if (img_mkdir_p(dir, 0755) < 0 || (lk = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
 	    flock(lk, LOCK_EX) < 0) {
 		svm_error_set(err, SVM_DOWNLOAD_FAILED, "Failed to download Firecracker %s: %s: %s",
 			      version, lk < 0 ? dir : lock, strerror(errno));

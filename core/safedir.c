@@ -16,8 +16,10 @@
 
 #include "safedir.h"
 
-/* A component on the way: a directory (not a symlink) owned by us or root, or,
- * if others may write to it, with the sticky bit (like /tmp and /dev/shm). */
+/* A component on the way: a directory (not a symlink) owned by us or root, and,
+ * if others may write to it, with the sticky bit (like /tmp and /dev/shm):
+ * without it anyone who may write there can rename our directory away and put a
+ * symlink in its place after we looked - even in a directory of our own. */
 static int check_parent(const char *path, const struct stat *st, svm_error *err)
 {
 	if (S_ISLNK(st->st_mode) || !S_ISDIR(st->st_mode))
@@ -25,8 +27,10 @@ static int check_parent(const char *path, const struct stat *st, svm_error *err)
 	if (st->st_uid != 0 && st->st_uid != geteuid())
 		return svm_error_set(err, SVM_PERMISSION, "%s belongs to uid %u, not to us or root: refusing to use it",
 				     path, (unsigned)st->st_uid);
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX) && st->st_uid != geteuid())
-		return svm_error_set(err, SVM_PERMISSION, "%s is writable by others: refusing to use it", path);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
+		return svm_error_set(err, SVM_PERMISSION,
+				     "%s is writable by others and not sticky (mode %04o): refusing to use it",
+				     path, (unsigned)(st->st_mode & 07777));
 	return 0;
 }
 
