@@ -90,7 +90,11 @@ char *images_blank(svm_images *im, const char *name, unsigned mib, svm_error *er
  * filesystem can, else copied sparse. ROOTFS_CLONE_FAILED, NOT_FOUND, EXISTS. */
 char *images_clone(svm_images *im, const char *src, const char *name, svm_error *err);
 /* kind "kernel" or "rootfs": downloads URL to DATADIR/kernels/NAME or
- * DATADIR/rootfs/NAME. DOWNLOAD_FAILED, EXISTS. */
+ * DATADIR/rootfs/NAME. DOWNLOAD_FAILED, EXISTS. With sha256 (64 hex digits, else
+ * INVALID_ARGUMENT) a download of other bytes is DOWNLOAD_FAILED and leaves
+ * nothing; images_import() takes none. */
+char *images_import_checked(svm_images *im, const char *kind, const char *url, const char *name,
+			    const char *sha256, svm_error *err);
 char *images_import(svm_images *im, const char *kind, const char *url, const char *name,
 		    svm_error *err);
 

@@ -91,7 +91,7 @@ static int do_clone(svm_images *im, int argc, char **argv, svm_error *err)
 static int do_import(svm_images *im, int argc, char **argv, svm_error *err)
 {
 	(void)argc;
-	char *p = images_import(im, argv[1], argv[2], argv[3], err);
+	char *p = images_import_checked(im, argv[1], argv[2], argv[3], argc > 4 ? argv[4] : NULL, err);
 	free(p);
 	return p ? 0 : -1;
 }
@@ -108,7 +108,7 @@ static const struct {
 	{"evict", 1, 1, do_evict, "evict ID"},
 	{"blank", 2, 2, do_blank, "blank NAME MIB"},
 	{"clone", 2, 2, do_clone, "clone SRC NAME"},
-	{"import", 3, 3, do_import, "import kernel|rootfs URL NAME"},
+	{"import", 3, 4, do_import, "import kernel|rootfs URL NAME [SHA256]"},
 };
 
 static void remember(svm_images *im, const char *line, const svm_error *e)

@@ -189,7 +189,13 @@ char *images_clone(svm_images *im, const char *src, const char *name, svm_error 
 char *images_import(svm_images *im, const char *kind, const char *url, const char *name,
 		    svm_error *err)
 {
-	char target[PATH_MAX], tmp[PATH_MAX], msg[1024], hex[65];
+	return images_import_checked(im, kind, url, name, NULL, err);
+}
+
+char *images_import_checked(svm_images *im, const char *kind, const char *url, const char *name,
+			    const char *sha256, svm_error *err)
+{
+	char target[PATH_MAX], tmp[PATH_MAX], msg[1024], hex[65], want[65] = "";
 	const char *sub = !strcmp(kind, "kernel") ? "kernels" : !strcmp(kind, "rootfs") ? "rootfs" : NULL;
 	if (!sub) {
 		svm_error_set(err, SVM_INVALID_ARGUMENT, "import: \"%s\": kernel or rootfs", kind);
@@ -198,6 +204,15 @@ char *images_import(svm_images *im, const char *kind, const char *url, const cha
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		svm_error_set(err, SVM_INVALID_ARGUMENT, "import: \"%s\" is not an http(s) URL", url);
 		return NULL;
+	}
+	if (sha256) {
+		if (!img_hex64(sha256)) {
+			svm_error_set(err, SVM_INVALID_ARGUMENT,
+				      "import: sha256 \"%s\" must be 64 hex digits", sha256);
+			return NULL;
+		}
+		img_fmt(want, sizeof want, "%s", sha256);
+		img_lower(want);
 	}
 	int fd = make_temp(im, sub, name, target, tmp, sizeof tmp, SVM_DOWNLOAD_FAILED, err);
 	if (fd < 0)
@@ -209,6 +224,10 @@ char *images_import(svm_images *im, const char *kind, const char *url, const cha
 		rc = -1;
 	}
 	close(fd);
+	if (rc == 0 && *want && strcmp(hex, want) != 0) {
+		img_fmt(msg, sizeof msg, "sha256 %s, expected %s", hex, want);
+		rc = -1;
+	}
 	if (rc < 0) {
 		unlink(tmp);
 		svm_error_set(err, SVM_DOWNLOAD_FAILED, "Failed to download %s from %s: %s", kind, url,
@@ -217,7 +236,7 @@ char *images_import(svm_images *im, const char *kind, const char *url, const cha
 	}
 	if (place(tmp, target, SVM_DOWNLOAD_FAILED, err) < 0)
 		return NULL;
-	svm_log(im->s, "images: imported %s %s (%llu bytes, sha256 %s)", kind, target,
-		(unsigned long long)bytes, hex);
+	svm_log(im->s, "images: imported %s %s (%llu bytes, sha256 %s%s)", kind, target,
+		(unsigned long long)bytes, hex, *want ? ", as expected" : ", not checked: none given");
 	return strdup(target);
 }

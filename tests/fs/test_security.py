@@ -251,3 +251,34 @@ def test_no_shell_in_the_daemon():
                     if pat.search(line):
                         found.append(f"{sub}/{name}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+@needs_daemon
+@pytest.mark.daemon_output(r"Failed to download kernel")
+def test_import_checks_the_sha256_it_is_given(tmp_path, kernel_file, request):
+    import hashlib
+    from test_images import Server
+    srv = Server(str(tmp_path / "srv"))
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
+    try:
+        data = b"a kernel\n" * 100
+        with open(os.path.join(srv.files, "k"), "wb") as f:
+            f.write(data)
+        good = hashlib.sha256(data).hexdigest()
+        url = f"{srv.base}/files/k"
+        with pytest.raises(OSError) as e:
+            m.write(m.p("images", "ctl"), f"import kernel {url} bad {'0' * 64}\n")
+        assert e.value.errno == errno.EIO
+        assert f"sha256 {good}, expected {'0' * 64}" in m.read("images", "error")
+        assert os.listdir(m.p("images", "kernels")) == []
+        assert os.listdir(os.path.join(m.datadir, "kernels")) == []  # no partial file either
+        with pytest.raises(OSError) as e:
+            m.write(m.p("images", "ctl"), f"import kernel {url} bad nothex\n")
+        assert e.value.errno == errno.EINVAL
+        m.write(m.p("images", "ctl"), f"import kernel {url} k {good.upper()}\n")
+        assert open(m.p("images", "kernels", "k"), "rb").read() == data
+        assert f"sha256 {good}, as expected" in m.read("log")
+    finally:
+        stop_daemon(m)
+        srv.close()
+    check_output(m, _allowed(request))
