@@ -37,6 +37,8 @@ enum {
 	FS_SHARED = 1u << 7,  /* with allow_other: writable by everyone (mode 0666) */
 	FS_NOATTR = 1u << 8,  /* the value may change between its events (VM counts on mkdir,
 	                         throttled download progress): attributes never cached */
+	FS_PAGE = 1u << 9,    /* a small read-only value (state, pid): read through the page
+	                         cache ("small values" in ops.c) */
 };
 
 struct fs_row;
@@ -104,6 +106,14 @@ struct fs_rowstate {
 	int64_t mtime_ns;      /* last time an event said the value changed */
 	uint64_t nlookup;      /* lookups the kernel holds on this inode (forget drops them) */
 	uint64_t gen;          /* bumped by the pump each time an event changes the value */
+	/* FS_PAGE rows (ops.c, under pc_lock_of): the value the kernel's pages may hold */
+	char *pc_text;
+	size_t pc_len;
+	bool pc_valid;         /* pages and i_size may hold pc_text: attribute sizes pinned */
+	bool pc_ready;         /* a READ of pc_text arrived: no older page is left */
+	unsigned pc_opens;     /* cached opens (all of pc_text) not yet released */
+	bool pc_inval_held;    /* an attribute invalidation waits for the first READ of
+	                          pc_text or the last release */
 };
 
 #define FS_VM_ROWS_MAX 24
@@ -143,6 +153,7 @@ struct fs_entry {
 struct fs_handle {
 	const struct fs_row *row;
 	int row_index;
+	fuse_ino_t ino;
 	struct fs_node *node;  /* NULL for root rows */
 	struct fs_entry *ent;  /* rows of a dynamic entry (a bundle) */
 	struct fs_target t;    /* t.vm: our own reference (NULL for root rows); t.id: ours */
@@ -154,6 +165,7 @@ struct fs_handle {
 	bool snap_valid;
 	bool direct;           /* opened direct_io: reads never fill the page cache (all but
 	                          FS_STABLE value files: see op_open) */
+	bool pc_cached;        /* an FS_PAGE open counted in pc_opens */
 	char *wbuf;            /* documents: bytes written so far */
 	size_t wlen;
 	bool doc_dirty;        /* bytes arrived since the last complete document */
@@ -238,6 +250,13 @@ bool fs_row_cacheable(const struct fs_row *row);
 
 /* ---- ops.c: the FUSE operations */
 extern const struct fuse_lowlevel_ops fs_ops;
+/* At unmount: the FS_PAGE copy of a row (see "small values" in ops.c). */
+void fs_pcache_free(struct fs_rowstate *rs);
+/* Invalidates what the kernel caches of a row's inode (value_changed: its value
+ * moved). For a small value whose new pc_text was not read yet, the attribute
+ * invalidation waits for that first READ (see "small values" in ops.c). */
+void fs_row_inval(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino,
+                  bool value_changed);
 void fs_fill_attr(const struct fs_where *w, struct stat *st);
 
 /* ---- rootfiles.c, vmfiles.c: the handlers behind the rows */
@@ -316,6 +335,8 @@ void fs_pump_post_done(void *job, const svm_error *err);
 /* Queue an invalidation (sent by the notifier thread, never by a request thread).
  * Inodes the kernel holds no lookup of are skipped: it has nothing cached. */
 void fs_inval_inode(fuse_ino_t ino);
+/* The pages too, and whether or not the kernel holds a lookup (an open does). */
+void fs_inval_inode_pages(fuse_ino_t ino);
 void fs_inval_entry(fuse_ino_t parent, const char *name);
 /* Replies to a request that changed values (ctl, config.json, command files) only
  * once the invalidations of what it changed are delivered: the core's events
@@ -325,6 +346,10 @@ void fs_inval_entry(fuse_ino_t parent, const char *name);
  * rmdir): an entry invalidation ahead of it may need that lock. */
 void fs_reply_write_fresh(fuse_req_t req, size_t count);
 void fs_reply_err_fresh(fuse_req_t req, int err);
+/* Replies to an open once every invalidation queued so far was delivered;
+ * abandoned(h) when the kernel no longer waits for the reply. */
+void fs_reply_open_behind(fuse_req_t req, const struct fuse_file_info *fi,
+                          void (*abandoned)(void *h), void *h);
 /* A root row's value changed (from fs itself, not a core event). */
 void fs_root_row_changed(int row);
 /* Drops entries the listing no longer gives (and their cached names). */

@@ -17,8 +17,10 @@
  * Replies that must not overtake invalidations (fs_reply_*_fresh: a write that
  * changed values) travel the same road: through the pump queue, behind the core
  * events the change caused, then through the notifier queue, behind their
- * invalidations; the notifier sends the reply once those were delivered. No
- * thread waits for another. This is safe because an inode invalidation takes
+ * invalidations; the notifier sends the reply once those were delivered. Opens
+ * of a small value the page cache is about to hold take the notifier queue too,
+ * behind the invalidation of the old page (ops.c, "small values"). No thread
+ * waits for another. This is safe because an inode invalidation takes
  * no lock a pending request holds (the kernel drops attributes and unlocked
  * pages, never waiting on i_rwsem), and no deferred reply is for a request that
  * holds a directory lock (mkdir and rmdir reply at once), which an entry
@@ -47,9 +49,14 @@ struct pump_item {
 struct inval_item {
 	fuse_ino_t ino;    /* inode, or the parent of name */
 	char *name;        /* NULL: inode invalidation */
+	bool data;         /* inode invalidation: the pages too, not only the attributes */
 	fuse_req_t req;    /* non-NULL: a reply to send once the items before it are sent */
 	size_t count;
 	int errnum;
+	bool open;         /* the reply is fuse_reply_open(fi) */
+	struct fuse_file_info fi;
+	void (*abandoned)(void *); /* open reply the kernel did not take: abandoned(arg) */
+	void *arg;
 	struct inval_item *next;
 };
 
@@ -121,19 +128,23 @@ static void send_reply(fuse_req_t req, size_t count, int errnum)
 		fuse_reply_write(req, count);
 }
 
-static void inval_push(fuse_ino_t ino, const char *name)
+static void send_item_reply(struct inval_item *it)
 {
-	if (!fs_ino_held(ino))
-		return; /* nothing of it (or, for a name, of its directory) is cached */
-	pthread_mutex_lock(&notifier.lock);
-	if (notifier.stop) {
-		pthread_mutex_unlock(&notifier.lock);
+	if (!it->open)
+		send_reply(it->req, it->count, it->errnum);
+	else if (fuse_reply_open(it->req, &it->fi) != 0 && it->abandoned)
+		it->abandoned(it->arg); /* interrupted: the kernel will never release it */
+}
+
+/* Caller holds notifier.lock. */
+static void inval_push_locked(fuse_ino_t ino, const char *name, bool data)
+{
+	if (notifier.stop)
 		return;
-	}
 	if (!name)
 		for (struct inval_item *q = notifier.head; q; q = q->next)
 			if (!q->name && !q->req && q->ino == ino) {
-				pthread_mutex_unlock(&notifier.lock);
+				q->data = q->data || data;
 				return; /* already on its way */
 			}
 	struct inval_item *it = calloc(1, sizeof *it);
@@ -143,16 +154,32 @@ static void inval_push(fuse_ino_t ino, const char *name)
 	}
 	if (it) {
 		it->ino = ino;
+		it->data = data;
 		*notifier.tail = it;
 		notifier.tail = &it->next;
 		pthread_cond_signal(&notifier.cond);
 	}
+}
+
+static void inval_push(fuse_ino_t ino, const char *name)
+{
+	if (!fs_ino_held(ino))
+		return; /* nothing of it (or, for a name, of its directory) is cached */
+	pthread_mutex_lock(&notifier.lock);
+	inval_push_locked(ino, name, false);
 	pthread_mutex_unlock(&notifier.lock);
 }
 
 void fs_inval_inode(fuse_ino_t ino)
 {
 	inval_push(ino, NULL);
+}
+
+void fs_inval_inode_pages(fuse_ino_t ino)
+{
+	pthread_mutex_lock(&notifier.lock);
+	inval_push_locked(ino, NULL, true);
+	pthread_mutex_unlock(&notifier.lock);
 }
 
 void fs_inval_entry(fuse_ino_t parent, const char *name)
@@ -210,6 +237,29 @@ static void reply_fresh(fuse_req_t req, size_t count, int errnum)
 	}
 }
 
+void fs_reply_open_behind(fuse_req_t req, const struct fuse_file_info *fi,
+                          void (*abandoned)(void *h), void *h)
+{
+	struct inval_item *it = calloc(1, sizeof *it);
+	pthread_mutex_lock(&notifier.lock);
+	if (it && notifier.running && !notifier.stop) {
+		it->req = req;
+		it->open = true;
+		it->fi = *fi;
+		it->abandoned = abandoned;
+		it->arg = h;
+		*notifier.tail = it;
+		notifier.tail = &it->next;
+		pthread_cond_signal(&notifier.cond);
+		it = NULL;
+		req = NULL;
+	}
+	pthread_mutex_unlock(&notifier.lock);
+	free(it);
+	if (req && fuse_reply_open(req, fi) != 0) /* the notifier is gone: unmounting */
+		abandoned(h);
+}
+
 void fs_reply_write_fresh(fuse_req_t req, size_t count)
 {
 	reply_fresh(req, count, 0);
@@ -228,7 +278,7 @@ static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t
 	__atomic_store_n(&rs->mtime_ns, now, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&rs->gen, 1, __ATOMIC_SEQ_CST);
 	if (fs_row_cacheable(row))
-		fs_inval_inode(ino);
+		fs_row_inval(row, rs, ino, true);
 }
 
 void fs_root_row_changed(int row)
@@ -313,7 +363,7 @@ static void handle_event(struct pump_item *it)
 		if (fs_vm_rows[i].changes_on & bit)
 			changed(&fs_vm_rows[i], &n->rows[i], ino, now);
 		else if (touched && fs_row_cacheable(&fs_vm_rows[i]))
-			fs_inval_inode(ino);
+			fs_row_inval(&fs_vm_rows[i], &n->rows[i], ino, false);
 	}
 	if (touched)
 		fs_inval_inode(FS_INO_VM(n->serial, 0));
@@ -380,13 +430,14 @@ static void *notifier_main(void *arg)
 			notifier.tail = &notifier.head;
 		pthread_mutex_unlock(&notifier.lock);
 		if (it->req) {
-			send_reply(it->req, it->count, it->errnum);
+			send_item_reply(it);
 		} else if (fsd.se && !stopping) {
 			/* ENOENT: the kernel dropped the inode meanwhile - nothing to drop */
 			if (it->name)
 				fuse_lowlevel_notify_inval_entry(fsd.se, it->ino, it->name, strlen(it->name));
 			else
-				fuse_lowlevel_notify_inval_inode(fsd.se, it->ino, 0, 0);
+				/* offset -1: attributes only; 0: the pages too */
+				fuse_lowlevel_notify_inval_inode(fsd.se, it->ino, it->data ? 0 : -1, 0);
 		}
 		free(it->name);
 		free(it);
@@ -426,7 +477,7 @@ void fs_notify_stop(void)
 		struct inval_item *it = notifier.head;
 		notifier.head = it->next;
 		if (it->req)
-			send_reply(it->req, it->count, it->errnum);
+			send_item_reply(it);
 		free(it->name);
 		free(it);
 	}

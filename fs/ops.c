@@ -13,12 +13,13 @@
  *    offset files (st_size moves with every read or byte), for FS_NOATTR rows and
  *    for a VM's files while it starts or stops (pid, net, ... change before the
  *    state event that ends the transition);
- *  - page cache: only for stable values (FS_STABLE: keep_cache). Every other
- *    open is direct_io and reads its own snapshot (fi->fh), so a read through
- *    one open sees one value, whole: pages and the inode's size are shared by
- *    all opens and a value may change between any two requests, so cached pages
- *    mixed, cut or zero-padded values. A cached st_size never bounds a direct
- *    read, so a stale one cuts nothing either;
+ *  - page cache: for stable values (FS_STABLE: keep_cache) and for small values
+ *    while the pages hold the open's value (FS_PAGE: "small values" below).
+ *    Every other open is direct_io and reads its own snapshot (fi->fh), so a
+ *    read through one open sees one value, whole: pages and the inode's size
+ *    are shared by all opens and a value may change between any two requests,
+ *    so pages left to themselves mixed, cut or zero-padded values. A cached
+ *    st_size never bounds a direct read, so a stale one cuts nothing either;
  *  - lookup counts: each entry reply counts, forget drops; an inode the kernel
  *    holds no lookup of has nothing cached, and is never invalidated.
  */
@@ -101,17 +102,201 @@ static char *link_of(const struct fs_where *w, const struct fs_target *t)
 	return row && S_ISLNK(row->mode) && row->link ? row->link(t) : NULL;
 }
 
-static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const struct fs_target *t)
+/* ------------------------------------------------------------ small values
+ *
+ * The page cache of small value files (FS_PAGE rows: state, pid, ...), so that
+ * `cat state` is one OPEN (keep_cache) and an asynchronous RELEASE, and still no
+ * read ever mixes, cuts or pads two values, and stat tells the truth.
+ *
+ * The kernel's copy of a value is two things shared by every open of the
+ * inode: the page, filled by the READ of one open, and i_size, set by every
+ * attribute reply it applies (lookup, GETATTR of a stat or of a read past
+ * i_size or with stale attributes) and shrunk by a short READ. A cached read
+ * copies min(i_size, what the page holds): the page of one value with the size
+ * of another is cut or padded with zeros. And the kernel drops an attribute
+ * reply to a request sent before the inode's last invalidation (attr_version):
+ * the read that asked for it then goes on with the old i_size. So per inode the
+ * daemon keeps `text` (pc_text), the one value the pages may hold, and:
+ *
+ *  - while `valid`, every attribute reply gives len(text) (the size is pinned).
+ *    When the value has moved on and no cached open is left, the pin is
+ *    dropped and the reply says the truth; while cached opens of the old value
+ *    remain (one may be inside its read) it stays, with attribute timeout 0,
+ *    so the truth comes back at the first look after they are released;
+ *  - an open whose snapshot is `text` is cached: keep_cache, and no READ at all
+ *    once the page is there (`ready`: a READ of text has arrived);
+ *  - an open of another value becomes the new `text` only when no cached open
+ *    is left (nobody fills or copies the old page). It queues an invalidation
+ *    of the inode's pages and attributes (under the lock, so every later open
+ *    of the value is queued behind it) and is replied by the notifier after
+ *    it: the old page is gone, replies computed before (the old size) are
+ *    dropped by the kernel, so the first read asks GETATTR and gets len(text).
+ *    Until a READ of the new value arrives, attribute timeouts are 0, other
+ *    opens of it are replied behind that invalidation too, and the attribute
+ *    invalidations of value changes are held (sent at that READ or at the last
+ *    release): one landing while the first reader's GETATTR is on its way
+ *    would have the kernel drop the reply that sets the new size. Once a READ
+ *    came, an applied reply has set len(text): later drops keep it;
+ *  - an open of another value while cached opens of `text` remain is direct_io
+ *    from its own snapshot and touches neither the page nor the size.
+ *
+ * A cached open serves its snapshot (== text) for its whole life, so the page
+ * only ever holds text. Values longer than a page are never cached. One small
+ * lock per inode (striped), held for a compare and a copy.
+ */
+enum pc_open {
+	PC_DIRECT,            /* direct_io from the open's own snapshot */
+	PC_CACHED,            /* keep_cache: the pages hold this value */
+	PC_CACHED_BEHIND,     /* keep_cache, replied behind the new value's invalidation */
+	PC_CACHED_NEW         /* a new value: invalidate the inode, then reply keep_cache */
+};
+
+#define PCACHE_MAX 4096
+#define PCACHE_LOCKS 64
+
+static pthread_mutex_t pc_locks[PCACHE_LOCKS] = {
+	[0 ... PCACHE_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *pc_lock_of(const struct fs_rowstate *rs)
 {
+	return &pc_locks[((uintptr_t)rs >> 6) % PCACHE_LOCKS];
+}
+
+static bool pc_same(const struct fs_rowstate *rs, const char *text, size_t len)
+{
+	return rs->pc_len == len && (len == 0 || memcmp(rs->pc_text, text, len) == 0);
+}
+
+static bool pc_row(const struct fs_row *row)
+{
+	return (row->flags & FS_PAGE) && row->text && !row->write &&
+	       !(row->flags & (FS_LIVE | FS_STREAM | FS_OFFSET | FS_STABLE));
+}
+
+static enum pc_open pc_open(struct fs_rowstate *rs, fuse_ino_t ino, const char *snap, size_t len)
+{
+	if (len > PCACHE_MAX)
+		return PC_DIRECT;
+	enum pc_open mode = PC_DIRECT;
+	pthread_mutex_lock(pc_lock_of(rs));
+	if (rs->pc_valid && pc_same(rs, snap, len)) {
+		rs->pc_opens++;
+		mode = rs->pc_ready ? PC_CACHED : PC_CACHED_BEHIND;
+	} else if (rs->pc_opens == 0) {
+		char *copy = malloc(len ? len : 1);
+		if (copy) {
+			memcpy(copy, snap, len);
+			free(rs->pc_text);
+			rs->pc_text = copy;
+			rs->pc_len = len;
+			rs->pc_valid = true;
+			rs->pc_ready = false;
+			rs->pc_opens = 1;
+			/* queued under the lock: every open of this value that follows
+			 * is replied behind it (PC_CACHED_BEHIND) */
+			fs_inval_inode_pages(ino);
+			mode = PC_CACHED_NEW;
+		}
+	}
+	pthread_mutex_unlock(pc_lock_of(rs));
+	return mode;
+}
+
+static void pc_release(struct fs_rowstate *rs, fuse_ino_t ino)
+{
+	pthread_mutex_lock(pc_lock_of(rs));
+	if (rs->pc_opens > 0)
+		rs->pc_opens--;
+	if (rs->pc_opens == 0 && rs->pc_inval_held) {
+		rs->pc_inval_held = false;
+		fs_inval_inode(ino);
+	}
+	pthread_mutex_unlock(pc_lock_of(rs));
+}
+
+void fs_row_inval(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino,
+                  bool value_changed)
+{
+	if (!pc_row(row)) {
+		fs_inval_inode(ino);
+		return;
+	}
+	pthread_mutex_lock(pc_lock_of(rs));
+	if (rs->pc_opens > 0 && rs->pc_valid && !rs->pc_ready) {
+		rs->pc_inval_held = true; /* sent at the first READ or the last release */
+	} else if (rs->pc_opens > 0) {
+		fs_inval_inode(ino);
+	} else {
+		if (value_changed)
+			rs->pc_valid = false;
+		fs_inval_inode(ino);
+	}
+	pthread_mutex_unlock(pc_lock_of(rs));
+}
+
+static void pc_read(struct fs_rowstate *rs, fuse_ino_t ino)
+{
+	pthread_mutex_lock(pc_lock_of(rs));
+	rs->pc_ready = true;
+	if (rs->pc_inval_held) {
+		rs->pc_inval_held = false;
+		fs_inval_inode(ino);
+	}
+	pthread_mutex_unlock(pc_lock_of(rs));
+}
+
+static size_t pc_attr_size(struct fs_rowstate *rs, const char *cur, size_t len, bool *no_cache)
+{
+	size_t size = len;
+	*no_cache = false;
+	pthread_mutex_lock(pc_lock_of(rs));
+	if (rs->pc_valid && !rs->pc_ready)
+		*no_cache = true; /* nothing cached before the first READ of the value */
+	if (rs->pc_valid && !pc_same(rs, cur, len)) {
+		if (rs->pc_opens == 0) {
+			rs->pc_valid = false; /* nobody reads the old page: say the truth */
+		} else {
+			size = rs->pc_len;
+			*no_cache = true;
+		}
+	}
+	pthread_mutex_unlock(pc_lock_of(rs));
+	return size;
+}
+
+void fs_pcache_free(struct fs_rowstate *rs)
+{
+	free(rs->pc_text);
+	rs->pc_text = NULL;
+	rs->pc_len = 0;
+	rs->pc_valid = false;
+}
+
+/* st_size of a row; *no_cache: the attributes must not be cached (small values:
+ * a pinned older size, or a new value not read yet). */
+static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const struct fs_target *t,
+                       bool *no_cache)
+{
+	*no_cache = false;
 	if (row->flags & FS_STREAM)
 		return 0;
 	if (row->flags & FS_LIVE)
 		return (size_t)__atomic_load_n(&rs->served_len, __ATOMIC_RELAXED);
 	if (row->flags & FS_OFFSET)
 		return t->vm ? row->size(t->vm) : 0;
-	if (row->text)
+	if (!row->text)
+		return 0;
+	if (!rs || !pc_row(row))
 		return text_len(row, t);
-	return 0;
+	char *text = NULL;
+	size_t len = 0;
+	svm_error err;
+	svm_error_clear(&err);
+	if (row->text(t, &text, &len, &err) != 0)
+		len = 0;
+	size_t size = pc_attr_size(rs, text ? text : "", len, no_cache);
+	free(text);
+	return size;
 }
 
 static mode_t root_row_mode(int r)
@@ -175,8 +360,9 @@ static fuse_ino_t where_ino(const struct fs_where *w)
 	}
 }
 
-void fs_fill_attr(const struct fs_where *w, struct stat *st)
+static void fill_attr(const struct fs_where *w, struct stat *st, bool *no_cache)
 {
+	*no_cache = false;
 	memset(st, 0, sizeof *st);
 	st->st_uid = fsd.mount_uid;
 	st->st_gid = fsd.mount_gid;
@@ -220,13 +406,19 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st)
 		st->st_size = target ? (off_t)strlen(target) : 0;
 		free(target);
 	} else if (row && S_ISREG(st->st_mode) && (t.vm || !w->node)) {
-		st->st_size = (off_t)row_size(row, rs, &t);
+		st->st_size = (off_t)row_size(row, rs, &t, no_cache);
 	}
 	target_done(&t);
 	st->st_blocks = (st->st_size + 511) / 512;
 	ts_from_ns(&st->st_mtim, mtime);
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
+}
+
+void fs_fill_attr(const struct fs_where *w, struct stat *st)
+{
+	bool no_cache;
+	fill_attr(w, st, &no_cache);
 }
 
 static double attr_timeout(const struct fs_where *w)
@@ -261,8 +453,9 @@ static double serve_attr(const struct fs_where *w, struct stat *st, uint64_t *ge
 	double timeout = attr_timeout(w);
 	struct fs_rowstate *rs = rowstate_at(w);
 	*gen = rs ? __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST) : 0;
-	fs_fill_attr(w, st);
-	return timeout;
+	bool no_cache;
+	fill_attr(w, st, &no_cache);
+	return no_cache ? 0.0 : timeout;
 }
 
 /* After the reply: a change that came while the attributes were computed has
@@ -273,7 +466,7 @@ static void reply_done(const struct fs_where *w, uint64_t gen)
 	struct fs_rowstate *rs = rowstate_at(w);
 	if (rs && __atomic_load_n(&rs->gen, __ATOMIC_SEQ_CST) != gen &&
 	    fs_row_cacheable(fs_where_row(w)))
-		fs_inval_inode(where_ino(w));
+		fs_row_inval(fs_where_row(w), rs, where_ino(w), false);
 }
 
 static void reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
@@ -844,6 +1037,16 @@ static struct fs_rowstate *rowstate_of(struct fs_handle *h)
 	return h->node ? &h->node->rows[h->row_index] : &fs_root_state[h->row_index];
 }
 
+/* The kernel will never release this open (the open was interrupted before
+ * it took the reply). */
+static void open_abandoned(void *p)
+{
+	struct fs_handle *h = p;
+	if (h->pc_cached)
+		pc_release(rowstate_of(h), h->ino);
+	handle_free(h);
+}
+
 /* Recomputes the value this open serves. Caller holds h->lock. */
 static int refresh_snapshot(struct fs_handle *h, svm_error *err)
 {
@@ -910,6 +1113,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->uid = fuse_req_ctx(req)->uid;
 	h->t.s = fsd.s;
 	h->row_index = w.row;
+	h->ino = ino;
 	h->row = fs_where_row(&w);
 	h->t.row = h->row;
 	if (w.kind == FS_W_ENTROW) {
@@ -947,6 +1151,33 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		if (writing && (row->flags & FS_OWNED) && (e = fs_may_write_vm(req, h->t.vm)))
 			goto fail;
+	}
+	/* Small values: through the page cache when it holds this open's value
+	 * ("small values" above). keep_cache always: the pages only ever hold
+	 * pc_text, and a new pc_text drops them first. No FLUSH: nothing to say. */
+	if (!writing && pc_row(row)) {
+		svm_error err;
+		svm_error_clear(&err);
+		pthread_mutex_lock(&h->lock);
+		e = refresh_snapshot(h, &err);
+		pthread_mutex_unlock(&h->lock);
+		if (e)
+			goto fail;
+		enum pc_open mode = pc_open(rowstate_of(h), ino, h->snap ? h->snap : "", h->snap_len);
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		if (mode == PC_DIRECT) {
+			fi->direct_io = 1;
+			h->direct = true;
+		} else {
+			h->pc_cached = true;
+		}
+		fi->fh = (uint64_t)(uintptr_t)h;
+		if (mode == PC_CACHED_NEW || mode == PC_CACHED_BEHIND)
+			fs_reply_open_behind(req, fi, open_abandoned, h);
+		else if (fuse_reply_open(req, fi) != 0)
+			open_abandoned(h);
+		return;
 	}
 	/* Value files are read around the page cache (direct_io), each open from
 	 * its own snapshot, unless the value never changes while mounted. The page
@@ -1013,10 +1244,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	if (h->pc_cached)
+		pc_read(rowstate_of(h), h->ino);
 	pthread_mutex_lock(&h->lock);
 	/* A direct read at offset 0 starts over with the current value (cat, a
 	 * re-read through the same descriptor); later offsets continue the same
-	 * snapshot. A cached (stable) open keeps the one it was opened with. */
+	 * snapshot. A cached open (stable or small value) keeps the one it was
+	 * opened with: the one the pages hold. */
 	if ((off == 0 && h->direct) || !h->snap_valid) {
 		svm_error err;
 		svm_error_clear(&err);
@@ -1071,6 +1305,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_handle *h = handle_of(fi);
 	if (h->row->flags & FS_STREAM)
 		fs_events_released(h);
+	if (h->pc_cached)
+		pc_release(rowstate_of(h), h->ino);
 	handle_free(h);
 	fuse_reply_err(req, 0);
 }

@@ -72,10 +72,14 @@ const struct fs_row fs_root_rows[] = {
 };
 const int fs_root_nrows = sizeof fs_root_rows / sizeof fs_root_rows[0];
 
+/* FS_PAGE: small read-only values, read through the page cache while they hold
+ * still (`cat state` is one OPEN), direct_io from the open's snapshot while they
+ * change under open readers (ops.c, "small values"). */
 const struct fs_row fs_vm_rows[] = {
 	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_ctl_text,
 	 .write = fs_vm_ctl_write, .changes_on = STATEY},
-	{.name = "state", .mode = S_IFREG | 0444, .text = fs_vm_state_text, .changes_on = STATEY},
+	{.name = "state", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_state_text,
+	 .changes_on = STATEY},
 	{.name = "events", .mode = S_IFREG | 0444, .flags = FS_STREAM, .read = fs_events_read,
 	 .changes_on = STATEY},
 	{.name = "config.json", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_config_text,
@@ -87,13 +91,16 @@ const struct fs_row fs_vm_rows[] = {
 	{.name = "console", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_OFFSET,
 	 .size = svm_vm_console_size, .read_at = svm_vm_console_read, .write = fs_console_write,
 	 .changes_on = EV(CONSOLE) | STATEY},
-	{.name = "error", .mode = S_IFREG | 0444, .text = fs_vm_error_text,
+	{.name = "error", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_error_text,
 	 .changes_on = EV(ERROR) | EV(EXIT)},
 	{.name = "info", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_info_text,
 	 .changes_on = STATEY},
-	{.name = "pid", .mode = S_IFREG | 0444, .text = fs_vm_pid_text, .changes_on = STATEY},
-	{.name = "net", .mode = S_IFREG | 0444, .text = fs_vm_net_text, .changes_on = STATEY},
-	{.name = "runtime", .mode = S_IFREG | 0444, .text = fs_vm_runtime_text, .changes_on = STATEY},
+	{.name = "pid", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_pid_text,
+	 .changes_on = STATEY},
+	{.name = "net", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_net_text,
+	 .changes_on = STATEY},
+	{.name = "runtime", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_runtime_text,
+	 .changes_on = STATEY},
 	{.name = "stat", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_stat_text,
 	 .changes_on = STATEY},
 	{.name = "log", .mode = S_IFREG | 0444, .flags = FS_OFFSET, .size = svm_vm_log_size,
@@ -105,7 +112,7 @@ const struct fs_row fs_vm_rows[] = {
 	 .entry_link = fs_vm_snapshot_link, .changes_on = STATEY},
 	{.name = "balloon", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_balloon_text,
 	 .changes_on = STATEY},
-	{.name = "vsock", .mode = S_IFREG | 0444, .text = fs_vm_vsock_text,
+	{.name = "vsock", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_vsock_text,
 	 .changes_on = EV(CONFIG) | STATEY},
 };
 const int fs_vm_nrows = sizeof fs_vm_rows / sizeof fs_vm_rows[0];
@@ -252,6 +259,8 @@ void fs_nodes_free(void)
 			continue;
 		if (nodes[i]->vm)
 			svm_vm_unref(nodes[i]->vm);
+		for (int r = 0; r < FS_VM_ROWS_MAX; r++)
+			fs_pcache_free(&nodes[i]->rows[r]);
 		free(nodes[i]);
 	}
 	free(nodes);

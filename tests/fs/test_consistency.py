@@ -156,3 +156,87 @@ def test_config_cut_still_rejects_garbage(mnt):
         assert e.value.errno == errno.EINVAL
     finally:
         os.close(fd)
+
+
+STATES = (b"paused\n", b"running\n")
+
+
+def test_state_flipping_under_many_readers(mnt):
+    """`state` goes through the page cache while it holds still: many readers
+    while it flips between paused and running (cat-like open/read/close, and
+    open/read/sleep/read with a re-read from the start) each get one whole
+    value with its newline, never two mixed, cut or padded; a read past the end
+    gets nothing; once the readers are gone, stat and cat agree with the last
+    verb written."""
+    mnt.started_vm("web")
+    state = mnt.vm("web", "state")
+    bad, errors, seen, counts = [], [], set(), {"cat": 0, "slow": 0, "flips": 0}
+
+    def whole(kind, data):
+        seen.add(data)
+        if data not in STATES:
+            bad.append((kind, data))
+
+    def cat_reader(stop):
+        while not stop.is_set():
+            whole("cat", read_once(state))
+            counts["cat"] += 1
+
+    def slow_reader(stop):
+        while not stop.is_set():
+            fd = os.open(state, os.O_RDONLY)
+            try:
+                first = os.read(fd, 4096)
+                whole("first", first)
+                time.sleep(0.001)
+                rest = os.read(fd, 4096)  # at the end of the value it read
+                if rest:
+                    bad.append(("past the end", first + rest))
+                whole("re-read", os.pread(fd, 4096, 0))
+                st = os.fstat(fd)
+                if st.st_size not in (len(s) for s in STATES):
+                    bad.append(("fstat", st.st_size))
+            finally:
+                os.close(fd)
+            counts["slow"] += 1
+
+    def changer(stop, last):
+        while not stop.is_set():
+            verb = "pause" if last[0] == "running" else "resume"
+            mnt.ctl("web", verb)
+            last[0] = "paused" if verb == "pause" else "running"
+            counts["flips"] += 1
+
+    def guarded(fn, *args):
+        def run():
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        return run
+
+    last = ["running"]
+    for rnd in range(6):
+        stop = threading.Event()
+        threads = [threading.Thread(target=guarded(cat_reader, stop)) for _ in range(4)]
+        threads += [threading.Thread(target=guarded(slow_reader, stop)) for _ in range(3)]
+        threads.append(threading.Thread(target=guarded(changer, stop, last)))
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        # a quiet point: no reader left (their releases, which the kernel sends
+        # after close, have arrived), the last verb answered
+        time.sleep(0.05)
+        want = (last[0] + "\n").encode()
+        for _ in range(3):
+            size = os.stat(state).st_size
+            data = read_once(state)
+            assert data == want, f"round {rnd}: {data!r} after {last[0]}"
+            assert size == len(data), f"round {rnd}: st_size {size} for {data!r}"
+    assert counts["flips"] >= 20 and counts["cat"] > 200 and counts["slow"] > 50, counts
+    assert set(STATES) <= seen, seen
+    assert not bad, f"{len(bad)} bad reads of {counts}: {bad[:5]!r}"
