@@ -44,6 +44,9 @@ import threading
 import time
 
 STATES = {"created", "starting", "running", "paused", "stopping", "stopped", "error"}
+# a VM's small values (read through the page cache while they hold still): one
+# read gives the whole value, newline-terminated, never cut or padded with zeros
+SMALL = {"state", "error", "pid", "net", "runtime", "vsock"}
 # errnos an operation may give in a race (the VM changed state, was removed, a kill
 # ended the VMM under a request); anything else is a failure
 EXPECTED = {
@@ -252,6 +255,9 @@ class Stress:
             data = b"".join(chunks)
         finally:
             os.close(fd)
+        if base in SMALL and len(chunks) > 1 and len(chunks[0]) < 4096:
+            self.fail("%s: a read gave %r, the next %r: one read gives a small value whole"
+                      % (p, chunks[0], chunks[1][:80]))
         self.check_value(p, base, data)
 
     def check_value(self, p, base, data):
@@ -260,6 +266,8 @@ class Stress:
         if parent == "vms" or os.path.dirname(os.path.dirname(p)).endswith("/vms"):
             if not data:
                 pass  # the VM was removed while its file was open: it reads empty
+            elif base in SMALL and (not data.endswith(b"\n") or b"\0" in data):
+                self.fail("%s: cut or padded: %r" % (p, data[:200]))
             elif base == "state" and text.strip() not in STATES:
                 self.fail("%s: %r" % (p, text))
             elif base == "ctl" and not re.match(r"state (\w+)\nverbs[ a-z]*\n$", text):
