@@ -9,7 +9,7 @@
 #include "ring.h"
 
 /* The first buffer; then it doubles until it holds cap bytes. */
-#define RING_FIRST_ALLOC 4096
+#define RING_FIRST_ALLOC 1024
 
 void ring_init(svm_ring *r, size_t cap)
 {
