@@ -139,8 +139,9 @@ def host_files(*tops):
 
 
 @needs_daemon
-def test_metadata_never_logged(mnt):
-    m = mnt
+@pytest.mark.parametrize("vmm", ["mnt", "fc_mnt"])  # the emulator, a real Firecracker
+def test_metadata_never_logged(request, vmm):
+    m = request.getfixturevalue(vmm)
     m.make_vm("web")
     doc = json.dumps({"token": SECRET})
     m.write(m.vm("web", "metadata"), doc)
