@@ -267,6 +267,9 @@ def test_unmount_under_load(request, tmp_path, kernel_file, how):
             # unmounts lazily. The filesystem then lives until its last open
             # file is closed: the load stops, the blocked readers are ended
             # (Ctrl-C), and then the daemon must end by itself.
+            r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
+            assert r.returncode != 0 and "busy" in r.stderr, r.stderr
+            assert os.path.ismount(m.path) and m.proc.poll() is None
             r = subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True, text=True)
             assert r.returncode == 0, r.stderr
             assert not os.path.ismount(m.path)
