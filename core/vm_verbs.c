@@ -785,7 +785,7 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc)
 		double ready_ms = (double)(vm->ready_ns - vm->spawn_ns) / 1e6;
 		pthread_mutex_unlock(&vm->mu);
 		if (rc == 0)
-			svm_log(vm->s, "vm %s: %s (pid %d) in %.1f ms (API ready after %.1f ms)",
+			svm_log(vm->s, "vm %s: %s (pid %d) in %.2f ms (API ready after %.2f ms)",
 				vm->name, svm_state_name(st), (int)pid, run_ms, ready_ms);
 		/* a started VM is mostly idle: its libcurl handle (two easy handles,
 		 * a connection cache, read buffers: tens of KiB of each running VM,
