@@ -471,7 +471,11 @@ static int source_of(svm_images *im, const json_t *b, img_source *src, svm_error
 
 json_t *img_ensure_cached(svm_images *im, const char *id, bool full_verify, svm_error *err)
 {
-	int lk = img_valid_name(id) ? img_lock_bundle(im, id, true) : -1;
+	/* a look before the lock: asking for a bundle that is not there leaves no
+	 * lock file behind (the lock is taken, and the bundle read again, below) */
+	json_t *seen = img_read_bundle(im, id);
+	int lk = seen ? img_lock_bundle(im, id, true) : -1;
+	json_decref(seen);
 	json_t *b = lk >= 0 ? img_read_bundle(im, id) : NULL;
 	if (!b) {
 		img_unlock_bundle(lk);
