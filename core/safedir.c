@@ -16,13 +16,27 @@
 
 #include "safedir.h"
 
-/* A component on the way: a directory (not a symlink) owned by us or root, and,
+/* A component on the way: a directory owned by us or root, and,
  * if others may write to it, with the sticky bit (like /tmp and /dev/shm):
  * without it anyone who may write there can rename our directory away and put a
  * symlink in its place after we looked - even in a directory of our own. */
 static int check_parent(const char *path, const struct stat *st, svm_error *err)
 {
-	if (S_ISLNK(st->st_mode) || !S_ISDIR(st->st_mode))
+	/* A symlink on the way (/var/run -> /run) is as safe as its owner: one of
+	 * ours or root's is followed (the directory it leads to is judged as any
+	 * other), one of another user's is refused. Only the owner of a symlink
+	 * in a sticky directory may replace it. */
+	struct stat to;
+	if (S_ISLNK(st->st_mode) && (st->st_uid == 0 || st->st_uid == geteuid())) {
+		if (stat(path, &to) < 0)
+			return svm_error_set(err, SVM_START_FAILED, "%s: %s", path, strerror(errno));
+		st = &to;
+	}
+	if (S_ISLNK(st->st_mode))
+		return svm_error_set(err, SVM_PERMISSION,
+				     "%s is a symlink of uid %u, not of us or root: refusing to use it",
+				     path, (unsigned)st->st_uid);
+	if (!S_ISDIR(st->st_mode))
 		return svm_error_set(err, SVM_PERMISSION, "%s is not a directory (a symlink?): refusing to use it", path);
 	if (st->st_uid != 0 && st->st_uid != geteuid())
 		return svm_error_set(err, SVM_PERMISSION, "%s belongs to uid %u, not to us or root: refusing to use it",

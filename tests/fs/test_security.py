@@ -67,11 +67,25 @@ def test_symlink_planted_at_our_directory_is_refused(tmp_path, option):
 
 
 @needs_daemon
-def test_symlink_on_the_way_is_refused(tmp_path):
+@needs_root
+def test_symlink_of_another_user_on_the_way_is_refused(tmp_path):
     link, target = planted_link(tmp_path, "shared")
+    os.lchown(link, NOBODY, NOBODY)
     err = refused_mount(tmp_path, datadir=os.path.join(link, "data"))
-    assert "refusing to use it" in err and link in err, err
+    assert f"{link} is a symlink of uid {NOBODY}, not of us or root: refusing to use it" in err, err
     assert os.listdir(target) == []
+
+
+@needs_daemon
+def test_symlink_of_ours_on_the_way_is_followed(tmp_path, kernel_file, request):
+    # as /var/run -> /run: a link only its owner (we, root) can change
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "via")
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     extra_opts=(f"datadir={tmp_path / 'via' / 'data'}",))
+    stop_daemon(m)
+    assert mode(tmp_path / "real" / "data") == 0o700
+    check_output(m, _allowed(request))
 
 
 @needs_daemon
