@@ -40,6 +40,8 @@ struct svm {
 	svm_ring image_errors; /* /images/error */
 	atomic_int ops;       /* async ops in flight */
 	pthread_cond_t ops_cv;
+	unsigned long long self_start; /* our own /proc start time, in each vm.json */
+	bool adopt_done;      /* svm_adopt ran (once) */
 };
 
 struct svm_vm {
@@ -72,6 +74,10 @@ struct svm_vm {
 	int pidfd, stdin_fd;
 	svm_watch *w_pid, *w_out, *w_err, *w_log, *w_metrics;
 	int out_fd, err_fd, log_fd, metrics_fd;
+	unsigned long long pid_start; /* its /proc start time: a reused pid is not it */
+	bool adopted;         /* re-adopted after a daemon restart (docs/restart.md): not
+	                         our child, so its exit has no status to reap */
+	bool state_warned;    /* vm.json could not be written: said once */
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
 	bool kill_requested;  /* kill verb: a start in progress ends in stopped */
 	char last_exit[32];
@@ -100,6 +106,8 @@ void vm_touch(svm_vm *vm);
 
 /* vm.c */
 svm_vm *vm_new(svm *s, const char *name, svm_error *err);
+/* A VM object for runtime dir RUNDIR/id, which exists (re-adoption). */
+svm_vm *vm_new_at(svm *s, const char *name, const char *id, svm_error *err);
 void vm_destroy_files(svm_vm *vm);
 int vm_kill_and_wait(svm_vm *vm);
 
@@ -115,5 +123,14 @@ void vm_proc_close_deferred(void);
 int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms);
 /* Waits for the exit without signalling. */
 int vm_proc_wait_exit(svm_vm *vm, int timeout_ms);
+/* Re-adoption: takes over a running VMM that is not our child (pidfd refers to
+ * it), reopening its FIFOs by name and watching them and its exit. */
+int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err);
+/* A VMM that is not our child, or ours: the signal through its pidfd. */
+int vm_proc_pidfd_signal(int pidfd, int sig);
+
+/* svm.c: lists a VM made by vm_new_at (re-adoption): EXISTS if the name is
+ * taken. The list takes its own reference. */
+int vm_list_add(svm *s, svm_vm *vm, svm_error *err);
 
 #endif

@@ -46,8 +46,20 @@ svm_net *net_new(svm *s, svm_error *err)
 	snprintf(n->tag, sizeof n->tag, "smartvmfs:%08x", h);
 	snprintf(n->lock_path, sizeof n->lock_path, "%s/.net-%08x.lock", s->runtime_dir, h);
 	snprintf(n->state_path, sizeof n->state_path, "%s/.net-%08x.state", s->runtime_dir, h);
-	net_host_collect(n);
+	net_host_lock(n);
 	return n;
+}
+
+bool net_owns_identity(svm_net *n)
+{
+	return n->lock_fd >= 0;
+}
+
+void net_collect(svm_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	net_host_collect(n);
+	pthread_mutex_unlock(&n->mu);
 }
 
 static void lease_remove(svm_net *n, struct nl_sock *sk, size_t i, const char *why)
@@ -384,6 +396,74 @@ void net_release_vm(svm_net *n, svm_vm *vm)
 		net_link_close(sk);
 	}
 	pthread_mutex_unlock(&n->mu);
+}
+
+/* ------------------------------------------------------------ re-adoption */
+
+json_t *net_vm_leases_json(svm_net *n, const svm_vm *vm)
+{
+	const char *id = svm_vm_id(vm);
+	json_t *o = json_object(), *v = json_array();
+	char a[NET_ADDRSTRLEN];
+	pthread_mutex_lock(&n->mu);
+	for (size_t i = 0; i < n->nleases; i++) {
+		const net_lease *l = &n->leases[i];
+		if (strcmp(l->vm_id, id))
+			continue;
+		json_array_append_new(v, json_pack("{s:s, s:s, s:s, s:s, s:b}", "iface", l->iface,
+						   "tap", l->tap, "mac", l->mac, "address",
+						   net_ipv4_str(l->addr, a), "manual", l->manual));
+	}
+	for (size_t i = 0; i < n->nnotes; i++)
+		if (!strcmp(n->notes[i].vm_id, id))
+			json_object_set_new(o, "bootarg", json_string(n->notes[i].text));
+	pthread_mutex_unlock(&n->mu);
+	json_object_set_new(o, "interfaces", v);
+	return o;
+}
+
+void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *doc)
+{
+	const json_t *v = json_object_get(doc, "interfaces");
+	const char *note = json_string_value(json_object_get(doc, "bootarg"));
+	size_t i;
+	const json_t *e;
+	pthread_mutex_lock(&n->mu);
+	json_array_foreach(v, i, e) {
+		const char *iface = json_string_value(json_object_get(e, "iface"));
+		const char *tap = json_string_value(json_object_get(e, "tap"));
+		const char *mac = json_string_value(json_object_get(e, "mac"));
+		const char *addr = json_string_value(json_object_get(e, "address"));
+		net_lease l = {.manual = json_is_true(json_object_get(e, "manual"))};
+		/* what a crashed run wrote is checked like any input: a bad entry is
+		 * dropped (its TAP is then collected), never half taken */
+		if (!iface || !tap || !mac || !addr || net_ipv4_parse(addr, &l.addr) < 0 ||
+		    l.addr < net_first_guest(&n->sn) || l.addr > net_last_guest(&n->sn) ||
+		    net_check_ifname(tap, "TAP name", NULL) < 0 || strlen(mac) >= sizeof l.mac ||
+		    strlen(iface) >= sizeof l.iface || find_tap(n, tap) ||
+		    find_lease(n, svm_vm_id(vm), iface))
+			continue;
+		snprintf(l.vm_id, sizeof l.vm_id, "%s", svm_vm_id(vm));
+		snprintf(l.vm_name, sizeof l.vm_name, "%s", svm_vm_name(vm));
+		snprintf(l.iface, sizeof l.iface, "%s", iface);
+		snprintf(l.tap, sizeof l.tap, "%s", tap);
+		snprintf(l.mac, sizeof l.mac, "%s", mac);
+		if (n->nleases == n->cap) {
+			size_t cap = n->cap ? n->cap * 2 : 8;
+			net_lease *nv = realloc(n->leases, cap * sizeof *nv);
+			if (!nv)
+				break;
+			n->leases = nv;
+			n->cap = cap;
+		}
+		n->leases[n->nleases++] = l;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (note) {
+		pthread_mutex_lock(&n->mu);
+		note_set(n, svm_vm_id(vm), note);
+		pthread_mutex_unlock(&n->mu);
+	}
 }
 
 /* ------------------------------------------------------------ /net/ctl */

@@ -15,9 +15,25 @@
 typedef struct svm_net svm_net;
 
 /* Validates the settings (subnet, bridge name) — INVALID_SUBNET,
- * INVALID_INTERFACE_NAME — and collects what an earlier crashed run of this
- * mount left behind. Creates nothing yet. */
+ * INVALID_INTERFACE_NAME — and takes the identity lock (net_owns_identity).
+ * Creates nothing yet; net_collect then collects what an earlier crashed run
+ * of this mount left behind. */
 svm_net *net_new(svm *s, svm_error *err);
+/* Does this mount hold its identity's lock? false: another live mount with the
+ * same runtime dir and bridge holds it (nothing of that run is ours to collect
+ * or adopt). */
+bool net_owns_identity(svm_net *n);
+/* After re-adoption (docs/restart.md): removes the TAPs, rules and bridge a
+ * crashed run left, except what the re-adopted VMs' leases still need: then the
+ * crashed run's bridge, address, rules and ip_forward become this mount's, to
+ * be undone at its unmount. Does nothing without the identity lock. */
+void net_collect(svm_net *n);
+/* The VM's leases as a JSON array [{iface, tap, mac, address, manual}] (for its
+ * state file), and the boot-argument note. */
+json_t *net_vm_leases_json(svm_net *n, const svm_vm *vm);
+/* Re-adoption: takes over leases a VM's state file lists (a TAP of the crashed
+ * run that still exists is kept by net_collect). */
+void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *leases);
 /* Removes every TAP, the bridge (if this mount created it), the NAT/forward rules,
  * and puts ip_forward back as it was. */
 void net_free(svm_net *n);

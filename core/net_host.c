@@ -227,6 +227,25 @@ static void log_rule(void *ud, const char *rule)
 	svm_log(ud, "net: removed a rule left by a crashed run: %s", rule);
 }
 
+/* Re-adopted VMs use the crashed run's host setup: it becomes ours, recorded
+ * in our state file and undone at our unmount as if we had made it. */
+static void inherit_state(svm_net *n, struct nl_sock *sk, const char *bridge, bool created,
+			  uint32_t addr, int fwd, bool rules)
+{
+	if (strcmp(bridge, n->bridge) != 0)
+		return; /* not this identity's bridge: nothing to take over */
+	n->bridge_created = created;
+	n->addr_added = addr != 0 && !created;
+	n->ip_forward_orig = fwd;
+	n->fw_nat = n->fw_forward = rules;
+	n->bridge_index = net_link_index(sk, n->bridge);
+	/* a bridge removed meanwhile is set up again at the next start */
+	n->host_ready = n->bridge_index > 0 && rules;
+	state_write(n);
+	svm_log(n->s, "net: kept bridge %s, its address and rules for the re-adopted VMs",
+		n->bridge);
+}
+
 /* The state file of a crashed run: its rules, ip_forward, an address it added
  * to a bridge that was not its own. */
 static void collect_state(svm_net *n, struct nl_sock *sk)
@@ -234,14 +253,15 @@ static void collect_state(svm_net *n, struct nl_sock *sk)
 	FILE *f = fopen(n->state_path, "re");
 	if (!f)
 		return;
-	char line[256], bridge[NET_IFNAMSIZ] = "";
+	char line[256], bridge[NET_IFNAMSIZ] = "", how[16] = "";
 	int fwd = -1;
 	bool rules = false;
 	uint32_t addr = 0;
 	int prefix = 0;
 	while (fgets(line, sizeof line, f)) {
 		char a[NET_ADDRSTRLEN + 4];
-		if (sscanf(line, "bridge=%15s", bridge) == 1 || sscanf(line, "ip_forward=%d", &fwd) == 1)
+		if (sscanf(line, "bridge=%15s %15s", bridge, how) >= 1 ||
+		    sscanf(line, "ip_forward=%d", &fwd) == 1)
 			continue;
 		if (!strncmp(line, "rules=1", 7))
 			rules = true;
@@ -249,6 +269,10 @@ static void collect_state(svm_net *n, struct nl_sock *sk)
 			addr = 0;
 	}
 	fclose(f);
+	if (n->nleases > 0 && bridge[0]) {
+		inherit_state(n, sk, bridge, !strcmp(how, "created"), addr, fwd, rules);
+		return;
+	}
 	if (rules) {
 		int k = net_fw_collect("nat", n->tag, log_rule, n->s);
 		int j = net_fw_collect("filter", n->tag, log_rule, n->s);
@@ -269,6 +293,14 @@ static void collect_state(svm_net *n, struct nl_sock *sk)
 	unlink(n->state_path);
 }
 
+static bool leased(const svm_net *n, const char *tap)
+{
+	for (size_t i = 0; i < n->nleases; i++)
+		if (!strcmp(n->leases[i].tap, tap))
+			return true;
+	return false;
+}
+
 static void collect_links(svm_net *n, struct nl_sock *sk)
 {
 	char prefix[32];
@@ -281,6 +313,10 @@ static void collect_links(svm_net *n, struct nl_sock *sk)
 		for (int i = 0; i < count; i++) {
 			if (l[i].bridge != (pass == 1))
 				continue;
+			if (pass == 0 && leased(n, l[i].name))
+				continue; /* a re-adopted VM's */
+			if (pass == 1 && n->nleases > 0 && !strcmp(l[i].name, n->bridge))
+				continue; /* the re-adopted VMs' bridge: taken over */
 			if (pass == 0 && l[i].carrier) {
 				svm_log(n->s, "net: kept %s (%s): a process still has it open", l[i].name,
 					l[i].alias);
@@ -301,19 +337,25 @@ static void collect_links(svm_net *n, struct nl_sock *sk)
 	free(l);
 }
 
-void net_host_collect(svm_net *n)
+void net_host_lock(svm_net *n)
 {
-	n->lock_fd = open(n->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	n->lock_fd = open(n->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (n->lock_fd >= 0 && flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		close(n->lock_fd);
 		n->lock_fd = -1;
 		svm_log(n->s, "net: another live mount uses runtime dir %s with bridge %s: its "
-			      "links are not collected",
+			      "links and VMs are not collected",
 			svm_runtime_dir(n->s), n->bridge);
-		return;
 	}
-	/* the lock is free: any link tagged with this identity, and any state
-	 * file, is what a run that ended without its cleanup left */
+}
+
+void net_host_collect(svm_net *n)
+{
+	if (n->lock_fd < 0)
+		return;
+	/* the lock is ours: any link tagged with this identity, and any state
+	 * file, is what a run that ended without its cleanup left (but what the
+	 * re-adopted VMs use) */
 	struct nl_sock *sk = net_link_open(NULL);
 	if (!sk)
 		return;

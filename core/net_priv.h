@@ -63,7 +63,10 @@ struct svm_net {
 };
 
 /* net_host.c */
-/* Takes the identity lock and removes what a crashed run left. */
+/* Takes the identity lock (lock_fd stays -1 if another live mount holds it). */
+void net_host_lock(svm_net *n);
+/* Removes what a crashed run left, but the TAPs of n->leases (re-adopted VMs),
+ * whose bridge, address, rules and ip_forward it takes over instead. */
 void net_host_collect(svm_net *n);
 /* Bridge with the gateway address, up; ip_forward on; NAT and FORWARD rules.
  * Once; checks the bridge is still there on later calls. Undoes its partial

@@ -199,6 +199,10 @@ typedef struct svm_options {
 	int api_timeout_ms;        /* one API request, default 5000 */
 	const char *default_config; /* JSON document a new VM starts with; NULL = built-in */
 	bool log_stderr;           /* also copy daemon log lines to stderr */
+	bool no_adopt;             /* a killed daemon's VMs are all killed and collected,
+	                              never re-adopted (docs/restart.md) */
+	bool defer_adopt;          /* svm_new leaves re-adoption and the collection of a
+	                              crashed run to a later svm_adopt() */
 	svm_event_fn on_event;     /* may be NULL */
 	void *event_ud;
 } svm_options;
@@ -209,6 +213,13 @@ typedef struct svm_options {
 svm *svm_new(const svm_options *opts, svm_error *err);
 /* Stops every VM (kill), removes everything the core made, frees. */
 void svm_free(svm *s);
+/* What a daemon killed without its cleanup left in the runtime dir, under this
+ * mount's identity (runtime dir + bridge; docs/restart.md): each VM whose
+ * Firecracker still runs and answers GET / is re-adopted (listed again, running
+ * or paused, controllable; no_adopt: killed instead), every other VM's runtime
+ * dir, TAPs, bridge and rules are collected; one log line per VM says which.
+ * Once per orchestrator; svm_new runs it unless defer_adopt. Returns 0. */
+int svm_adopt(svm *s, svm_error *err);
 
 /* Effective settings (defaults filled in). */
 const svm_options *svm_get_options(const svm *s);

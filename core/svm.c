@@ -22,6 +22,7 @@
 #include "safedir.h"
 #include "vm_verbs.h"
 #include "vmm.h"
+#include "vmstate.h"
 
 #define LOG_KEPT (256 * 1024)
 #define ROOT_ERRORS_KEPT 16384
@@ -167,6 +168,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	ring_init(&s->errors, ROOT_ERRORS_KEPT);
 	ring_init(&s->image_errors, ROOT_ERRORS_KEPT);
 	atomic_init(&s->ops, 0);
+	s->self_start = proc_start_time(getpid());
 	if (fill_options(s, opts, err) < 0)
 		goto fail;
 	/* both default to world-writable places: made safely, refused if tampered */
@@ -187,6 +189,10 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	}
 	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
+	/* a front end that may still fail to start defers this: it must not kill
+	 * VMs it re-adopted on its way out (docs/restart.md) */
+	if (!s->opt.defer_adopt)
+		svm_adopt(s, NULL);
 	return s;
 fail:
 	s->loop = NULL;
@@ -251,6 +257,23 @@ static ssize_t find_locked(svm *s, const char *name)
 	return -1;
 }
 
+/* Appends vm with a new generation; the list takes a reference. */
+static int list_append_locked(svm *s, svm_vm *vm)
+{
+	if (s->nvms == s->capvms) {
+		size_t cap = s->capvms ? s->capvms * 2 : 16;
+		svm_vm **v = realloc(s->vms, cap * sizeof *v);
+		if (!v)
+			return -1;
+		s->vms = v;
+		s->capvms = cap;
+	}
+	vm->gen = ++s->next_gen;
+	s->vms[s->nvms++] = vm;
+	svm_vm_ref(vm); /* the list's reference */
+	return 0;
+}
+
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 {
 	char gen[32];
@@ -282,24 +305,31 @@ svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 		pthread_mutex_unlock(&s->mu);
 		return NULL;
 	}
-	vm->gen = ++s->next_gen;
-	if (s->nvms == s->capvms) {
-		size_t cap = s->capvms ? s->capvms * 2 : 16;
-		svm_vm **v = realloc(s->vms, cap * sizeof *v);
-		if (!v) {
-			pthread_mutex_unlock(&s->mu);
-			vm_destroy_files(vm);
-			svm_vm_unref(vm);
-			svm_error_set(err, SVM_NO_SPACE, "out of memory");
-			return NULL;
-		}
-		s->vms = v;
-		s->capvms = cap;
+	if (list_append_locked(s, vm) < 0) {
+		pthread_mutex_unlock(&s->mu);
+		vm_destroy_files(vm);
+		svm_vm_unref(vm);
+		svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		return NULL;
 	}
-	s->vms[s->nvms++] = vm;
-	svm_vm_ref(vm); /* the list's reference */
 	pthread_mutex_unlock(&s->mu);
+	/* its state file from the start (docs/restart.md), outside s->mu */
+	pthread_mutex_lock(&vm->mu);
+	vmstate_save_locked(vm);
+	pthread_mutex_unlock(&vm->mu);
 	return vm;
+}
+
+int vm_list_add(svm *s, svm_vm *vm, svm_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int rc = 0;
+	if (find_locked(s, vm->name) >= 0)
+		rc = svm_error_set(err, SVM_EXISTS, "VM \"%s\" exists", vm->name);
+	else if (list_append_locked(s, vm) < 0)
+		rc = svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 svm_vm *svm_get_vm(svm *s, const char *name)

@@ -17,6 +17,7 @@
 #include "stage.h"
 #include "vm_verbs.h"
 #include "vmm.h"
+#include "vmstate.h"
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -31,6 +32,35 @@ static void make_id(char id[SVM_ID_LEN + 1])
 		id[i] = alphabet[rnd[i] % 36];
 	id[0] = alphabet[rnd[0] % 26]; /* a letter first: valid everywhere */
 	id[SVM_ID_LEN] = '\0';
+}
+
+/* The object around runtime dir vm->rundir (named already). */
+static svm_vm *vm_init(svm_vm *vm, svm *s)
+{
+	memcpy(vm->sock, vm->rundir, strlen(vm->rundir));
+	memcpy(vm->sock + strlen(vm->rundir), "/fc.sock", sizeof "/fc.sock");
+	vm->api = svm_api_new(vm->sock, s->opt.api_timeout_ms);
+	pthread_mutex_init(&vm->mu, NULL);
+	pthread_mutex_init(&vm->md_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_cond_init(&vm->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&vm->state, SVM_CREATED);
+	atomic_init(&vm->uid, (unsigned)getuid());
+	vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
+	ring_init(&vm->console, s->opt.console_size);
+	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
+	ring_init(&vm->errtail, SVM_STDERR_KEPT);
+	ring_init(&vm->errors, SVM_ERRORS_KEPT);
+	if (s->default_config) {
+		vm->config = svm_config_parse(s->default_config, strlen(s->default_config), NULL);
+	}
+	if (!vm->config)
+		vm->config = svm_config_default();
+	lines_add(&vm->events, "state created");
+	vm_touch(vm);
+	return vm;
 }
 
 svm_vm *vm_new(svm *s, const char *name, svm_error *err)
@@ -63,36 +93,35 @@ svm_vm *vm_new(svm *s, const char *name, svm_error *err)
 			return NULL;
 		}
 	}
-	memcpy(vm->sock, vm->rundir, strlen(vm->rundir));
-	memcpy(vm->sock + strlen(vm->rundir), "/fc.sock", sizeof "/fc.sock");
-	vm->api = svm_api_new(vm->sock, s->opt.api_timeout_ms);
-	pthread_mutex_init(&vm->mu, NULL);
-	pthread_mutex_init(&vm->md_mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_cond_init(&vm->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	atomic_init(&vm->state, SVM_CREATED);
-	atomic_init(&vm->uid, (unsigned)getuid());
-	vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
-	ring_init(&vm->console, s->opt.console_size);
-	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
-	ring_init(&vm->errtail, SVM_STDERR_KEPT);
-	ring_init(&vm->errors, SVM_ERRORS_KEPT);
-	if (s->default_config) {
-		vm->config = svm_config_parse(s->default_config, strlen(s->default_config), NULL);
+	return vm_init(vm, s);
+}
+
+svm_vm *vm_new_at(svm *s, const char *name, const char *id, svm_error *err)
+{
+	svm_vm *vm = calloc(1, sizeof *vm);
+	if (!vm) {
+		svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		return NULL;
 	}
-	if (!vm->config)
-		vm->config = svm_config_default();
-	lines_add(&vm->events, "state created");
-	vm_touch(vm);
-	return vm;
+	atomic_init(&vm->refs, 1);
+	vm->s = s;
+	snprintf(vm->name, sizeof vm->name, "%.64s", name);
+	snprintf(vm->id, sizeof vm->id, "%s", id);
+	int len = snprintf(vm->rundir, sizeof vm->rundir, "%s/%s", s->runtime_dir, vm->id);
+	if (len < 0 || (size_t)len + sizeof "/vsock.sock" > sizeof vm->sock) {
+		svm_error_set(err, SVM_NAME_TOO_LONG, "runtime dir too long");
+		free(vm);
+		return NULL;
+	}
+	return vm_init(vm, s);
 }
 
 /* Removes the runtime directory and what the core put in it. */
 void vm_destroy_files(svm_vm *vm)
 {
-	static const char *const files[] = {"fc.sock", "log.fifo", "metrics.fifo", "vsock.sock"};
+	static const char *const files[] = {"fc.sock", "log.fifo", "metrics.fifo",
+					    "vsock.sock", "stdin.fifo", "console.fifo",
+					    "stderr.fifo", VMSTATE_FILE, VMSTATE_FILE ".tmp"};
 	char p[PATH_MAX];
 	stage_cleanup(vm);
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
@@ -139,7 +168,13 @@ svm_state svm_vm_state(const svm_vm *vm) { return (svm_state)atomic_load(&vm->st
 pid_t svm_vm_pid(const svm_vm *vm) { return (pid_t)atomic_load(&vm->pid); }
 const char *svm_vm_runtime_dir(const svm_vm *vm) { return vm->rundir; }
 uid_t svm_vm_owner_uid(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
-void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid) { atomic_store(&vm->uid, (unsigned)uid); }
+void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid)
+{
+	pthread_mutex_lock(&vm->mu);
+	atomic_store(&vm->uid, (unsigned)uid);
+	vmstate_save_locked(vm); /* a re-adopted VM keeps its owner */
+	pthread_mutex_unlock(&vm->mu);
+}
 int64_t svm_vm_mtime_ns(const svm_vm *vm) { return (int64_t)atomic_load(&vm->mtime_ns); }
 
 void vm_touch(svm_vm *vm)
@@ -150,6 +185,9 @@ void vm_touch(svm_vm *vm)
 uint64_t vm_state_locked(svm_vm *vm, svm_state st)
 {
 	char line[32];
+	/* the state file before the state is seen: its write does not widen the
+	 * window between the new state and what follows it under vm->mu */
+	vmstate_save_as_locked(vm, st);
 	atomic_store(&vm->state, (int)st);
 	vm_touch(vm);
 	snprintf(line, sizeof line, "state %s", svm_state_name(st));
@@ -196,6 +234,7 @@ int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *
 	json_decref(vm->config);
 	vm->config = cfg;
 	vm_touch(vm);
+	vmstate_save_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "internal.h"
 #include "stage.h"
 #include "vmm.h"
+#include "vmstate.h"
 
 /* ------------------------------------------------------------ draining */
 
@@ -198,11 +200,32 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		on_metrics(vm->w_metrics, vm, 0);
 
 	int ws = 0;
-	if (vmm_reap(vm->pidfd, &ws) < 0)
+	pthread_mutex_lock(&vm->mu);
+	bool adopted = vm->adopted; /* vm_proc_adopt may be finishing on another thread */
+	pthread_mutex_unlock(&vm->mu);
+	if (adopted) {
+		/* not our child: nothing to reap, and no exit status to know; the
+		 * pidfd is readable once the process has ended */
+		struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
+		if (poll(&p, 1, 0) <= 0)
+			return;
+	} else if (vmm_reap(vm->pidfd, &ws) < 0) {
 		return; /* spurious wake: not exited yet */
+	}
 
-	char tail[320];
+	char tail[320], status[32];
 	stderr_tail(vm, tail, sizeof tail);
+	vmm_status_text(ws, status, sizeof status);
+	/* what the error file says if this end was not asked for */
+	svm_error why;
+	if (adopted)
+		svm_error_set(&why, SVM_START_FAILED,
+			      "firecracker ended unexpectedly (its exit status is unknown: it was "
+			      "re-adopted after a daemon restart, so it is not our child)%s%s",
+			      tail[0] ? ": " : "", tail);
+	else
+		svm_error_set(&why, SVM_START_FAILED, "firecracker ended unexpectedly (%s)%s%s", status,
+			      tail[0] ? ": " : "", tail);
 	/* staged drives go with the VMM that used them; removed before the state
 	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
 	 * start cannot race with this cleanup */
@@ -226,18 +249,25 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	/* Firecracker never unlinks its API socket (DESIGN §6) */
 	unlink(vm->sock);
 	vm->pid = 0;
-	vmm_status_text(ws, vm->last_exit, sizeof vm->last_exit);
+	vm->pid_start = 0;
+	vm->adopted = false;
+	snprintf(vm->last_exit, sizeof vm->last_exit, "%s", adopted ? "exit unknown" : status);
 	uint64_t exit_seq = lines_add(&vm->events, vm->last_exit);
 	uint64_t state_seq = 0;
 	svm_state st = vm->state;
 	bool failed = false;
 	/* a start in progress owns the state: it rolls back and reports */
 	if (st != SVM_STARTING) {
-		bool clean = vm->expect_exit || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+		bool clean = vm->expect_exit || (!adopted && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 		failed = !clean;
+		/* the error file first: whoever sees `error` finds why */
+		if (failed)
+			ring_printf(&vm->errors, "vmm: %s", why.message);
 		if (st != SVM_STOPPED && st != SVM_ERROR)
 			state_seq = vm_state_locked(vm, clean ? SVM_STOPPED : SVM_ERROR);
 	}
+	if (!state_seq)
+		vmstate_save_locked(vm); /* no pid any more */
 	char exit_text[32];
 	snprintf(exit_text, sizeof exit_text, "%s", vm->last_exit);
 	svm_state now = vm->state;
@@ -245,10 +275,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	pthread_mutex_unlock(&vm->mu);
 
 	if (failed) {
-		svm_error e;
-		svm_error_set(&e, SVM_START_FAILED, "firecracker ended unexpectedly (%s)%s%s",
-			      exit_text, tail[0] ? ": " : "", tail);
-		svm_vm_note_error(vm, "vmm", &e);
+		svm_emit(vm->s, SVM_EV_ERROR, vm, 0, NULL);
 		svm_log(vm->s, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
 	}
 	svm_emit(vm->s, SVM_EV_EXIT, vm, exit_seq, exit_text);
@@ -272,6 +299,16 @@ static int make_fifo(const char *path, int *rfd, svm_error *err)
 	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (*rfd < 0)
 		return svm_error_set(err, SVM_START_FAILED, "open %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* A FIFO at path, nobody's open yet (the VMM's stdin). */
+static int make_fifo_at(const char *path, svm_error *err)
+{
+	unlink(path);
+	if (mkfifo(path, 0600) < 0)
+		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
+				     "mkfifo %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -326,19 +363,34 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		return svm_error_set(err, SVM_START_FAILED,
 				     "a stale API socket is in the way and cannot be removed: %s: %s",
 				     vm->sock, strerror(errno));
-	char logp[PATH_MAX], metp[PATH_MAX];
+	/* every stream of the VMM is a FIFO in its runtime dir, reachable by name,
+	 * so a daemon started after this one was killed can take them over
+	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader. */
+	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
 	snprintf(logp, sizeof logp, "%s/log.fifo", vm->rundir);
 	snprintf(metp, sizeof metp, "%s/metrics.fifo", vm->rundir);
+	snprintf(inp, sizeof inp, "%s/stdin.fifo", vm->rundir);
+	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
+	snprintf(errp, sizeof errp, "%s/stderr.fifo", vm->rundir);
 	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
-	if (make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0)
+	if (make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
+	    make_fifo(outp, &out[0], err) < 0 || make_fifo(errp, &er[0], err) < 0 ||
+	    make_fifo_at(inp, err) < 0)
 		goto fail;
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
-		svm_error_set(err, SVM_START_FAILED, "pipe: %s", strerror(errno));
+	/* the VMM's ends. stdout and stderr blocking, as with a terminal; while no
+	 * daemon reads them its writes fail (EPIPE: Firecracker ignores SIGPIPE)
+	 * and the output is lost, but the guest never stalls on a full pipe.
+	 * stdin read-write: the VMM is a writer of its own input too, so it never
+	 * sees EOF while no daemon holds the write end */
+	out[1] = open(outp, O_WRONLY | O_CLOEXEC);
+	er[1] = open(errp, O_WRONLY | O_CLOEXEC);
+	in[0] = open(inp, O_RDWR | O_CLOEXEC);
+	in[1] = in[0] >= 0 ? open(inp, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (out[1] < 0 || er[1] < 0 || in[0] < 0 || in[1] < 0) {
+		svm_error_set(err, SVM_START_FAILED, "opening the VMM's FIFOs in %s: %s", vm->rundir,
+			      strerror(errno));
 		goto fail;
 	}
-	fcntl(in[1], F_SETFL, O_NONBLOCK);
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(er[0], F_SETFL, O_NONBLOCK);
 
 	const json_t *logger = json_object_get(cfg, "logger");
 	char *argv[20];
@@ -381,9 +433,12 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	close(er[1]);
 
 	svm_vm_ref(vm); /* held by the process until it is reaped */
+	unsigned long long started = proc_start_time(pid);
 	pthread_mutex_lock(&vm->mu);
 	vm->spawn_ns = spawn_ns;
 	vm->pid = pid;
+	vm->pid_start = started;
+	vm->adopted = false;
 	vm->pidfd = pidfd;
 	vm->stdin_fd = in[1];
 	vm->out_fd = out[0];
@@ -398,6 +453,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->w_metrics = loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm);
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	bool ok = vm->w_pid != NULL;
+	if (ok)
+		vmstate_save_locked(vm); /* its pid: a later daemon finds it */
 	pthread_mutex_unlock(&vm->mu);
 	if (!ok) {
 		/* without its exit watch nobody would reap it: end it here */
@@ -421,6 +478,75 @@ fail:
 		close(metfd);
 	remove_made_dirs(vm);
 	return -1;
+}
+
+/* ------------------------------------------------------------ re-adoption */
+
+int vm_proc_pidfd_signal(int pidfd, int sig)
+{
+	if (pidfd < 0)
+		return -1;
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* Opens a FIFO of the runtime dir by name: our read end of a stream, or the
+ * write end of the VMM's stdin (which has a reader: the VMM itself). */
+static int reopen_fifo(svm_vm *vm, const char *name, int flags)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/%s", vm->rundir, name);
+	int fd = open(p, flags | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		svm_log(vm->s, "vm %s: cannot reopen %s: %s", vm->name, p, strerror(errno));
+	return fd;
+}
+
+int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
+{
+	svm *s = vm->s;
+	/* each missing stream is only that stream lost; the VM stays controllable */
+	int in = reopen_fifo(vm, "stdin.fifo", O_WRONLY);
+	int out = reopen_fifo(vm, "console.fifo", O_RDONLY);
+	int er = reopen_fifo(vm, "stderr.fifo", O_RDONLY);
+	int lg = reopen_fifo(vm, "log.fifo", O_RDONLY);
+	int met = reopen_fifo(vm, "metrics.fifo", O_RDONLY);
+	pthread_mutex_lock(&vm->mu);
+	/* the exit watch first: without it nobody would ever notice the end */
+	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
+	if (!vm->w_pid) {
+		pthread_mutex_unlock(&vm->mu);
+		int fds[] = {in, out, er, lg, met};
+		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return svm_error_set(err, SVM_START_FAILED, "cannot watch the VMM process");
+	}
+	svm_vm_ref(vm); /* held by the process until it ends */
+	vm->pid = pid;
+	vm->pidfd = pidfd;
+	vm->adopted = true;
+	vm->stdin_fd = in;
+	vm->out_fd = out;
+	vm->err_fd = er;
+	vm->log_fd = lg;
+	vm->metrics_fd = met;
+	vm->expect_exit = false;
+	vm->last_exit[0] = '\0';
+	if (out >= 0)
+		vm->w_out = loop_add(s->loop, out, EPOLLIN, on_console, vm);
+	if (er >= 0)
+		vm->w_err = loop_add(s->loop, er, EPOLLIN, on_stderr, vm);
+	if (lg >= 0)
+		vm->w_log = loop_add(s->loop, lg, EPOLLIN, on_fclog, vm);
+	if (met >= 0)
+		vm->w_metrics = loop_add(s->loop, met, EPOLLIN, on_metrics, vm);
+	pthread_mutex_unlock(&vm->mu);
+	return 0;
 }
 
 /* ------------------------------------------------------------ waiting */
@@ -464,8 +590,10 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	pid_t pid = vm->pid;
 	if (pid != 0) {
 		vm->expect_exit = true;
-		/* the pidfd keeps the pid ours until the loop reaps it */
-		kill(pid, sig);
+		/* the pidfd keeps the pid ours until the loop reaps it; a re-adopted
+		 * VMM is not our child, and only its pidfd names it safely */
+		if (vm_proc_pidfd_signal(vm->pidfd, sig) < 0)
+			kill(pid, sig);
 	}
 	bool done = ends_before(vm, timeout_ms < 0 ? 0 : svm_now_ns() + (uint64_t)timeout_ms * 1000000ULL);
 	pthread_mutex_unlock(&vm->mu);

@@ -36,7 +36,7 @@ struct fs_conf {
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
 	unsigned long consolesize;
-	int noephemeral, nocheck;
+	int noephemeral, nocheck, noadopt;
 	int allow_other;
 	int help, version, check;
 	int foreground;
@@ -66,6 +66,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("consolesize=%lu", consolesize),
 	CONF("noephemeral", noephemeral),
 	CONF("nocheck", nocheck),
+	CONF("noadopt", noadopt),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -223,6 +224,8 @@ static void usage(const char *prog)
 	"    allow_other            let other users in; a VM belongs to its creator [off]\n"
 	"    nocheck                no host checks at mount [off: problems are logged as\n"
 	"                           warnings, as --check words them]\n"
+	"    noadopt                kill the VMs a killed daemon left running [off: those\n"
+	"                           whose Firecracker still answers are re-adopted]\n"
 	"\n"
 	"FUSE options:\n"
 	"    rw, ro, nosuid, suid, nodev, dev, noexec, exec, sync, async, dirsync, atime,\n"
@@ -423,6 +426,8 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->releases_url = c->releasesurl;
 	o->ci_bucket_url = c->cibucketurl;
 	o->no_ephemeral = c->noephemeral;
+	o->no_adopt = c->noadopt;
+	o->defer_adopt = true; /* after the mount: a failed mount must not kill them */
 	o->console_size = c->consolesize;
 	o->on_event = fs_log_on_event;
 	o->event_ud = NULL;
@@ -556,6 +561,9 @@ int main(int argc, char *argv[])
 	}
 	if (dead)
 		svm_log(fsd.s, "%s", dead);
+	/* mounted, not serving yet: a killed daemon's VMs are re-adopted or collected
+	 * now, so the first lookup sees them (docs/restart.md) */
+	svm_adopt(fsd.s, NULL);
 	if (!conf.paths)
 		conf.paths = default_paths();
 	if (fs_paths_init(conf.paths) != 0)

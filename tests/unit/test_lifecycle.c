@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -876,6 +877,136 @@ static void test_metadata_writers(svm *s)
 	svm_vm_unref(vm);
 }
 
+/* ---------------------------------------------------------------- restart */
+
+/* alive and not a zombie (a VMM orphaned by a killed orchestrator may have a
+ * parent that never reaps it) */
+static bool proc_running(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static svm *make_svm_at(const char *binary, const char *label, bool no_adopt)
+{
+	char rundir[300], datadir[300];
+	snprintf(rundir, sizeof rundir, "%s/%s", tmpdir, label);
+	snprintf(datadir, sizeof datadir, "%s/data", tmpdir);
+	svm_options o = {
+		.firecracker = binary,
+		.runtime_dir = rundir,
+		.data_dir = datadir,
+		.stop_timeout_ms = 300,
+		.kill_timeout_ms = 500,
+		.no_adopt = no_adopt,
+	};
+	svm_error e;
+	svm *s = svm_new(&o, &e);
+	if (!s)
+		printf("# svm_new: %s\n", e.message);
+	return s;
+}
+
+/* An orchestrator that ends without svm_free (a SIGKILL'd daemon) in a child,
+ * with a running, a paused and a created VM; their VMM pids come back through
+ * a pipe. Returns the number of pids read. */
+static int crashed_run(const char *bin, const char *label, pid_t pids[2])
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return 0;
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) {
+		close(p[0]);
+		svm_error e;
+		svm *s = make_svm_at(bin, label, false);
+		svm_vm *a = s ? svm_create_vm(s, "live", &e) : NULL;
+		svm_vm *b = s ? svm_create_vm(s, "held", &e) : NULL;
+		svm_vm *c = s ? svm_create_vm(s, "idle", &e) : NULL;
+		bool ok = a && b && c && set_config(a, NULL, &e) == 0 && set_config(b, NULL, &e) == 0 &&
+			  verb(a, SVM_V_START, &e, 0) == 0 && verb(b, SVM_V_START, &e, 0) == 0 &&
+			  verb(b, SVM_V_PAUSE, &e, 0) == 0;
+		pid_t v[2] = {ok ? svm_vm_pid(a) : 0, ok ? svm_vm_pid(b) : 0};
+		(void)!write(p[1], v, sizeof v);
+		_exit(ok ? 0 : 1); /* no svm_free: the VMMs live on */
+	}
+	close(p[1]);
+	int got = (int)read(p[0], pids, 2 * sizeof *pids);
+	close(p[0]);
+	int st = 0;
+	waitpid(child, &st, 0);
+	return got == (int)(2 * sizeof *pids) && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 2 : 0;
+}
+
+static void test_readopt(const char *bin)
+{
+	pid_t pids[2] = {0, 0};
+	CHECK(crashed_run(bin, "readopt", pids) == 2, "restart: a run ends without cleanup");
+	CHECK(proc_running(pids[0]) && proc_running(pids[1]), "restart: its VMMs live on");
+	svm *s = make_svm_at(bin, "readopt", false);
+	if (!s) {
+		CHECK(0, "restart: a new orchestrator on the same runtime dir");
+		return;
+	}
+	svm_error e;
+	svm_vm *a = svm_get_vm(s, "live"), *b = svm_get_vm(s, "held"), *c = svm_get_vm(s, "idle");
+	CHECK(a && svm_vm_state(a) == SVM_RUNNING && svm_vm_pid(a) == pids[0],
+	      "restart: the running VM is re-adopted, same pid");
+	CHECK(b && svm_vm_state(b) == SVM_PAUSED && svm_vm_pid(b) == pids[1],
+	      "restart: the paused VM is re-adopted paused");
+	CHECK(c == NULL, "restart: the VM without a VMM is collected");
+	char *log = svm_log_text(s);
+	CHECK(log && strstr(log, "adopted VM live (id ") && strstr(log, "collected VM idle (id "),
+	      "restart: the log says which was which");
+	free(log);
+	if (a && b) {
+		CHECK(svm_vm_console_write(a, "hi\n", 3, &e) == 3 && wait_console(a, "hi", 2000) >= 0,
+		      "restart: serial input and console output flow again");
+		CHECK(verb(b, SVM_V_RESUME, &e, 0) == 0 && svm_vm_state(b) == SVM_RUNNING,
+		      "restart: the re-adopted VM resumes");
+		char *cfg = svm_vm_config_json(a);
+		CHECK(cfg && strstr(cfg, kernel), "restart: its config is back");
+		free(cfg);
+		kill(pids[1], SIGKILL);
+		CHECK(wait_state(b, SVM_ERROR, 3000), "restart: an unasked end of a re-adopted VMM is error");
+		char *ex = svm_vm_last_exit(b), *err = svm_vm_error_text(b);
+		CHECK(ex && !strcmp(ex, "exit unknown") && err && strstr(err, "not our child"),
+		      "restart: no exit status, and error says why");
+		free(ex);
+		free(err);
+		CHECK(verb(a, SVM_V_STOP, &e, 0) == 0 && svm_vm_state(a) == SVM_STOPPED &&
+			      wait_state(a, SVM_STOPPED, 100) && !proc_running(pids[0]),
+		      "restart: the re-adopted VM stops");
+		CHECK(verb(b, SVM_V_START, &e, 0) == 0 && svm_vm_pid(b) != pids[1],
+		      "restart: and starts again as our child");
+	}
+	svm_vm_unref(a);
+	svm_vm_unref(b);
+	svm_vm_unref(c);
+	svm_free(s);
+
+	/* re-adoption off: everything of the killed run goes */
+	CHECK(crashed_run(bin, "noadopt", pids) == 2, "noadopt: a run ends without cleanup");
+	s = make_svm_at(bin, "noadopt", true);
+	size_t n = s ? svm_count_vms(s) : 1;
+	CHECK(n == 0, "noadopt: no VM listed");
+	CHECK(!proc_running(pids[0]) && !proc_running(pids[1]), "noadopt: its VMMs are killed");
+	char rd[320];
+	snprintf(rd, sizeof rd, "%s/noadopt", tmpdir);
+	svm_free(s);
+	struct stat st;
+	CHECK(stat(rd, &st) < 0, "noadopt: nothing left in the runtime dir");
+}
+
 static void run_suite(const char *bin, const char *label)
 {
 	printf("# --- %s: %s\n", label, bin);
@@ -931,6 +1062,7 @@ int main(void)
 		test_orchestrator(emu);
 		test_start_failures(emu);
 		run_suite(emu, "emulator");
+		test_readopt(emu);
 	} else {
 		skip("emulator suite", "SMARTVMFS_EMULATOR is not set");
 	}
