@@ -358,3 +358,49 @@ def test_readopted_vm_keeps_its_tap_and_address(request, tmp_path, kernel_file):
             if alive(p):
                 os.kill(p, signal.SIGKILL)
         ns.close()
+
+
+@pytest.mark.daemon_output(r"dead mount")
+def test_clone_in_its_own_mount_namespace_is_readopted(request, tmp_path, kernel_file):
+    """A clone (a snapshot restored into another VM) runs in a private mount
+    namespace where its runtime dir shows at the original's path, a directory
+    made on the host for it. Re-adopted, that directory stays while it runs and
+    goes when it ends."""
+    need_emulator()
+    if os.geteuid() != 0:
+        pytest.skip("a clone's private mount namespace needs root")
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
+    pid = None
+    try:
+        m.started_vm("web")
+        web_dir = runtime_dir(m, "web")
+        m.ctl("web", "pause")
+        snap = tmp_path / "snap"
+        m.ctl("web", f"snapshot {snap}")
+        m.ctl("web", "kill")
+        os.rmdir(m.p("vms", "web"))
+        assert not os.path.exists(web_dir)
+        os.mkdir(m.p("vms", "copy"))
+        m.ctl("copy", f"restore {snap} resume")
+        assert m.state("copy") == "running"
+        assert os.path.isdir(web_dir)  # the clone's mount point on the host
+        pid = int(m.read("vms", "copy", "pid"))
+    except BaseException:
+        stop_daemon(m, check=False)
+        raise
+    kill_daemon(m)
+    m2 = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
+    try:
+        assert "adopted VM copy (id " in m2.read("log")
+        assert m2.state("copy") == "running" and int(m2.read("vms", "copy", "pid")) == pid
+        assert os.path.isdir(web_dir), "a re-adopted clone's mount point was collected"
+        m2.write(m2.vm("copy", "console"), "clone here\n")
+        assert wait_for(lambda: "clone here" in m2.read("vms", "copy", "console"))
+        m2.ctl("copy", "stop")
+        assert m2.state("copy") == "stopped"
+        assert not os.path.exists(web_dir)
+    finally:
+        stop_daemon(m2)
+        check_output(m2, _allowed(request))
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
