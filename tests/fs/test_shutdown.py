@@ -95,6 +95,33 @@ def test_many_vms_end_clean(request, tmp_path, kernel_file, how):
     check_output(m, _allowed(request))
 
 
+@needs_daemon
+@pytest.mark.parametrize("how", ["fusermount", "sigterm"])
+def test_real_firecracker_vms_end_clean(request, tmp_path, how):
+    """A few real Firecracker VMs booting the tiny guest (opt-in: SMARTVMFS_FIRECRACKER)."""
+    from conftest import FIRECRACKER, GUEST_KERNEL
+    if not FIRECRACKER or not os.access(FIRECRACKER, os.X_OK):
+        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
+    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
+        pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("/dev/kvm is not accessible")
+    m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, checks=False)
+    try:
+        names = start_many(m, 5)
+        pids = vmm_pids(m, names)
+        if how == "fusermount":
+            r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+        else:
+            m.proc.send_signal(signal.SIGTERM)
+        wait_exit(m)
+    finally:
+        stop_daemon(m, check=False)
+    assert_nothing_left(m, pids)
+    check_output(m, _allowed(request))
+
+
 # ------------------------------------------------------------ with networking
 
 net_marks = [
