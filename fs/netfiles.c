@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctlparse.h"
 #include "fs.h"
 
 /* bridge, subnet, gateway, leases: the row's name is the core's name */
@@ -27,8 +28,10 @@ int fs_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *
 int fs_net_command(const struct fs_target *t, const char *line, svm_error *err)
 {
 	if (svm_net_ctl(t->s, line, err) != 0) {
-		char cmd[600];
-		snprintf(cmd, sizeof cmd, "net/ctl %s", line);
+		char *echo = fs_ctl_echo(line, strlen(line)); /* one line, bounded */
+		char cmd[FS_CTL_ECHO_MAX * 4 + 80];
+		snprintf(cmd, sizeof cmd, "net/ctl %s", echo ? echo : "");
+		free(echo);
 		svm_note_error(t->s, cmd, err);
 		return -1;
 	}

@@ -96,8 +96,11 @@ int fs_root_command(const struct fs_target *t, const char *line, svm_error *err)
 		rc = svm_cleanup(t->s, err);
 	else
 		rc = svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
-	if (rc != 0)
-		svm_note_error(t->s, line, err);
+	if (rc != 0) {
+		char *echo = fs_ctl_echo(line, strlen(line)); /* one line, bounded */
+		svm_note_error(t->s, echo ? echo : "", err);
+		free(echo);
+	}
 	return rc;
 }
 
