@@ -131,6 +131,13 @@ static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
 			fresh = true;
 		}
 	}
+	if (!vm->mpart_len) {
+		/* no piece of a line pending: the buffer goes until the next line (one
+		 * a minute, or on FlushMetrics), not kept by every running VM */
+		free(vm->mpart);
+		vm->mpart = NULL;
+		vm->mpart_cap = 0;
+	}
 	if (fresh)
 		svm_emit(vm->s, SVM_EV_METRICS, vm, 0, NULL);
 	if (!open)
@@ -627,6 +634,7 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 	if (ino >= 0)
 		inotify_add_watch(ino, vm->rundir, IN_CREATE | IN_MOVED_TO);
 	int rc = -1;
+	useconds_t refused_pause_us = 0; /* 0: the socket has not refused yet */
 	for (;;) {
 		pthread_mutex_lock(&vm->mu);
 		bool alive = vm->pid != 0, killed = vm->kill_requested;
@@ -659,10 +667,18 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 				      s->opt.ready_timeout_ms);
 			break;
 		}
-		if (ino >= 0) {
+		if (exists) {
+			/* bound, but not listening yet: no further inotify event will
+			 * come, and listen() follows bind() within microseconds. Again
+			 * after 50 us, doubling up to 1 ms: a fixed 1 ms pause cost a
+			 * start 1 ms whenever inotify woke it between the two. */
+			refused_pause_us = refused_pause_us ? refused_pause_us * 2 : 50;
+			if (refused_pause_us > 1000)
+				refused_pause_us = 1000;
+			usleep(refused_pause_us);
+		} else if (ino >= 0) {
 			struct pollfd p = {.fd = ino, .events = POLLIN};
-			/* bound, but not listening yet: no further inotify event will come */
-			if (poll(&p, 1, exists ? 1 : 5) > 0) {
+			if (poll(&p, 1, 5) > 0) {
 				char buf[4096];
 				while (read(ino, buf, sizeof buf) > 0)
 					;
