@@ -147,9 +147,18 @@ int images_ctl(svm_images *im, const char *line, svm_error *err)
 		}
 		argv[argc++] = w;
 	}
+	/* the line as the error file echoes it: one line of printable text (an
+	 * escape sequence must not reach the terminal that reads images/error) */
 	char shown[512];
-	img_fmt(shown, sizeof shown, "%s", line ? line : "");
-	shown[strcspn(shown, "\n")] = '\0';
+	size_t o = 0;
+	for (const char *p = line ? line : ""; *p && *p != '\n' && o + 5 < sizeof shown; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
+		else
+			shown[o++] = (char)c;
+	}
+	shown[o] = '\0';
 	int rc = -1;
 	size_t i = 0;
 	if (argc == 0) {

@@ -77,6 +77,16 @@ int fs_ctl_check_bytes(const char *bytes, size_t len, svm_error *err)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 		                     "control message has a NUL byte at offset %zu",
 		                     (size_t)(nul - bytes));
+	/* no other control byte either: none belongs in a verb, a name, a path or
+	 * JSON text, and echoed into an error file an escape sequence would reach
+	 * the terminal of whoever reads it. Tabs are blanks; CRLF lines are fine. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)bytes[i];
+		if ((c < 0x20 && c != '\t' && !(c == '\r' && i == len - 1)) || c == 0x7f)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+			                     "control message has a control byte 0x%02x at offset %zu", c,
+			                     i);
+	}
 	return 0;
 }
 

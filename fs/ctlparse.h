@@ -27,8 +27,9 @@ const char *fs_ctl_path_arg(const svm_request *r);
 
 /* Judges the raw bytes of one line (its newline left out) before any C string
  * is made of them: a NUL byte (a C string would end there and the part before
- * it would run) is INVALID_ARGUMENT, a line over FS_CTL_LINE_MAX is TOO_LARGE.
- * Returns 0, or -1 with err set. */
+ * it would run) or another control byte (but a tab, or a CR ending the line) is
+ * INVALID_ARGUMENT, a line over FS_CTL_LINE_MAX is TOO_LARGE. Returns 0, or -1
+ * with err set. */
 int fs_ctl_check_bytes(const char *bytes, size_t len, svm_error *err);
 
 /* The command as an error file echoes it (malloc'd, NULL on ENOMEM): control
