@@ -78,6 +78,8 @@ struct svm_vm {
 	bool adopted;         /* re-adopted after a daemon restart (docs/restart.md): not
 	                         our child, so its exit has no status to reap */
 	bool state_warned;    /* vm.json could not be written: said once */
+	bool state_saved;     /* vm.json exists ... */
+	pid_t state_saved_pid; /* ... and names this pid (0: no VMM) */
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
 	bool kill_requested;  /* kill verb: a start in progress ends in stopped */
 	char last_exit[32];
@@ -87,6 +89,8 @@ struct svm_vm {
 	char vmm_rundir[SVM_SOCK_MAX];
 	char made_dir[SVM_SOCK_MAX];
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
+	svm_state started_as;  /* how the last start or restore ended, for its log line */
+	pid_t started_pid;
 
 	svm_ring console, fclog, errtail, errors;
 	char *metrics_line;
@@ -94,6 +98,9 @@ struct svm_vm {
 	size_t mpart_len, mpart_cap;
 	uint64_t metrics_seq;
 };
+
+/* One failure as one line of an error file: "command: message", control bytes as \xHH. */
+void svm_note_line(svm_ring *r, const char *command, const svm_error *e);
 
 /* time */
 uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */

@@ -554,9 +554,38 @@ void svm_log(svm *s, const char *fmt, ...)
 
 char *svm_log_text(svm *s) { return ring_text(&s->log); }
 
+/* Copies text with every control byte as \xHH: an error file holds one line per
+ * failure, and a name or command with a newline or an escape sequence must not
+ * split it or reach a terminal through `cat error`. */
+static char *printable(const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *out = malloc(n * 4 + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
+{
+	char *c = printable(command ? command : "");
+	char *m = printable(e ? e->message : "");
+	ring_printf(r, "%s: %s", c ? c : "?", m ? m : "?");
+	free(c);
+	free(m);
+}
+
 void svm_note_error(svm *s, const char *command, const svm_error *e)
 {
-	ring_printf(&s->errors, "%s: %s", command ? command : "", e ? e->message : "");
+	svm_note_line(&s->errors, command, e);
 	svm_emit(s, SVM_EV_ROOT_ERROR, NULL, 0, NULL);
 }
 
@@ -615,7 +644,7 @@ int svm_images_ctl(svm *s, const char *line, svm_error *err)
 
 void svm_images_note_error(svm *s, const char *command, const svm_error *e)
 {
-	ring_printf(&s->image_errors, "%s: %s", command ? command : "", e ? e->message : "");
+	svm_note_line(&s->image_errors, command, e);
 	svm_emit(s, SVM_EV_IMAGES, NULL, 0, NULL);
 }
 

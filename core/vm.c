@@ -250,6 +250,11 @@ static json_t *parse_metadata(const char *text, size_t len, svm_error *err)
 	json_error_t je;
 	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc) {
+		/* jansson quotes the text where it stopped ("near '...'"): metadata may
+		 * carry secrets, and the message goes to the error file */
+		char *near = strstr(je.text, " near ");
+		if (near)
+			*near = '\0';
 		svm_error_set(err, SVM_INVALID_CONFIG, "metadata: %s at line %d column %d", je.text,
 			      je.line, je.column);
 		return NULL;
@@ -469,7 +474,7 @@ char *svm_vm_event_line(svm_vm *vm, uint64_t seq, uint64_t *got)
 
 void svm_vm_note_error(svm_vm *vm, const char *command, const svm_error *e)
 {
-	ring_printf(&vm->errors, "%s: %s", command ? command : "", e ? e->message : "");
+	svm_note_line(&vm->errors, command, e);
 	svm_emit(vm->s, SVM_EV_ERROR, vm, 0, NULL);
 }
 

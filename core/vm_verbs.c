@@ -261,6 +261,8 @@ out:
 	if (rc == 0 && vm->pid != 0 && !vm->kill_requested) {
 		end = final_state;
 		vm->running_ns = svm_now_ns();
+		vm->started_as = end;
+		vm->started_pid = vm->pid;
 		if (new_config) {
 			json_decref(vm->config);
 			vm->config = json_incref(new_config);
@@ -307,8 +309,7 @@ static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 
 /* A snapshot argument is a path (it has a '/') or a name, kept in the VM's
  * snapshot directory DATADIR/snapshots/VMNAME/NAME (mode 0700). */
-static int snapshot_dir(svm_vm *vm, const char *arg, bool create, char *out, size_t len,
-			svm_error *err)
+static int snapshot_dir(svm_vm *vm, const char *arg, char *out, size_t len, svm_error *err)
 {
 	if (strchr(arg, '/')) {
 		if ((size_t)snprintf(out, len, "%s", arg) >= len)
@@ -319,17 +320,55 @@ static int snapshot_dir(svm_vm *vm, const char *arg, bool create, char *out, siz
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 				     "snapshot name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} "
 				     "(or give a path)", arg);
+	if ((size_t)snprintf(out, len, "%s/snapshots/%s/%s", vm->s->data_dir, vm->name, arg) >= len)
+		return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
+	return 0;
+}
+
+/* Makes DATADIR/snapshots/VMNAME for a named snapshot; only once the snapshot
+ * has been accepted, so a refused one leaves nothing behind. */
+static int make_snapshot_parents(svm_vm *vm, const char *arg, svm_error *err)
+{
+	if (strchr(arg, '/'))
+		return 0;
 	char base[PATH_MAX];
 	snprintf(base, sizeof base, "%s/snapshots", vm->s->data_dir);
-	if (create && ((mkdir(vm->s->data_dir, 0700) < 0 && errno != EEXIST) ||
-		       (mkdir(base, 0700) < 0 && errno != EEXIST)))
+	if ((mkdir(vm->s->data_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(base, 0700) < 0 && errno != EEXIST))
 		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_NO_SPACE,
 				     "%s: %s", base, strerror(errno));
 	snprintf(base, sizeof base, "%s/snapshots/%s", vm->s->data_dir, vm->name);
-	if (create && mkdir(base, 0700) < 0 && errno != EEXIST)
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
 		return svm_error_set(err, SVM_NO_SPACE, "%s: %s", base, strerror(errno));
-	if ((size_t)snprintf(out, len, "%s/%s", base, arg) >= len)
-		return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
+	return 0;
+}
+
+/* Writes a snapshot's own file. O_NOFOLLOW: the snapshot directory may be a
+ * path the user gave, and a link planted at the name is never written through. */
+static int write_snapshot_file(const char *path, const char *text, svm_error *err)
+{
+	if (!text)
+		return svm_error_set(err, SVM_NO_SPACE, "%s: out of memory", path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_API_ERROR, "%s: %s",
+				     path, strerror(errno));
+	size_t len = strlen(text), off = 0;
+	int e = 0;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : ENOSPC;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e)
+		return svm_error_set(err, SVM_NO_SPACE, "%s: %s", path, strerror(e));
 	return 0;
 }
 
@@ -381,7 +420,7 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
 	char dirbuf[SNAP_DIR_MAX];
-	if (snapshot_dir(vm, req->argv[0], false, dirbuf, sizeof dirbuf, err) < 0)
+	if (snapshot_dir(vm, req->argv[0], dirbuf, sizeof dirbuf, err) < 0)
 		return -1;
 	restore_arg ra = {.dir = dirbuf, .resume = false};
 	if (req->argc > 1) {
@@ -550,7 +589,7 @@ int vm_kill_and_wait(svm_vm *vm)
 static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	char dir[SNAP_DIR_MAX];
-	if (snapshot_dir(vm, req->argv[0], true, dir, sizeof dir, err) < 0)
+	if (snapshot_dir(vm, req->argv[0], dir, sizeof dir, err) < 0)
 		return -1;
 	const char *type = "Full";
 	if (req->argc > 1) {
@@ -565,6 +604,10 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	pthread_mutex_unlock(&vm->mu);
 	if (rc < 0)
 		return -1;
+	if (make_snapshot_parents(vm, req->argv[0], err) < 0) {
+		finish(vm, -1, false);
+		return -1;
+	}
 	struct stat st;
 	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
 		svm_error_set(err, errno == ENOENT ? SVM_NOT_FOUND : errno == EACCES ? SVM_PERMISSION
@@ -605,14 +648,7 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	json_decref(cfg_now);
 	if (rc == 0) {
 		char *cfg = svm_vm_config_json(vm);
-		FILE *f = cfg ? fopen(cfgp, "we") : NULL;
-		if (f) {
-			fputs(cfg, f);
-			if (fclose(f) != 0)
-				rc = svm_error_set(err, SVM_NO_SPACE, "%s: %s", cfgp, strerror(errno));
-		} else {
-			rc = svm_error_set(err, SVM_API_ERROR, "%s: %s", cfgp, strerror(errno));
-		}
+		rc = write_snapshot_file(cfgp, cfg, err);
 		free(cfg);
 	}
 	if (rc == 0) {
@@ -622,8 +658,9 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 		snprintf(op, sizeof op, "%s/origin.json", dir);
 		json_t *o = json_pack("{s:s}", "runtimeDir",
 				      vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir);
-		if (!o || json_dump_file(o, op, 0) < 0)
-			rc = svm_error_set(err, SVM_NO_SPACE, "%s: %s", op, strerror(errno));
+		char *text = o ? json_dumps(o, 0) : NULL;
+		rc = write_snapshot_file(op, text, err);
+		free(text);
 		json_decref(o);
 	}
 	finish(vm, -1, false);
@@ -779,8 +816,9 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc)
 	if (verb == SVM_V_START || verb == SVM_V_RESTORE) {
 		/* the daemon's log line (a write, an event) would delay the answer */
 		pthread_mutex_lock(&vm->mu);
-		svm_state st = vm->state;
-		pid_t pid = vm->pid;
+		/* as the start ended, not as it is now: the VMM may be gone by now */
+		svm_state st = vm->started_as;
+		pid_t pid = vm->started_pid;
 		double run_ms = (double)(vm->running_ns - vm->spawn_ns) / 1e6;
 		double ready_ms = (double)(vm->ready_ns - vm->spawn_ns) / 1e6;
 		pthread_mutex_unlock(&vm->mu);

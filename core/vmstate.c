@@ -50,6 +50,12 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 {
 	if (atomic_load(&vm->removed))
 		return; /* its runtime dir is going */
+	pid_t pid = (pid_t)atomic_load(&vm->pid);
+	/* without a VMM a later daemon only collects the VM and names it in its
+	 * log: once written, its file needs no update (a config write, STARTING)
+	 * until a VMM runs, which keeps two writes off every start's path */
+	if (!pid && vm->state_saved && !vm->state_saved_pid)
+		return;
 	char path[PATH_MAX], tmp[PATH_MAX];
 	snprintf(path, sizeof path, "%s/" VMSTATE_FILE, vm->rundir);
 	snprintf(tmp, sizeof tmp, "%s/" VMSTATE_FILE ".tmp", vm->rundir);
@@ -94,8 +100,11 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 			       "after a daemon restart",
 			vm->name, path, strerror(e));
 	}
-	if (ok)
+	if (ok) {
 		vm->state_warned = false;
+		vm->state_saved = true;
+		vm->state_saved_pid = pid;
+	}
 }
 
 json_t *vmstate_load(const char *dir)

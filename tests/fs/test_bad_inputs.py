@@ -76,11 +76,8 @@ ROWS = [
         "run is running: start is valid when created, stopped, error"),
     Row("ctl-resume-running", "write", "vms/run/ctl", "resume\n", errno.EBUSY, "vms/run/error",
         "run is running: resume is valid when paused"),
-    pytest.param(Row("ctl-snapshot-running", "write", "vms/run/ctl", "snapshot s1\n", errno.EBUSY,
-                     "vms/run/error", "run is running: snapshot is valid when paused"),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "core/vm_verbs.c makes DATADIR/snapshots/VM before the state check: "
-                     "the refused snapshot leaves a directory"))),
+    Row("ctl-snapshot-running", "write", "vms/run/ctl", "snapshot s1\n", errno.EBUSY,
+        "vms/run/error", "run is running: snapshot is valid when paused"),
     Row("ctl-restore-running", "write", "vms/run/ctl", "restore /nonexistent\n", errno.EBUSY,
         "vms/run/error", "run is running: restore is valid when created, stopped, error"),
     Row("ctl-drive-missing-file", "write", "vms/run/ctl", "drive rootfs /nonexistent/disk\n",
@@ -209,11 +206,8 @@ ROWS = [
         'VM name "-x" must match'),
     Row("mkdir-non-ascii", "mkdir", "vms/\u00e9", None, errno.EINVAL, "error",
         "must match [A-Za-z0-9]"),
-    pytest.param(Row("mkdir-newline", "mkdir", "vms/a\nb", None, errno.EINVAL, "error",
-                     "must match [A-Za-z0-9]"),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "fs/ops.c op_mkdir echoes the raw name and core svm_note_error keeps its "
-                     "newline: one failure, two lines in /error"))),
+    Row("mkdir-newline", "mkdir", "vms/a\nb", None, errno.EINVAL, "error",
+        "must match [A-Za-z0-9]"),
     # the kernel knows the name: it answers before the daemon is asked
     Row("mkdir-exists", "mkdir", "vms/web", None, errno.EEXIST, None, None),
     Row("mkdir-dotdot", "mkdir", "vms/..", None, errno.EEXIST, None, None),
