@@ -63,40 +63,8 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	return vm;
 }
 
-svm_vm *vm_new(svm *s, const char *name, svm_error *err)
-{
-	svm_vm *vm = calloc(1, sizeof *vm);
-	if (!vm) {
-		svm_error_set(err, SVM_NO_SPACE, "out of memory");
-		return NULL;
-	}
-	atomic_init(&vm->refs, 1);
-	vm->s = s;
-	snprintf(vm->name, sizeof vm->name, "%.64s", name);
-	/* the runtime dir claims the id: mkdir is atomic across mounts sharing the dir */
-	for (int tries = 0;; tries++) {
-		make_id(vm->id);
-		int len = snprintf(vm->rundir, sizeof vm->rundir, "%s/%s", s->runtime_dir, vm->id);
-		if (len < 0 || (size_t)len + sizeof "/vsock.sock" > sizeof vm->sock) {
-			/* svm_new checked this already; keep the compiler and us honest */
-			svm_error_set(err, SVM_NAME_TOO_LONG, "runtime dir too long");
-			free(vm);
-			return NULL;
-		}
-		if (mkdir(vm->rundir, 0700) == 0)
-			break;
-		if (errno != EEXIST || tries > 100) {
-			svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-				      "cannot create runtime directory %s: %s", vm->rundir,
-				      strerror(errno));
-			free(vm);
-			return NULL;
-		}
-	}
-	return vm_init(vm, s);
-}
-
-svm_vm *vm_new_at(svm *s, const char *name, const char *id, svm_error *err)
+/* A VM named name with the id id (its runtime dir RUNDIR/ID, not made here). */
+static svm_vm *vm_alloc(svm *s, const char *name, const char *id, svm_error *err)
 {
 	svm_vm *vm = calloc(1, sizeof *vm);
 	if (!vm) {
@@ -109,11 +77,40 @@ svm_vm *vm_new_at(svm *s, const char *name, const char *id, svm_error *err)
 	snprintf(vm->id, sizeof vm->id, "%s", id);
 	int len = snprintf(vm->rundir, sizeof vm->rundir, "%s/%s", s->runtime_dir, vm->id);
 	if (len < 0 || (size_t)len + sizeof "/vsock.sock" > sizeof vm->sock) {
+		/* svm_new checked this already; keep the compiler and us honest */
 		svm_error_set(err, SVM_NAME_TOO_LONG, "runtime dir too long");
 		free(vm);
 		return NULL;
 	}
-	return vm_init(vm, s);
+	return vm;
+}
+
+svm_vm *vm_new(svm *s, const char *name, svm_error *err)
+{
+	/* the runtime dir claims the id: mkdir is atomic across mounts sharing the dir */
+	for (int tries = 0;; tries++) {
+		char id[SVM_ID_LEN + 1];
+		make_id(id);
+		svm_vm *vm = vm_alloc(s, name, id, err);
+		if (!vm)
+			return NULL;
+		if (mkdir(vm->rundir, 0700) == 0)
+			return vm_init(vm, s);
+		int e = errno;
+		if (e != EEXIST || tries > 100) {
+			svm_error_set(err, e == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
+				      "cannot create runtime directory %s: %s", vm->rundir, strerror(e));
+			free(vm);
+			return NULL;
+		}
+		free(vm);
+	}
+}
+
+svm_vm *vm_new_at(svm *s, const char *name, const char *id, svm_error *err)
+{
+	svm_vm *vm = vm_alloc(s, name, id, err);
+	return vm ? vm_init(vm, s) : NULL;
 }
 
 /* Removes the runtime directory and what the core put in it. */
