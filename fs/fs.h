@@ -176,6 +176,7 @@ struct fs_handle {
 	struct fs_handle *ev_next;
 	/* clone */
 	char *clone_name;
+	struct fs_handle *all_prev, *all_next; /* every handle not freed yet (ops.c) */
 };
 
 /* The daemon. */
@@ -252,6 +253,9 @@ bool fs_row_cacheable(const struct fs_row *row);
 extern const struct fuse_lowlevel_ops fs_ops;
 /* At unmount: the FS_PAGE copy of a row (see "small values" in ops.c). */
 void fs_pcache_free(struct fs_rowstate *rs);
+/* At unmount, once no request runs: the handles of files and directories the
+ * kernel never released (the mount went away with them open). */
+void fs_handles_free(void);
 /* Invalidates what the kernel caches of a row's inode (value_changed: its value
  * moved). For a small value whose new pc_text was not read yet, the attribute
  * invalidation waits for that first READ (see "small values" in ops.c). */

@@ -431,8 +431,10 @@ static void *notifier_main(void *arg)
 		pthread_mutex_unlock(&notifier.lock);
 		if (it->req) {
 			send_item_reply(it);
-		} else if (fsd.se && !stopping) {
-			/* ENOENT: the kernel dropped the inode meanwhile - nothing to drop */
+		} else if (fsd.se && !stopping && !fuse_session_exited(fsd.se)) {
+			/* Not once the loop ended: an entry invalidation waits for the
+			 * directory's lock, which a request no worker will answer may hold.
+			 * ENOENT: the kernel dropped the inode meanwhile - nothing to drop */
 			if (it->name)
 				fuse_lowlevel_notify_inval_entry(fsd.se, it->ino, it->name, strlen(it->name));
 			else

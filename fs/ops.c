@@ -720,6 +720,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 /* ------------------------------------------------------------ directories */
 
 struct dirlist {
+	struct dirlist *prev, *next; /* open listings, linked once built (freed at the end) */
 	size_t n;
 	struct {
 		char *name;
@@ -731,6 +732,36 @@ struct dirlist {
 static struct dirlist *dirlist_new(size_t cap)
 {
 	return calloc(1, sizeof(struct dirlist) + cap * sizeof(((struct dirlist *)0)->e[0]));
+}
+
+/* Open listings: at the end, those the kernel never released are freed too. */
+static pthread_mutex_t dirlists_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dirlist *dirlists;
+
+static void dirlist_link(struct dirlist *d)
+{
+	pthread_mutex_lock(&dirlists_lock);
+	d->prev = NULL;
+	d->next = dirlists;
+	if (dirlists)
+		dirlists->prev = d;
+	dirlists = d;
+	pthread_mutex_unlock(&dirlists_lock);
+}
+
+static void dirlist_free(struct dirlist *d)
+{
+	pthread_mutex_lock(&dirlists_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else if (dirlists == d)
+		dirlists = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&dirlists_lock);
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d);
 }
 
 static void dirlist_add(struct dirlist *d, const char *name, fuse_ino_t ino, mode_t mode)
@@ -870,8 +901,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			dirlist_add(d, tab->rows[i].name, FS_INO_ENT(w.ent->serial, i + 1),
 			            tab->rows[i].mode);
 	}
+	dirlist_link(d);
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		dirlist_free(d); /* interrupted: never released */
 	return;
 nomem:
 	for (size_t i = 0; d && i < d->n; i++)
@@ -907,9 +940,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	(void)ino;
 	struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
-	for (size_t i = 0; d && i < d->n; i++)
-		free(d->e[i].name);
-	free(d);
+	if (d)
+		dirlist_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -1016,10 +1048,34 @@ static struct fs_handle *handle_of(struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
+/* Every handle not freed yet: at the end, those the kernel never released (the
+ * mount went away with files open) are freed too. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_handle *handles;
+
+static void handle_link(struct fs_handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	h->all_prev = NULL;
+	h->all_next = handles;
+	if (handles)
+		handles->all_prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
+}
+
 static void handle_free(struct fs_handle *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&handles_lock);
+	if (h->all_prev)
+		h->all_prev->all_next = h->all_next;
+	else if (handles == h)
+		handles = h->all_next;
+	if (h->all_next)
+		h->all_next->all_prev = h->all_prev;
+	pthread_mutex_unlock(&handles_lock);
 	if (h->t.vm)
 		svm_vm_unref(h->t.vm);
 	free(h->snap);
@@ -1028,6 +1084,26 @@ static void handle_free(struct fs_handle *h)
 	free((char *)h->t.id);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void fs_handles_free(void)
+{
+	for (;;) {
+		pthread_mutex_lock(&dirlists_lock);
+		struct dirlist *d = dirlists;
+		pthread_mutex_unlock(&dirlists_lock);
+		if (!d)
+			break;
+		dirlist_free(d);
+	}
+	for (;;) {
+		pthread_mutex_lock(&handles_lock);
+		struct fs_handle *h = handles;
+		pthread_mutex_unlock(&handles_lock);
+		if (!h)
+			return;
+		handle_free(h);
+	}
 }
 
 static struct fs_rowstate *rowstate_of(struct fs_handle *h)
@@ -1109,6 +1185,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	handle_link(h);
 	h->flags = fi->flags;
 	h->uid = fuse_req_ctx(req)->uid;
 	h->t.s = fsd.s;

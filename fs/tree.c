@@ -253,6 +253,7 @@ void fs_node_mark_removed(struct fs_node *n)
 
 void fs_nodes_free(void)
 {
+	fs_handles_free(); /* they hold references to nodes and VMs */
 	pthread_mutex_lock(&nodes_lock);
 	for (size_t i = 1; i < nnodes; i++) {
 		if (!nodes[i])
