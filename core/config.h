@@ -13,7 +13,7 @@
 #include "smartvm.h"
 
 /* Largest config.json text accepted (bigger: SVM_TOO_LARGE). */
-#define SVM_CONFIG_MAX_BYTES (64 * 1024)
+#define SVM_CONFIG_MAX_BYTES SVM_DOC_MAX_BYTES
 
 /* The config a new VM gets (a new reference). */
 json_t *svm_config_default(void);

@@ -334,6 +334,8 @@ int64_t svm_vm_mtime_ns(const svm_vm *vm);
  * false for any other error (which fails the write at once) and past the size
  * limit. */
 bool svm_text_incomplete(const char *text, size_t len);
+/* Largest config.json or metadata text accepted (bigger: SVM_TOO_LARGE, EFBIG). */
+#define SVM_DOC_MAX_BYTES (64 * 1024)
 
 /* Runs a verb and waits for it. */
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);

@@ -66,21 +66,37 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 
 	json_error_t jerr;
 	json_t *doc = json_loadb(nb, nlen, 0, &jerr);
-	/* Not complete yet: keep it, judge it at the next write or at close. More
-	 * than jansson's "premature end of input": a write may also end inside a
-	 * literal (`"smt": fa`), a number, an escape or a UTF-8 character - the
-	 * core's judgment (docs/config.md "Partial writes"). */
-	if (!doc && (json_error_code(&jerr) == json_error_premature_end_of_input ||
-	             svm_text_incomplete(nb, nlen))) {
+	/* Not complete yet: keep it, judge it at the next write or at close. Only
+	 * the core's judgment counts (docs/config.md "Partial writes"): a write may
+	 * end inside a literal (`"smt": fa`), a number, an escape or a UTF-8
+	 * character, but a NUL byte or a text over the limit is never incomplete,
+	 * even where jansson calls it a premature end. */
+	if (!doc && svm_text_incomplete(nb, nlen)) {
 		free(h->wbuf);
 		h->wbuf = nb;
 		h->wlen = nlen;
 		h->doc_dirty = true;
 		goto out;
 	}
+	if (!doc && nlen > SVM_DOC_MAX_BYTES) {
+		svm_error_set(&err, SVM_TOO_LARGE, "%s is %zu bytes, more than the %d allowed",
+		              h->row->name, nlen, SVM_DOC_MAX_BYTES);
+		free(nb);
+		e = EFBIG;
+		goto out;
+	}
 	if (!doc) {
-		svm_error_set(&err, SVM_INVALID_CONFIG, "%s: JSON syntax error: %s (line %d, column %d)",
-		              h->row->name, jerr.text, jerr.line, jerr.column);
+		/* jansson quotes the text where it stopped ("near '...'"): never for
+		 * metadata, which may carry secrets into the world-readable error file */
+		char *near = strcmp(h->row->name, "metadata") == 0 ? strstr(jerr.text, " near ") : NULL;
+		if (near)
+			*near = '\0';
+		if (memchr(nb, '\0', nlen))
+			svm_error_set(&err, SVM_INVALID_CONFIG, "%s: a NUL byte is not JSON", h->row->name);
+		else
+			svm_error_set(&err, SVM_INVALID_CONFIG,
+			              "%s: JSON syntax error: %s (line %d, column %d)", h->row->name,
+			              jerr.text, jerr.line, jerr.column);
 		free(nb);
 		e = EINVAL;
 		goto out;

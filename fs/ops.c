@@ -1033,6 +1033,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, EPERM);
 }
 
+/* The tree's shape is the tables': no links of either kind (EPERM, as rename). */
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	(void)target, (void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	(void)ino;
@@ -1282,8 +1295,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto fail;
 		fi->keep_cache = 1; /* the same value for as long as the mount lasts */
 	}
-	if (!writing)
-		fi->noflush = 1; /* nothing to report at close of a read-only open */
+	/* nothing to report at close of a read-only open, nor of a write open of
+	 * a file that applies each write as it comes (ctl): only a document's
+	 * incomplete buffer is an error at close (op_flush). A FLUSH is one more
+	 * round trip to the daemon in every `echo start > ctl`. */
+	if (!writing || !row->doc_apply)
+		fi->noflush = 1;
 	if (row->flags & FS_STREAM)
 		fs_events_opened(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -1426,6 +1443,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
 	.rename = op_rename,
+	.symlink = op_symlink,
+	.link = op_link,
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,

@@ -106,18 +106,12 @@ ROWS = [
         "vms/web/error", "incomplete JSON document (17 bytes) at close, nothing changed",
         at="close"),
     # the manual: a write that cannot become a document fails that very write
-    pytest.param(Row("config-nul", "write", "vms/web/config.json", '{"a"\0:1}', errno.EINVAL,
-                     "vms/web/error", "NUL byte"),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "fs/doc.c takes jansson's premature end at a NUL byte for an incomplete "
-                     "document: the write succeeds and only close() fails (bash ignores it)"))),
+    Row("config-nul", "write", "vms/web/config.json", '{"a"\0:1}', errno.EINVAL,
+        "vms/web/error", "NUL byte"),
     # docs/config.md: a text over 64 KiB is never incomplete, it fails at once
-    pytest.param(Row("config-oversized-unfinished", "write", "vms/web/config.json",
-                     '{"a": "' + "x" * (CONFIG_MAX + 10), errno.EFBIG, "vms/web/error",
-                     f"more than the {CONFIG_MAX} allowed"),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "fs/doc.c keeps any text jansson calls a premature end, whatever its "
-                     "size: the write succeeds, close() fails EINVAL"))),
+    Row("config-oversized-unfinished", "write", "vms/web/config.json",
+        '{"a": "' + "x" * (CONFIG_MAX + 10), errno.EFBIG, "vms/web/error",
+        f"more than the {CONFIG_MAX} allowed"),
     Row("config-running", "write", "vms/run/config.json", "WEB_CONFIG", errno.EBUSY,
         "vms/run/error", "config of run cannot change while it is running"),
     Row("config-shell-syntax", "sh", "vms/web/config.json", "echo '{bad' > vms/web/config.json",
@@ -232,9 +226,7 @@ ROWS = [
         "vms/web/error", "the console takes input only while it runs"),
     Row("truncate-state", "truncate", "vms/web/state", 0, errno.EACCES, None, None),
     # ---- the tree's shape: no links, renames, removals, new files, modes
-    pytest.param(Row("symlink", "symlink", "vms/lnk", "/etc", errno.EPERM, None, None),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "fs/ops.c has no symlink op: libfuse answers ENOSYS"))),
+    Row("symlink", "symlink", "vms/lnk", "/etc", errno.EPERM, None, None),
     Row("link", "link", "vms/l2", "vms/web/state", errno.EPERM, None, None),
     Row("rename-vm", "rename", "vms/web2", "vms/web", errno.EPERM, None, None),
     Row("rename-file", "rename", "vms/web/s2", "vms/web/state", errno.EPERM, None, None),
