@@ -66,9 +66,14 @@ def test_unasked_exit_is_seen_within_100ms(mnt):
     pid = int(mnt.read("vms", "web", "pid"))
     pidfd = os.pidfd_open(pid)
     try:
-        # keep the kernel's attributes and pages of `state` warm until the VMM ends
-        while not select.select([pidfd], [], [], 0)[0]:
-            assert read_fresh(state) == (8, b"running\n")
+        # keep the kernel's attributes and pages of `state` warm until the VMM ends.
+        # Read first, then ask the pidfd: a VMM still alive after the read was
+        # alive during it, so that read must say running
+        while True:
+            got = read_fresh(state)
+            if select.select([pidfd], [], [], 0)[0]:
+                break
+            assert got == (8, b"running\n")
             time.sleep(0.002)
         ended = time.monotonic()
     finally:
