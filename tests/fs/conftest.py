@@ -262,9 +262,9 @@ def mnt(request, tmp_path, kernel_file):
         check_output(m, _allowed(request))
 
 
-@pytest.fixture
-def fc_mnt(request, tmp_path):
-    """smartvmfs on a real Firecracker booting the tiny guest."""
+def need_real_firecracker():
+    """Skips the test unless a real Firecracker can boot the tiny guest here
+    (opt-in: SMARTVMFS_FIRECRACKER)."""
     if not BIN or not os.path.exists(BIN):
         pytest.skip("SMARTVMFS_BIN is not set (run through meson test)")
     if not FIRECRACKER:
@@ -275,6 +275,12 @@ def fc_mnt(request, tmp_path):
         pytest.skip("SMARTVMFS_GUEST_KERNEL is not set (nasm missing?): nothing to boot")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not accessible")
+
+
+@pytest.fixture
+def fc_mnt(request, tmp_path):
+    """smartvmfs on a real Firecracker booting the tiny guest."""
+    need_real_firecracker()
     m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, checks=False)
     try:
         yield m

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import BIN, EMULATOR, check_output, start_daemon, stop_daemon, _allowed
+from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, check_output, need_real_firecracker,
+                      start_daemon, stop_daemon, _allowed)
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="networking needs root"),
@@ -180,6 +181,32 @@ def test_three_vms_bridge_taps_nat(netmnt):
     assert ns.ip_forward() == "0"
 
 
+def test_killed_vmm_releases_tap_address_and_staged_drive(netmnt, tmp_path):
+    """kill -9 of a VMM: `error` says so at once; its staged drive goes with the
+    process, and its TAP and address when the VM is destroyed."""
+    m = netmnt
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(8 << 20)
+    m.make_vm("web", networkInterfaces=NET,
+              drives=[{"driveId": "data", "pathOnHost": str(disk), "isRootDevice": False}])
+    m.ctl("web", "start")
+    rundir = m.read("vms", "web", "runtime").strip()
+    staged = os.path.join(rundir, "drive-data.img")
+    assert os.path.exists(staged)
+    lease = leases(m)["web"]
+    assert lease["tap"] in m.ns.links()
+    os.kill(int(m.read("vms", "web", "pid")), signal.SIGKILL)
+    m.wait_state("web", "error")
+    assert "signal 9" in m.read("vms", "web", "error")
+    assert not os.path.exists(staged)
+    os.rmdir(m.p("vms", "web"))
+    assert lease["tap"] not in m.ns.links()
+    assert "web" not in leases(m)
+    assert not os.path.exists(rundir)
+    assert os.path.getsize(disk) == 8 << 20  # the user's file is untouched
+
+
 def test_net_file_follows_state(netmnt):
     m = netmnt
     m.make_vm("web", networkInterfaces=NET)
@@ -305,13 +332,7 @@ def test_crashed_run_collected(request, netns, tmp_path, kernel_file):
 def test_real_firecracker_with_tap(request, netns, tmp_path):
     """A real Firecracker booting the tiny guest with an automatic TAP (the
     VMM holds the TAP open: carrier), inside the private namespace."""
-    from conftest import FIRECRACKER, GUEST_KERNEL
-    if not FIRECRACKER or not os.access(FIRECRACKER, os.X_OK):
-        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
-    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
-        pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("/dev/kvm is not accessible")
+    need_real_firecracker()
     m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, wrap=netns.wrap(), checks=False)
     try:
         start_net_vm(m, "tiny")

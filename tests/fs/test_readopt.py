@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, _allowed, _processes_mentioning,
+from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, need_real_firecracker, _allowed,
+                      _processes_mentioning,
                       check_output, start_daemon, stop_daemon)
 
 # the collection lines name a VM's last state, which may be "error"
@@ -257,14 +258,7 @@ def test_real_firecracker_survives_and_flows_again(request, tmp_path):
     """The real VMM survives its daemon's SIGKILL while the guest prints (its
     console writes fail with EPIPE while nobody reads), and after re-adoption
     console output and serial input flow again."""
-    if not BIN or not os.path.exists(BIN):
-        pytest.skip("SMARTVMFS_BIN is not set (run through meson test)")
-    if not FIRECRACKER or not os.access(FIRECRACKER, os.X_OK):
-        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
-    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
-        pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("/dev/kvm is not accessible")
+    need_real_firecracker()
     m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, checks=False)
     pid = None
     try:

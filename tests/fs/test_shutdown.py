@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, EMULATOR, _allowed, _processes_mentioning, check_output, start_daemon,
+from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, need_real_firecracker, _allowed,
+                      _processes_mentioning, check_output, start_daemon,
                       stop_daemon)
 
 MANY = 100
@@ -54,6 +55,18 @@ def wait_exit(m, timeout=30):
         raise AssertionError(f"smartvmfs did not exit within {timeout} s: {m.daemon_output()}")
 
 
+def end_daemon(m, how):
+    """Ends the daemon as a user would: fusermount3 -u, umount, SIGTERM or SIGINT;
+    returns once it exited."""
+    if how in ("fusermount", "umount"):
+        cmd = ["fusermount3", "-u"] if how == "fusermount" else ["umount"]
+        r = subprocess.run(cmd + [m.path], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    else:
+        m.proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+    wait_exit(m)
+
+
 def assert_nothing_left(m, pids):
     """The daemon exited 0; no VMM, socket, FIFO or runtime directory is left."""
     assert m.proc.returncode == 0, f"smartvmfs exited {m.proc.returncode}: {m.daemon_output()}"
@@ -78,15 +91,7 @@ def test_many_vms_end_clean(request, tmp_path, kernel_file, how):
         assert len(set(pids)) == MANY
         assert f"running {MANY} " in m.read("ctl")
         t0 = time.monotonic()
-        if how == "fusermount":
-            r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-        elif how == "umount":
-            r = subprocess.run(["umount", m.path], capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-        else:
-            m.proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
-        wait_exit(m)
+        end_daemon(m, how)
         took = time.monotonic() - t0
     finally:
         stop_daemon(m, check=False)
@@ -99,23 +104,12 @@ def test_many_vms_end_clean(request, tmp_path, kernel_file, how):
 @pytest.mark.parametrize("how", ["fusermount", "sigterm"])
 def test_real_firecracker_vms_end_clean(request, tmp_path, how):
     """A few real Firecracker VMs booting the tiny guest (opt-in: SMARTVMFS_FIRECRACKER)."""
-    from conftest import FIRECRACKER, GUEST_KERNEL
-    if not FIRECRACKER or not os.access(FIRECRACKER, os.X_OK):
-        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
-    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
-        pytest.skip("SMARTVMFS_GUEST_KERNEL is not set: nothing to boot")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("/dev/kvm is not accessible")
+    need_real_firecracker()
     m = start_daemon(str(tmp_path), FIRECRACKER, GUEST_KERNEL, checks=False)
     try:
         names = start_many(m, 5)
         pids = vmm_pids(m, names)
-        if how == "fusermount":
-            r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-        else:
-            m.proc.send_signal(signal.SIGTERM)
-        wait_exit(m)
+        end_daemon(m, how)
     finally:
         stop_daemon(m, check=False)
     assert_nothing_left(m, pids)
@@ -163,12 +157,7 @@ def test_networked_vms_end_clean(request, netns, tmp_path, kernel_file, how):
         assert "svbr0" in netns.links()
         assert len(netns.nat_rules()) == 1
         assert netns.ip_forward() == "1"
-        if how == "fusermount":
-            r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-        else:
-            m.proc.send_signal(signal.SIGTERM)
-        wait_exit(m)
+        end_daemon(m, how)
     finally:
         stop_daemon(m, check=False)
     assert_nothing_left(m, pids)
