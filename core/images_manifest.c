@@ -84,10 +84,12 @@ static int validate_artifact(const json_t *a, const char *label, bool remote, sv
 	const json_t *fn = json_object_get(a, "fileName");
 	if (fn) {
 		const char *f = json_string_value(fn);
-		if (!f || !strcmp(f, ".") || !strcmp(f, "..") || strchr(f, '/') || !plain_chars(f) ||
-		    strlen(f) > 200)
+		/* no leading dot: the cache keeps its own hidden files beside the
+		 * artifacts (.lock, .NAME.partial-XXXXXX) */
+		if (!f || f[0] == '.' || strchr(f, '/') || !plain_chars(f) || strlen(f) > 200)
 			return BAD("Hosted base image manifest %s artifact fileName must be a plain file "
-				   "name using letters, numbers, dot, underscore, and dash", label);
+				   "name using letters, numbers, dot, underscore, and dash, not starting "
+				   "with a dot", label);
 		if (!strcmp(f, "manifest.json"))
 			return BAD("Hosted base image manifest %s artifact fileName must not be "
 				   "manifest.json", label);
@@ -206,8 +208,12 @@ static char *artifact_file_name(const json_t *a, const char *fallback)
 	const char *base = slash ? slash + 1 : buf;
 	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
 		base = fallback;
+	while (*base == '.')
+		base++; /* a name in the cache never starts with a dot (img_valid_name) */
+	if (!*base)
+		base = fallback;
 	char *out = img_sanitize(base);
-	if (out && (!strcmp(out, ".") || !strcmp(out, "..") || !strcmp(out, "manifest.json"))) {
+	if (out && (out[0] == '.' || !strcmp(out, "manifest.json"))) {
 		free(out);
 		out = strdup("artifact");
 	}
