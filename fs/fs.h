@@ -150,6 +150,11 @@ struct fs_entry {
 };
 
 /* Per open file (fi->fh). */
+/* A place in a list of what is still allocated, freed at the end (ops.c). */
+struct fs_live_link {
+	struct fs_live_link *prev, *next;
+};
+
 struct fs_handle {
 	const struct fs_row *row;
 	int row_index;
@@ -176,7 +181,7 @@ struct fs_handle {
 	struct fs_handle *ev_next;
 	/* clone */
 	char *clone_name;
-	struct fs_handle *all_prev, *all_next; /* every handle not freed yet (ops.c) */
+	struct fs_live_link live; /* every handle not freed yet (ops.c) */
 };
 
 /* The daemon. */

@@ -187,25 +187,35 @@ void fs_inval_entry(fuse_ino_t parent, const char *name)
 	inval_push(parent, name);
 }
 
+/* Queues it (a reply) behind every invalidation queued so far; false, and it is
+ * still the caller's, when the notifier is gone. */
+static bool reply_queue(struct inval_item *it)
+{
+	bool queued = false;
+	pthread_mutex_lock(&notifier.lock);
+	if (it && notifier.running && !notifier.stop) {
+		*notifier.tail = it;
+		notifier.tail = &it->next;
+		pthread_cond_signal(&notifier.cond);
+		queued = true;
+	}
+	pthread_mutex_unlock(&notifier.lock);
+	return queued;
+}
+
 /* Behind every invalidation queued so far; at once when the notifier is gone. */
 static void reply_push(fuse_req_t req, size_t count, int errnum)
 {
 	struct inval_item *it = calloc(1, sizeof *it);
-	pthread_mutex_lock(&notifier.lock);
-	if (it && notifier.running && !notifier.stop) {
+	if (it) {
 		it->req = req;
 		it->count = count;
 		it->errnum = errnum;
-		*notifier.tail = it;
-		notifier.tail = &it->next;
-		pthread_cond_signal(&notifier.cond);
-		it = NULL;
-		req = NULL;
 	}
-	pthread_mutex_unlock(&notifier.lock);
+	if (reply_queue(it))
+		return;
 	free(it);
-	if (req)
-		send_reply(req, count, errnum);
+	send_reply(req, count, errnum);
 }
 
 static void reply_fresh(fuse_req_t req, size_t count, int errnum)
@@ -241,22 +251,17 @@ void fs_reply_open_behind(fuse_req_t req, const struct fuse_file_info *fi,
                           void (*abandoned)(void *h), void *h)
 {
 	struct inval_item *it = calloc(1, sizeof *it);
-	pthread_mutex_lock(&notifier.lock);
-	if (it && notifier.running && !notifier.stop) {
+	if (it) {
 		it->req = req;
 		it->open = true;
 		it->fi = *fi;
 		it->abandoned = abandoned;
 		it->arg = h;
-		*notifier.tail = it;
-		notifier.tail = &it->next;
-		pthread_cond_signal(&notifier.cond);
-		it = NULL;
-		req = NULL;
 	}
-	pthread_mutex_unlock(&notifier.lock);
+	if (reply_queue(it))
+		return;
 	free(it);
-	if (req && fuse_reply_open(req, fi) != 0) /* the notifier is gone: unmounting */
+	if (fuse_reply_open(req, fi) != 0) /* the notifier is gone: unmounting */
 		abandoned(h);
 }
 

@@ -24,6 +24,7 @@
  *    holds no lookup of has nothing cached, and is never invalidated.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -719,8 +720,49 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 /* ------------------------------------------------------------ directories */
 
+/* ------------------------------------------------------------ what is still open */
+
+/* Listings and handles the kernel never released (the mount went away with them
+ * open) are freed at the end: each is kept in a list until it is freed. */
+struct live_list {
+	pthread_mutex_t lock;
+	struct fs_live_link *head;
+};
+
+static void live_add(struct live_list *l, struct fs_live_link *k)
+{
+	pthread_mutex_lock(&l->lock);
+	k->prev = NULL;
+	k->next = l->head;
+	if (l->head)
+		l->head->prev = k;
+	l->head = k;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Also for one never added (prev and next NULL, not the head). */
+static void live_remove(struct live_list *l, struct fs_live_link *k)
+{
+	pthread_mutex_lock(&l->lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else if (l->head == k)
+		l->head = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static struct fs_live_link *live_first(struct live_list *l)
+{
+	pthread_mutex_lock(&l->lock);
+	struct fs_live_link *k = l->head;
+	pthread_mutex_unlock(&l->lock);
+	return k;
+}
+
 struct dirlist {
-	struct dirlist *prev, *next; /* open listings, linked once built (freed at the end) */
+	struct fs_live_link live; /* first: open listings, linked once built */
 	size_t n;
 	struct {
 		char *name;
@@ -734,31 +776,16 @@ static struct dirlist *dirlist_new(size_t cap)
 	return calloc(1, sizeof(struct dirlist) + cap * sizeof(((struct dirlist *)0)->e[0]));
 }
 
-/* Open listings: at the end, those the kernel never released are freed too. */
-static pthread_mutex_t dirlists_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dirlist *dirlists;
+static struct live_list dirlists = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static void dirlist_link(struct dirlist *d)
 {
-	pthread_mutex_lock(&dirlists_lock);
-	d->prev = NULL;
-	d->next = dirlists;
-	if (dirlists)
-		dirlists->prev = d;
-	dirlists = d;
-	pthread_mutex_unlock(&dirlists_lock);
+	live_add(&dirlists, &d->live);
 }
 
 static void dirlist_free(struct dirlist *d)
 {
-	pthread_mutex_lock(&dirlists_lock);
-	if (d->prev)
-		d->prev->next = d->next;
-	else if (dirlists == d)
-		dirlists = d->next;
-	if (d->next)
-		d->next->prev = d->prev;
-	pthread_mutex_unlock(&dirlists_lock);
+	live_remove(&dirlists, &d->live);
 	for (size_t i = 0; i < d->n; i++)
 		free(d->e[i].name);
 	free(d);
@@ -1061,34 +1088,18 @@ static struct fs_handle *handle_of(struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-/* Every handle not freed yet: at the end, those the kernel never released (the
- * mount went away with files open) are freed too. */
-static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_handle *handles;
+static struct live_list handles = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static void handle_link(struct fs_handle *h)
 {
-	pthread_mutex_lock(&handles_lock);
-	h->all_prev = NULL;
-	h->all_next = handles;
-	if (handles)
-		handles->all_prev = h;
-	handles = h;
-	pthread_mutex_unlock(&handles_lock);
+	live_add(&handles, &h->live);
 }
 
 static void handle_free(struct fs_handle *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&handles_lock);
-	if (h->all_prev)
-		h->all_prev->all_next = h->all_next;
-	else if (handles == h)
-		handles = h->all_next;
-	if (h->all_next)
-		h->all_next->all_prev = h->all_prev;
-	pthread_mutex_unlock(&handles_lock);
+	live_remove(&handles, &h->live);
 	if (h->t.vm)
 		svm_vm_unref(h->t.vm);
 	free(h->snap);
@@ -1101,22 +1112,11 @@ static void handle_free(struct fs_handle *h)
 
 void fs_handles_free(void)
 {
-	for (;;) {
-		pthread_mutex_lock(&dirlists_lock);
-		struct dirlist *d = dirlists;
-		pthread_mutex_unlock(&dirlists_lock);
-		if (!d)
-			break;
-		dirlist_free(d);
-	}
-	for (;;) {
-		pthread_mutex_lock(&handles_lock);
-		struct fs_handle *h = handles;
-		pthread_mutex_unlock(&handles_lock);
-		if (!h)
-			return;
-		handle_free(h);
-	}
+	struct fs_live_link *k;
+	while ((k = live_first(&dirlists)))
+		dirlist_free((struct dirlist *)k); /* the link is its first member */
+	while ((k = live_first(&handles)))
+		handle_free((struct fs_handle *)((char *)k - offsetof(struct fs_handle, live)));
 }
 
 static struct fs_rowstate *rowstate_of(struct fs_handle *h)
