@@ -1176,6 +1176,17 @@ static int open_clone(fuse_req_t req, struct fs_handle *h)
 	return 0;
 }
 
+/* The value an open reads, taken at the open; an errno or 0. */
+static int snapshot_at_open(struct fs_handle *h)
+{
+	svm_error err;
+	svm_error_clear(&err);
+	pthread_mutex_lock(&h->lock);
+	int e = refresh_snapshot(h, &err);
+	pthread_mutex_unlock(&h->lock);
+	return e;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_where w = fs_resolve(ino);
@@ -1246,12 +1257,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * ("small values" above). keep_cache always: the pages only ever hold
 	 * pc_text, and a new pc_text drops them first. No FLUSH: nothing to say. */
 	if (!writing && pc_row(row)) {
-		svm_error err;
-		svm_error_clear(&err);
-		pthread_mutex_lock(&h->lock);
-		e = refresh_snapshot(h, &err);
-		pthread_mutex_unlock(&h->lock);
-		if (e)
+		if ((e = snapshot_at_open(h)))
 			goto fail;
 		enum pc_open mode = pc_open(rowstate_of(h), ino, h->snap ? h->snap : "", h->snap_len);
 		fi->keep_cache = 1;
@@ -1286,12 +1292,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (row->flags & FS_STREAM)
 			fi->nonseekable = 1;
 	} else {
-		svm_error err;
-		svm_error_clear(&err);
-		pthread_mutex_lock(&h->lock);
-		e = refresh_snapshot(h, &err);
-		pthread_mutex_unlock(&h->lock);
-		if (e)
+		if ((e = snapshot_at_open(h)))
 			goto fail;
 		fi->keep_cache = 1; /* the same value for as long as the mount lasts */
 	}
