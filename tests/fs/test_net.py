@@ -19,13 +19,15 @@ import pytest
 from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, check_output, need_real_firecracker,
                       start_daemon, stop_daemon, _allowed)
 
-pytestmark = [
+# what networking needs; test_shutdown.py uses them too
+NET_MARKS = [
     pytest.mark.skipif(os.geteuid() != 0, reason="networking needs root"),
     pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
                        reason="unshare/nsenter (util-linux) missing"),
     pytest.mark.skipif(shutil.which("iptables") is None, reason="iptables missing (apt-get install iptables)"),
     pytest.mark.skipif(shutil.which("ip") is None, reason="ip (iproute2) missing"),
 ]
+pytestmark = NET_MARKS
 
 NET = [{"ifaceId": "eth0"}]
 

@@ -9,7 +9,6 @@ while other threads read files and start and stop VMs as the unmount happens.
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,6 +19,7 @@ import pytest
 from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, need_real_firecracker, _allowed,
                       _processes_mentioning, check_output, start_daemon,
                       stop_daemon)
+from test_net import NET_MARKS, netns  # noqa: F401 (netns: the fixture of the tests below)
 
 MANY = 100
 NET_VMS = 30
@@ -118,30 +118,11 @@ def test_real_firecracker_vms_end_clean(request, tmp_path, how):
 
 # ------------------------------------------------------------ with networking
 
-net_marks = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="networking needs root"),
-    pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
-                       reason="unshare/nsenter (util-linux) missing"),
-    pytest.mark.skipif(shutil.which("iptables") is None, reason="iptables missing"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="ip (iproute2) missing"),
-]
-
-
-@pytest.fixture
-def netns():
-    from test_net import NetNS
-    ns = NetNS()
-    try:
-        yield ns
-    finally:
-        ns.close()
-
-
 @needs_daemon
-@net_marks[0]
-@net_marks[1]
-@net_marks[2]
-@net_marks[3]
+@NET_MARKS[0]
+@NET_MARKS[1]
+@NET_MARKS[2]
+@NET_MARKS[3]
 @pytest.mark.parametrize("how", ["fusermount", "sigterm"])
 def test_networked_vms_end_clean(request, netns, tmp_path, kernel_file, how):
     from test_net import assert_nothing_left as no_links_or_rules
