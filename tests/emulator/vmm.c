@@ -380,6 +380,8 @@ static void put_net(struct api_result *r, json_t *cfg)
 	 * Firecracker's TUNSETIFF makes are: the name fits IFNAMSIZ, and a TAP
 	 * already attached to another interface answers EBUSY. */
 	const char *tap = gets(cfg, "host_dev_name");
+	if (access("/dev/net/tun", R_OK | W_OK) != 0) /* a host without TUN: Firecracker's open fails */
+		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Couldn't open /dev/net/tun: %s (os error %d)", strerror(errno), errno);
 	if (strlen(tap) >= 16)
 		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Invalid interface name");
 	json_array_foreach(g_vmm.nets, i, e) if (i != at && strcmp(tap, gets(e, "host_dev_name")) == 0)
