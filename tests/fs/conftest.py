@@ -10,6 +10,10 @@ As in sshfs's test/conftest.py, a test fails when the daemon printed "error",
 "warning", "crash", ... that it did not declare with the `daemon_output` marker:
 
     @pytest.mark.daemon_output(r"some expected line")
+
+A mount that runs its host checks also may print the warnings `smartvmfs --check`
+reports for this host (tests/hostfacts.py learns them): a host without /dev/kvm says
+so at every such mount, and that is expected, not a failure.
 """
 import json
 import os
@@ -18,9 +22,13 @@ import signal
 import stat
 import subprocess
 import tempfile
+import sys
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import hostfacts  # noqa: E402
 
 BIN = os.environ.get("SMARTVMFS_BIN", "")
 EMULATOR = os.environ.get("SMARTVMFS_EMULATOR", "")
@@ -56,8 +64,10 @@ def vm_config(kernel, extra_args="", **more):
 class Mount:
     """A mounted smartvmfs and helpers that act as a user would."""
 
-    def __init__(self, root, path, runtime, datadir, kernel, firecracker, proc, logpath):
+    def __init__(self, root, path, runtime, datadir, kernel, firecracker, proc, logpath,
+                 checks=True):
         self.root = root
+        self.checks = checks  # the mount ran its host checks (no -o nocheck)
         self.path = path
         self.runtime = runtime
         self.datadir = datadir
@@ -165,9 +175,9 @@ def _processes_mentioning(text):
 def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=(), checks=True):
     """Mounts smartvmfs on tmp/mnt. wrap: a command the daemon runs under, e.g.
     ("nsenter", "--net=/proc/PID/ns/net", "--") (it must exec, not fork, so that
-    proc.pid is the daemon's). checks=False mounts with nocheck: the mount-time
-    checks (KVM, TUN, iptables, ...) warn on a host without them, and every test
-    would fail on those lines; tests/fs passes it (tests/install tests them)."""
+    proc.pid is the daemon's). checks=False mounts with nocheck, as most of tests/fs
+    does (the mount-time checks are tests/install's subject); with the checks on,
+    check_output() expects the warnings this host's checks give (tests/hostfacts.py)."""
     mnt = mountpoint or os.path.join(tmp, "mnt")
     runtime = os.path.join(tmp, "rt")
     datadir = os.path.join(tmp, "data")
@@ -188,7 +198,8 @@ def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=
         proc.wait()
         with open(logpath, errors="replace") as f:
             raise AssertionError(f"smartvmfs did not mount: {f.read()}")
-    return Mount(tmp, mnt, runtime, datadir, kernel, firecracker, proc, logpath)
+    return Mount(tmp, mnt, runtime, datadir, kernel, firecracker, proc, logpath,
+                 checks=checks and "nocheck" not in extra_opts)
 
 
 def stop_daemon(m, check=True):
@@ -222,6 +233,11 @@ def stop_daemon(m, check=True):
 
 
 def check_output(m, allowed):
+    """Fails on daemon lines that look like trouble, unless a pattern of allowed (the
+    test's declarations) or, for a mount that ran its host checks, of this host's
+    expected warnings matches them."""
+    if m.checks:
+        allowed = list(allowed) + hostfacts.mount_warnings(BIN, m.firecracker)
     bad = []
     for line in m.daemon_output().splitlines():
         # paths hold the test's name (test_crash_signal0/...): judge the words only
@@ -267,14 +283,11 @@ def need_real_firecracker():
     (opt-in: SMARTVMFS_FIRECRACKER)."""
     if not BIN or not os.path.exists(BIN):
         pytest.skip("SMARTVMFS_BIN is not set (run through meson test)")
-    if not FIRECRACKER:
-        pytest.skip("SMARTVMFS_FIRECRACKER is not set: no real Firecracker to run")
-    if not os.access(FIRECRACKER, os.X_OK):
-        pytest.skip(f"SMARTVMFS_FIRECRACKER={FIRECRACKER} is not executable")
+    why = hostfacts.real_firecracker(FIRECRACKER)
+    if why:
+        pytest.skip(why)
     if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
         pytest.skip("SMARTVMFS_GUEST_KERNEL is not set (nasm missing?): nothing to boot")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("/dev/kvm is not accessible")
 
 
 @pytest.fixture

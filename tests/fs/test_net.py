@@ -9,23 +9,20 @@ mount). Links, addresses and rules are then read inside that namespace.
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
+import hostfacts
 from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, check_output, need_real_firecracker,
                       start_daemon, stop_daemon, _allowed)
 
 # what networking needs; test_shutdown.py uses them too
+# (one mark: root, unshare/nsenter/ip, a private network namespace, /dev/net/tun, iptables)
 NET_MARKS = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="networking needs root"),
-    pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
-                       reason="unshare/nsenter (util-linux) missing"),
-    pytest.mark.skipif(shutil.which("iptables") is None, reason="iptables missing (apt-get install iptables)"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="ip (iproute2) missing"),
+    pytest.mark.skipif(hostfacts.networking() is not None, reason=str(hostfacts.networking())),
 ]
 pytestmark = NET_MARKS
 

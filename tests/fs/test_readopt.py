@@ -6,13 +6,13 @@ On the emulator by default; the real-Firecracker test runs when
 SMARTVMFS_FIRECRACKER names one (as test_firecracker.py).
 """
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
+import hostfacts
 from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, need_real_firecracker, _allowed,
                       _processes_mentioning,
                       check_output, start_daemon, stop_daemon)
@@ -308,8 +308,8 @@ def test_readopted_vm_keeps_its_tap_and_address(request, tmp_path, kernel_file):
     re-adopted VM keeps its TAP, address, bridge and NAT; the dead one's TAP
     goes; the unmount then removes everything, as for VMs of its own."""
     need_emulator()
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("iptables"):
-        pytest.skip("networking needs root, unshare and iptables")
+    if hostfacts.networking():
+        pytest.skip(hostfacts.networking())
     from test_net import NetNS, assert_nothing_left, leases, mount_in, start_net_vm
     ns = NetNS()
     m2 = None

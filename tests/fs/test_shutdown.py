@@ -120,9 +120,6 @@ def test_real_firecracker_vms_end_clean(request, tmp_path, how):
 
 @needs_daemon
 @NET_MARKS[0]
-@NET_MARKS[1]
-@NET_MARKS[2]
-@NET_MARKS[3]
 @pytest.mark.parametrize("how", ["fusermount", "sigterm"])
 def test_networked_vms_end_clean(request, netns, tmp_path, kernel_file, how):
     from test_net import assert_nothing_left as no_links_or_rules

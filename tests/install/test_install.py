@@ -41,6 +41,7 @@ EXAMPLES = os.path.join(SRC, "docs", "examples")
 _spec = importlib.util.spec_from_file_location("fs_conftest", os.path.join(SRC, "tests", "fs", "conftest.py"))
 fsc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fsc)
+hostfacts = fsc.hostfacts
 
 pytestmark = pytest.mark.skipif(
     not (BIN and os.path.exists(BIN) and EMULATOR and os.path.exists(EMULATOR)),
@@ -565,18 +566,8 @@ def test_under_systemd_journal_levels_and_notify(tmp_path):
 
 
 
-def systemd_runs():
-    if os.path.isdir("/run/systemd/system"):
-        return None
-    try:
-        comm = open("/proc/1/comm").read().strip()
-    except OSError:
-        comm = "unknown"
-    return f"systemd is not PID 1 here (PID 1 is {comm}): no unit can be started"
-
-
 def test_systemd_unit_starts_and_stops(tmp_path):
-    why = systemd_runs()
+    why = hostfacts.systemd()
     if why:
         pytest.skip(why)
     if os.geteuid() != 0:

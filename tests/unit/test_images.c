@@ -43,12 +43,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void skip(const char *what, const char *why)
-{
-	check_n++;
-	printf("ok %d - %s # SKIP %s\n", check_n, what, why);
-}
-
 static void put(const char *path, const char *data, size_t len)
 {
 	char dir[PATH_MAX];
@@ -839,7 +833,7 @@ static void vm_holds_bundle(void)
 {
 	const char *emu = getenv("SMARTVMFS_EMULATOR");
 	if (!emu || access(emu, X_OK) < 0) {
-		skip("a running VM holds its bundle", "SMARTVMFS_EMULATOR is not set");
+		check_skip("a running VM holds its bundle", "SMARTVMFS_EMULATOR is not set");
 		return;
 	}
 	svm *s = make((setup){.sub = "vm", .firecracker = emu, .max = 2});
@@ -1141,7 +1135,7 @@ static void apply_and_ctl(void)
 		CHECK(stat(path, &st) == 0 && st.st_size == 16 * 1024 * 1024 && st.st_blocks * 512 < 16 * 1024 * 1024,
 		      "the clone has the size and stays sparse");
 	} else {
-		skip("blank and clone", "mkfs.ext4 not installed (e2fsprogs)");
+		check_skip("blank and clone", "mkfs.ext4 not installed (e2fsprogs)");
 	}
 	free(mkfs);
 	CHECK(images_ctl(im, "clone latest myroot", &e) == 0, "ctl: clone latest (its rootfs)");

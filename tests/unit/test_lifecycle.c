@@ -32,12 +32,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void skip(const char *what, const char *why)
-{
-	check_n++;
-	printf("ok %d - %s # SKIP %s\n", check_n, what, why);
-}
-
 static svm *make_svm(const char *binary, int stop_timeout_ms)
 {
 	char rundir[300], datadir[300];
@@ -1026,7 +1020,7 @@ static void run_suite(const char *bin, const char *label)
 		test_crashes(s);
 		test_async(s);
 	} else {
-		skip("crash knobs", "emu.* knobs exist only in the emulator");
+		check_skip("crash knobs", "emu.* knobs exist only in the emulator");
 	}
 	char rd[300];
 	snprintf(rd, sizeof rd, "%s", svm_runtime_dir(s));
@@ -1064,16 +1058,17 @@ int main(void)
 		run_suite(emu, "emulator");
 		test_readopt(emu);
 	} else {
-		skip("emulator suite", "SMARTVMFS_EMULATOR is not set");
+		check_skip("emulator suite", "SMARTVMFS_EMULATOR is not set");
 	}
 	const char *fc = getenv("SMARTVMFS_FIRECRACKER");
 	const char *gk = getenv("SMARTVMFS_GUEST_KERNEL");
 	if (!fc || !*fc)
-		skip("real Firecracker suite", "SMARTVMFS_FIRECRACKER is not set");
+		check_skip("real Firecracker suite", "SMARTVMFS_FIRECRACKER is not set: no real "
+			   "Firecracker to run");
 	else if (access("/dev/kvm", R_OK | W_OK) < 0)
-		skip("real Firecracker suite", "/dev/kvm is not usable");
+		check_skip("real Firecracker suite", check_no_kvm());
 	else if (!gk || !*gk || access(gk, R_OK) < 0)
-		skip("real Firecracker suite", "the tiny guest is not built (nasm missing?)");
+		check_skip("real Firecracker suite", "the tiny guest is not built (nasm missing?)");
 	else {
 		real = true;
 		kernel = gk;

@@ -778,8 +778,9 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	seed_tests();
 	if (geteuid() != 0 || unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) {
-		printf("# SKIP host networking tests: unshare(CLONE_NEWNET) needs root (%s)\n",
-		       strerror(errno));
+		char why[160];
+		snprintf(why, sizeof why, "unshare(CLONE_NEWNET) needs root (%s)", strerror(errno));
+		check_skip("host networking tests", why);
 		return check_done();
 	}
 	/* from here on, only this private namespace is touched. sysfs shows the
@@ -800,8 +801,17 @@ int main(void)
 		return 1;
 	}
 	settings_tests();
+	int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tun >= 0)
+		close(tun);
 	if (!net_fw_binary()) {
-		printf("# SKIP host networking tests: iptables is not installed\n");
+		check_skip("host networking tests", "iptables is not installed here: no NAT for the "
+			   "guests (apt-get install iptables)");
+	} else if (tun < 0) {
+		char why[160];
+		snprintf(why, sizeof why, "/dev/net/tun is not usable here (%s): TAPs cannot be made "
+			 "(modprobe tun)", strerror(errno));
+		check_skip("host networking tests", why);
 	} else {
 		host_tests();
 		small_subnet_tests();
@@ -814,12 +824,13 @@ int main(void)
 			start_test("emulator", emu, "/bin/true");
 			clone_test("emulator", emu, "/bin/true");
 		} else
-			printf("# SKIP emulator start: SMARTVMFS_EMULATOR is not set\n");
+			check_skip("emulator start", "SMARTVMFS_EMULATOR is not set");
 		const char *fc = getenv("SMARTVMFS_FIRECRACKER"), *gk = getenv("SMARTVMFS_GUEST_KERNEL");
 		if (!fc || !*fc || !gk || !*gk)
-			printf("# SKIP real Firecracker start: SMARTVMFS_FIRECRACKER and SMARTVMFS_GUEST_KERNEL are not both set\n");
+			check_skip("real Firecracker start", "SMARTVMFS_FIRECRACKER is not set: no real "
+				   "Firecracker to run");
 		else if (access("/dev/kvm", R_OK | W_OK) < 0)
-			printf("# SKIP real Firecracker start: /dev/kvm is not usable\n");
+			check_skip("real Firecracker start", check_no_kvm());
 		else {
 			start_test("firecracker", fc, gk);
 			clone_test("firecracker", fc, gk);

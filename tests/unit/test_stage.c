@@ -33,12 +33,6 @@ static char tmpdir[64];  /* sources and the normal runtime dir (on /tmp) */
 static char smalldir[96]; /* a 16 MiB tmpfs, "" if it could not be mounted */
 static const char *kernel_stub;
 
-static void skip(const char *what, const char *why)
-{
-	check_n++;
-	printf("ok %d - %s # SKIP %s\n", check_n, what, why);
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -360,7 +354,7 @@ static void test_sparse(svm_vm *vm, const char *label)
 	if (ok && strcmp(label, "same fs") != 0)
 		CHECK(sb2 >= sb + 8 * MiB / 512 && blocks_of(drive_path(cfg, 0)) == sb, what);
 	else if (ok)
-		skip(what, "same filesystem: copy_file_range copies them");
+		check_skip(what, "same filesystem: copy_file_range copies them");
 	else
 		CHECK(0, what);
 	snprintf(what, sizeof what, "%s: identical with written zeros", label);
@@ -459,7 +453,7 @@ static unsigned long long free_bytes(const char *dir)
 static void test_no_space(void)
 {
 	if (!smalldir[0]) {
-		skip("no space: SVM_NO_SPACE", "no private tmpfs (needs root)");
+		check_skip("no space: SVM_NO_SPACE", "no private tmpfs (needs root)");
 		return;
 	}
 	char rundir[128], big[128], small[128], sparse[128], drives[2048];
@@ -641,7 +635,7 @@ int main(int argc, char **argv)
 		test_sparse(vm, "to tmpfs");
 		svm_vm_unref(vm);
 	} else {
-		skip("sparse copy to /dev/shm", "no /dev/shm");
+		check_skip("sparse copy to /dev/shm", "no /dev/shm");
 	}
 	svm_free(s);
 	rm_rf(shmrun);
