@@ -228,7 +228,7 @@ static int adopt_one(svm *s, const json_t *doc, const char *id, pid_t pid, int p
 		return -1;
 	}
 	pthread_mutex_lock(&vm->mu);
-	lines_add(&vm->events, "re-adopted after a daemon restart");
+	vm_event_locked(vm, "re-adopted after a daemon restart");
 	vm_state_locked(vm, st); /* and vm.json now names us as its daemon */
 	pthread_mutex_unlock(&vm->mu);
 	svm_vm_unref(vm);

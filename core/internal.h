@@ -18,6 +18,7 @@
 #define SVM_ID_LEN 8          /* random [a-z0-9] */
 #define SVM_SOCK_MAX 108      /* sizeof(sun_path) */
 #define SVM_ERRORS_KEPT 16384 /* bytes of each error file */
+#define SVM_EVLOG_KEPT 16384 /* bytes of the events history */
 #define SVM_FCLOG_KEPT (256 * 1024)
 #define SVM_STDERR_KEPT 4096
 #define SVM_MMDS_MAX 51200    /* Firecracker's default MMDS data store limit */
@@ -68,6 +69,7 @@ struct svm_vm {
 	json_t *config;
 	json_t *metadata;     /* NULL: none set */
 	svm_lines events;
+	svm_ring evlog;       /* the same event lines as a byte stream (the events file) */
 
 	/* the VMM process; pid != 0 while it is alive (until reaped) */
 	atomic_int pid;
@@ -109,6 +111,7 @@ int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
 /* events: record under vm->mu with vm_event_locked, deliver after unlocking */
 void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text);
 uint64_t vm_state_locked(svm_vm *vm, svm_state st); /* set + record; returns seq */
+uint64_t vm_event_locked(svm_vm *vm, const char *line); /* record an event; returns seq */
 void vm_touch(svm_vm *vm);
 
 /* vm.c */

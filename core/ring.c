@@ -98,11 +98,13 @@ uint64_t ring_total(svm_ring *r)
 	return t;
 }
 
-static ssize_t read_locked(svm_ring *r, uint64_t off, char *dst, size_t len)
+static ssize_t read_locked(svm_ring *r, uint64_t off, char *dst, size_t len, uint64_t *from)
 {
 	uint64_t oldest = r->total > r->cap ? r->total - r->cap : 0;
 	if (off < oldest)
 		off = oldest;
+	if (from)
+		*from = off;
 	if (off >= r->total || !r->buf)
 		return 0;
 	size_t n = r->total - off < len ? (size_t)(r->total - off) : len;
@@ -115,8 +117,13 @@ static ssize_t read_locked(svm_ring *r, uint64_t off, char *dst, size_t len)
 
 ssize_t ring_read(svm_ring *r, uint64_t off, char *dst, size_t len)
 {
+	return ring_read_from(r, off, dst, len, NULL);
+}
+
+ssize_t ring_read_from(svm_ring *r, uint64_t off, char *dst, size_t len, uint64_t *from)
+{
 	pthread_mutex_lock(&r->mu);
-	ssize_t n = read_locked(r, off, dst, len);
+	ssize_t n = read_locked(r, off, dst, len, from);
 	pthread_mutex_unlock(&r->mu);
 	return n;
 }
@@ -127,7 +134,7 @@ char *ring_text(svm_ring *r)
 	size_t kept = r->total < r->cap ? (size_t)r->total : r->cap;
 	char *s = malloc(kept + 1);
 	if (s) {
-		ssize_t n = read_locked(r, 0, s, kept);
+		ssize_t n = read_locked(r, 0, s, kept, NULL);
 		s[n < 0 ? 0 : n] = '\0';
 	}
 	pthread_mutex_unlock(&r->mu);

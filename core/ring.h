@@ -30,6 +30,9 @@ void ring_reset(svm_ring *r);
 uint64_t ring_total(svm_ring *r);
 /* Copies from max(off, oldest kept); returns bytes copied, 0 at the end. */
 ssize_t ring_read(svm_ring *r, uint64_t off, char *dst, size_t len);
+/* The same, and *from is the offset the copied bytes start at (> off when the
+ * bytes at off were dropped). */
+ssize_t ring_read_from(svm_ring *r, uint64_t off, char *dst, size_t len, uint64_t *from);
 /* The kept bytes as a NUL-terminated string (malloc'd). */
 char *ring_text(svm_ring *r);
 /* Appends "YYYY-mm-ddTHH:MM:SSZ " + printf text + "\n". */

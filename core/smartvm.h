@@ -367,6 +367,25 @@ char *svm_vm_metadata_json(svm_vm *vm, svm_error *err);
  * next start otherwise). TOO_LARGE over the limit, INVALID_CONFIG if not JSON. */
 int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error *err);
 
+/* The byte streams the core keeps: the daemon log, the error files, a VM's console
+ * and Firecracker log (vm NULL for the first three). Absolute offsets: size() counts
+ * every byte ever appended (a VM's console and log restart at 0 with a new boot);
+ * read() copies from max(off, oldest byte kept) and returns bytes, 0 at the end. */
+typedef enum {
+	SVM_STREAM_LOG,          /* the daemon log (svm_log) */
+	SVM_STREAM_ERRORS,       /* root-level failures (svm_note_error) */
+	SVM_STREAM_IMAGE_ERRORS, /* /images/ctl failures (svm_images_note_error) */
+	SVM_STREAM_VM_CONSOLE,   /* the guest's serial output */
+	SVM_STREAM_VM_LOG,       /* Firecracker's own log */
+	SVM_STREAM_VM_ERRORS,    /* the VM's failures (svm_vm_note_error) */
+	SVM_STREAM_VM_EVENTS,    /* the VM's event lines (as svm_vm_event_line gives them) */
+} svm_stream;
+uint64_t svm_stream_size(svm *s, svm_vm *vm, svm_stream which);
+/* from (may be NULL): the offset the bytes copied start at, > off when the bytes
+ * at off were dropped (a reader that falls behind the ring skips what is gone). */
+ssize_t svm_stream_read(svm *s, svm_vm *vm, svm_stream which, uint64_t off, char *buf, size_t len,
+                        uint64_t *from);
+
 /* GET / (instance info) when the VM is running or paused; otherwise (also while
  * it is starting or stopping) a document built from what is known ({"id":…,"state":…}). */
 char *svm_vm_info_json(svm_vm *vm, svm_error *err);

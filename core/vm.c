@@ -53,12 +53,13 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
 	ring_init(&vm->errtail, SVM_STDERR_KEPT);
 	ring_init(&vm->errors, SVM_ERRORS_KEPT);
+	ring_init(&vm->evlog, SVM_EVLOG_KEPT);
 	if (s->default_config) {
 		vm->config = svm_config_parse(s->default_config, strlen(s->default_config), NULL);
 	}
 	if (!vm->config)
 		vm->config = svm_config_default();
-	lines_add(&vm->events, "state created");
+	vm_event_locked(vm, "state created");
 	vm_touch(vm);
 	return vm;
 }
@@ -146,6 +147,7 @@ void svm_vm_unref(svm_vm *vm)
 	ring_destroy(&vm->fclog);
 	ring_destroy(&vm->errtail);
 	ring_destroy(&vm->errors);
+	ring_destroy(&vm->evlog);
 	free(vm->metrics_line);
 	free(vm->mpart);
 	pthread_mutex_destroy(&vm->mu);
@@ -188,6 +190,16 @@ uint64_t vm_state_locked(svm_vm *vm, svm_state st)
 	atomic_store(&vm->state, (int)st);
 	vm_touch(vm);
 	snprintf(line, sizeof line, "state %s", svm_state_name(st));
+	return vm_event_locked(vm, line);
+}
+
+/* An event is a numbered line (for the readers that wait for the next one) and
+ * the same line in a byte stream (for the ones that read the history). */
+uint64_t vm_event_locked(svm_vm *vm, const char *line)
+{
+	char buf[160];
+	int n = snprintf(buf, sizeof buf, "%s\n", line);
+	ring_append(&vm->evlog, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 	return lines_add(&vm->events, line);
 }
 

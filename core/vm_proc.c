@@ -259,7 +259,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	vm->pid_start = 0;
 	vm->adopted = false;
 	snprintf(vm->last_exit, sizeof vm->last_exit, "%s", adopted ? "exit unknown" : status);
-	uint64_t exit_seq = lines_add(&vm->events, vm->last_exit);
+	uint64_t exit_seq = vm_event_locked(vm, vm->last_exit);
 	uint64_t state_seq = 0;
 	svm_state st = vm->state;
 	bool failed = false;

@@ -1,14 +1,22 @@
 /*
- * events.c - /vms/NAME/events: the one file that blocks.
+ * events.c - /vms/NAME/events: the VM's events, for readers that read and for
+ * programs that wait.
  *
- * The first read on a descriptor returns the current state at once (so a file
- * manager peeking at the first block never hangs); each later read returns the
- * events that followed (state changes, VMM exits) or waits for the next one.
- * A waiting read holds no thread: the request is parked here and answered by the
- * pump thread when the core reports an event, or with EINTR when the reader is
- * interrupted (Ctrl-C). poll() says POLLIN when a read would not wait.
+ * Opened read-only - as cat, grep -r, cp -r, tar, rsync, editors and file
+ * managers open it - it is the history of the VM's events (one line each: state
+ * changes, VMM exits), a growing file like the logs: a read at its end returns
+ * 0, so nothing that reads whole files ever waits on it; `tail -f` follows it,
+ * and poll() says POLLIN once events arrived past what the descriptor read.
+ *
+ * Opened read-write, which no whole-file reader does, reads wait: the first
+ * returns the current state at once, each later one the events that followed, or
+ * waits for the next. A waiting read holds no thread: the request is parked here
+ * and answered by the pump thread when the core reports an event, or with EINTR
+ * when the reader is interrupted (Ctrl-C). poll() says POLLIN when a read would
+ * not wait. Nothing is ever written: a write is refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +37,48 @@ struct waiter {
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waiter *waiters;
 
-/* Event lines after h->ev_seq that fit in size bytes (at least one line, cut if
- * it alone is longer). Caller holds ev_lock. Returns NULL if there are none. */
+/* Up to size bytes of what an earlier short read left. Caller holds ev_lock. */
+static char *take_pending(struct fs_handle *h, size_t size, size_t *outlen)
+{
+	size_t n = h->ev_pending_len < size ? h->ev_pending_len : size;
+	char *out = malloc(n ? n : 1);
+	if (!out)
+		return NULL;
+	memcpy(out, h->ev_pending, n);
+	memmove(h->ev_pending, h->ev_pending + n, h->ev_pending_len - n);
+	h->ev_pending_len -= n;
+	if (!h->ev_pending_len) {
+		free(h->ev_pending);
+		h->ev_pending = NULL;
+	}
+	*outlen = n;
+	return out;
+}
+
+/* Serves size bytes of text: what does not fit waits in the handle for the next
+ * reads. Takes text. Caller holds ev_lock. */
+static char *serve(struct fs_handle *h, char *text, size_t len, size_t size, size_t *outlen)
+{
+	if (len > size) {
+		char *rest = malloc(len - size);
+		if (rest) {
+			memcpy(rest, text + size, len - size);
+			h->ev_pending = rest;
+			h->ev_pending_len = len - size;
+		}
+		len = size;
+	}
+	*outlen = len;
+	return text;
+}
+
+/* What an earlier short read left, else the event lines after h->ev_seq that fit
+ * in size bytes (at least one line; what does not fit is served next). Caller
+ * holds ev_lock. Returns NULL if there is nothing. */
 static char *take_lines(struct fs_handle *h, size_t size, size_t *outlen)
 {
+	if (h->ev_pending)
+		return take_pending(h, size, outlen);
 	char *out = NULL;
 	size_t len = 0;
 	for (;;) {
@@ -59,8 +105,7 @@ static char *take_lines(struct fs_handle *h, size_t size, size_t *outlen)
 		if (len >= size)
 			break;
 	}
-	*outlen = len < size ? len : size;
-	return out;
+	return out ? serve(h, out, len, size, outlen) : NULL;
 }
 
 static bool removed(struct fs_handle *h)
@@ -86,9 +131,29 @@ static void ev_interrupt(fuse_req_t req, void *data)
 	}
 }
 
+static bool waits(const struct fs_handle *h)
+{
+	return (h->flags & O_ACCMODE) != O_RDONLY;
+}
+
+void fs_events_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	(void)buf;
+	(void)size;
+	(void)off;
+	svm_error err;
+	svm_error_set(&err, SVM_INVALID_CONFIG, "events takes no writes (a read-write open only "
+	              "makes its reads wait for the next events)");
+	svm_vm_note_error(h->t.vm, "write events", &err);
+	fuse_reply_err(req, EINVAL);
+}
+
 void fs_events_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
 {
-	(void)off; /* a stream */
+	if (!waits(h)) {
+		fs_offset_read(req, h, size, off); /* the history: ends like any file */
+		return;
+	}
 	pthread_mutex_lock(&ev_lock);
 	if (!h->ev_started) {
 		/* the sequence number first: an event after it is delivered next time,
@@ -96,10 +161,17 @@ void fs_events_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
 		h->ev_seq = svm_vm_event_seq(h->t.vm);
 		h->ev_started = true;
 		svm_state st = svm_vm_state(h->t.vm);
+		char *line = malloc(64);
+		size_t n = 0;
+		if (line)
+			line = serve(h, line, (size_t)snprintf(line, 64, "state %s\n", svm_state_name(st)),
+			             size, &n);
 		pthread_mutex_unlock(&ev_lock);
-		char line[64];
-		int n = snprintf(line, sizeof line, "state %s\n", svm_state_name(st));
-		fuse_reply_buf(req, line, (size_t)n < size ? (size_t)n : size);
+		if (line)
+			fuse_reply_buf(req, line, n);
+		else
+			fuse_reply_err(req, ENOMEM);
+		free(line);
 		return;
 	}
 	size_t len;
@@ -151,7 +223,13 @@ void fs_events_poll(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle 
 			fuse_pollhandle_destroy(h->ph);
 		h->ph = ph;
 	}
-	bool ready = !h->ev_started || svm_vm_event_seq(h->t.vm) > h->ev_seq || removed(h);
+	bool ready;
+	if (waits(h))
+		ready = !h->ev_started || h->ev_pending || svm_vm_event_seq(h->t.vm) > h->ev_seq ||
+		        removed(h);
+	else
+		ready = svm_stream_size(h->t.s, h->t.vm, SVM_STREAM_VM_EVENTS) >
+		                __atomic_load_n(&h->read_end, __ATOMIC_RELAXED) || removed(h);
 	pthread_mutex_unlock(&ev_lock);
 	fuse_reply_poll(req, ready ? POLLIN | POLLRDNORM : 0);
 }
@@ -179,6 +257,8 @@ void fs_events_released(struct fs_handle *h)
 	if (h->ph)
 		fuse_pollhandle_destroy(h->ph);
 	h->ph = NULL;
+	free(h->ev_pending);
+	h->ev_pending = NULL;
 	pthread_mutex_unlock(&ev_lock);
 }
 

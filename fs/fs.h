@@ -27,8 +27,12 @@ struct fs_node;
 /* Row flags: how a file behaves. */
 enum {
 	FS_LIVE = 1u << 0,    /* asked at each read: direct_io, st_size = length last served */
-	FS_STREAM = 1u << 1,  /* events: first read at once, later reads block; direct_io */
-	FS_OFFSET = 1u << 2,  /* console/log: absolute offsets into a growing byte stream */
+	FS_STREAM = 1u << 1,  /* events: read-only opens read the history (FS_OFFSET); a
+	                         read-write open is the opt-in to reads that wait for the
+	                         next events (first read at once); poll() on either */
+	FS_OFFSET = 1u << 2,  /* console, logs, error files: absolute offsets into one of the
+	                         core's byte streams (row.stream): st_size is every byte
+	                         written, so tail, tail -f, wc and less +F see it grow */
 	FS_STABLE = 1u << 3,  /* never changes while mounted: long timeouts, page cache kept */
 	FS_OWNED = 1u << 4,   /* VM rows: writes only by the VM's owner (allow_other) */
 	FS_CLONE = 1u << 5,   /* /vms/clone: opening for writing creates a VM */
@@ -56,9 +60,6 @@ struct fs_target {
 /* A value producer: the whole value as newline-terminated text (malloc'd).
  * Returns 0, or an errno with err filled in when the core said why. */
 typedef int (*fs_text_fn)(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-/* Byte streams with absolute offsets (console, log). */
-typedef uint64_t (*fs_size_fn)(svm_vm *vm);
-typedef ssize_t (*fs_read_at_fn)(svm_vm *vm, uint64_t off, char *buf, size_t len);
 /* Writes: the handler replies to the request itself (now or later). */
 typedef void (*fs_write_fn)(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
                             off_t off);
@@ -83,8 +84,7 @@ struct fs_row {
 	mode_t mode;           /* S_IFREG|0644 ... */
 	unsigned flags;        /* FS_* */
 	fs_text_fn text;       /* value files */
-	fs_size_fn size;       /* FS_OFFSET files */
-	fs_read_at_fn read_at; /* FS_OFFSET files */
+	svm_stream stream;     /* FS_OFFSET files: which of the core's streams */
 	fs_read_fn read;       /* special reads */
 	fs_write_fn write;     /* NULL: read-only */
 	/* documents (config.json, metadata): validates and stores a whole document */
@@ -168,6 +168,11 @@ struct fs_handle {
 	char *snap;            /* value files: the value this open serves */
 	size_t snap_len;
 	bool snap_valid;
+	uint64_t read_end;     /* FS_OFFSET: the stream offset this open has read up to */
+	uint64_t skew;         /* FS_OFFSET: bytes this open skipped because the stream
+	                          had dropped them (a read at off serves off + skew) */
+	bool snap_unread;      /* FS_LIVE: taken at open, no read yet (the first read at
+	                          offset 0 serves it rather than start over) */
 	bool direct;           /* opened direct_io: reads never fill the page cache (all but
 	                          FS_STABLE value files: see op_open) */
 	bool pc_cached;        /* an FS_PAGE open counted in pc_opens */
@@ -177,6 +182,9 @@ struct fs_handle {
 	/* events (events.c lock) */
 	bool ev_started;
 	uint64_t ev_seq;
+	char *ev_pending;      /* what a short read left of the lines it took (bash's
+	                          `read` takes one byte at a time) */
+	size_t ev_pending_len;
 	struct fuse_pollhandle *ph;
 	struct fs_handle *ev_next;
 	/* clone */
@@ -271,8 +279,6 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st);
 /* ---- rootfiles.c, vmfiles.c: the handlers behind the rows */
 int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-int fs_root_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-int fs_root_log_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_command(const struct fs_target *t, const char *line, svm_error *err);
 /* Command files: lines run in order on a thread of their own (row->cmd). */
 void fs_cmd_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
@@ -282,7 +288,6 @@ int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 int fs_vm_state_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_config_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-int fs_vm_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_info_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
@@ -301,7 +306,6 @@ int fs_net_command(const struct fs_target *t, const char *line, svm_error *err);
 /* ---- imagefiles.c: /images */
 extern const struct fs_table fs_bundle_table;
 int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
-int fs_images_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_images_command(const struct fs_target *t, const char *line, svm_error *err);
 char *fs_images_preset_link(const struct fs_target *t);
 char **fs_images_list(const struct fs_target *t, size_t *count);
@@ -326,6 +330,9 @@ char *fs_line_trim(char *line);
 
 /* ---- events.c: the blocking `events` file */
 void fs_events_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+void fs_events_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+/* ops.c: the read of an FS_OFFSET row (replies; h->read_end moves). */
+void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 void fs_events_poll(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
 void fs_events_opened(struct fs_handle *h);
 void fs_events_released(struct fs_handle *h);

@@ -50,12 +50,6 @@ int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, 
 	return owned(svm_images_summary(t->s), text, len);
 }
 
-int fs_images_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
-{
-	(void)err;
-	return owned(svm_images_error_text(t->s), text, len);
-}
-
 static bool is_url(const char *s)
 {
 	return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);

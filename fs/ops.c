@@ -279,12 +279,12 @@ static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const s
                        bool *no_cache)
 {
 	*no_cache = false;
+	if (row->flags & FS_OFFSET)
+		return (size_t)svm_stream_size(t->s, t->vm, row->stream);
 	if (row->flags & FS_STREAM)
 		return 0;
 	if (row->flags & FS_LIVE)
 		return (size_t)__atomic_load_n(&rs->served_len, __ATOMIC_RELAXED);
-	if (row->flags & FS_OFFSET)
-		return t->vm ? row->size(t->vm) : 0;
 	if (!row->text)
 		return 0;
 	if (!rs || !pc_row(row))
@@ -1105,6 +1105,7 @@ static void handle_free(struct fs_handle *h)
 	free(h->snap);
 	free(h->wbuf);
 	free(h->clone_name);
+	free(h->ev_pending); /* events: what a short read left, if never released */
 	free((char *)h->t.id);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -1289,8 +1290,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (writing || !(row->flags & FS_STABLE) || !row->text) {
 		fi->direct_io = 1;
 		h->direct = true;
-		if (row->flags & FS_STREAM)
-			fi->nonseekable = 1;
+		/* A live value is taken at open, so that st_size, which is the length
+		 * last served, is this open's from here on: `wc -c < info` and
+		 * `tail -n 2 metrics` ask the size after the open, then read that very
+		 * value. A failure here is left for the read to report. */
+		if (!writing && (row->flags & FS_LIVE) && row->text) {
+			svm_error err;
+			svm_error_clear(&err);
+			pthread_mutex_lock(&h->lock);
+			h->snap_unread = refresh_snapshot(h, &err) == 0;
+			pthread_mutex_unlock(&h->lock);
+		}
+		if ((row->flags & FS_STREAM) && writing)
+			fi->nonseekable = 1; /* the waiting reads of events */
 	} else {
 		if ((e = snapshot_at_open(h)))
 			goto fail;
@@ -1312,6 +1324,42 @@ fail:
 	fuse_reply_err(req, e);
 }
 
+void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Offsets are the stream's own, but bytes a ring dropped are gone: the
+	 * first read below the oldest kept byte gets that byte on, and this open
+	 * goes on from there (cat of a full ring reads it once, in order; a
+	 * tail -f that fell behind skips what was lost). At 0 it starts over. */
+	pthread_mutex_lock(&h->lock);
+	if (off == 0)
+		h->skew = 0;
+	uint64_t pos = (uint64_t)off + h->skew, from = pos;
+	ssize_t n = svm_stream_read(h->t.s, h->t.vm, h->row->stream, pos, buf, size, &from);
+	size_t cut = 0;
+	if (n > 0 && from > pos) {
+		h->skew += from - pos;
+		/* a stream of lines starts at a whole line, never half of one */
+		char *nl = h->row->stream != SVM_STREAM_VM_CONSOLE ? memchr(buf, '\n', (size_t)n) : NULL;
+		if (nl && nl + 1 < buf + n) {
+			cut = (size_t)(nl + 1 - buf);
+			h->skew += cut;
+		}
+	}
+	if (n >= 0)
+		__atomic_store_n(&h->read_end, from + (uint64_t)n, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&h->lock);
+	if (n < 0)
+		fuse_reply_err(req, EIO);
+	else
+		fuse_reply_buf(req, buf + cut, (size_t)n - cut);
+	free(buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -1322,17 +1370,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	if (row->flags & FS_OFFSET) {
-		char *buf = malloc(size ? size : 1);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		ssize_t n = row->read_at(h->t.vm, (uint64_t)off, buf, size);
-		if (n < 0)
-			fuse_reply_err(req, EIO);
-		else
-			fuse_reply_buf(req, buf, (size_t)n);
-		free(buf);
+		fs_offset_read(req, h, size, off);
 		return;
 	}
 	if (!row->text) {
@@ -1346,7 +1384,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	 * re-read through the same descriptor); later offsets continue the same
 	 * snapshot. A cached open (stable or small value) keeps the one it was
 	 * opened with: the one the pages hold. */
-	if ((off == 0 && h->direct) || !h->snap_valid) {
+	if ((off == 0 && h->direct && !h->snap_unread) || !h->snap_valid) {
 		svm_error err;
 		svm_error_clear(&err);
 		int e = refresh_snapshot(h, &err);
@@ -1356,6 +1394,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 			return;
 		}
 	}
+	h->snap_unread = false;
 	/* Copy, then reply unlocked: once the kernel has the reply it may send
 	 * RELEASE at once, and the handle is freed under us. */
 	size_t n = off >= 0 && (size_t)off < h->snap_len ? h->snap_len - (size_t)off : 0;

@@ -40,29 +40,6 @@ int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, sv
 	return *text ? 0 : ENOMEM;
 }
 
-static int owned_text(char *s, char **text, size_t *len)
-{
-	if (!s)
-		s = strdup("");
-	if (!s)
-		return ENOMEM;
-	*text = s;
-	*len = strlen(s);
-	return 0;
-}
-
-int fs_root_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
-{
-	(void)err;
-	return owned_text(svm_error_text(t->s), text, len);
-}
-
-int fs_root_log_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
-{
-	(void)err;
-	return owned_text(svm_log_text(t->s), text, len);
-}
-
 /* ------------------------------------------------------------ command files */
 
 /* /ctl, /net/ctl, /images/ctl: the lines of one write run in order on a thread

@@ -81,12 +81,6 @@ int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm
 	return give_line(s, text, len);
 }
 
-int fs_vm_error_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
-{
-	(void)err;
-	return give_line(svm_vm_error_text(t->vm), text, len);
-}
-
 int fs_vm_info_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	char *s = svm_vm_info_json(t->vm, err);

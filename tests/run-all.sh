@@ -42,9 +42,11 @@ part "install dependencies" assets/install-deps.sh --test || exit 1
 mkdir -p build
 export SMARTVMFS_SKIP_LOG=$top/build/skips.log
 : >"$SMARTVMFS_SKIP_LOG"
+: >build/host-check.txt
 part "build (plain)" setup build/plain --buildtype=debugoptimized --werror &&
 	echo "=== this host (smartvmfs --check)" &&
-	{ build/plain/fs/smartvmfs --check -o "firecracker=${SMARTVMFS_FIRECRACKER:-$top/build/plain/tests/emulator/fc-emulator}" || true; } &&
+	{ build/plain/fs/smartvmfs --check -o "firecracker=${SMARTVMFS_FIRECRACKER:-$top/build/plain/tests/emulator/fc-emulator}" |
+		tee build/host-check.txt || true; } &&
 	SMARTVMFS_SKIP_LABEL=plain part "tests (plain)" meson test -C build/plain --print-errorlogs --num-processes 2
 part "build (asan+ubsan)" setup build/asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false &&
 	SMARTVMFS_SKIP_LABEL=asan part "tests (asan+ubsan)" meson test -C build/asan --print-errorlogs --num-processes 2
@@ -60,7 +62,7 @@ echo
 echo "=== what this host could not exercise"
 python3=/usr/bin/python3
 [ -x $python3 ] || python3=python3
-$python3 tests/skipsummary.py "$SMARTVMFS_SKIP_LOG"
+$python3 tests/skipsummary.py "$SMARTVMFS_SKIP_LOG" build/host-check.txt
 echo
 echo "=== time per part"
 printf '%s\n' "${parts[@]}"

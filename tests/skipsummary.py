@@ -3,13 +3,28 @@
 tests/unit/check.h wrote them), grouped by reason, with the builds and suites they
 were skipped in, so that a green run is never mistaken for a complete one.
 
-Usage: tests/skipsummary.py SKIP_LOG
+Usage: tests/skipsummary.py SKIP_LOG [CHECK_OUTPUT]
+CHECK_OUTPUT: what `smartvmfs --check` said of this host; its problems come first.
 """
 import collections
 import sys
 
 
-def main(path):
+def host_problems(path):
+    try:
+        with open(path) as f:
+            return [line.split(None, 1)[1].strip() for line in f if line.startswith("PROBLEM")]
+    except (FileNotFoundError, IndexError):
+        return []
+
+
+def main(path, check_path=""):
+    problems = host_problems(check_path) if check_path else []
+    if problems:
+        print("this host lacks (smartvmfs --check):")
+        for p in problems:
+            print(f"- {p}")
+        print()
     try:
         with open(path) as f:
             rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
@@ -36,4 +51,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ""))
+    sys.exit(main(*sys.argv[1:3]))

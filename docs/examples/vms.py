@@ -76,12 +76,14 @@ def main(mnt, kernel):
         wait_for(console, "hello from python")
         print(f"{first}: console:", read(console).splitlines()[-1])
 
-        # events: the first read answers at once with the state; each later
-        # read blocks until the next event
-        with open(os.path.join(vm, "events")) as ev:
-            print(f"{first}: events:", ev.readline().strip())
+        # events: read-only it is the history, and ends; opened read-write,
+        # the first read answers at once with the state, each later read waits
+        # for the next event
+        # (unbuffered: the file is a stream, not seekable)
+        with open(os.path.join(vm, "events"), "rb+", buffering=0) as ev:
+            print(f"{first}: events:", ev.readline().decode().strip())
             write(os.path.join(vm, "ctl"), "pause\n")
-            print(f"{first}: events:", ev.readline().strip())
+            print(f"{first}: events:", ev.readline().decode().strip())
 
         write(os.path.join(mnt, "ctl"), "stopall\n")  # every VM, in parallel
         for name in names:

@@ -213,9 +213,9 @@ class Load:
 
 
 def events_cat(m, name):
-    """`cat events`: blocks in the daemon after the first read."""
-    p = subprocess.Popen(["cat", m.vm(name, "events")], stdout=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL)
+    """`cat` of a read-write open of events: waits in the daemon after the first read."""
+    p = subprocess.Popen(["bash", "-c", 'exec 3<>"$1"; exec cat <&3', "-", m.vm(name, "events")],
+                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert p.stdout.readline().startswith(b"state ")
     return p
 

@@ -1,4 +1,5 @@
-"""console (absolute offsets, tail -f) and events (blocking, poll, Ctrl-C)."""
+"""console (absolute offsets, tail -f) and events (the history read-only; reads that
+wait, read-write; poll, Ctrl-C)."""
 import errno
 import os
 import select
@@ -71,47 +72,109 @@ def test_tail_follows_console(mnt):
         tail.wait()
 
 
-def test_events_first_read_then_blocks(mnt):
+def test_events_read_only_is_the_history_and_ends(mnt):
+    """cat, grep, cp: a read-only open reads the VM's events so far and ends."""
+    mnt.make_vm("web")
+    r = mnt.sh("cat vms/web/events", timeout=5)
+    assert r.returncode == 0 and r.stdout == "state created\n", r
+    mnt.ctl("web", "start")
+    mnt.ctl("web", "stop")
+    r = mnt.sh("cat vms/web/events; wc -c < vms/web/events; tail -n 1 vms/web/events", timeout=5)
+    lines = r.stdout.splitlines()
+    assert lines[:4] == ["state created", "state starting", "state running", "state stopping"]
+    assert "state stopped" in lines[4:6] and any(x.startswith("exit ") for x in lines[4:6])
+    history = "\n".join(lines[:6]) + "\n"
+    assert int(lines[6]) == len(history) and lines[7] == lines[5]
+
+
+def test_events_read_only_poll_waits_for_the_next(mnt):
+    """A program waits without polling: read to the end, then poll()."""
     mnt.make_vm("web")
     fd = os.open(mnt.vm("web", "events"), os.O_RDONLY)
     try:
         assert os.read(fd, 4096) == b"state created\n"
+        assert os.read(fd, 4096) == b""  # the end: a reader never waits
         p = select.poll()
         p.register(fd, select.POLLIN)
-        assert p.poll(200) == []  # nothing new: a read would block
+        assert p.poll(200) == []  # nothing new
+        mnt.ctl("web", "start")
+        assert p.poll(2000)
+        lines = b""
+        while b"state running" not in lines:
+            chunk = os.read(fd, 4096)
+            lines += chunk
+        assert lines.startswith(b"state starting\n"), lines
+    finally:
+        os.close(fd)
+
+
+def test_events_tail_f(mnt):
+    mnt.make_vm("web")
+    tail = subprocess.Popen(["tail", "-f", "-s", "0.1", mnt.vm("web", "events")],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        got = b""
+        time.sleep(0.3)
+        mnt.ctl("web", "start")
+        deadline = time.monotonic() + 5
+        os.set_blocking(tail.stdout.fileno(), False)
+        while b"state running" not in got and time.monotonic() < deadline:
+            select.select([tail.stdout], [], [], 0.5)
+            got += tail.stdout.read() or b""
+        assert got == b"state created\nstate starting\nstate running\n", got
+    finally:
+        tail.kill()
+        tail.wait()
+
+
+def test_events_read_write_first_read_then_waits(mnt):
+    """The opt-in: a read-write open's reads wait for the next events."""
+    mnt.make_vm("web")
+    fd = os.open(mnt.vm("web", "events"), os.O_RDWR)
+    try:
+        assert os.read(fd, 4096) == b"state created\n"
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        assert p.poll(200) == []  # nothing new: a read would wait
         mnt.ctl("web", "start")
         assert p.poll(2000)
         lines = b""
         while b"state running" not in lines:
             lines += os.read(fd, 4096)
         assert b"state starting" in lines
+        with pytest.raises(OSError) as e:  # nothing is ever written
+            os.write(fd, b"state paused\n")
+        assert e.value.errno == errno.EINVAL
     finally:
         os.close(fd)
+    assert "write events: events takes no writes" in mnt.read("vms", "web", "error")
 
 
-def test_cat_events_delivers_state_change(mnt):
+def test_shell_waits_on_events(mnt):
+    """bash: exec 3<>events, then `read` waits for each next event."""
     mnt.make_vm("web")
-    cat = subprocess.Popen(["cat", mnt.vm("web", "events")], stdout=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, text=True)
+    sh = subprocess.Popen(["bash", "-c", "exec 3<>vms/web/events; while read -r ev <&3; do "
+                           "echo \"$ev\"; done"], cwd=mnt.path, stdout=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, text=True)
     try:
-        assert cat.stdout.readline() == "state created\n"
+        assert sh.stdout.readline() == "state created\n"
         mnt.ctl("web", "start")
-        assert cat.stdout.readline() == "state starting\n"
-        assert cat.stdout.readline() == "state running\n"
+        assert sh.stdout.readline() == "state starting\n"
+        assert sh.stdout.readline() == "state running\n"
         mnt.ctl("web", "stop")
-        rest = [cat.stdout.readline() for _ in range(3)]
+        rest = [sh.stdout.readline() for _ in range(3)]
         assert "state stopping\n" in rest and "state stopped\n" in rest
         assert any(line.startswith("exit ") for line in rest)
     finally:
-        cat.send_signal(signal.SIGINT)  # Ctrl-C ends a blocked read
-        cat.wait(timeout=5)
+        sh.send_signal(signal.SIGINT)  # Ctrl-C ends a waiting read
+        sh.wait(timeout=5)
 
 
 def test_events_ctrl_c(mnt):
     mnt.make_vm("web")
     code = (
         "import os,sys\n"
-        f"fd=os.open({mnt.vm('web', 'events')!r}, os.O_RDONLY)\n"
+        f"fd=os.open({mnt.vm('web', 'events')!r}, os.O_RDWR)\n"
         "os.read(fd, 100)\n"
         "print('blocking', flush=True)\n"
         "try:\n"
@@ -132,7 +195,7 @@ def test_events_ctrl_c(mnt):
 
 def test_events_end_when_vm_removed(mnt):
     mnt.make_vm("web")
-    fd = os.open(mnt.vm("web", "events"), os.O_RDONLY)
+    fd = os.open(mnt.vm("web", "events"), os.O_RDWR)
     try:
         os.read(fd, 100)
         os.rmdir(mnt.p("vms", "web"))

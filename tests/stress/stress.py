@@ -239,10 +239,17 @@ class Stress:
             if stat.S_ISDIR(os.fstat(fd).st_mode):  # the name may be a file again, or not
                 os.listdir(fd)
                 return
-            if base == "events":  # the first read answers at once; later ones wait
-                data = os.read(fd, 4096)
-                if not data.startswith(b"state "):
-                    self.fail("events: first read %r" % data[:80])
+            if base == "events":  # read-only: the history, whole lines, and it ends
+                data = b""
+                while True:
+                    b = os.read(fd, 65536)
+                    if not b:
+                        break
+                    data += b
+                for line in data.splitlines():
+                    if not line.startswith((b"state ", b"exit ", b"signal ", b"re-adopted")):
+                        self.fail("events: line %r" % line[:80])
+                        break
                 return
             chunks = []
             while True:

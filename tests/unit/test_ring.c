@@ -66,6 +66,23 @@ int main(void)
 	CHECK_INT(ring_total(&r), 132048, "offsets count every byte");
 	CHECK(read_matches(&r, all, 132048, r.cap, 0, 70000), "a read from 0 starts at the oldest kept");
 	CHECK(read_matches(&r, all, 132048, r.cap, 132000, 100), "the newest bytes");
+	/* a reader that follows the offsets read_from gives reads the kept bytes once */
+	{
+		static char got[70000];
+		uint64_t at = 0, from = 0, pos = 0;
+		size_t have = 0;
+		ssize_t n;
+		while ((n = ring_read_from(&r, pos, got + have, 4096 < sizeof got - have ? 4096 : sizeof got - have,
+					   &from)) > 0) {
+			if (have == 0)
+				at = from;
+			pos = from + (uint64_t)n;
+			have += (size_t)n;
+		}
+		CHECK_INT(at, 132048 - r.cap, "read_from says the bytes start at the oldest kept");
+		CHECK(have == r.cap && memcmp(got, all + at, have) == 0,
+		      "following from: the kept bytes once, in order");
+	}
 	t = ring_text(&r);
 	CHECK(t && strlen(t) == r.cap && memcmp(t, all + 132048 - r.cap, r.cap) == 0,
 	      "the text is the last cap bytes");
