@@ -27,6 +27,7 @@ struct svm {
 	svm_options opt;      /* strings below are owned copies */
 	char *data_dir, *runtime_dir, *image_cache, *firecracker, *fc_version_opt, *arch,
 		*bridge, *subnet, *manifest, *default_config;
+	bool runtime_default; /* runtime_dir is DIR/.smartvm/runtime, .smartvm ours too */
 	svm_loop *loop;
 	struct svm_net *net;       /* net.c */
 	struct svm_images *images; /* images.c */
@@ -36,6 +37,7 @@ struct svm {
 	size_t nvms, capvms;
 	uint64_t next_gen;
 	char *fc_version;     /* resolved lazily */
+	bool fc_emulator;     /* the binary is fc-emulator, the test double (with fc_version) */
 	svm_ring log;         /* the daemon's own log */
 	svm_ring errors;      /* the root error file */
 	svm_ring image_errors; /* /images/error */

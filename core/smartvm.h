@@ -227,6 +227,9 @@ const char *svm_runtime_dir(const svm *s);
 /* The Firecracker version this orchestrator will use ("v1.14.2"), without network
  * access; "unknown" if it cannot be told. */
 const char *svm_fc_version(svm *s);
+/* The binary is fc-emulator, the project's test double of Firecracker's API (its
+ * --version says so): VMs start and answer, but no guest boots. */
+bool svm_fc_emulated(svm *s);
 const char *svm_lib_version(void);
 
 /* Is NAME a valid VM name: [A-Za-z0-9][A-Za-z0-9._-]{0,63} */

@@ -41,6 +41,15 @@ int64_t svm_wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+bool svm_fc_emulated(svm *s)
+{
+	svm_fc_version(s);
+	pthread_mutex_lock(&s->mu);
+	bool e = s->fc_emulator;
+	pthread_mutex_unlock(&s->mu);
+	return e;
+}
+
 const char *svm_lib_version(void)
 {
 	return SMARTVMFS_VERSION;
@@ -83,7 +92,9 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 		s->runtime_dir = strdup(o.runtime_dir);
 	} else if (dir_usable("/dev/shm")) {
 		s->runtime_dir = strdup("/dev/shm/.smartvm/runtime");
+		s->runtime_default = true;
 	} else {
+		s->runtime_default = true;
 		const char *tmp = getenv("TMPDIR");
 		char buf[PATH_MAX];
 		snprintf(buf, sizeof buf, "%s/.smartvm/runtime", tmp && *tmp ? tmp : "/tmp");
@@ -214,6 +225,7 @@ const char *svm_fc_version(svm *s)
 			char *argv[] = {s->firecracker, "--version", NULL};
 			char *out = vmm_capture(argv, 2000);
 			char *v = out ? strstr(out, " v") : NULL;
+			s->fc_emulator = out && strstr(out, "\nfc-emulator:");
 			if (v) {
 				v++;
 				v[strcspn(v, " \r\n")] = '\0';
@@ -514,6 +526,17 @@ void svm_free(svm *s)
 	}
 	if (s->net)
 		net_free(s->net);
+	if (s->runtime_default && s->runtime_dir) {
+		/* the last files are gone now (net's lock): the runtime dir, and the
+		 * .smartvm the default made above it, go when empty */
+		rmdir(s->runtime_dir);
+		char *slash = strrchr(s->runtime_dir, '/');
+		if (slash && slash != s->runtime_dir) {
+			*slash = '\0';
+			rmdir(s->runtime_dir);
+			*slash = '/';
+		}
+	}
 	if (s->images)
 		images_free(s->images);
 	free(s->vms);

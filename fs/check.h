@@ -12,6 +12,7 @@ struct fs_check_in {
 	const char *runtime_dir; /* NULL: the core's default */
 	const char *firecracker; /* NULL: a release is downloaded at first start */
 	const char *data_dir;    /* NULL: /tmp/.smartvm */
+	bool emulator;           /* firecracker is fc-emulator, the test double: no KVM needed */
 };
 
 /* Called once per check: ok, and one line (no newline) saying what was found

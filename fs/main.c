@@ -295,6 +295,15 @@ static ssize_t capture_argv(char *const argv[], char *out, size_t len, int timeo
 	return (ssize_t)have;
 }
 
+/* fc-emulator says what it is in its --version (a second line). */
+static bool is_emulator(const char *firecracker)
+{
+	char out[512] = "";
+	char *argv[] = {(char *)firecracker, "--version", NULL};
+	return firecracker && capture_argv(argv, out, sizeof out, 2000) > 0 &&
+	       strstr(out, "\nfc-emulator:") != NULL;
+}
+
 /* --version: ours, and the Firecracker version a mount with these options would
  * use, told without the network (DESIGN §3 /version). */
 static void version(const struct fs_conf *c)
@@ -305,6 +314,7 @@ static void version(const struct fs_conf *c)
 		char out[512] = "";
 		char *argv[] = {c->firecracker, "--version", NULL};
 		char *v = capture_argv(argv, out, sizeof out, 2000) > 0 ? strstr(out, " v") : NULL;
+		bool emulator = strstr(out, "\nfc-emulator:") != NULL;
 		if (v) {
 			v++;
 			v[strcspn(v, " \r\n")] = '\0';
@@ -313,7 +323,8 @@ static void version(const struct fs_conf *c)
 			printf("firecracker %s (-o fcversion; %s says %s)\n", c->fcversion, c->firecracker,
 			       v ? v : "no version");
 		else if (v)
-			printf("firecracker %s (%s)\n", v, c->firecracker);
+			printf("firecracker %s (%s%s)\n", v, c->firecracker,
+			       emulator ? ": fc-emulator, the test double" : "");
 		else
 			printf("firecracker unknown (%s does not answer --version)\n", c->firecracker);
 	} else if (c->fcversion) {
@@ -488,7 +499,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (conf.check) {
-		struct fs_check_in in = {conf.runtimedir, conf.firecracker, conf.datadir};
+		struct fs_check_in in = {conf.runtimedir, conf.firecracker, conf.datadir,
+		                         is_emulator(conf.firecracker)};
 		int problems = fs_check_run(&in, print_check, NULL);
 		printf("smartvmfs --check: %s\n", problems ? "problems above" : "all is well");
 		ret = problems ? 1 : 0;
@@ -575,7 +587,8 @@ int main(int argc, char *argv[])
 	svm_log(fsd.s, "smartvmfs %s mounted on %s%s in %.1f ms", SMARTVMFS_VERSION, cl.mountpoint,
 	        fsd.allow_other ? " (allow_other)" : "", (fs_now_ns() - t0) / 1e6);
 	if (!conf.nocheck) {
-		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf.firecracker, conf.datadir};
+		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf.firecracker, conf.datadir,
+		                         svm_fc_emulated(fsd.s)};
 		fs_check_run(&in, log_check, NULL);
 	}
 	char ready[PATH_MAX + 64];

@@ -358,9 +358,10 @@ static void handle_event(struct pump_item *it)
 	struct fs_node *n = fs_node_find(it->vm);
 	if (!n)
 		return;
-	/* Every file of a VM shows the VM's own mtime (svm_vm_mtime_ns), which a
-	 * state, config or metadata change moves: their cached attributes go too,
-	 * and with them a config.json that a start replaced (image, restore). */
+	/* A VM's directory shows the VM's own mtime (svm_vm_mtime_ns), which a
+	 * state, config or metadata change moves; its files their own. Cached
+	 * attributes of every cacheable file go at such a change all the same (a
+	 * config.json that a start replaced: image, restore). */
 	bool touched = it->kind == SVM_EV_STATE || it->kind == SVM_EV_EXIT ||
 	               it->kind == SVM_EV_CONFIG;
 	for (int i = 0; i < fs_vm_nrows; i++) {

@@ -377,7 +377,10 @@ static void fill_attr(const struct fs_where *w, struct stat *st, bool *no_cache)
 	if (w->node) {
 		st->st_uid = w->node->owner;
 		mtime = max64(mtime, w->node->created_ns);
-		if (t.vm && w->kind != FS_W_ENT)
+		/* the directory moves with any change of the VM; a file only when its
+		 * own value changed (rs->mtime_ns, moved by the pump): a pause leaves
+		 * config.json and error as they were */
+		if (t.vm && w->kind == FS_W_VMDIR)
 			mtime = max64(mtime, svm_vm_mtime_ns(t.vm));
 	}
 	if (w->ent)

@@ -35,8 +35,9 @@ int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_er
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	*text = fs_strdupf(len, "smartvmfs %s firecracker %s\n", SMARTVMFS_VERSION,
-	                   svm_fc_version(t->s));
+	*text = fs_strdupf(len, "smartvmfs %s firecracker %s%s\n", SMARTVMFS_VERSION,
+	                   svm_fc_version(t->s),
+	                   svm_fc_emulated(t->s) ? " (emulator: fc-emulator, the test double)" : "");
 	return *text ? 0 : ENOMEM;
 }
 

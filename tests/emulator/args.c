@@ -156,7 +156,9 @@ int args_parse(int argc, char **argv, struct emu_args *a)
 		return 1;
 	}
 	if (F("version")) {
-		printf("Firecracker v%s\n\n", EMU_FC_VERSION);
+		/* Firecracker's own line, then what this binary is (smartvmfs tells
+		 * its users it runs on the test double, not on a Firecracker) */
+		printf("Firecracker v%s\n%s\n\n", EMU_FC_VERSION, EMU_VERSION_NOTE);
 		return 1;
 	}
 	if (F("snapshot-version")) {

@@ -11,6 +11,8 @@
 
 /* The version we claim to be: the API contract we follow is v1.15.1. */
 #define EMU_FC_VERSION "1.15.1"
+/* The second line of --version: the word smartvmfs looks for (core/svm.c) */
+#define EMU_VERSION_NOTE "fc-emulator: the smartvmfs test double of Firecracker's API (boots no guest)"
 #define EMU_DEFAULT_PAYLOAD 51200
 
 /* Firecracker's exit codes (vmm::FcExitCode). */

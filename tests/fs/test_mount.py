@@ -163,3 +163,31 @@ def test_allow_other_host_paths(shared_mnt):
     assert r.returncode != 0 and "Permission denied" in r.stderr
     cfg = json.dumps(vm_config(m.kernel))
     assert as_nobody(m, f"echo '{cfg}' > vms/mine/config.json").returncode == 0
+
+
+def test_default_runtime_dir_leaves_nothing(tmp_path, kernel_file):
+    """Without -o runtimedir the daemon makes /dev/shm/.smartvm/runtime: both go at
+    unmount (only when empty: another mount may share them)."""
+    top = "/dev/shm/.smartvm"
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm here: the default runtime dir is under $TMPDIR")
+    if os.path.exists(top):
+        pytest.skip(f"{top} exists already (another smartvmfs on this host?): not the test's")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log = open(tmp_path / "daemon.log", "wb")
+    proc = subprocess.Popen([BIN, "-f", "-o", f"firecracker={EMULATOR},datadir={tmp_path}/data,nocheck",
+                             str(mnt)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(mnt) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.isdir(top + "/runtime")
+        os.mkdir(mnt / "vms" / "web")
+        (mnt / "vms" / "web" / "config.json").write_text(json.dumps(vm_config(kernel_file)))
+        (mnt / "vms" / "web" / "ctl").write_text("start\n")
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(top), os.listdir(top)

@@ -20,6 +20,7 @@ def test_root_listing(mnt):
 def test_version_and_summary(mnt):
     v = mnt.read("version")
     assert v.startswith("smartvmfs ") and v.endswith("\n") and v.count("\n") == 1
+    assert v.endswith(" (emulator: fc-emulator, the test double)\n"), v  # not a Firecracker
     summary = mnt.read("ctl")
     assert summary.count("\n") == 1
     assert "vms 0" in summary and "running 0" in summary and "bridge " in summary

@@ -220,7 +220,9 @@ def test_version_says_which_firecracker(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == f"smartvmfs {VERSION}"
-    assert re.fullmatch(rf"firecracker v\d+\.\d+\.\d+ \({re.escape(EMULATOR)}\)", lines[1]), lines
+    # the emulator is named as what it is, not as a Firecracker
+    assert re.fullmatch(rf"firecracker v\d+\.\d+\.\d+ \({re.escape(EMULATOR)}: fc-emulator, the test double\)",
+                        lines[1]), lines
     r = run(BIN, "-V", "-o", "fcversion=v1.7.0")
     assert r.stdout.splitlines()[1].startswith("firecracker v1.7.0 "), r.stdout
     # no binary, nothing downloaded: it says what will happen, without the network
@@ -273,6 +275,9 @@ def test_check(tmp_path):
     for what in ("/dev/kvm", "/dev/net/tun", "/dev/fuse", "iptables", "RLIMIT_NOFILE",
                  f"runtime dir {tmp_path}/rt", "firecracker"):
         assert what in r.stdout, f"--check says nothing of {what}"
+    # the emulator boots no guest: KVM is never a problem for it
+    assert not any("/dev/kvm" in p for p in problems), problems
+
 
 
 def test_check_says_what_is_wrong_and_how_to_fix_it(tmp_path):
