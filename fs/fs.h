@@ -171,6 +171,7 @@ struct fs_handle {
 	uint64_t read_end;     /* FS_OFFSET: the stream offset this open has read up to */
 	uint64_t skew;         /* FS_OFFSET: bytes this open skipped because the stream
 	                          had dropped them (a read at off serves off + skew) */
+	bool console_replay;   /* console: this open writes back the console's output */
 	bool snap_unread;      /* FS_LIVE: taken at open, no read yet (the first read at
 	                          offset 0 serves it rather than start over) */
 	bool direct;           /* opened direct_io: reads never fill the page cache (all but

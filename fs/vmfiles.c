@@ -140,11 +140,36 @@ int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_
 	return give_line(s, text, len);
 }
 
+/* An editor that opened `console`, then saves it, writes back what the guest
+ * printed: as serial input, every old line would run as a command in a guest
+ * shell. Such a write starts with the oldest bytes the console keeps. */
+static bool replays_console(struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	if (h->console_replay)
+		return true; /* the rest of the same save */
+	if (off != 0 || size < 8)
+		return false;
+	char head[256];
+	size_t want = size < sizeof head ? size : sizeof head;
+	uint64_t from = 0;
+	ssize_t n = svm_stream_read(h->t.s, h->t.vm, SVM_STREAM_VM_CONSOLE, 0, head, want, &from);
+	return n >= 8 && memcmp(head, buf, (size_t)n) == 0;
+}
+
 void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
 {
-	(void)off; /* a stream to the guest: offsets mean nothing */
 	svm_error err;
 	svm_error_clear(&err);
+	/* a stream to the guest: offsets mean nothing, but for telling a save */
+	if (replays_console(h, buf, size, off)) {
+		h->console_replay = true;
+		svm_error_set(&err, SVM_INVALID_CONFIG, "what was written starts with the console's "
+		              "own output (an editor saving it?): not sent to the guest; write only "
+		              "the input, e.g. echo CMD > console");
+		svm_vm_note_error(h->t.vm, "write console", &err);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	ssize_t n = svm_vm_console_write(h->t.vm, buf, size, &err);
 	if (n < 0) {
 		svm_vm_note_error(h->t.vm, "write console", &err);

@@ -209,3 +209,27 @@ def test_log_file(mnt):
     assert "mounted on" in mnt.read("log")
     size = os.stat(mnt.vm("web", "log")).st_size
     assert size == len(open(mnt.vm("web", "log"), "rb").read())
+
+
+def test_an_editor_save_of_console_is_not_guest_input(mnt):
+    """An editor opens console, the user types a line, the editor saves: the whole
+    buffer would replay the guest's output into its serial input. It is refused."""
+    mnt.started_vm("web")
+    console = mnt.vm("web", "console")
+    wait_for(lambda: "ready" in mnt.read("vms", "web", "console"))
+    text = mnt.read("vms", "web", "console")
+    fd = os.open(console, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, (text + "reboot\n").encode())
+        assert e.value.errno == errno.EINVAL
+    finally:
+        os.close(fd)
+    assert "write console: what was written starts with the console's own output" in \
+        mnt.read("vms", "web", "error")
+    time.sleep(0.3)
+    assert mnt.read("vms", "web", "console") == text  # the guest echoed nothing
+    # what a shell user writes still goes to the guest
+    r = mnt.sh("echo hello > vms/web/console")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: mnt.read("vms", "web", "console") == text + "hello\n")
