@@ -60,19 +60,28 @@ static bool is_url(const char *s)
  * `import` takes http(s) URLs only (libcurl would read file:// too). */
 static int check_paths(const char *line, svm_error *err)
 {
-	char w[4][512] = {"", "", "", ""};
-	int n = sscanf(line, "%511s %511s %511s %511s", w[0], w[1], w[2], w[3]);
+	/* the words as the core splits them (blanks), however long: a path checked
+	 * must be the whole path the core will open, never a prefix of it */
+	char *copy = strdup(line), *save = NULL;
+	if (!copy)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	const char *w[4] = {"", "", "", ""};
+	int n = 0;
+	for (char *t = strtok_r(copy, " \t\r\n", &save); t && n < 4; t = strtok_r(NULL, " \t\r\n", &save))
+		w[n++] = t;
 	const char *path = NULL;
+	int rc = 0;
 	if (n >= 3 && !strcmp(w[0], "fetch") && !strcmp(w[1], "manifest") && !is_url(w[2]))
 		path = w[2];
-	else if (n >= 2 && !strcmp(w[0], "clone") && w[1][0] == '/')
-		path = w[1];
+	else if (n >= 2 && !strcmp(w[0], "clone") && strchr(w[1], '/'))
+		path = w[1]; /* a bundle or file name has no slash: this names a host path */
 	else if (n >= 3 && !strcmp(w[0], "import") && !is_url(w[2]))
-		return svm_error_set(err, SVM_PERMISSION, "import takes http(s) URLs (allow_other): %s",
-		                     w[2]);
+		rc = svm_error_set(err, SVM_PERMISSION, "import takes http(s) URLs (allow_other): %s",
+		                   w[2]);
 	if (path && !fs_path_allowed(path))
-		return svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
-	return 0;
+		rc = svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
+	free(copy);
+	return rc;
 }
 
 int fs_images_command(const struct fs_target *t, const char *line, svm_error *err)
