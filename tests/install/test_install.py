@@ -121,6 +121,9 @@ def check_man_page(path, section):
         r = run("man", "-l", path, env={**os.environ, "MANWIDTH": "100", "MAN_KEEP_FORMATTING": ""})
         assert r.returncode == 0, r.stderr
         assert "NAME" in r.stdout and "smartvmfs" in r.stdout
+        # at a terminal's 80 columns troff neither warns nor breaks words in tables
+        w = run("man", "--warnings", "-l", path, env={**os.environ, "MANWIDTH": "80"})
+        assert w.returncode == 0 and not w.stderr.strip(), w.stderr
         return r.stdout
     return text
 
