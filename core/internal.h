@@ -72,6 +72,7 @@ struct svm_vm {
 	json_t *metadata;     /* NULL: none set */
 	svm_lines events;
 	svm_ring evlog;       /* the same event lines as a byte stream (the events file) */
+	bool autostart;       /* -o persist: start when a later mount restores it */
 
 	/* the VMM process; pid != 0 while it is alive (until reaped) */
 	atomic_int pid;

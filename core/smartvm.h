@@ -203,6 +203,7 @@ typedef struct svm_options {
 	                              never re-adopted (docs/restart.md) */
 	bool defer_adopt;          /* svm_new leaves re-adoption and the collection of a
 	                              crashed run to a later svm_adopt() */
+	bool persist;              /* VM definitions outlast the mount: DATADIR/vms/NAME.json */
 	svm_event_fn on_event;     /* may be NULL */
 	void *event_ud;
 } svm_options;
@@ -220,6 +221,10 @@ void svm_free(svm *s);
  * dir, TAPs, bridge and rules are collected; one log line per VM says which.
  * Once per orchestrator; svm_new runs it unless defer_adopt. Returns 0. */
 int svm_adopt(svm *s, svm_error *err);
+/* With opts.persist: makes again the VMs whose definitions an earlier mount kept
+ * (name, owner, config, metadata; not those re-adopted), and starts in the
+ * background those marked autostart. Call after svm_adopt. Returns how many. */
+int svm_persist_restore(svm *s);
 
 /* Effective settings (defaults filled in). */
 const svm_options *svm_get_options(const svm *s);
@@ -355,6 +360,11 @@ svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void
  * an op past its point of no return completes normally. Safe to call at any time
  * before done() has returned; idempotent. */
 void svm_op_cancel(svm_op *op);
+
+/* Autostart (with opts.persist only, else INVALID_CONFIG): the VM starts when a
+ * later mount restores its definition. */
+bool svm_vm_autostart(svm_vm *vm);
+int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err);
 
 /* Config: the camelCase JSON document (DESIGN §3 config.json). */
 char *svm_vm_config_json(svm_vm *vm);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "persist.h"
 #include "images.h"
 #include "internal.h"
 #include "net.h"
@@ -328,6 +329,7 @@ svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 	/* its state file from the start (docs/restart.md), outside s->mu */
 	pthread_mutex_lock(&vm->mu);
 	vmstate_save_locked(vm);
+	persist_save_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	return vm;
 }
@@ -418,6 +420,7 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err)
 	pthread_mutex_unlock(&s->mu);
 	net_release_vm(s->net, vm);
 	vm_destroy_files(vm);
+	persist_remove(s, vm->name);
 	svm_emit(s, SVM_EV_REMOVED, vm, 0, NULL);
 	svm_vm_unref(vm);
 	return 0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "persist.h"
 #include "config.h"
 #include "internal.h"
 #include "stage.h"
@@ -172,6 +173,7 @@ void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid)
 	pthread_mutex_lock(&vm->mu);
 	atomic_store(&vm->uid, (unsigned)uid);
 	vmstate_save_locked(vm); /* a re-adopted VM keeps its owner */
+	persist_save_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 }
 int64_t svm_vm_mtime_ns(const svm_vm *vm) { return (int64_t)atomic_load(&vm->mtime_ns); }
@@ -244,6 +246,7 @@ int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *
 	vm->config = cfg;
 	vm_touch(vm);
 	vmstate_save_locked(vm);
+	persist_save_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;
@@ -327,6 +330,7 @@ int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error
 	json_decref(vm->metadata);
 	vm->metadata = doc;
 	vm_touch(vm);
+	persist_save_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	pthread_mutex_unlock(&vm->md_mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
@@ -347,6 +351,7 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 			vm->metadata = json_object();
 		json_object_update_recursive(vm->metadata, patch);
 		vm_touch(vm);
+		persist_save_locked(vm);
 		pthread_mutex_unlock(&vm->mu);
 	}
 	pthread_mutex_unlock(&vm->md_mu);

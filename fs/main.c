@@ -36,7 +36,7 @@ struct fs_conf {
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
 	unsigned long consolesize;
-	int noephemeral, nocheck, noadopt;
+	int noephemeral, nocheck, noadopt, persist;
 	int allow_other;
 	int help, version, check;
 	int foreground;
@@ -67,6 +67,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("noephemeral", noephemeral),
 	CONF("nocheck", nocheck),
 	CONF("noadopt", noadopt),
+	CONF("persist", persist),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -226,6 +227,9 @@ static void usage(const char *prog)
 	"                           warnings, as --check words them]\n"
 	"    noadopt                kill the VMs a killed daemon left running [off: those\n"
 	"                           whose Firecracker still answers are re-adopted]\n"
+	"    persist                keep each VM's definition (config.json, metadata, owner,\n"
+	"                           autostart) in DATADIR/vms across unmounts and reboots\n"
+	"                           [off: VMs last as long as the mount]\n"
 	"\n"
 	"FUSE options:\n"
 	"    rw, ro, nosuid, suid, nodev, dev, noexec, exec, sync, async, dirsync, atime,\n"
@@ -438,6 +442,7 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->ci_bucket_url = c->cibucketurl;
 	o->no_ephemeral = c->noephemeral;
 	o->no_adopt = c->noadopt;
+	o->persist = c->persist;
 	o->defer_adopt = true; /* after the mount: a failed mount must not kill them */
 	o->console_size = c->consolesize;
 	o->on_event = fs_log_on_event;
@@ -576,6 +581,7 @@ int main(int argc, char *argv[])
 	/* mounted, not serving yet: a killed daemon's VMs are re-adopted or collected
 	 * now, so the first lookup sees them (docs/restart.md) */
 	svm_adopt(fsd.s, NULL);
+	svm_persist_restore(fsd.s); /* -o persist: the kept definitions, autostart */
 	if (!conf.paths)
 		conf.paths = default_paths();
 	if (fs_paths_init(conf.paths) != 0)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctlparse.h"
 #include "fs.h"
 
 /* Takes a malloc'd string (or NULL: empty) and makes sure it ends in a newline
@@ -154,6 +155,39 @@ static bool replays_console(struct fs_handle *h, const char *buf, size_t size, o
 	uint64_t from = 0;
 	ssize_t n = svm_stream_read(h->t.s, h->t.vm, SVM_STREAM_VM_CONSOLE, 0, head, want, &from);
 	return n >= 8 && memcmp(head, buf, (size_t)n) == 0;
+}
+
+int fs_vm_autostart_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	*text = fs_strdupf(len, "%s\n", svm_vm_autostart(t->vm) ? "on" : "off");
+	return *text ? 0 : ENOMEM;
+}
+
+/* autostart: one word, on or off; applied at once (the definition is rewritten). */
+void fs_autostart_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	(void)off;
+	svm_error err;
+	svm_error_clear(&err);
+	char word[8] = "";
+	size_t n = size;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	if (n < sizeof word && fs_ctl_check_bytes(buf, n, &err) == 0)
+		memcpy(word, buf, n);
+	bool on = !strcmp(word, "on") || !strcmp(word, "1");
+	if (!on && strcmp(word, "off") && strcmp(word, "0")) {
+		char *echo = fs_ctl_echo(buf, n);
+		svm_error_set(&err, SVM_INVALID_ARGUMENT, "autostart takes on or off, not \"%s\"",
+		              echo ? echo : "");
+		free(echo);
+	} else if (svm_vm_set_autostart(h->t.vm, on, &err) == 0) {
+		fuse_reply_write(req, size);
+		return;
+	}
+	svm_vm_note_error(h->t.vm, "write autostart", &err);
+	fuse_reply_err(req, svm_code_errno(err.code));
 }
 
 void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)

@@ -42,7 +42,7 @@ def test_events_and_tail_on_real_vm(fc_mnt):
     m = fc_mnt
     m.make_vm("tiny")
     # a read-write open: its reads wait for the next events
-    cat = subprocess.Popen(["bash", "-c", 'exec 3<>"$1"; cat <&3', "-", m.vm("tiny", "events")],
+    cat = subprocess.Popen(["bash", "-c", 'exec 3<>"$1"; exec cat <&3', "-", m.vm("tiny", "events")],
                            stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         assert cat.stdout.readline() == "state created\n"

@@ -1,0 +1,92 @@
+/*
+ * persist.c - VM definitions that outlast the mount (-o persist, docs/smartvmfs.5.md
+ * "PERSISTENCE"). A definition is what a user set, never what a run made: name,
+ * owner uid, config.json, metadata, autostart. Runtime files, TAPs and processes
+ * stay the mount's own and go at unmount as always.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist.h"
+#include "safedir.h"
+
+
+
+static void def_path(const svm *s, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/vms/%s.json", s->data_dir, name);
+}
+
+void persist_save_locked(svm_vm *vm)
+{
+	svm *s = vm->s;
+	if (!s->opt.persist || atomic_load(&vm->removed))
+		return;
+	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
+	snprintf(dir, sizeof dir, "%s/vms", s->data_dir);
+	svm_error e;
+	if (safedir_make(dir, &e) < 0) {
+		svm_log(s, "vm %s: its definition is not kept: %s", vm->name, e.message);
+		return;
+	}
+	def_path(s, vm->name, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	json_t *o = json_object();
+	json_object_set_new(o, "format", json_integer(PERSIST_FORMAT));
+	json_object_set_new(o, "name", json_string(vm->name));
+	json_object_set_new(o, "uid", json_integer(atomic_load(&vm->uid)));
+	json_object_set(o, "config", vm->config);
+	if (vm->metadata)
+		json_object_set(o, "metadata", vm->metadata);
+	json_object_set_new(o, "autostart", json_boolean(vm->autostart));
+	/* a new file each time, private, never through a link planted at its name */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -1 : json_dumpfd(o, fd, JSON_COMPACT);
+	if (fd >= 0 && (rc < 0 || write(fd, "\n", 1) != 1 || fsync(fd) < 0))
+		rc = -1;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		svm_log(s, "vm %s: its definition is not kept: %s: %s", vm->name, path, strerror(errno));
+		unlink(tmp);
+	}
+	json_decref(o);
+}
+
+void persist_remove(svm *s, const char *name)
+{
+	if (!s->opt.persist)
+		return;
+	char path[PATH_MAX + 80];
+	def_path(s, name, path, sizeof path);
+	unlink(path);
+}
+
+bool svm_vm_autostart(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool a = vm->autostart;
+	pthread_mutex_unlock(&vm->mu);
+	return a;
+}
+
+int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err)
+{
+	if (!vm->s->opt.persist)
+		return svm_error_set(err, SVM_INVALID_CONFIG, "autostart needs VM definitions that outlast "
+				     "the mount: mount with -o persist");
+	pthread_mutex_lock(&vm->mu);
+	vm->autostart = on;
+	persist_save_locked(vm);
+	pthread_mutex_unlock(&vm->mu);
+	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+	return 0;
+}
