@@ -150,17 +150,35 @@ static const char *first_bad_path(json_t *v)
 	return NULL;
 }
 
-int fs_config_paths_allowed(const char *text, size_t len, svm_error *err)
+/* A host interface a config names (hostDevName): any link of the host, the
+ * daemon's own bridge or another user's TAP among them. Only root may. */
+static const char *named_host_link(json_t *doc)
+{
+	json_t *ifs = json_object_get(doc, "networkInterfaces"), *nif;
+	size_t i;
+	json_array_foreach(ifs, i, nif) {
+		const char *dev = json_string_value(json_object_get(nif, "hostDevName"));
+		if (dev && *dev)
+			return dev;
+	}
+	return NULL;
+}
+
+int fs_config_paths_allowed(const char *text, size_t len, uid_t owner, svm_error *err)
 {
 	if (!fsd.allow_other)
 		return 0;
 	json_t *doc = json_loadb(text, len, 0, NULL);
 	if (!doc)
 		return 0; /* not JSON: the core says why */
-	const char *bad = first_bad_path(doc);
+	const char *bad = first_bad_path(doc), *link = owner != 0 ? named_host_link(doc) : NULL;
 	int rc = 0;
 	if (bad)
 		rc = svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", bad);
+	else if (link)
+		rc = svm_error_set(err, SVM_PERMISSION, "hostDevName %s names a host interface, which "
+		                   "only root may (allow_other): leave it out, and the daemon makes the "
+		                   "VM's TAP", link);
 	json_decref(doc);
 	return rc;
 }

@@ -378,7 +378,7 @@ void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node
 int fs_may_write_vm(fuse_req_t req, svm_vm *vm);
 bool fs_path_allowed(const char *path);
 /* 0 or EACCES with err filled: every host path in the JSON config lies under -o paths. */
-int fs_config_paths_allowed(const char *text, size_t len, svm_error *err);
+int fs_config_paths_allowed(const char *text, size_t len, uid_t owner, svm_error *err);
 int fs_paths_init(const char *spec);
 
 /* ---- util */

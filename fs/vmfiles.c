@@ -215,7 +215,8 @@ void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size
 
 int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
 {
-	if (fs_config_paths_allowed(text, len, err) != 0)
+	/* the writer is the VM's owner (FS_OWNED) */
+	if (fs_config_paths_allowed(text, len, svm_vm_owner_uid(vm), err) != 0)
 		return -1;
 	return svm_vm_set_config_json(vm, text, len, err);
 }

@@ -165,6 +165,24 @@ def test_allow_other_host_paths(shared_mnt):
     assert as_nobody(m, f"echo '{cfg}' > vms/mine/config.json").returncode == 0
 
 
+def test_allow_other_host_interfaces_are_roots(shared_mnt):
+    """hostDevName names any host link (the bridge, another user's TAP): only root's
+    VMs may; a user's VM gets the TAP the daemon makes."""
+    m = shared_mnt
+    assert as_nobody(m, "mkdir vms/mine").returncode == 0
+    before = m.read("vms", "mine", "config.json")
+    cfg = json.dumps(vm_config(m.kernel, networkInterfaces=[{"ifaceId": "eth0",
+                                                             "hostDevName": "svbr0"}]))
+    r = as_nobody(m, f"echo '{cfg}' > vms/mine/config.json")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert "hostDevName svbr0 names a host interface, which only root may" in \
+        m.read("vms", "mine", "error")
+    assert m.read("vms", "mine", "config.json") == before
+    # root's own VM may name one
+    m.make_vm("roots", networkInterfaces=[{"ifaceId": "eth0", "hostDevName": "tap-of-root"}])
+    assert "tap-of-root" in m.read("vms", "roots", "config.json")
+
+
 def test_default_runtime_dir_leaves_nothing(tmp_path, kernel_file):
     """Without -o runtimedir the daemon makes /dev/shm/.smartvm/runtime: both go at
     unmount (only when empty: another mount may share them)."""
