@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "images_int.h"
+#include "redact.h"
 
 #define MAX_WORDS 6
 
@@ -117,9 +118,12 @@ static void remember(svm_images *im, const char *line, const svm_error *e)
 	time_t t = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	char *text = NULL;
-	if (asprintf(&text, "%s %s: %s: %s", when, line, svm_code_name(e->code), e->message) < 0)
-		text = NULL;
+	char *text = NULL, *raw = NULL;
+	if (asprintf(&raw, "%s %s: %s: %s", when, line, svm_code_name(e->code), e->message) < 0)
+		raw = NULL;
+	if (raw)
+		text = redact_credentials(raw); /* ctl's read side is everyone's */
+	free(raw);
 	pthread_mutex_lock(&im->mu);
 	free(im->last_failure);
 	im->last_failure = text;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "persist.h"
+#include "redact.h"
 #include "images.h"
 #include "internal.h"
 #include "net.h"
@@ -567,14 +568,17 @@ void svm_free(svm *s)
 
 void svm_log(svm *s, const char *fmt, ...)
 {
-	char line[1536];
+	char raw[1536];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	char *shown = redact_credentials(raw); /* log is world-readable, and the journal */
+	const char *line = shown ? shown : raw;
 	ring_printf(&s->log, "%s", line);
 	if (s->opt.log_stderr)
 		fprintf(stderr, "smartvmfs: %s\n", line);
+	free(shown);
 	svm_emit(s, SVM_EV_DAEMON_LOG, NULL, 0, NULL);
 }
 
@@ -602,8 +606,12 @@ static char *printable(const char *text)
 
 void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
 {
-	char *c = printable(command ? command : "");
-	char *m = printable(e ? e->message : "");
+	char *rc = redact_credentials(command ? command : "");
+	char *rm = redact_credentials(e ? e->message : "");
+	char *c = printable(rc ? rc : "?");
+	char *m = printable(rm ? rm : "?");
+	free(rc);
+	free(rm);
 	ring_printf(r, "%s: %s", c ? c : "?", m ? m : "?");
 	free(c);
 	free(m);

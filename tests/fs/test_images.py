@@ -374,3 +374,16 @@ def test_allow_other_paths(tmp_path, kernel_file, server):
     finally:
         stop_daemon(m)
     check_output(m, [])
+
+
+def test_url_credentials_are_never_shown(imgmnt):
+    """A URL's password never reaches what others read: images/ctl, images/error,
+    the daemon log (and its copy on stderr)."""
+    m = imgmnt
+    host = m.server.base.split("://", 1)[1]
+    url = f"http://fetcher:s3cr3t-pw@{host}/files/no-such-manifest.json"
+    expect_errno(lambda: images_ctl(m, f"fetch manifest {url}"), errno.EIO)
+    for shown in (m.read("images", "ctl"), m.read("images", "error"), m.read("log"),
+                  m.daemon_output()):
+        assert "s3cr3t-pw" not in shown
+    assert f"http://fetcher:***@{host}/files/no-such-manifest.json" in m.read("images", "error")
