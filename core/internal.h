@@ -5,6 +5,8 @@
 #define SVM_INTERNAL_H
 
 #include <jansson.h>
+
+#include "vmindex.h"
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +37,7 @@ struct svm {
 	pthread_mutex_t mu;   /* guards vms, nvms, next_gen, fc_version */
 	svm_vm **vms;
 	size_t nvms, capvms;
+	vm_index index;       /* vms by name */
 	uint64_t next_gen;
 	char *fc_version;     /* resolved lazily */
 	bool fc_emulator;     /* the binary is fc-emulator, the test double (with fc_version) */
@@ -50,6 +53,8 @@ struct svm {
 struct svm_vm {
 	atomic_int refs;
 	svm *s;
+	struct svm_vm *hnext; /* the next in its vm_index bucket (s->mu) */
+	_Atomic(void *) front; /* the front end's own pointer (svm_vm_front_data) */
 	char name[72];
 	char id[SVM_ID_LEN + 1];
 	uint64_t gen;

@@ -263,10 +263,16 @@ bool svm_name_valid(const char *name)
 	return true;
 }
 
-static ssize_t find_locked(svm *s, const char *name)
+static bool taken_locked(svm *s, const char *name)
+{
+	return vmindex_find(&s->index, name) != NULL;
+}
+
+/* Where vm sits in the list (only a removal needs it). */
+static ssize_t index_of_locked(svm *s, const svm_vm *vm)
 {
 	for (size_t i = 0; i < s->nvms; i++)
-		if (strcmp(s->vms[i]->name, name) == 0)
+		if (s->vms[i] == vm)
 			return (ssize_t)i;
 	return -1;
 }
@@ -282,6 +288,8 @@ static int list_append_locked(svm *s, svm_vm *vm)
 		s->vms = v;
 		s->capvms = cap;
 	}
+	if (vmindex_add(&s->index, vm) < 0)
+		return -1;
 	vm->gen = ++s->next_gen;
 	s->vms[s->nvms++] = vm;
 	svm_vm_ref(vm); /* the list's reference */
@@ -304,12 +312,12 @@ svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 		/* generated names: vm-1, vm-2, ... skipping taken ones */
 		for (uint64_t n = s->next_gen + 1;; n++) {
 			snprintf(gen, sizeof gen, "vm-%llu", (unsigned long long)n);
-			if (find_locked(s, gen) < 0)
+			if (!taken_locked(s, gen))
 				break;
 		}
 		name = gen;
 	}
-	if (find_locked(s, name) >= 0) {
+	if (taken_locked(s, name)) {
 		pthread_mutex_unlock(&s->mu);
 		svm_error_set(err, SVM_EXISTS, "VM \"%s\" exists", name);
 		return NULL;
@@ -339,7 +347,7 @@ int vm_list_add(svm *s, svm_vm *vm, svm_error *err)
 {
 	pthread_mutex_lock(&s->mu);
 	int rc = 0;
-	if (find_locked(s, vm->name) >= 0)
+	if (taken_locked(s, vm->name))
 		rc = svm_error_set(err, SVM_EXISTS, "VM \"%s\" exists", vm->name);
 	else if (list_append_locked(s, vm) < 0)
 		rc = svm_error_set(err, SVM_NO_SPACE, "out of memory");
@@ -350,8 +358,7 @@ int vm_list_add(svm *s, svm_vm *vm, svm_error *err)
 svm_vm *svm_get_vm(svm *s, const char *name)
 {
 	pthread_mutex_lock(&s->mu);
-	ssize_t i = find_locked(s, name);
-	svm_vm *vm = i >= 0 ? s->vms[i] : NULL;
+	svm_vm *vm = vmindex_find(&s->index, name);
 	if (vm)
 		svm_vm_ref(vm);
 	pthread_mutex_unlock(&s->mu);
@@ -398,12 +405,12 @@ void svm_count_by_state(svm *s, size_t *counts)
 int svm_remove_vm(svm *s, const char *name, svm_error *err)
 {
 	pthread_mutex_lock(&s->mu);
-	ssize_t i = find_locked(s, name);
+	svm_vm *vm = vmindex_find(&s->index, name);
+	ssize_t i = vm ? index_of_locked(s, vm) : -1;
 	if (i < 0) {
 		pthread_mutex_unlock(&s->mu);
 		return svm_error_set(err, SVM_NOT_FOUND, "no VM \"%s\"", name);
 	}
-	svm_vm *vm = s->vms[i];
 	pthread_mutex_lock(&vm->mu);
 	svm_state st = vm->state;
 	bool live = st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED ||
@@ -418,6 +425,7 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err)
 	}
 	memmove(&s->vms[i], &s->vms[i + 1], (s->nvms - (size_t)i - 1) * sizeof *s->vms);
 	s->nvms--;
+	vmindex_del(&s->index, vm);
 	pthread_mutex_unlock(&s->mu);
 	net_release_vm(s->net, vm);
 	vm_destroy_files(vm);
@@ -544,6 +552,7 @@ void svm_free(svm *s)
 	if (s->images)
 		images_free(s->images);
 	free(s->vms);
+	vmindex_free(&s->index);
 	free(s->dns);
 	free(s->data_dir);
 	free(s->runtime_dir);

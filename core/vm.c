@@ -168,6 +168,8 @@ svm_state svm_vm_state(const svm_vm *vm) { return (svm_state)atomic_load(&vm->st
 pid_t svm_vm_pid(const svm_vm *vm) { return (pid_t)atomic_load(&vm->pid); }
 const char *svm_vm_runtime_dir(const svm_vm *vm) { return vm->rundir; }
 uid_t svm_vm_owner_uid(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
+void svm_vm_set_front_data(svm_vm *vm, void *data) { atomic_store(&vm->front, data); }
+void *svm_vm_front_data(const svm_vm *vm) { return atomic_load(&((svm_vm *)vm)->front); }
 void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid)
 {
 	pthread_mutex_lock(&vm->mu);

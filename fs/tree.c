@@ -186,13 +186,10 @@ static struct fs_node *node_by_serial(uint64_t serial)
 	return n;
 }
 
-/* Caller holds nodes_lock. */
+/* Caller holds nodes_lock. The node rides on its VM (svm_vm_front_data). */
 static struct fs_node *find_locked(svm_vm *vm)
 {
-	for (size_t i = nnodes; i-- > 1;)
-		if (nodes[i] && nodes[i]->vm == vm)
-			return nodes[i];
-	return NULL;
+	return svm_vm_front_data(vm);
 }
 
 struct fs_node *fs_node_find(svm_vm *vm)
@@ -229,6 +226,7 @@ struct fs_node *fs_node_for(svm_vm *vm)
 	n->owner = svm_vm_owner_uid(vm);
 	n->created_ns = fs_now_ns();
 	nodes[nnodes++] = n;
+	svm_vm_set_front_data(vm, n);
 out:
 	pthread_mutex_unlock(&nodes_lock);
 	return n;
