@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdroom.h"
 #include "config.h"
 #include "images.h"
 #include "net.h"
@@ -230,7 +231,8 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	bool net_done = false, staged = false;
 	svm *s = vm->s;
 	/* everything checked and resolved before anything is built (DESIGN §6) */
-	if (svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
+	if (limits_fds_for_start(err) < 0 ||
+	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
 	    images_apply(s->images, cfg, &fc_version, err) < 0 || check_host_files(cfg, err) < 0 ||
 	    !(binary = images_firecracker(s->images, fc_version, err)) || cancelled(vm, cancel, err))
 		goto out;
@@ -811,7 +813,7 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 }
 
 /* After an op has been answered: what may wait costs nobody there. */
-static void after_op(svm_vm *vm, svm_verb verb, int rc)
+static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 {
 	if (verb == SVM_V_START || verb == SVM_V_RESTORE) {
 		/* the daemon's log line (a write, an event) would delay the answer */
@@ -825,6 +827,11 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc)
 		if (rc == 0)
 			svm_log(vm->s, "vm %s: %s (pid %d) in %.2f ms (API ready after %.2f ms)",
 				vm->name, svm_state_name(st), (int)pid, run_ms, ready_ms);
+		else if (err && err->code == SVM_NO_SPACE)
+			/* the host ran out (descriptors, space): the administrator reads
+			 * the log; the user's own mistakes stay in the VM's error file */
+			svm_log(vm->s, "vm %s: %s failed: %s", vm->name,
+				verb == SVM_V_START ? "start" : "restore", err->message);
 		/* a started VM is mostly idle: its libcurl handle (two easy handles,
 		 * a connection cache, read buffers: tens of KiB of each running VM,
 		 * figure 5c) is made again by the next request, which costs a
@@ -839,7 +846,7 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	svm_error local;
 	int rc = vm_run(vm, req, NULL, err ? err : &local);
-	after_op(vm, req->verb, rc);
+	after_op(vm, req->verb, rc, err ? err : &local);
 	return rc;
 }
 
@@ -861,7 +868,7 @@ static void *op_main(void *arg)
 	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
-	after_op(op->vm, op->req.verb, rc);
+	after_op(op->vm, op->req.verb, rc, &e);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
 	svm_vm_unref(op->vm);

@@ -1,0 +1,66 @@
+"""At the edges: a mount that runs out of descriptors refuses the next start up front
+(ENOSPC, the limit and the fix in error and in log), leaves nothing of it, and the
+VMs it runs stay as they are."""
+import errno
+import os
+import shutil
+import time
+
+import pytest
+
+from conftest import (BIN, EMULATOR, _processes_mentioning, check_output, start_daemon,
+                      stop_daemon)
+
+pytestmark = pytest.mark.skipif(
+    not (BIN and os.path.exists(BIN) and EMULATOR and os.path.exists(EMULATOR)),
+    reason="SMARTVMFS_BIN or SMARTVMFS_EMULATOR not set (run through meson test)")
+
+
+@pytest.mark.daemon_output(r"no descriptors left for another VM")
+def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
+    if not shutil.which("prlimit"):
+        pytest.skip("prlimit (util-linux) is not installed")
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     wrap=("prlimit", "--nofile=120:120", "--"))
+    try:
+        started, refused = [], None
+        for i in range(60):
+            name = f"v{i}"
+            m.make_vm(name)
+            try:
+                m.ctl(name, "start")
+            except OSError as e:
+                refused = (name, e.errno)
+                break
+            started.append(name)
+        assert refused, "120 descriptors held 60 VMs?"
+        name, err = refused
+        assert err == errno.ENOSPC, errno.errorcode.get(err)
+        assert len(started) >= 5
+        why = m.read("vms", name, "error")
+        assert "no descriptors left for another VM: RLIMIT_NOFILE is 120" in why
+        assert "LimitNOFILE=" in why
+        # the log line follows the reply (after_op): give it a moment
+        deadline = time.monotonic() + 5
+        while f"vm {name}: start failed: no descriptors left" not in m.read("log"):
+            assert time.monotonic() < deadline, m.read("log")[-500:]
+            time.sleep(0.02)
+        # the refused VM is as it was, and nothing of its start is left
+        assert m.state(name) == "created"
+        rundir = m.read("vms", name, "runtime").strip()
+        # its runtime dir holds only the state file every VM has (no FIFO, socket,
+        # staged drive)
+        assert not os.path.exists(rundir) or os.listdir(rundir) == ["vm.json"], os.listdir(rundir)
+        vmms = [cmd for _, cmd in _processes_mentioning(m.runtime) if "--api-sock" in cmd]
+        assert not any(f"/{os.path.basename(rundir)}/" in cmd for cmd in vmms)
+        # the running ones run, each with its own VMM
+        assert all(m.state(n) == "running" for n in started)
+        assert len(vmms) == len(started)
+        # room again: stopped VMs give their descriptors back, and the start goes
+        for n in started[:3]:
+            m.ctl(n, "stop")
+        m.ctl(name, "start")
+        assert m.state(name) == "running"
+    finally:
+        stop_daemon(m)
+    check_output(m, [r"no descriptors left for another VM"])
