@@ -68,6 +68,7 @@ static const char *check_resource_id(const char *s);
 static const char *check_mac(const char *s);
 static const char *check_ifname(const char *s);
 static const char *check_link_local(const char *s);
+static const char *check_absolute(const char *s);
 static const char *check_image(const char *s);
 
 static const char *const cpu_templates[] = {"C3", "T2", "T2S", "T2CL", "T2A", "V1N1", "None", NULL};
@@ -146,7 +147,7 @@ static const struct field network_interface_update[] = {
 /* guest_cid is a u32; 0-2 are reserved (hypervisor, local, host). */
 static const struct field vsock[] = {
 	INT("guestCid", "guest_cid", F_REQUIRED, 3, UINT32_MAX),
-	STR("udsPath", "uds_path", F_REQUIRED | F_NONEMPTY),
+	STRC("udsPath", "uds_path", F_NONEMPTY, check_absolute), /* absent: RUNTIME/vsock.sock */
 	END,
 };
 
@@ -166,7 +167,7 @@ static const struct field mmds[] = {
 };
 
 static const struct field logger[] = {
-	STR("logPath", "log_path", F_REQUIRED | F_NONEMPTY),
+	STRC("logPath", "log_path", F_NONEMPTY, check_absolute), /* a copy; the VM's log has all */
 	ENUM("level", "level", 0, log_levels),
 	BOOL("showLevel", "show_level", 0),
 	BOOL("showLogOrigin", "show_log_origin", 0),
@@ -174,7 +175,7 @@ static const struct field logger[] = {
 };
 
 static const struct field metrics[] = {
-	STR("metricsPath", "metrics_path", F_REQUIRED | F_NONEMPTY),
+	STRC("metricsPath", "metrics_path", F_NONEMPTY, check_absolute), /* a copy of every line */
 	END,
 };
 
@@ -245,6 +246,12 @@ static const char *check_ifname(const char *s)
 	return NULL;
 bad:
 	return "an interface name of 1 to 15 characters without '/', ':' or spaces";
+}
+
+/* Paths the daemon opens or hands to Firecracker for the user: relative to what? */
+static const char *check_absolute(const char *s)
+{
+	return s[0] == '/' ? NULL : "an absolute path";
 }
 
 /* Firecracker's ipv4_address format: 169.254.[1-254].[0-255], plain dotted

@@ -84,6 +84,7 @@ struct svm_vm {
 	int pidfd, stdin_fd;
 	svm_watch *w_pid, *w_out, *w_err, *w_log, *w_metrics;
 	int out_fd, err_fd, log_fd, metrics_fd;
+	int logcopy_fd, metcopy_fd; /* logger.logPath, metrics.metricsPath: copies, or -1 */
 	unsigned long long pid_start; /* its /proc start time: a reused pid is not it */
 	bool adopted;         /* re-adopted after a daemon restart (docs/restart.md): not
 	                         our child, so its exit has no status to reap */
@@ -120,6 +121,9 @@ int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
 void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text);
 uint64_t vm_state_locked(svm_vm *vm, svm_state st); /* set + record; returns seq */
 uint64_t vm_event_locked(svm_vm *vm, const char *line); /* record an event; returns seq */
+/* The host side of cfg's vsock (malloc'd): vsock.udsPath, or RUNTIME/vsock.sock; NULL
+ * without a vsock device. Caller holds vm->mu, or owns cfg. */
+char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg);
 void vm_touch(svm_vm *vm);
 
 /* vm.c */

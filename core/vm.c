@@ -50,6 +50,7 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	atomic_init(&vm->state, SVM_CREATED);
 	atomic_init(&vm->uid, (unsigned)getuid());
 	vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
+	vm->logcopy_fd = vm->metcopy_fd = -1;
 	ring_init(&vm->console, s->opt.console_size);
 	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
 	ring_init(&vm->errtail, SVM_STDERR_KEPT);
@@ -548,10 +549,21 @@ char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err)
 char *svm_vm_vsock_path(svm_vm *vm)
 {
 	pthread_mutex_lock(&vm->mu);
-	bool has = json_object_get(vm->config, "vsock") != NULL;
+	char *p = vm_vsock_path_locked(vm, vm->config);
 	pthread_mutex_unlock(&vm->mu);
+	return p;
+}
+
+char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg)
+{
+	const json_t *vsock = json_object_get(cfg, "vsock");
+	if (!vsock)
+		return NULL;
+	const char *user = json_string_value(json_object_get(vsock, "udsPath"));
 	char *p = NULL;
-	if (has && asprintf(&p, "%s/vsock.sock", vm->rundir) < 0)
+	if (user)
+		return strdup(user); /* where the user asked (under -o paths with allow_other) */
+	if (asprintf(&p, "%s/vsock.sock", vm->rundir) < 0)
 		return NULL;
 	return p;
 }

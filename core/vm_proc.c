@@ -26,14 +26,32 @@
 
 /* ------------------------------------------------------------ draining */
 
-/* Reads what is there now; returns false at EOF or on a hard error. */
-static bool drain_into(int fd, svm_ring *ring, size_t *got)
+/* Appends to a copy the user asked for (logger.logPath, metrics.metricsPath).
+ * Never blocks the loop (O_NONBLOCK: a FIFO nobody reads loses the bytes); a
+ * failing copy is the user's file's business, the VM's own files have it all. */
+static void copy_out(int fd, const char *buf, size_t len)
+{
+	while (fd >= 0 && len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Reads what is there now (and copies it to copy_fd, -1: none); returns false at
+ * EOF or on a hard error. */
+static bool drain_into(int fd, svm_ring *ring, size_t *got, int copy_fd)
 {
 	char buf[16384];
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n > 0) {
 			ring_append(ring, buf, (size_t)n);
+			copy_out(copy_fd, buf, (size_t)n);
 			*got += (size_t)n;
 			continue;
 		}
@@ -58,7 +76,7 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 	(void)ev;
 	svm_vm *vm = ud;
 	size_t got = 0;
-	bool open = drain_into(loop_fd(w), &vm->console, &got);
+	bool open = drain_into(loop_fd(w), &vm->console, &got, -1);
 	if (got)
 		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
 	if (!open)
@@ -70,7 +88,7 @@ static void on_stderr(svm_watch *w, void *ud, uint32_t ev)
 	(void)ev;
 	svm_vm *vm = ud;
 	size_t got = 0;
-	if (!drain_into(loop_fd(w), &vm->errtail, &got))
+	if (!drain_into(loop_fd(w), &vm->errtail, &got, -1))
 		stop_watch(vm, &vm->w_err);
 }
 
@@ -79,7 +97,7 @@ static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
 	(void)ev;
 	svm_vm *vm = ud;
 	size_t got = 0;
-	bool open = drain_into(loop_fd(w), &vm->fclog, &got);
+	bool open = drain_into(loop_fd(w), &vm->fclog, &got, vm->logcopy_fd);
 	if (got)
 		svm_emit(vm->s, SVM_EV_LOG, vm, 0, NULL);
 	if (!open)
@@ -121,6 +139,8 @@ static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
 			if (!vm->mpart_len)
 				continue;
 			char *line = strndup(vm->mpart, vm->mpart_len);
+			vm->mpart[vm->mpart_len++] = '\n';
+			copy_out(vm->metcopy_fd, vm->mpart, vm->mpart_len);
 			vm->mpart_len = 0;
 			pthread_mutex_lock(&vm->mu);
 			free(vm->metrics_line);
@@ -200,7 +220,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	if (vm->w_out)
 		on_console(vm->w_out, vm, 0);
 	if (vm->w_err)
-		drain_into(vm->err_fd, &vm->errtail, &got);
+		drain_into(vm->err_fd, &vm->errtail, &got, -1);
 	if (vm->w_log)
 		on_fclog(vm->w_log, vm, 0);
 	if (vm->w_metrics)
@@ -253,8 +273,15 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	close_fd(&vm->err_fd);
 	close_fd(&vm->log_fd);
 	close_fd(&vm->metrics_fd);
-	/* Firecracker never unlinks its API socket (DESIGN §6) */
+	close_fd(&vm->logcopy_fd);
+	close_fd(&vm->metcopy_fd);
+	/* Firecracker never unlinks its API socket (DESIGN §6), nor its vsock one */
 	unlink(vm->sock);
+	char *uds = vm_vsock_path_locked(vm, vm->config);
+	struct stat ust;
+	if (uds && lstat(uds, &ust) == 0 && S_ISSOCK(ust.st_mode))
+		unlink(uds);
+	free(uds);
 	vm->pid = 0;
 	vm->pid_start = 0;
 	vm->adopted = false;
@@ -319,6 +346,27 @@ static int make_fifo_at(const char *path, svm_error *err)
 	return 0;
 }
 
+/* logger.logPath, metrics.metricsPath: the daemon keeps reading Firecracker's log
+ * and metrics (the VM's log and metrics files) and appends a copy of each where
+ * the config asks, created 0600 if new, never through a link at its name. Opened
+ * before the VMM runs: a path that cannot be written fails the start with nothing
+ * built. */
+static int open_copy(const json_t *cfg, const char *section, const char *key, int *fd,
+		     svm_error *err)
+{
+	const char *p = json_string_value(json_object_get(json_object_get(cfg, section), key));
+	*fd = -1;
+	if (!p)
+		return 0;
+	*fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		return 0;
+	int e = errno;
+	return svm_error_set(err, e == ENOENT ? SVM_NOT_FOUND : e == EACCES || e == EPERM ? SVM_PERMISSION
+			     : e == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
+			     "%s.%s %s: %s", section, key, p, e == ELOOP ? "is a symlink" : strerror(e));
+}
+
 static const char *logger_level(const json_t *cfg)
 {
 	const char *lv = json_string_value(json_object_get(json_object_get(cfg, "logger"), "level"));
@@ -380,7 +428,10 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
 	snprintf(errp, sizeof errp, "%s/stderr.fifo", vm->rundir);
 	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
-	if (make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
+	int lcopy = -1, mcopy = -1;
+	if (open_copy(cfg, "logger", "logPath", &lcopy, err) < 0 ||
+	    open_copy(cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
+	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
 	    make_fifo(outp, &out[0], err) < 0 || make_fifo(errp, &er[0], err) < 0 ||
 	    make_fifo_at(inp, err) < 0)
 		goto fail;
@@ -452,6 +503,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->err_fd = er[0];
 	vm->log_fd = logfd;
 	vm->metrics_fd = metfd;
+	vm->logcopy_fd = lcopy;
+	vm->metcopy_fd = mcopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
 	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
@@ -483,6 +536,10 @@ fail:
 		close(logfd);
 	if (metfd >= 0)
 		close(metfd);
+	if (lcopy >= 0)
+		close(lcopy);
+	if (mcopy >= 0)
+		close(mcopy);
 	remove_made_dirs(vm);
 	return -1;
 }
@@ -522,12 +579,17 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	int er = reopen_fifo(vm, "stderr.fifo", O_RDONLY);
 	int lg = reopen_fifo(vm, "log.fifo", O_RDONLY);
 	int met = reopen_fifo(vm, "metrics.fifo", O_RDONLY);
+	int lcopy = -1, mcopy = -1;
+	svm_error ce;
 	pthread_mutex_lock(&vm->mu);
+	if (open_copy(vm->config, "logger", "logPath", &lcopy, &ce) < 0 ||
+	    open_copy(vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0)
+		svm_log(s, "vm %s: its copy of the log or metrics stops: %s", vm->name, ce.message);
 	/* the exit watch first: without it nobody would ever notice the end */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	if (!vm->w_pid) {
 		pthread_mutex_unlock(&vm->mu);
-		int fds[] = {in, out, er, lg, met};
+		int fds[] = {in, out, er, lg, met, lcopy, mcopy};
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -542,6 +604,8 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->err_fd = er;
 	vm->log_fd = lg;
 	vm->metrics_fd = met;
+	vm->logcopy_fd = lcopy;
+	vm->metcopy_fd = mcopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
 	if (out >= 0)

@@ -160,11 +160,23 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 	}
 	json_t *vsock = svm_payload_vsock(cfg);
 	if (vsock) {
-		/* vsock endpoints are always the daemon's own files (DESIGN §3) */
-		char uds[PATH_MAX];
-		snprintf(uds, sizeof uds, "%s/vsock.sock", vm->rundir);
-		json_object_set_new(vsock, "uds_path", json_string(uds));
-		unlink(uds);
+		/* the daemon's own file in the runtime dir, unless the config names one
+		 * (DESIGN §3). Firecracker never unlinks it: a socket left there by an
+		 * earlier run goes; anything else in the way is the user's, and stays */
+		char *uds = vm_vsock_path_locked(vm, cfg);
+		struct stat st;
+		int in_way = uds && lstat(uds, &st) == 0;
+		if (in_way && !S_ISSOCK(st.st_mode)) {
+			svm_error_set(err, SVM_INVALID_CONFIG, "vsock.udsPath %s exists and is not a "
+				      "socket: refusing to remove it", uds);
+			free(uds);
+			json_decref(vsock);
+			return -1;
+		}
+		if (in_way)
+			unlink(uds);
+		json_object_set_new(vsock, "uds_path", json_string(uds ? uds : ""));
+		free(uds);
 	}
 	if (put(vm, "/vsock", vsock, err) < 0 || put(vm, "/balloon", svm_payload_balloon(cfg), err) < 0 ||
 	    put(vm, "/entropy", svm_payload_entropy(cfg), err) < 0 ||

@@ -3,8 +3,11 @@ import errno
 import json
 import os
 import stat
+import time
 
 import pytest
+
+from conftest import vm_config
 
 
 def expect_errno(fn, code):
@@ -90,12 +93,63 @@ def test_balloon_without_device_is_empty(mnt):
     assert mnt.read("vms", "web", "balloon") == ""
 
 
-def test_vsock_path(mnt):
+def test_vsock_path(mnt, tmp_path):
     mnt.make_vm("plain")
     assert mnt.read("vms", "plain", "vsock") == ""
-    mnt.make_vm("web", vsock={"guestCid": 3, "udsPath": "v.sock"})
+    # no udsPath: the daemon's own socket in the runtime dir
+    mnt.make_vm("web", vsock={"guestCid": 3})
     mnt.ctl("web", "start")
     path = mnt.read("vms", "web", "vsock")
     runtime = mnt.read("vms", "web", "runtime").strip()
     assert path == os.path.join(runtime, "vsock.sock") + "\n"
     assert os.stat(mnt.vm("web", "vsock")).st_size == len(path)
+    assert stat.S_ISSOCK(os.stat(path.strip()).st_mode)
+    # a udsPath: the socket is where the user asked, and goes with the VMM
+    mine = str(tmp_path / "mine.sock")
+    mnt.make_vm("own", vsock={"guestCid": 4, "udsPath": mine})
+    mnt.ctl("own", "start")
+    assert mnt.read("vms", "own", "vsock") == mine + "\n"
+    assert stat.S_ISSOCK(os.stat(mine).st_mode)
+    mnt.ctl("own", "stop")
+    assert not os.path.exists(mine)
+    # a stale socket there goes; a file that is not a socket stays, and the start fails
+    open(mine, "w").write("mine, not a socket\n")
+    with pytest.raises(OSError) as e:
+        mnt.ctl("own", "start")
+    assert e.value.errno == errno.EINVAL
+    assert "vsock.udsPath " + mine + " exists and is not a socket" in mnt.read("vms", "own", "error")
+    assert open(mine).read() == "mine, not a socket\n" and mnt.state("own") == "stopped"
+    # relative: refused when written
+    with pytest.raises(OSError):
+        mnt.write(mnt.vm("plain", "config.json"), json.dumps(vm_config(mnt.kernel, vsock={
+            "guestCid": 5, "udsPath": "v.sock"})))
+    assert "vsock.udsPath must be an absolute path" in mnt.read("vms", "plain", "error")
+
+
+def test_logger_and_metrics_paths_get_copies(mnt, tmp_path):
+    """logger.logPath and metrics.metricsPath: the VM's log and metrics files keep
+    everything, and a copy goes where the config asks."""
+    logp, metp = tmp_path / "fc.log", tmp_path / "fc.metrics"
+    mnt.make_vm("web", logger={"logPath": str(logp), "level": "Debug", "showLevel": True},
+                metrics={"metricsPath": str(metp)})
+    mnt.ctl("web", "start")
+    mnt.ctl("web", "flushmetrics")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (metp.exists() and metp.read_text().endswith("\n")
+                                                and logp.exists() and logp.stat().st_size):
+        time.sleep(0.05)
+    log_copy, own_log = logp.read_text(), mnt.read("vms", "web", "log")
+    assert log_copy and own_log.startswith(log_copy[:200]), (log_copy[:200], own_log[:200])
+    assert stat.S_IMODE(logp.stat().st_mode) == 0o600
+    lines = metp.read_text().splitlines()
+    assert lines and all(json.loads(line) for line in lines)
+    assert json.loads(mnt.read("vms", "web", "metrics"))  # the VM's own file still answers
+    mnt.ctl("web", "stop")
+    assert logp.exists()  # the user's file stays the user's
+    # a path that cannot be written fails the start, with nothing built
+    mnt.make_vm("bad", logger={"logPath": str(tmp_path / "no-such-dir" / "fc.log")})
+    with pytest.raises(OSError) as e:
+        mnt.ctl("bad", "start")
+    assert e.value.errno == errno.ENOENT
+    assert "logger.logPath " in mnt.read("vms", "bad", "error")
+    assert mnt.state("bad") == "created"

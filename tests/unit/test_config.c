@@ -227,7 +227,8 @@ static void test_validate_failures(void)
 	expect_problem("networkInterfaces", "[{\"hostDevName\": \"tap0\"}]",
 		       "networkInterfaces[0].ifaceId is required");
 
-	expect_problem("vsock", "{\"guestCid\": 3}", "vsock.udsPath is required");
+	expect_problem("vsock", "{\"guestCid\": 3, \"udsPath\": \"v.sock\"}",
+		       "vsock.udsPath must be an absolute path");
 	expect_problem("vsock", "{\"guestCid\": 4294967296, \"udsPath\": \"/v\"}",
 		       "vsock.guestCid must be <= 4294967295");
 	expect_problem("balloon", "{\"amountMib\": -1, \"deflateOnOom\": true}",
@@ -257,10 +258,11 @@ static void test_validate_failures(void)
 
 	expect_problem("logger", "{\"logPath\": \"/l\", \"level\": \"Verbose\"}",
 		       "logger.level must be one of: Error, Warning, Info, Debug, Trace, Off");
-	expect_problem("logger", "{\"level\": \"Info\"}", "logger.logPath is required");
+	expect_problem("logger", "{\"logPath\": \"fc.log\"}", "logger.logPath must be an absolute path");
 	expect_problem("logger", "{\"logPath\": \"/l\", \"showLevel\": \"yes\"}",
 		       "logger.showLevel must be a boolean");
-	expect_problem("metrics", "{}", "metrics.metricsPath is required");
+	expect_problem("metrics", "{\"metricsPath\": \"m\"}",
+		       "metrics.metricsPath must be an absolute path");
 	expect_problem("entropy", "{\"rateLimiter\": {\"bandwidth\": {\"size\": 1}}}",
 		       "entropy.rateLimiter.bandwidth.refillTime is required");
 	expect_problem("image", "\"../etc\"", "image must be \"latest\", \"lts\" or a bundle id ([A-Za-z0-9._-]+)");
