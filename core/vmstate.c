@@ -31,11 +31,10 @@ static json_t *state_doc(svm_vm *vm, svm_state st)
 	json_object_set_new(o, "made_dir", json_string(vm->made_dir));
 	json_object_set_new(o, "spawn_ns", json_integer((json_int_t)vm->spawn_ns));
 	json_object_set_new(o, "running_ns", json_integer((json_int_t)vm->running_ns));
-	if (json_object_get(vm->config, "vsock")) {
-		char p[PATH_MAX];
-		snprintf(p, sizeof p, "%s/vsock.sock", vm->rundir);
-		json_object_set_new(o, "vsock", json_string(p));
-	}
+	char *uds = vm_vsock_path_locked(vm, vm->config);
+	if (uds)
+		json_object_set_new(o, "vsock", json_string(uds));
+	free(uds);
 	json_object_set(o, "config", vm->config);
 	json_object_set_new(o, "leases", net_vm_leases_json(s->net, vm));
 	return o;
