@@ -294,6 +294,7 @@ int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_runtime_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_stat_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_vm_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_autostart_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 void fs_autostart_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);

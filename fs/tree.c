@@ -116,6 +116,9 @@ const struct fs_row fs_vm_rows[] = {
 	 .changes_on = STATEY},
 	{.name = "vsock", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_vsock_text,
 	 .changes_on = EV(CONFIG) | STATEY},
+	/* live: the VMM's own GET /version, while it runs */
+	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_version_text,
+	 .changes_on = STATEY},
 	/* -o persist: on, and a later mount starts the VM it restores */
 	{.name = "autostart", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_autostart_text,
 	 .write = fs_autostart_write, .changes_on = EV(CONFIG)},

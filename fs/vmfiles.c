@@ -157,6 +157,20 @@ static bool replays_console(struct fs_handle *h, const char *buf, size_t size, o
 	return n >= 8 && memcmp(head, buf, (size_t)n) == 0;
 }
 
+/* Firecracker's GET /version of this VM's VMM while one runs; empty otherwise (a
+ * stopped VM has no VMM to ask, and grep -r over VMs should not fail for it). */
+int fs_vm_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	if (!svm_vm_pid(t->vm)) {
+		*text = fs_strdupf(len, "%s", "");
+		return *text ? 0 : ENOMEM;
+	}
+	char *s = svm_vm_version_json(t->vm, err);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
 int fs_vm_autostart_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;

@@ -153,3 +153,13 @@ def test_logger_and_metrics_paths_get_copies(mnt, tmp_path):
     assert e.value.errno == errno.ENOENT
     assert "logger.logPath " in mnt.read("vms", "bad", "error")
     assert mnt.state("bad") == "created"
+
+
+def test_version_of_the_vmm(mnt):
+    mnt.make_vm("web")
+    assert mnt.read("vms", "web", "version") == ""  # no VMM to ask
+    mnt.ctl("web", "start")
+    v = json.loads(mnt.read("vms", "web", "version"))
+    assert v["firecracker_version"].count(".") == 2, v
+    mnt.ctl("web", "stop")
+    assert mnt.read("vms", "web", "version") == ""

@@ -8,7 +8,7 @@ import pytest
 ROOT_FILES = {"ctl", "version", "error", "log", "vms", "net", "images"}
 VM_FILES = {"ctl", "state", "events", "config.json", "metadata", "console", "error", "info",
             "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "vsock",
-            "autostart"}
+            "autostart", "version"}
 
 
 def test_root_listing(mnt):
