@@ -621,7 +621,14 @@ void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
 	char *m = printable(rm ? rm : "?");
 	free(rc);
 	free(rm);
-	ring_printf(r, "%s: %s", c ? c : "?", m ? m : "?");
+	/* the code's name, and Firecracker's HTTP status when it answered: what a
+	 * script matches on, the message being for people */
+	char detail[64] = "";
+	if (e && e->code != SVM_OK && e->http_status)
+		snprintf(detail, sizeof detail, " (%s, HTTP %d)", svm_code_name(e->code), e->http_status);
+	else if (e && e->code != SVM_OK)
+		snprintf(detail, sizeof detail, " (%s)", svm_code_name(e->code));
+	ring_printf(r, "%s: %s%s", c ? c : "?", m ? m : "?", detail);
 	free(c);
 	free(m);
 }

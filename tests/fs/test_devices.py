@@ -163,3 +163,12 @@ def test_version_of_the_vmm(mnt):
     assert v["firecracker_version"].count(".") == 2, v
     mnt.ctl("web", "stop")
     assert mnt.read("vms", "web", "version") == ""
+
+
+def test_error_lines_carry_the_code_and_firecrackers_status(mnt):
+    mnt.started_vm("web")  # no balloon device: Firecracker refuses a resize
+    expect_errno(lambda: mnt.ctl("web", "balloon 64"), errno.EIO)
+    last = mnt.read("vms", "web", "error").splitlines()[-1]
+    assert last.endswith("(API_ERROR, HTTP 400)"), last
+    expect_errno(lambda: mnt.ctl("web", "frobnicate"), errno.EINVAL)
+    assert mnt.read("vms", "web", "error").splitlines()[-1].endswith('"frobnicate" (INVALID_ARGUMENT)')

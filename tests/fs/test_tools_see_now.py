@@ -132,13 +132,14 @@ def check_errors(mnt, rel, bad, f):
     # the oldest were dropped; cat reads what is kept once (no line twice)
     assert len(whole.encode()) <= 16384 and whole.count("\n") < n
     assert len(set(whole.splitlines()[1:])) == whole.count("\n") - 1
-    assert whole.splitlines()[-1].endswith(f'"frobnicate {n - 1} {"x" * 100}"'), whole[-300:]
+    assert whole.splitlines()[-1].endswith(f'"frobnicate {n - 1} {"x" * 100}" (INVALID_ARGUMENT)'), \
+        whole[-300:]
     assert_tools_agree(mnt, rel, whole.splitlines(keepends=True)[-1], wrapped=True)
     followed = f.output(until=f'"frobnicate {n - 1} ').splitlines()
     # tail -f printed each failure once, in order, whole
     numbers = [int(line.split('"frobnicate ')[1].split()[0]) for line in followed]
     assert numbers == list(range(n)), followed[:3] + followed[-3:]
-    assert all(line.endswith('x"') for line in followed), followed
+    assert all(line.endswith('x" (INVALID_ARGUMENT)') for line in followed), followed
 
 
 def test_console_after_an_earlier_read(mnt):
