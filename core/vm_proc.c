@@ -719,16 +719,27 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 		}
 		bool exists = access(vm->sock, F_OK) == 0;
 		if (exists) {
+			/* this probe, too, ends by the readiness deadline */
+			uint64_t now = svm_now_ns();
+			int left_ms = deadline > now ? (int)((deadline - now) / 1000000ULL) + 1 : 1;
 			svm_error e;
-			if (svm_api_call(vm->api, "GET", "/version", NULL, NULL, &e) == 0) {
+			if (svm_api_call_timeout(vm->api, "GET", "/version", NULL, left_ms, NULL, &e) == 0) {
 				rc = 0;
 				break;
 			}
 		}
 		if (svm_now_ns() >= deadline) {
-			svm_error_set(err, SVM_SOCKET_TIMEOUT,
-				      "firecracker's API socket %s did not answer within %d ms", vm->sock,
-				      s->opt.ready_timeout_ms);
+			/* as the seed tells them apart: no socket at all, or one that
+			 * does not answer */
+			if (exists)
+				svm_error_set(err, SVM_API_TIMEOUT,
+					      "firecracker's API socket %s is there but its API did not "
+					      "answer within %d ms (-o readytimeout)", vm->sock,
+					      s->opt.ready_timeout_ms);
+			else
+				svm_error_set(err, SVM_SOCKET_TIMEOUT,
+					      "firecracker did not make its API socket %s within %d ms "
+					      "(-o readytimeout)", vm->sock, s->opt.ready_timeout_ms);
 			break;
 		}
 		if (exists) {

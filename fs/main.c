@@ -36,6 +36,7 @@ struct fs_conf {
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
 	unsigned long consolesize;
+	int readytimeout;
 	int noephemeral, nocheck, noadopt, persist;
 	int allow_other;
 	int help, version, check;
@@ -64,6 +65,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("cibucketurl=%s", cibucketurl),
 	CONF("maximages=%s", maximages),
 	CONF("consolesize=%lu", consolesize),
+	CONF("readytimeout=%d", readytimeout),
 	CONF("noephemeral", noephemeral),
 	CONF("nocheck", nocheck),
 	CONF("noadopt", noadopt),
@@ -81,7 +83,7 @@ static const struct fuse_opt conf_opts[] = {
 static const char *const valued[] = {"datadir", "runtimedir", "imagecache", "manifest",
                                      "firecracker", "fcversion", "arch", "bridge", "subnet",
                                      "paths", "dns", "releasesurl", "cibucketurl", "maximages",
-                                     "consolesize", NULL};
+                                     "consolesize", "readytimeout", NULL};
 
 static bool word_in(const char *arg, const char *const *words)
 {
@@ -220,6 +222,8 @@ static void usage(const char *prog)
 	"                           [https://s3.amazonaws.com/spec.ccfc.min]\n"
 	"    noephemeral            do not stage writable drives [off: they are staged]\n"
 	"    consolesize=BYTES      console bytes kept per VM [1048576]\n"
+	"    readytimeout=MS        how long a start waits for Firecracker's API socket\n"
+	"                           and its first answer [5000]\n"
 	"    paths=DIR:DIR...       with allow_other: where host paths in configs and verbs\n"
 	"                           may lie [DATADIR:IMAGECACHE:RUNTIMEDIR]\n"
 	"    allow_other            let other users in; a VM belongs to its creator [off]\n"
@@ -445,6 +449,7 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->persist = c->persist;
 	o->defer_adopt = true; /* after the mount: a failed mount must not kill them */
 	o->console_size = c->consolesize;
+	o->ready_timeout_ms = c->readytimeout > 0 ? c->readytimeout : 0;
 	o->on_event = fs_log_on_event;
 	o->event_ud = NULL;
 	o->log_stderr = log_stderr; /* -f: the log on stderr, as sshfs -f does; else syslog */

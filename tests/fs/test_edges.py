@@ -64,3 +64,39 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
     finally:
         stop_daemon(m)
     check_output(m, [r"no descriptors left for another VM"])
+
+
+def fake_vmm(tmp_path, name, body):
+    """A stand-in for the Firecracker binary (the cases no boot argument can
+    provoke: they happen before the guest exists)."""
+    p = tmp_path / name
+    p.write_text("#!/usr/bin/python3\nimport os, socket, sys, time\n"
+                 "sock = sys.argv[sys.argv.index('--api-sock') + 1]\n" + body)
+    p.chmod(0o755)
+    return str(p)
+
+
+@pytest.mark.parametrize("kind", ["no-socket", "mute-socket"])
+def test_readiness_timeouts_say_which(tmp_path, kernel_file, kind):
+    if kind == "no-socket":  # never makes its socket
+        fc = fake_vmm(tmp_path, "slow-fc", "time.sleep(30)\n")
+        want = ("SOCKET_TIMEOUT", "did not make its API socket")
+    else:  # makes it, listens, never answers
+        fc = fake_vmm(tmp_path, "mute-fc", "s = socket.socket(socket.AF_UNIX)\ns.bind(sock)\n"
+                      "s.listen(8)\ntime.sleep(30)\n")
+        want = ("API_TIMEOUT", "is there but its API did not answer within 300 ms")
+    m = start_daemon(str(tmp_path), fc, kernel_file, checks=False, extra_opts=["readytimeout=300"])
+    try:
+        m.make_vm("web")
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as e:
+            m.ctl("web", "start")
+        assert e.value.errno == errno.ETIMEDOUT
+        assert time.monotonic() - t0 < 5  # the option, not the default 5 s
+        line = m.read("vms", "web", "error").splitlines()[-1]
+        assert want[1] in line and line.endswith(f"({want[0]})"), line
+        assert m.state("web") == "created"
+        assert not [c for _, c in _processes_mentioning(m.runtime) if "--api-sock" in c]
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
