@@ -121,6 +121,8 @@ int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
 void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text);
 uint64_t vm_state_locked(svm_vm *vm, svm_state st); /* set + record; returns seq */
 uint64_t vm_event_locked(svm_vm *vm, const char *line); /* record an event; returns seq */
+/* -o persist: rewrites the VM's definition (persist.c); a failure is a log line. */
+void vm_persist_locked(svm_vm *vm);
 /* The host side of cfg's vsock (malloc'd): vsock.udsPath, or RUNTIME/vsock.sock; NULL
  * without a vsock device. Caller holds vm->mu, or owns cfg. */
 char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg);

@@ -22,18 +22,15 @@ static void def_path(const svm *s, const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/vms/%s.json", s->data_dir, name);
 }
 
-void persist_save_locked(svm_vm *vm)
+int persist_save_locked(svm_vm *vm, svm_error *err)
 {
 	svm *s = vm->s;
 	if (!s->opt.persist || atomic_load(&vm->removed))
-		return;
+		return 0;
 	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
 	snprintf(dir, sizeof dir, "%s/vms", s->data_dir);
-	svm_error e;
-	if (safedir_make(dir, &e) < 0) {
-		svm_log(s, "vm %s: its definition is not kept: %s", vm->name, e.message);
-		return;
-	}
+	if (safedir_make(dir, err) < 0)
+		return -1;
 	def_path(s, vm->name, path, sizeof path);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	json_t *o = json_object();
@@ -55,10 +52,12 @@ void persist_save_locked(svm_vm *vm)
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -1;
 	if (rc < 0) {
-		svm_log(s, "vm %s: its definition is not kept: %s: %s", vm->name, path, strerror(errno));
+		svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED, "%s: %s", path,
+			      strerror(errno));
 		unlink(tmp);
 	}
 	json_decref(o);
+	return rc < 0 ? -1 : 0;
 }
 
 void persist_remove(svm *s, const char *name)
@@ -68,25 +67,4 @@ void persist_remove(svm *s, const char *name)
 	char path[PATH_MAX + 80];
 	def_path(s, name, path, sizeof path);
 	unlink(path);
-}
-
-bool svm_vm_autostart(svm_vm *vm)
-{
-	pthread_mutex_lock(&vm->mu);
-	bool a = vm->autostart;
-	pthread_mutex_unlock(&vm->mu);
-	return a;
-}
-
-int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err)
-{
-	if (!vm->s->opt.persist)
-		return svm_error_set(err, SVM_INVALID_CONFIG, "autostart needs VM definitions that outlast "
-				     "the mount: mount with -o persist");
-	pthread_mutex_lock(&vm->mu);
-	vm->autostart = on;
-	persist_save_locked(vm);
-	pthread_mutex_unlock(&vm->mu);
-	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
-	return 0;
 }

@@ -10,8 +10,9 @@
 
 #define PERSIST_FORMAT 1 /* the "format" of a definition file */
 
-/* Writes the VM's definition (no-op without -o persist). Caller holds vm->mu. */
-void persist_save_locked(svm_vm *vm);
+/* Writes the VM's definition (0 at once without -o persist); -1 and err when it
+ * cannot. Caller holds vm->mu. */
+int persist_save_locked(svm_vm *vm, svm_error *err);
 /* Removes the definition of a VM that was removed (no-op without -o persist). */
 void persist_remove(svm *s, const char *name);
 

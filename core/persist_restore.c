@@ -58,7 +58,7 @@ static svm_vm *restore_one(svm *s, const char *file)
 			svm_vm_set_owner_uid(vm, (uid_t)json_integer_value(json_object_get(o, "uid")));
 			pthread_mutex_lock(&vm->mu);
 			vm->autostart = json_is_true(json_object_get(o, "autostart"));
-			persist_save_locked(vm);
+			vm_persist_locked(vm);
 			pthread_mutex_unlock(&vm->mu);
 		}
 		free(cfg);
@@ -118,3 +118,26 @@ int svm_persist_restore(svm *s)
 	return restored;
 }
 
+bool svm_vm_autostart(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool a = vm->autostart;
+	pthread_mutex_unlock(&vm->mu);
+	return a;
+}
+
+int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err)
+{
+	if (!vm->s->opt.persist)
+		return svm_error_set(err, SVM_INVALID_CONFIG, "autostart needs VM definitions that outlast "
+				     "the mount: mount with -o persist");
+	pthread_mutex_lock(&vm->mu);
+	vm->autostart = on;
+	svm_error e;
+	int rc = persist_save_locked(vm, &e);
+	if (rc < 0)
+		svm_error_set(err, e.code, "the definition of %s is not kept: %s", vm->name, e.message);
+	pthread_mutex_unlock(&vm->mu);
+	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+	return rc;
+}

@@ -338,7 +338,7 @@ svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 	/* its state file from the start (docs/restart.md), outside s->mu */
 	pthread_mutex_lock(&vm->mu);
 	vmstate_save_locked(vm);
-	persist_save_locked(vm);
+	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	return vm;
 }

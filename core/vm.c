@@ -169,6 +169,13 @@ svm_state svm_vm_state(const svm_vm *vm) { return (svm_state)atomic_load(&vm->st
 pid_t svm_vm_pid(const svm_vm *vm) { return (pid_t)atomic_load(&vm->pid); }
 const char *svm_vm_runtime_dir(const svm_vm *vm) { return vm->rundir; }
 uid_t svm_vm_owner_uid(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
+void vm_persist_locked(svm_vm *vm)
+{
+	svm_error e;
+	if (persist_save_locked(vm, &e) < 0)
+		svm_log(vm->s, "vm %s: its definition is not kept: %s", vm->name, e.message);
+}
+
 void svm_vm_set_front_data(svm_vm *vm, void *data) { atomic_store(&vm->front, data); }
 void *svm_vm_front_data(const svm_vm *vm) { return atomic_load(&((svm_vm *)vm)->front); }
 void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid)
@@ -176,7 +183,7 @@ void svm_vm_set_owner_uid(svm_vm *vm, uid_t uid)
 	pthread_mutex_lock(&vm->mu);
 	atomic_store(&vm->uid, (unsigned)uid);
 	vmstate_save_locked(vm); /* a re-adopted VM keeps its owner */
-	persist_save_locked(vm);
+	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 }
 int64_t svm_vm_mtime_ns(const svm_vm *vm) { return (int64_t)atomic_load(&vm->mtime_ns); }
@@ -249,7 +256,7 @@ int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *
 	vm->config = cfg;
 	vm_touch(vm);
 	vmstate_save_locked(vm);
-	persist_save_locked(vm);
+	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;
@@ -333,7 +340,7 @@ int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error
 	json_decref(vm->metadata);
 	vm->metadata = doc;
 	vm_touch(vm);
-	persist_save_locked(vm);
+	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	pthread_mutex_unlock(&vm->md_mu);
 	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
@@ -354,7 +361,7 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 			vm->metadata = json_object();
 		json_object_update_recursive(vm->metadata, patch);
 		vm_touch(vm);
-		persist_save_locked(vm);
+		vm_persist_locked(vm);
 		pthread_mutex_unlock(&vm->mu);
 	}
 	pthread_mutex_unlock(&vm->md_mu);

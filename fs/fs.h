@@ -335,7 +335,7 @@ char *fs_line_trim(char *line);
 /* ---- events.c: the blocking `events` file */
 void fs_events_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 void fs_events_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
-/* ops.c: the read of an FS_OFFSET row (replies; h->read_end moves). */
+/* stream.c: the read of an FS_OFFSET row (replies; h->read_end moves). */
 void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 void fs_events_poll(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
 void fs_events_opened(struct fs_handle *h);

@@ -206,13 +206,19 @@ def stop_daemon(m, check=True):
     """Unmounts (fusermount3 -u), waits for the daemon and checks that it left
     nothing behind: no process, no socket, no runtime directory."""
     if m.proc.poll() is None:
-        subprocess.run(["fusermount3", "-u", m.path], capture_output=True)
+        r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True, text=True)
         try:
             m.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            holders = [f"{pid}: {cmd}" for pid, cmd in _processes_mentioning(m.path)]
             m.proc.kill()
             m.proc.wait()
-            raise AssertionError("smartvmfs did not exit within 30 s of unmount")
+            for pid, cmd in _processes_mentioning(m.runtime):  # its VMMs, orphaned now
+                if "--api-sock" in cmd:
+                    os.kill(pid, signal.SIGKILL)
+            raise AssertionError("smartvmfs did not exit within 30 s of unmount (fusermount3: "
+                                 f"{r.returncode} {r.stderr.strip()!r}; processes naming the "
+                                 f"mount: {holders})\n" + m.daemon_output()[-2000:])
     try:
         dead = os.path.ismount(m.path)
     except OSError:
