@@ -221,6 +221,10 @@ void svm_free(svm *s);
  * dir, TAPs, bridge and rules are collected; one log line per VM says which.
  * Once per orchestrator; svm_new runs it unless defer_adopt. Returns 0. */
 int svm_adopt(svm *s, svm_error *err);
+/* What this mount can still afford now, one "KEY VALUE" per line (malloc'd): how
+ * many more VMs its descriptors allow, the descriptors free and the limit, what a
+ * VM keeps, the host's available memory and the runtime dir's free bytes. */
+char *svm_room_text(svm *s);
 /* With opts.persist: makes again the VMs whose definitions an earlier mount kept
  * (name, owner, config, metadata; not those re-adopted), and starts in the
  * background those marked autostart. Call after svm_adopt. Returns how many. */

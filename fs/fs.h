@@ -279,6 +279,7 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st);
 
 /* ---- rootfiles.c, vmfiles.c: the handlers behind the rows */
 int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_root_room_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_command(const struct fs_target *t, const char *line, svm_error *err);
 /* Command files: lines run in order on a thread of their own (row->cmd). */

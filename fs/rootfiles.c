@@ -32,6 +32,17 @@ int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_er
 	return *text ? 0 : ENOMEM;
 }
 
+int fs_root_room_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	char *s = svm_room_text(t->s);
+	if (!s)
+		return ENOMEM;
+	*text = s;
+	*len = strlen(s);
+	return 0;
+}
+
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;

@@ -31,6 +31,9 @@ const struct fs_row fs_root_rows[] = {
 	 .parent = ""},
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_version_text,
 	 .parent = ""},
+	/* live: what the mount can still afford (a scheduler asks before it starts) */
+	{.name = "room", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_root_room_text,
+	 .parent = ""},
 	{.name = "error", .mode = S_IFREG | 0444, .flags = FS_OFFSET, .stream = SVM_STREAM_ERRORS,
 	 .changes_on = EV(ROOT_ERROR), .parent = ""},
 	{.name = "log", .mode = S_IFREG | 0444, .flags = FS_OFFSET, .stream = SVM_STREAM_LOG,

@@ -23,6 +23,8 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
     m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
                      wrap=("prlimit", "--nofile=120:120", "--"))
     try:
+        room = dict(line.split() for line in m.read("room").splitlines())
+        assert room["descriptors_limit"] == "120" and int(room["vms_by_descriptors"]) > 5, room
         started, refused = [], None
         for i in range(60):
             name = f"v{i}"
@@ -56,6 +58,8 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
         # the running ones run, each with its own VMM
         assert all(m.state(n) == "running" for n in started)
         assert len(vmms) == len(started)
+        # the room file said so beforehand: none left
+        assert dict(line.split() for line in m.read("room").splitlines())["vms_by_descriptors"] == "0"
         # room again: stopped VMs give their descriptors back, and the start goes
         for n in started[:3]:
             m.ctl(n, "stop")
