@@ -206,6 +206,12 @@ typedef struct svm_options {
 	bool persist;              /* VM definitions outlast the mount: DATADIR/vms/NAME.json */
 	svm_event_fn on_event;     /* may be NULL */
 	void *event_ud;
+	/* Called at every start and restore, when nothing is built yet, with the
+	 * config about to be used (camelCase JSON text: a restore's is the one its
+	 * snapshot holds) and the VM's owner: a front end's own rule for host paths
+	 * (allow_other). Non-zero, with err set, refuses the start. May be NULL. */
+	int (*check_config)(void *ud, uid_t owner, const char *json, size_t len, svm_error *err);
+	void *check_ud;
 } svm_options;
 
 /* Creates the orchestrator: fills defaults, creates the runtime dir (0700), raises

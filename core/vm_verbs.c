@@ -208,6 +208,22 @@ static void roll_back(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 typedef int (*boot_fn)(svm_vm *vm, const json_t *cfg, const json_t *md, const void *arg,
 		       const atomic_bool *cancel, svm_error *err);
 
+/* The front end's rule for the host paths of the config about to be used, checked
+ * when it is used (a restore's config comes from its snapshot directory, and the
+ * daemon's own checks at write time never saw it). */
+static int check_config(svm_vm *vm, const json_t *cfg, svm_error *err)
+{
+	const svm_options *o = &vm->s->opt;
+	if (!o->check_config)
+		return 0;
+	char *text = json_dumps(cfg, JSON_COMPACT);
+	if (!text)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	int rc = o->check_config(o->check_ud, svm_vm_owner_uid(vm), text, strlen(text), err) ? -1 : 0;
+	free(text);
+	return rc;
+}
+
 /* The shared frame of start and restore: check, STARTING, spawn, ready, boot_fn,
  * then the final state or a complete roll back to the state it had. */
 /* cfg_override: the config to boot with instead of the VM's (restore);
@@ -243,7 +259,7 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	bool net_done = false, staged = false;
 	svm *s = vm->s;
 	/* everything checked and resolved before anything is built (DESIGN §6) */
-	if (limits_fds_for_start(err) < 0 ||
+	if (limits_fds_for_start(err) < 0 || check_config(vm, cfg, err) < 0 ||
 	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
 	    images_apply(s->images, cfg, &fc_version, err) < 0 || check_host_files(cfg, err) < 0 ||
 	    !(binary = images_firecracker(s->images, fc_version, err)) || cancelled(vm, cancel, err))

@@ -182,3 +182,10 @@ int fs_config_paths_allowed(const char *text, size_t len, uid_t owner, svm_error
 	json_decref(doc);
 	return rc;
 }
+
+/* The core asks at each start and restore (svm_options.check_config). */
+int fs_check_config_at_start(void *ud, uid_t owner, const char *json, size_t len, svm_error *err)
+{
+	(void)ud;
+	return fs_config_paths_allowed(json, len, owner, err);
+}

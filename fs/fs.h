@@ -381,6 +381,7 @@ int fs_may_write_vm(fuse_req_t req, svm_vm *vm);
 bool fs_path_allowed(const char *path);
 /* 0 or EACCES with err filled: every host path in the JSON config lies under -o paths. */
 int fs_config_paths_allowed(const char *text, size_t len, uid_t owner, svm_error *err);
+int fs_check_config_at_start(void *ud, uid_t owner, const char *json, size_t len, svm_error *err);
 int fs_paths_init(const char *spec);
 
 /* ---- util */

@@ -452,6 +452,10 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->ready_timeout_ms = c->readytimeout > 0 ? c->readytimeout : 0;
 	o->on_event = fs_log_on_event;
 	o->event_ud = NULL;
+	/* with allow_other, the host paths of every config a VM starts with, its
+	 * snapshot's included, are checked as a config write is (fs/access.c) */
+	if (c->allow_other)
+		o->check_config = fs_check_config_at_start;
 	o->log_stderr = log_stderr; /* -f: the log on stderr, as sshfs -f does; else syslog */
 }
 

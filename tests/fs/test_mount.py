@@ -183,6 +183,28 @@ def test_allow_other_host_interfaces_are_roots(shared_mnt):
     assert "tap-of-root" in m.read("vms", "roots", "config.json")
 
 
+def test_allow_other_a_restored_config_is_checked_too(shared_mnt):
+    """restore DIR: the config.json the snapshot holds is checked as a written one
+    is; a planted one naming a file outside -o paths is refused, nothing built."""
+    m = shared_mnt
+    planted = os.path.join(m.datadir, "planted")
+    os.makedirs(planted)
+    for f in ("vmstate", "mem"):
+        open(os.path.join(planted, f), "wb").close()
+    outside = os.path.join(os.path.dirname(m.path), "outside", "vmlinux")
+    cfg = vm_config(m.kernel, drives=[{"driveId": "stolen", "pathOnHost": outside,
+                                       "isRootDevice": False}])
+    with open(os.path.join(planted, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    os.chmod(m.datadir, 0o755)
+    assert as_nobody(m, "mkdir vms/mine").returncode == 0
+    r = as_nobody(m, f"echo 'restore {planted}' > vms/mine/ctl")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert f"host path {outside} is not under -o paths" in m.read("vms", "mine", "error")
+    assert m.state("mine") == "created"
+    assert not [c for _, c in _processes_mentioning(m.runtime) if "--api-sock" in c]
+
+
 def test_default_runtime_dir_leaves_nothing(tmp_path, kernel_file):
     """Without -o runtimedir the daemon makes /dev/shm/.smartvm/runtime: both go at
     unmount (only when empty: another mount may share them)."""
