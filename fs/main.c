@@ -376,6 +376,20 @@ static void log_check(void *ud, bool ok, const char *what, const char *line)
 		svm_log(fsd.s, "warning: %s", line);
 }
 
+/* Ends the FUSE connection at once: /dev/null takes the place of our /dev/fuse
+ * descriptor (libfuse closes that number later, harmlessly), the device's last
+ * reference goes, and the kernel fails every request still waiting. */
+static void abort_fuse_conn(void)
+{
+	int fd = fsd.se ? fuse_session_fd(fsd.se) : -1;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && null >= 0)
+		dup2(null, fd);
+	if (null >= 0)
+		close(null);
+	fs_logf("the notifier was stuck in the kernel at the end: the FUSE connection was ended");
+}
+
 /* Relative option paths would break once we chdir("/") as a daemon. */
 static char *absolute(char *p)
 {
@@ -660,8 +674,8 @@ out_core:
 				fs_logf("stopped every VM and removed what the daemon made in %.1f ms",
 			        (fs_now_ns() - t0) / 1e6);
 	}
-	fs_notify_stop();
-	fs_events_shutdown();
+	fs_events_shutdown(); /* reads parked on events end first (end of file) */
+	fs_notify_stop(abort_fuse_conn);
 	fs_nodes_free();
 out_signals:
 	fuse_remove_signal_handlers(se);

