@@ -33,8 +33,9 @@ static svm_vm *restore_one(svm *s, const char *file)
 	const char *name = o ? json_string_value(json_object_get(o, "name")) : NULL;
 	svm_error e;
 	svm_error_clear(&e);
-	svm_vm *vm = NULL, *running = name ? svm_get_vm(s, name) : NULL;
-	if (!name || json_integer_value(json_object_get(o, "format")) != PERSIST_FORMAT) {
+	bool usable = name && json_integer_value(json_object_get(o, "format")) == PERSIST_FORMAT;
+	svm_vm *vm = NULL, *running = usable ? svm_get_vm(s, name) : NULL;
+	if (!usable) {
 		svm_log(s, "a kept VM definition is not readable, left as it is: %s%s%s", file,
 			o ? "" : ": ", o ? "" : je.text);
 	} else if (running) {
