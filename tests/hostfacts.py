@@ -52,21 +52,21 @@ def mount_warnings(binary, firecracker):
     return pats
 
 
-def kvm():
-    """None when /dev/kvm can be opened for reading and writing, else why not."""
+def _device(path, consequence):
+    """None when the device opens for reading and writing, else why not."""
     try:
-        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+        os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
         return None
     except OSError as e:
-        return f"/dev/kvm is not usable here ({e.strerror}): KVM is needed to boot a guest"
+        return f"{path} is not usable here ({e.strerror}): {consequence}"
+
+
+def kvm():
+    return _device("/dev/kvm", "KVM is needed to boot a guest")
 
 
 def tun():
-    try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
-        return None
-    except OSError as e:
-        return f"/dev/net/tun is not usable here ({e.strerror}): TAPs cannot be made (modprobe tun)"
+    return _device("/dev/net/tun", "TAPs cannot be made (modprobe tun)")
 
 
 def iptables():

@@ -13,19 +13,8 @@ pytestmark = pytest.mark.skipif(
     reason="SMARTVMFS_BIN or SMARTVMFS_EMULATOR not set (run through meson test)")
 
 
-def persisted(tmp_path):
-    return start_daemon(str(tmp_path), EMULATOR, kernel(tmp_path), extra_opts=["persist"],
-                        checks=False)
-
-
-def kernel(tmp_path):
-    from conftest import GUEST_KERNEL
-    if GUEST_KERNEL and os.path.exists(GUEST_KERNEL):
-        return GUEST_KERNEL
-    k = tmp_path / "vmlinux"
-    if not k.exists():
-        k.write_bytes(b"\x7fELF" + b"\0" * 60)
-    return str(k)
+def persisted(tmp_path, kernel):
+    return start_daemon(str(tmp_path), EMULATOR, kernel, extra_opts=["persist"], checks=False)
 
 
 def test_default_is_ephemeral(mnt):
@@ -39,8 +28,8 @@ def test_default_is_ephemeral(mnt):
     assert not os.path.exists(os.path.join(mnt.datadir, "vms"))
 
 
-def test_definitions_come_back_and_autostart(tmp_path):
-    m = persisted(tmp_path)
+def test_definitions_come_back_and_autostart(tmp_path, kernel_file):
+    m = persisted(tmp_path, kernel_file)
     try:
         m.make_vm("web", "svm.marker=1")
         m.write(m.vm("web", "metadata"), json.dumps({"role": "web"}))
@@ -59,7 +48,7 @@ def test_definitions_come_back_and_autostart(tmp_path):
         stop_daemon(m)  # the runtime dir, processes and TAPs go as always
     check_output(m, [])
 
-    m = persisted(tmp_path)
+    m = persisted(tmp_path, kernel_file)
     try:
         assert sorted(os.listdir(m.p("vms"))) == ["clone", "idle", "web"]
         m.wait_state("web", "running")  # autostart
@@ -77,14 +66,14 @@ def test_definitions_come_back_and_autostart(tmp_path):
 
 
 @pytest.mark.daemon_output(r"its kept definition was not restored")
-def test_a_definition_that_cannot_be_used_is_left_as_it_is(request, tmp_path):
+def test_a_definition_that_cannot_be_used_is_left_as_it_is(request, tmp_path, kernel_file):
     vms = tmp_path / "data" / "vms"
     vms.mkdir(parents=True)
     os.chmod(tmp_path / "data", 0o700)
     bad = {"format": 1, "name": "bad", "uid": 0, "config": {"machineConfig": {"vcpuCount": 0}},
            "autostart": True}
     (vms / "bad.json").write_text(json.dumps(bad))
-    m = persisted(tmp_path)
+    m = persisted(tmp_path, kernel_file)
     try:
         assert os.listdir(m.p("vms")) == ["clone"]
         assert "vm bad: its kept definition was not restored (left in" in m.read("log")
