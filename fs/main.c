@@ -376,11 +376,60 @@ static void log_check(void *ud, bool ok, const char *what, const char *line)
 		svm_log(fsd.s, "warning: %s", line);
 }
 
-/* Ends the FUSE connection at once: /dev/null takes the place of our /dev/fuse
- * descriptor (libfuse closes that number later, harmlessly), the device's last
- * reference goes, and the kernel fails every request still waiting. */
+/* The FUSE connection's number (its directory under /sys/fs/fuse/connections):
+ * the device number of the mounted filesystem. */
+static unsigned conn_id;
+#define FUSECTL "/sys/fs/fuse/connections"
+
+/* From /proc/self/mountinfo, not stat(): our own mount answers nothing yet. The
+ * last fuse mount at mountpoint is ours (0 when not found). */
+static unsigned mounted_conn_id(const char *mountpoint)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char line[4096];
+	unsigned id = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned maj, min;
+		char at[PATH_MAX];
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, at) == 3 && maj == 0 &&
+		    !strcmp(at, mountpoint) && strstr(line, " - fuse"))
+			id = min;
+	}
+	fclose(f);
+	return id;
+}
+
+/* Writes to the connection's abort file; mounts fusectl there first if this
+ * host has not (systemd does at boot). Returns 0 when the kernel took it. */
+static int fusectl_abort(void)
+{
+	char path[128];
+	snprintf(path, sizeof path, FUSECTL "/%u/abort", conn_id);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL, "fusectl", 0, NULL) == 0)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = write(fd, "1", 1) == 1 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/* Ends the FUSE connection at once. A request stuck in the kernel holds a
+ * reference to our /dev/fuse descriptor (an entry invalidation waiting for a
+ * directory lock that a request no worker will answer holds), so closing it is
+ * not enough: the kernel's abort file fails every waiting request. Without it,
+ * /dev/null takes the place of the descriptor (libfuse closes that number later,
+ * harmlessly), which ends the connection once the last reference goes. */
 static void abort_fuse_conn(void)
 {
+	if (conn_id && fusectl_abort() == 0) {
+		fs_logf("the notifier was stuck in the kernel at the end: the FUSE connection was "
+		        "aborted (" FUSECTL "/%u/abort)", conn_id);
+		return;
+	}
 	int fd = fsd.se ? fuse_session_fd(fsd.se) : -1;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && null >= 0)
@@ -589,6 +638,7 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out_core;
 	fsd.se = se;
+	conn_id = mounted_conn_id(cl.mountpoint);
 	fuse_daemonize(cl.foreground);
 	if (!fsd.s) {
 		/* detached: stderr is /dev/null now; the log goes to syslog */
