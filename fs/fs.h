@@ -38,7 +38,6 @@ enum {
 	FS_CLONE = 1u << 5,   /* /vms/clone: opening for writing creates a VM */
 	FS_DETACH = 1u << 6,  /* command files: Ctrl-C answers EINTR at once; the line in
 	                         progress finishes in the background, later lines do not run */
-	FS_SHARED = 1u << 7,  /* with allow_other: writable by everyone (mode 0666) */
 	FS_NOATTR = 1u << 8,  /* the value may change between its events (VM counts on mkdir,
 	                         throttled download progress): attributes never cached */
 	FS_PAGE = 1u << 9,    /* a small read-only value (state, pid): read through the page

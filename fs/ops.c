@@ -304,8 +304,6 @@ static mode_t root_row_mode(int r)
 {
 	if (r == fs_root_vms_index())
 		return S_IFDIR | (fsd.allow_other ? 01777 : 0755);
-	if (fsd.allow_other && (fs_root_rows[r].flags & FS_SHARED))
-		return (fs_root_rows[r].mode & S_IFMT) | 0666;
 	return fs_root_rows[r].mode;
 }
 

@@ -58,8 +58,10 @@ const struct fs_row fs_root_rows[] = {
 	{.name = "ctl", .mode = S_IFREG | 0200, .write = fs_cmd_write, .cmd = fs_net_command,
 	 .parent = "net"},
 	/* /images: downloads block for long, so ctl lines may be left running (FS_DETACH);
-	 * its read-out shows download progress, whose events are throttled (FS_NOATTR) */
-	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_DETACH | FS_SHARED | FS_NOATTR,
+	 * its read-out shows download progress, whose events are throttled (FS_NOATTR).
+	 * 0644 whatever allow_other says: base images are what every user boots, so
+	 * only the mount's owner (and root) change them */
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_DETACH | FS_NOATTR,
 	 .text = fs_images_summary_text, .write = fs_cmd_write, .cmd = fs_images_command,
 	 .changes_on = EV(IMAGES), .parent = "images"},
 	{.name = "error", .mode = S_IFREG | 0444, .flags = FS_OFFSET,

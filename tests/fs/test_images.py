@@ -358,7 +358,11 @@ def test_allow_other_paths(tmp_path, kernel_file, server):
     m = mount(tmp_path, kernel_file, server, extra=("allow_other", f"paths={tmp_path}/data"))
     m.server = server
     try:
-        assert oct(os.stat(m.p("images", "ctl")).st_mode & 0o777) == "0o666"
+        # base images are what every user boots: only the mount's owner changes them
+        assert oct(os.stat(m.p("images", "ctl")).st_mode & 0o777) == "0o644"
+        r = subprocess.run(["sh", "-c", f"echo 'blank mine 8' > {m.p('images', 'ctl')}"],
+                           user=65534, capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, r
         path = manifest(m, outside, "outsider")
         expect_errno(lambda: images_ctl(m, f"fetch manifest {path}"), errno.EACCES)
         expect_errno(lambda: images_ctl(m, "clone /etc/passwd stolen"), errno.EACCES)
