@@ -48,6 +48,10 @@ struct svm {
 	pthread_cond_t ops_cv;
 	unsigned long long self_start; /* our own /proc start time, in each vm.json */
 	bool adopt_done;      /* svm_adopt ran (once) */
+	struct hostpath_roots *roots; /* where users' host paths may lie (NULL: anywhere) */
+	pthread_mutex_t seal_mu;      /* seal.c: the key, read or made once */
+	bool seal_ready;
+	unsigned char seal_key[32];
 };
 
 struct svm_vm {

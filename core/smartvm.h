@@ -239,6 +239,15 @@ int svm_persist_restore(svm *s);
 /* Effective settings (defaults filled in). */
 const svm_options *svm_get_options(const svm *s);
 const char *svm_runtime_dir(const svm *s);
+/* Where the host paths users name (config.json, verbs, snapshot directories) may
+ * lie: absolute directories; NULL (the default) allows any absolute path, an
+ * empty list none. Each such path is then opened with its VM owner's rights,
+ * beneath its directory (no link or .. out of it), when it is used. Call before
+ * serving. */
+int svm_set_host_roots(svm *s, const char *const *roots, svm_error *err);
+/* Whether path lies under one of those directories as written (a front end's
+ * early answer; the open at use decides). */
+bool svm_host_path_allowed(const svm *s, const char *path);
 /* The Firecracker version this orchestrator will use ("v1.14.2"), without network
  * access; "unknown" if it cannot be told. */
 const char *svm_fc_version(svm *s);

@@ -157,7 +157,7 @@ static int fail_errno(svm_error *err, const char *what, const char *id, const ch
 
 /* The seed's rule: global opt-out first, then the drive's "ephemeral"; a read-only
  * drive is staged only when it asks for it (the guest cannot write to it). */
-static bool should_stage(const svm *s, const json_t *drive)
+bool stage_wanted(const svm *s, const json_t *drive)
 {
 	if (s->opt.no_ephemeral)
 		return false;
@@ -427,7 +427,7 @@ static ssize_t collect(svm_vm *vm, json_t *cfg, item **out, svm_error *err)
 	if (!items)
 		return svm_error_set(err, SVM_START_FAILED, "out of memory");
 	json_array_foreach(drives, i, d) {
-		if (!should_stage(vm->s, d))
+		if (!stage_wanted(vm->s, d))
 			continue;
 		items[n] = (item){.drive = d, .src = -1, .dst = -1,
 				  .id = json_string_value(json_object_get(d, "driveId"))};
@@ -509,5 +509,27 @@ int stage_copy(const char *src, const char *dst, svm_error *err)
 	if (rc == 0)
 		rc = copy_item(&it, err);
 	close_items(&it, 1, rc < 0);
+	return rc;
+}
+
+int stage_copy_into(const char *src, int dst, const char *name, svm_error *err)
+{
+	item it = {.id = "copy", .src = -1, .dst = dst};
+	snprintf(it.path, sizeof it.path, "%s", name);
+	int rc = open_source(&it, src, err);
+	if (rc == 0 && ioctl(dst, FICLONE, it.src) == 0)
+		it.cloned = true;
+	else
+		it.need = (uint64_t)it.st.st_blocks * 512;
+	struct statvfs sv;
+	if (rc == 0 && !it.cloned && fstatvfs(dst, &sv) == 0 &&
+	    it.need > (uint64_t)sv.f_bavail * sv.f_frsize)
+		rc = svm_error_set(err, SVM_NO_SPACE, "%s: needs %.1f MiB, %.1f MiB free", name,
+				   (double)it.need / 1048576,
+				   (double)((uint64_t)sv.f_bavail * sv.f_frsize) / 1048576);
+	if (rc == 0)
+		rc = copy_item(&it, err);
+	it.dst = -1; /* the caller's */
+	close_items(&it, 1, false);
 	return rc;
 }

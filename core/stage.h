@@ -6,6 +6,7 @@
 #define SVM_STAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include "smartvm.h"
 
 /* Before a VM's VMM is spawned: copies each writable drive (unless the global
@@ -23,5 +24,13 @@ void stage_cleanup(svm_vm *vm);
  * the copy fits in dst's filesystem (SVM_NO_SPACE). On failure dst does not exist.
  * For keeping a staged drive with a snapshot, or cloning an image. */
 int stage_copy(const char *src, const char *dst, svm_error *err);
+
+/* The same copy into dst, a file the caller made (with its owner's rights, in a
+ * directory of theirs); name is for messages. On failure dst is the caller's to
+ * remove. */
+int stage_copy_into(const char *src, int dst, const char *name, svm_error *err);
+
+/* Whether a drive of cfg is staged (the rule of stage_drives above). */
+bool stage_wanted(const svm *s, const json_t *drive);
 
 #endif

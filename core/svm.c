@@ -18,6 +18,7 @@
 
 #include "persist.h"
 #include "redact.h"
+#include "hostpath.h"
 #include "images.h"
 #include "internal.h"
 #include "net.h"
@@ -176,6 +177,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 		return NULL;
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->seal_mu, NULL);
 	pthread_cond_init(&s->ops_cv, NULL);
 	ring_init(&s->log, LOG_KEPT);
 	ring_init(&s->errors, ROOT_ERRORS_KEPT);
@@ -551,6 +553,7 @@ void svm_free(svm *s)
 	}
 	if (s->images)
 		images_free(s->images);
+	hostpath_roots_free(s->roots);
 	free(s->vms);
 	vmindex_free(&s->index);
 	free(s->dns);
@@ -569,6 +572,7 @@ void svm_free(svm *s)
 	ring_destroy(&s->errors);
 	ring_destroy(&s->image_errors);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->seal_mu);
 	pthread_cond_destroy(&s->ops_cv);
 	free(s);
 }

@@ -20,7 +20,9 @@
 #include "config.h"
 #include "images.h"
 #include "net.h"
+#include "snapfiles.h"
 #include "stage.h"
+#include "userfiles.h"
 #include "vm_verbs.h"
 
 /* ------------------------------------------------------------ state checks */
@@ -165,7 +167,13 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 		 * earlier run goes; anything else in the way is the user's, and stays */
 		char *uds = vm_vsock_path_locked(vm, cfg);
 		struct stat st;
-		int in_way = uds && lstat(uds, &st) == 0;
+		bool users = json_object_get(json_object_get(cfg, "vsock"), "udsPath") != NULL;
+		if (users && uds && userfiles_check_socket_path(vm, uds, err) < 0) {
+			free(uds);
+			json_decref(vsock);
+			return -1;
+		}
+		int in_way = !users && uds && lstat(uds, &st) == 0;
 		if (in_way && !S_ISSOCK(st.st_mode)) {
 			svm_error_set(err, SVM_INVALID_CONFIG, "vsock.udsPath %s exists and is not a "
 				      "socket: refusing to remove it", uds);
@@ -229,15 +237,22 @@ static int check_config(svm_vm *vm, const json_t *cfg, svm_error *err)
 /* cfg_override: the config to boot with instead of the VM's (restore);
  * new_config: what becomes the VM's config.json if it succeeds (both are taken);
  * show_at: NULL, or where the VMM is to see the runtime dir (a clone). */
+/* uf: the host files a restore opened already (NULL: none); launch's own from here */
 static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json_t *cfg_override,
-		  json_t *new_config, const char *show_at, svm_state final_state,
+		  json_t *new_config, const char *show_at, svm_state final_state, userfiles *uf,
 		  const atomic_bool *cancel, svm_error *err)
 {
+	if (!uf && !(uf = userfiles_new(vm, err))) {
+		json_decref(cfg_override);
+		json_decref(new_config);
+		return -1;
+	}
 	pthread_mutex_lock(&vm->mu);
 	if (begin_locked(vm, verb, true, err) < 0) {
 		pthread_mutex_unlock(&vm->mu);
 		json_decref(cfg_override);
 		json_decref(new_config);
+		userfiles_free(uf);
 		return -1;
 	}
 	svm_state prev = vm->state;
@@ -261,6 +276,7 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	/* everything checked and resolved before anything is built (DESIGN §6) */
 	if (limits_fds_for_start(err) < 0 || check_config(vm, cfg, err) < 0 ||
 	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
+	    userfiles_open_config(uf, cfg, err) < 0 ||
 	    images_apply(s->images, cfg, &fc_version, err) < 0 || check_host_files(cfg, err) < 0 ||
 	    !(binary = images_firecracker(s->images, fc_version, err)) || cancelled(vm, cancel, err))
 		goto out;
@@ -268,6 +284,8 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	if (stage_drives(vm, cfg, err) < 0)
 		goto out;
 	staged = true;
+	if (userfiles_link_in_place(uf, cfg, err) < 0)
+		goto out;
 	if (net_prepare_vm(s->net, vm, cfg, err) < 0)
 		goto out;
 	net_done = true;
@@ -284,6 +302,7 @@ out:
 		net_rollback_vm(s->net, vm);
 	if (rc < 0 && staged)
 		stage_cleanup(vm);
+	userfiles_free(uf); /* the VMM has its files open, or is gone */
 	free(fc_version);
 	free(binary);
 	pthread_mutex_lock(&vm->mu);
@@ -329,83 +348,31 @@ static int boot_fresh(svm_vm *vm, const json_t *cfg, const json_t *md, const voi
 
 static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
-	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, NULL, SVM_RUNNING, cancel, err);
+	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, NULL, SVM_RUNNING, NULL, cancel,
+		      err);
 }
 
-/* ------------------------------------------------------------ snapshot dirs */
+/* ------------------------------------------------------------ snapshot arguments */
 
-/* room for the file names under a snapshot directory */
-#define SNAP_DIR_MAX (PATH_MAX - 64)
-
-/* A snapshot argument is a path (it has a '/') or a name, kept in the VM's
- * snapshot directory DATADIR/snapshots/VMNAME/NAME (mode 0700). */
-static int snapshot_dir(svm_vm *vm, const char *arg, char *out, size_t len, svm_error *err)
+/* A snapshot argument is a path (it has a '/') or a NAME, kept in the VM's
+ * snapshot directory DATADIR/snapshots/VMNAME/NAME (snapfiles.h). Checked before
+ * the state, so a bad one is EINVAL in any state. */
+static int check_snapshot_arg(const char *arg, svm_error *err)
 {
-	if (strchr(arg, '/')) {
-		if ((size_t)snprintf(out, len, "%s", arg) >= len)
-			return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
-		return 0;
-	}
+	if (strchr(arg, '/'))
+		return strlen(arg) < PATH_MAX - 64 ? 0
+						   : svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
 	if (!svm_name_valid(arg))
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 				     "snapshot name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} "
 				     "(or give a path)", arg);
-	if ((size_t)snprintf(out, len, "%s/snapshots/%s/%s", vm->s->data_dir, vm->name, arg) >= len)
-		return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
-	return 0;
-}
-
-/* Makes DATADIR/snapshots/VMNAME for a named snapshot; only once the snapshot
- * has been accepted, so a refused one leaves nothing behind. */
-static int make_snapshot_parents(svm_vm *vm, const char *arg, svm_error *err)
-{
-	if (strchr(arg, '/'))
-		return 0;
-	char base[PATH_MAX];
-	snprintf(base, sizeof base, "%s/snapshots", vm->s->data_dir);
-	if ((mkdir(vm->s->data_dir, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(base, 0700) < 0 && errno != EEXIST))
-		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_NO_SPACE,
-				     "%s: %s", base, strerror(errno));
-	snprintf(base, sizeof base, "%s/snapshots/%s", vm->s->data_dir, vm->name);
-	if (mkdir(base, 0700) < 0 && errno != EEXIST)
-		return svm_error_set(err, SVM_NO_SPACE, "%s: %s", base, strerror(errno));
-	return 0;
-}
-
-/* Writes a snapshot's own file. O_NOFOLLOW: the snapshot directory may be a
- * path the user gave, and a link planted at the name is never written through. */
-static int write_snapshot_file(const char *path, const char *text, svm_error *err)
-{
-	if (!text)
-		return svm_error_set(err, SVM_NO_SPACE, "%s: out of memory", path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_API_ERROR, "%s: %s",
-				     path, strerror(errno));
-	size_t len = strlen(text), off = 0;
-	int e = 0;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			e = n < 0 ? errno : ENOSPC;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (close(fd) < 0 && !e)
-		e = errno;
-	if (e)
-		return svm_error_set(err, SVM_NO_SPACE, "%s: %s", path, strerror(e));
 	return 0;
 }
 
 /* ------------------------------------------------------------ restore */
 
 typedef struct restore_arg {
-	const char *dir;
+	char vmstate[64], mem[64]; /* the held files' names (userfiles) */
 	bool resume;
 	bool clone; /* into another VM than the snapshot's (docs/staging.md) */
 } restore_arg;
@@ -415,16 +382,14 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 {
 	(void)cancel;
 	const restore_arg *ra = arg;
-	char vmstate[PATH_MAX], mem[PATH_MAX], uds[PATH_MAX];
+	char uds[PATH_MAX];
 	/* the device state binds its vsock socket at the original path, which is
 	 * this runtime dir (for a clone, through its mount): a stale one would be
 	 * in the way */
 	snprintf(uds, sizeof uds, "%s/vsock.sock", vm->rundir);
 	unlink(uds);
-	snprintf(vmstate, sizeof vmstate, "%s/vmstate", ra->dir);
-	snprintf(mem, sizeof mem, "%s/mem", ra->dir);
-	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", vmstate, "mem_backend",
-				 "backend_type", "File", "backend_path", mem, "resume_vm", ra->resume);
+	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", ra->vmstate, "mem_backend",
+				 "backend_type", "File", "backend_path", ra->mem, "resume_vm", ra->resume);
 	/* the device state names the original VM's TAPs: a clone has its own
 	 * (net_prepare_vm wrote them into cfg). Firecracker v1.12 and later. */
 	size_t i;
@@ -447,12 +412,38 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 	return 0;
 }
 
+/* The snapshot's config, its drives' kept copies (opened from the snapshot with
+ * its rights) in place of their sources: the drives must be where they were. */
+static json_t *restore_config(snapdir *d, userfiles *uf, const char *text, svm_error *err)
+{
+	json_t *saved = json_loads(text, 0, NULL);
+	size_t i;
+	json_t *dr;
+	json_array_foreach(json_object_get(saved, "drives"), i, dr) {
+		char kept[NAME_MAX + 1], name[64];
+		snprintf(kept, sizeof kept, "drive-%s.img", json_string_value(json_object_get(dr, "driveId")));
+		int fd = snapdir_file(d, kept, err);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || userfiles_hold(uf, fd, name, sizeof name, err) < 0) {
+			json_decref(saved);
+			return NULL;
+		}
+		json_object_set_new(dr, "pathOnHost", json_string(name));
+	}
+	svm_error_clear(err);
+	char *out = saved ? json_dumps(saved, 0) : NULL;
+	json_decref(saved);
+	json_t *cfg = out ? svm_config_parse(out, strlen(out), err) : NULL;
+	free(out);
+	return cfg;
+}
+
 static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
-	char dirbuf[SNAP_DIR_MAX];
-	if (snapshot_dir(vm, req->argv[0], dirbuf, sizeof dirbuf, err) < 0)
+	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
-	restore_arg ra = {.dir = dirbuf, .resume = false};
+	restore_arg ra = {.resume = false};
 	if (req->argc > 1) {
 		if (strcmp(req->argv[1], "resume") != 0)
 			return svm_error_set(err, SVM_INVALID_ARGUMENT,
@@ -468,64 +459,41 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	pthread_mutex_unlock(&vm->mu);
 	if (ok < 0)
 		return -1;
-	char p[PATH_MAX];
-	snprintf(p, sizeof p, "%s/vmstate", ra.dir);
-	if (access(p, R_OK) < 0)
-		return svm_error_set(err, SVM_NOT_FOUND, "snapshot %s: %s", p, strerror(errno));
+	snapdir d;
+	snap_checked c = {.vmstate_fd = -1};
+	userfiles *uf = NULL;
+	json_t *cfg = NULL, *as_saved = NULL;
+	int fd;
+	if (snapdir_open(vm, req->argv[0], false, &d, err) < 0)
+		return -1;
+	if (snapdir_verify(&d, vm, &c, err) < 0 || !(uf = userfiles_new(vm, err)))
+		goto bad;
+	fd = c.vmstate_fd;
+	c.vmstate_fd = -1;
+	if (userfiles_hold(uf, fd, ra.vmstate, sizeof ra.vmstate, err) < 0 ||
+	    (fd = snapdir_file(&d, "mem", err)) < 0 || userfiles_hold(uf, fd, ra.mem, sizeof ra.mem, err) < 0)
+		goto bad;
+	/* config.json becomes the snapshot's, as the user wrote it (source paths) */
+	if (!(as_saved = svm_config_parse(c.config, strlen(c.config), err)) ||
+	    !(cfg = restore_config(&d, uf, c.config, err)))
+		goto bad;
 	/* where the snapshot's VMM had its runtime dir: the device state names
 	 * drive and vsock paths in it. Another VM's: restore as a clone, in a mount
 	 * namespace that shows this VM's runtime dir at that path. */
-	char origin[SVM_SOCK_MAX] = "";
-	snprintf(p, sizeof p, "%s/origin.json", ra.dir);
-	json_error_t oje;
-	json_t *oj = json_load_file(p, 0, &oje);
-	if (oj) {
-		const char *o = json_string_value(json_object_get(oj, "runtimeDir"));
-		if (!o || o[0] != '/' || strstr(o, "/..") || strlen(o) >= sizeof origin) {
-			json_decref(oj);
-			return svm_error_set(err, SVM_INVALID_ARGUMENT,
-					     "snapshot %s: origin.json has no valid runtimeDir", ra.dir);
-		}
-		snprintf(origin, sizeof origin, "%s", o);
-		json_decref(oj);
-	}
-	ra.clone = origin[0] && strcmp(origin, vm->rundir) != 0;
-	/* the config saved with the snapshot: the drives must be where they were */
-	json_t *cfg = NULL, *as_saved = NULL;
-	snprintf(p, sizeof p, "%s/config.json", ra.dir);
-	json_error_t je;
-	json_t *saved = json_load_file(p, 0, &je);
-	if (saved) {
-		char *orig = json_dumps(saved, 0);
-		as_saved = orig ? svm_config_parse(orig, strlen(orig), err) : NULL;
-		free(orig);
-		if (!as_saved) {
-			json_decref(saved);
-			return -1;
-		}
-		/* drives the snapshot kept copies of are staged from those copies, to the
-		 * same staged paths the snapshot names */
-		size_t i;
-		json_t *d;
-		json_array_foreach(json_object_get(saved, "drives"), i, d) {
-			char kept[PATH_MAX];
-			snprintf(kept, sizeof kept, "%s/drive-%s.img", ra.dir,
-				 json_string_value(json_object_get(d, "driveId")));
-			if (access(kept, R_OK) == 0)
-				json_object_set_new(d, "pathOnHost", json_string(kept));
-		}
-		char *text = json_dumps(saved, 0);
-		cfg = text ? svm_config_parse(text, strlen(text), err) : NULL;
-		free(text);
-		json_decref(saved);
-		if (!cfg) {
-			json_decref(as_saved);
-			return -1;
-		}
-	}
-	/* config.json becomes the snapshot's, as the user wrote it (source paths) */
+	ra.clone = strcmp(c.rundir, vm->rundir) != 0;
+	snapdir_close(&d);
+	free(c.config);
 	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg, as_saved,
-		      ra.clone ? origin : NULL, ra.resume ? SVM_RUNNING : SVM_PAUSED, cancel, err);
+		      ra.clone ? c.rundir : NULL, ra.resume ? SVM_RUNNING : SVM_PAUSED, uf, cancel, err);
+bad:
+	json_decref(as_saved);
+	json_decref(cfg);
+	userfiles_free(uf);
+	if (c.vmstate_fd >= 0)
+		close(c.vmstate_fd);
+	free(c.config);
+	snapdir_close(&d);
+	return -1;
 }
 
 /* ------------------------------------------------------------ pause/resume */
@@ -616,10 +584,42 @@ int vm_kill_and_wait(svm_vm *vm)
 
 /* ------------------------------------------------------------ snapshot */
 
+/* Keeps a copy of each staged drive with the snapshot: staged drives go with
+ * their VM. */
+static int keep_staged(svm_vm *vm, snapdir *d, svm_error *err)
+{
+	pthread_mutex_lock(&vm->mu);
+	json_t *cfg = json_deep_copy(vm->config);
+	pthread_mutex_unlock(&vm->mu);
+	size_t i;
+	json_t *dr;
+	int rc = 0;
+	json_array_foreach(json_object_get(cfg, "drives"), i, dr) {
+		const char *id = json_string_value(json_object_get(dr, "driveId"));
+		char staged[PATH_MAX], kept[NAME_MAX + 1];
+		snprintf(staged, sizeof staged, "%s/drive-%s.img", vm->rundir, id);
+		snprintf(kept, sizeof kept, "drive-%s.img", id);
+		struct stat st;
+		if (lstat(staged, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		int fd = snapdir_fresh(d, kept, err);
+		if (fd < 0 || stage_copy_into(staged, fd, kept, err) < 0) {
+			if (fd >= 0) {
+				close(fd);
+				hostpath_unlinkat(&d->who, d->dfd, kept);
+			}
+			rc = -1;
+			break;
+		}
+		close(fd);
+	}
+	json_decref(cfg);
+	return rc;
+}
+
 static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 {
-	char dir[SNAP_DIR_MAX];
-	if (snapshot_dir(vm, req->argv[0], dir, sizeof dir, err) < 0)
+	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	const char *type = "Full";
 	if (req->argc > 1) {
@@ -634,65 +634,38 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	pthread_mutex_unlock(&vm->mu);
 	if (rc < 0)
 		return -1;
-	if (make_snapshot_parents(vm, req->argv[0], err) < 0) {
-		finish(vm, -1, false);
-		return -1;
-	}
-	struct stat st;
-	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
-		svm_error_set(err, errno == ENOENT ? SVM_NOT_FOUND : errno == EACCES ? SVM_PERMISSION
-											 : SVM_API_ERROR,
-			      "snapshot directory %s: %s", dir, strerror(errno));
-		finish(vm, -1, false);
-		return -1;
-	}
-	char vmstate[PATH_MAX], mem[PATH_MAX], cfgp[PATH_MAX];
-	snprintf(vmstate, sizeof vmstate, "%s/vmstate", dir);
-	snprintf(mem, sizeof mem, "%s/mem", dir);
-	snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
-	json_t *body = json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", vmstate,
-				 "mem_file_path", mem);
-	rc = put(vm, "/snapshot/create", body, err);
-	/* staged drives go with their VM: the snapshot keeps its own copies */
-	json_t *cfg_now = NULL;
+	/* the directory is made (a NAME only once accepted, so a refused one
+	 * leaves nothing), and its files made fresh, with the right rights; the
+	 * VMM writes into the files it is handed */
+	snapdir d;
+	int vfd = -1, mfd = -1;
+	char vname[64], mname[64];
+	rc = snapdir_open(vm, req->argv[0], true, &d, err);
+	if (rc == 0 && ((vfd = snapdir_fresh(&d, "vmstate", err)) < 0 ||
+			(mfd = snapdir_fresh(&d, "mem", err)) < 0))
+		rc = -1;
 	if (rc == 0) {
-		pthread_mutex_lock(&vm->mu);
-		cfg_now = json_deep_copy(vm->config);
-		pthread_mutex_unlock(&vm->mu);
-		size_t i;
-		json_t *d;
-		json_array_foreach(json_object_get(cfg_now, "drives"), i, d) {
-			const char *id = json_string_value(json_object_get(d, "driveId"));
-			char staged[PATH_MAX], kept[PATH_MAX];
-			snprintf(staged, sizeof staged, "%s/drive-%s.img", vm->rundir, id);
-			snprintf(kept, sizeof kept, "%s/drive-%s.img", dir, id);
-			if (access(staged, F_OK) != 0)
-				continue;
-			unlink(kept);
-			if (stage_copy(staged, kept, err) < 0) {
-				rc = -1;
-				break;
-			}
-		}
+		hostpath_fd_name(vfd, vname, sizeof vname);
+		hostpath_fd_name(mfd, mname, sizeof mname);
+		json_t *body = json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", vname,
+					 "mem_file_path", mname);
+		rc = put(vm, "/snapshot/create", body, err);
 	}
-	json_decref(cfg_now);
-	if (rc == 0) {
-		char *cfg = svm_vm_config_json(vm);
-		rc = write_snapshot_file(cfgp, cfg, err);
-		free(cfg);
-	}
-	if (rc == 0) {
-		/* the runtime dir as the VMM sees it (a clone's is its original's): what
-		 * the device state's paths are in, for a restore into another VM */
-		char op[PATH_MAX];
-		snprintf(op, sizeof op, "%s/origin.json", dir);
-		json_t *o = json_pack("{s:s}", "runtimeDir",
-				      vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir);
-		char *text = o ? json_dumps(o, 0) : NULL;
-		rc = write_snapshot_file(op, text, err);
-		free(text);
-		json_decref(o);
-	}
+	if (rc == 0)
+		rc = keep_staged(vm, &d, err);
+	char *cfg = rc == 0 ? svm_vm_config_json(vm) : NULL;
+	if (rc == 0)
+		rc = snapdir_write(&d, "config.json", cfg, err);
+	/* the runtime dir as the VMM sees it (a clone's is its original's): what
+	 * the device state's paths are in, for a restore into another VM */
+	if (rc == 0)
+		rc = snapdir_seal(&d, vm, vfd, cfg, vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir, err);
+	free(cfg);
+	if (vfd >= 0)
+		close(vfd);
+	if (mfd >= 0)
+		close(mfd);
+	snapdir_close(&d);
 	finish(vm, -1, false);
 	return rc;
 }
@@ -721,6 +694,22 @@ static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
 	int rc = svm_api_call(vm->api, "PATCH", "/balloon", body, NULL, err);
 	json_decref(body);
 	return rc;
+}
+
+/* Whether the config says drive id is read-only (the VMM opens its file so). */
+static bool drive_read_only(svm_vm *vm, const char *id)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool ro = false;
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(vm->config, "drives"), i, d) {
+		const char *did = json_string_value(json_object_get(d, "driveId"));
+		if (did && !strcmp(did, id))
+			ro = json_is_true(json_object_get(d, "isReadOnly"));
+	}
+	pthread_mutex_unlock(&vm->mu);
+	return ro;
 }
 
 /* drive ID PATH|- [RATELIMITER-JSON]: a new backing file ("-" keeps it) and/or a
@@ -754,8 +743,16 @@ static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
 		if (bad < 0)
 			return -1;
 	}
+	/* the new file is opened with the owner's rights, as the VMM will open it,
+	 * and handed over by a link to the open file (userfiles.h) */
+	userfiles *uf = NULL;
+	char link[PATH_MAX];
 	if (live_begin(vm, SVM_V_DRIVE, err) < 0 ||
-	    (new_path && check_file("drive", req->argv[1], err) < 0)) {
+	    (new_path && (!(uf = userfiles_new(vm, err)) ||
+			  userfiles_link_drive(uf, req->argv[0], req->argv[1],
+					       drive_read_only(vm, req->argv[0]), link, sizeof link,
+					       err) < 0))) {
+		userfiles_free(uf);
 		json_decref(rl);
 		return -1;
 	}
@@ -763,11 +760,12 @@ static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
 	snprintf(path, sizeof path, "/drives/%s", req->argv[0]);
 	json_t *body = json_pack("{s:s}", "drive_id", req->argv[0]);
 	if (new_path)
-		json_object_set_new(body, "path_on_host", json_string(req->argv[1]));
+		json_object_set_new(body, "path_on_host", json_string(link));
 	if (rl)
 		json_object_set_new(body, "rate_limiter", rl);
 	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
 	json_decref(body);
+	userfiles_free(uf); /* the VMM has the file open now */
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fs.h"
 
@@ -28,69 +29,59 @@ int fs_may_write_vm(fuse_req_t req, svm_vm *vm)
 	return EACCES;
 }
 
-/* Resolves what exists of path (symlinks, ..) and keeps the missing tail as
- * written, so a snapshot directory that does not exist yet is judged by where it
- * would be made. Returns malloc'd, or NULL. */
-static char *resolve(const char *path)
+/* The -o paths directories become the core's host roots: every host path a
+ * user names is opened with the VM owner's rights beneath one of them, when it
+ * is used (core/hostpath.h). Here they are also the early answer to a config
+ * write or a verb, and the mount warns of one that other users may write to. */
+/* A directory others may write to: what they plant there, any user may name. */
+static void warn_if_writable(const char *dir)
 {
-	char *copy = strdup(path);
-	if (!copy)
-		return NULL;
-	size_t n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	char real[PATH_MAX];
-	if (realpath(copy, real)) {
-		free(copy);
-		return strdup(real);
-	}
-	char *slash = strrchr(copy, '/');
-	if (!slash) {
-		free(copy);
-		return NULL;
-	}
-	const char *tail = slash + 1;
-	if (!strcmp(tail, "..") || !strcmp(tail, ".")) {
-		free(copy);
-		return NULL; /* not resolvable without the parent: refuse */
-	}
-	char *parent;
-	if (slash == copy)
-		parent = strdup("/");
-	else {
-		*slash = '\0';
-		parent = resolve(copy);
-	}
-	char *out = NULL;
-	if (parent)
-		out = fs_strdupf(NULL, "%s/%s", strcmp(parent, "/") ? parent : "", tail);
-	free(parent);
-	free(copy);
-	return out;
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	char who[64] = "";
+	if (st.st_mode & S_IWOTH)
+		snprintf(who, sizeof who, "every user");
+	else if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
+		snprintf(who, sizeof who, "group %u", (unsigned)st.st_gid);
+	else if ((st.st_mode & S_IWUSR) && st.st_uid != 0)
+		snprintf(who, sizeof who, "uid %u", (unsigned)st.st_uid);
+	if (who[0])
+		svm_log(fsd.s, "warning: -o paths: %s is writable by %s (mode %04o): what is planted "
+		        "there, any user of this mount may name", dir, who, (unsigned)(st.st_mode & 07777));
 }
 
 int fs_paths_init(const char *spec)
 {
-	if (!spec)
+	if (!fsd.allow_other || !spec)
 		return 0;
 	size_t cap = 1;
 	for (const char *p = spec; *p; p++)
 		cap += *p == ':';
 	fsd.paths = calloc(cap + 1, sizeof *fsd.paths);
-	if (!fsd.paths)
-		return -1;
 	char *copy = strdup(spec);
-	if (!copy)
+	if (!fsd.paths || !copy) {
+		free(copy);
 		return -1;
+	}
 	size_t n = 0;
 	for (char *save = NULL, *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
 		if (tok[0] != '/')
 			continue; /* only absolute directories make sense */
-		char *r = resolve(tok);
-		if (r)
-			fsd.paths[n++] = r;
+		if (!(fsd.paths[n] = strdup(tok))) {
+			free(copy);
+			return -1;
+		}
+		n++;
 	}
 	free(copy);
+	for (size_t i = 0; i < n; i++)
+		warn_if_writable(fsd.paths[i]);
+	svm_error err;
+	if (svm_set_host_roots(fsd.s, (const char *const *)fsd.paths, &err) != 0) {
+		fprintf(stderr, "smartvmfs: -o paths: %s\n", err.message);
+		return -1;
+	}
 	return 0;
 }
 
@@ -98,21 +89,7 @@ bool fs_path_allowed(const char *path)
 {
 	if (!fsd.allow_other)
 		return true;
-	if (!path || path[0] != '/')
-		return false;
-	char *r = resolve(path);
-	if (!r)
-		return false;
-	bool ok = false;
-	for (size_t i = 0; fsd.paths && fsd.paths[i] && !ok; i++) {
-		size_t n = strlen(fsd.paths[i]);
-		if (!strcmp(fsd.paths[i], "/"))
-			ok = true;
-		else if (!strncmp(r, fsd.paths[i], n) && (r[n] == '\0' || r[n] == '/'))
-			ok = true;
-	}
-	free(r);
-	return ok;
+	return svm_host_path_allowed(fsd.s, path);
 }
 
 /* Host paths in the config document: every string under a key that names a path

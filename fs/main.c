@@ -653,12 +653,12 @@ int main(int argc, char *argv[])
 		svm_log(fsd.s, "%s", dead);
 	/* mounted, not serving yet: a killed daemon's VMs are re-adopted or collected
 	 * now, so the first lookup sees them (docs/restart.md) */
-	svm_adopt(fsd.s, NULL);
-	svm_persist_restore(fsd.s); /* -o persist: the kept definitions, autostart */
 	if (!conf.paths)
 		conf.paths = default_paths();
-	if (fs_paths_init(conf.paths) != 0)
+	if (fs_paths_init(conf.paths) != 0) /* before any VM starts, autostarted ones too */
 		goto out_unmount;
+	svm_adopt(fsd.s, NULL);
+	svm_persist_restore(fsd.s); /* -o persist: the kept definitions, autostart */
 	if (fs_notify_start() != 0) {
 		fprintf(stderr, "smartvmfs: cannot start threads\n");
 		goto out_unmount;

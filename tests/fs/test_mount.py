@@ -107,17 +107,21 @@ def test_without_allow_other_others_are_out(mnt):
 
 @pytest.fixture
 def shared_mnt(request, kernel_file):
-    """allow_other, in a directory every user can reach."""
+    """allow_other, in a directory every user can reach; -o paths is pub/ (a
+    kernel every user may read), outside/ is not under it."""
     tmp = tempfile.mkdtemp(prefix="svmfs-shared-")
     os.chmod(tmp, 0o755)
-    os.makedirs(os.path.join(tmp, "data"), mode=0o755)
-    kernel = os.path.join(tmp, "data", "vmlinux")
+    pub = os.path.join(tmp, "pub")
+    os.makedirs(pub, mode=0o755)
+    kernel = os.path.join(pub, "vmlinux")
     shutil.copy(kernel_file, kernel)
     os.chmod(kernel, 0o644)
     outside = os.path.join(tmp, "outside")
     os.makedirs(outside, mode=0o755)
     shutil.copy(kernel_file, os.path.join(outside, "vmlinux"))
-    m = start_daemon(tmp, EMULATOR, kernel, extra_opts=["allow_other"], checks=False)
+    m = start_daemon(tmp, EMULATOR, kernel, extra_opts=["allow_other", f"paths={pub}"],
+                     checks=False)
+    m.pub = pub
     try:
         yield m
     finally:
@@ -183,11 +187,12 @@ def test_allow_other_host_interfaces_are_roots(shared_mnt):
     assert "tap-of-root" in m.read("vms", "roots", "config.json")
 
 
-def test_allow_other_a_restored_config_is_checked_too(shared_mnt):
-    """restore DIR: the config.json the snapshot holds is checked as a written one
-    is; a planted one naming a file outside -o paths is refused, nothing built."""
+def test_allow_other_a_planted_snapshot_is_refused(shared_mnt):
+    """restore DIR: a directory a user prepared (a config.json naming a file outside
+    -o paths, an empty device state) is not a snapshot the daemon made: refused
+    before anything is read from it or built."""
     m = shared_mnt
-    planted = os.path.join(m.datadir, "planted")
+    planted = os.path.join(m.pub, "planted")
     os.makedirs(planted)
     for f in ("vmstate", "mem"):
         open(os.path.join(planted, f), "wb").close()
@@ -196,11 +201,13 @@ def test_allow_other_a_restored_config_is_checked_too(shared_mnt):
                                        "isRootDevice": False}])
     with open(os.path.join(planted, "config.json"), "w") as f:
         json.dump(cfg, f)
-    os.chmod(m.datadir, 0o755)
+    for f in os.listdir(planted):
+        os.chmod(os.path.join(planted, f), 0o644)
     assert as_nobody(m, "mkdir vms/mine").returncode == 0
     r = as_nobody(m, f"echo 'restore {planted}' > vms/mine/ctl")
     assert r.returncode != 0 and "Permission denied" in r.stderr, r
-    assert f"host path {outside} is not under -o paths" in m.read("vms", "mine", "error")
+    assert f"snapshot {planted} has no origin.json: not made by smartvmfs" in \
+        m.read("vms", "mine", "error")
     assert m.state("mine") == "created"
     assert not [c for _, c in _processes_mentioning(m.runtime) if "--api-sock" in c]
 
