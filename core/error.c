@@ -42,6 +42,7 @@ static const struct {
 	[SVM_NAME_TOO_LONG] = {"NAME_TOO_LONG", ENAMETOOLONG},
 	[SVM_EXISTS] = {"EXISTS", EEXIST},
 	[SVM_INTERRUPTED] = {"INTERRUPTED", EINTR},
+	[SVM_QUOTA] = {"QUOTA", EDQUOT},
 };
 
 const char *svm_code_name(svm_code code)

@@ -65,6 +65,7 @@ typedef enum svm_code {
 	SVM_NAME_TOO_LONG,    /* id or socket path too long           -> ENAMETOOLONG */
 	SVM_EXISTS,           /* VM or bundle exists                  -> EEXIST */
 	SVM_INTERRUPTED,      /* cancelled by the caller, rolled back -> EINTR  */
+	SVM_QUOTA,            /* a user's quota (max_vms, ...) reached -> EDQUOT */
 	SVM_CODE_COUNT
 } svm_code;
 
@@ -191,6 +192,10 @@ typedef struct svm_options {
 	const char *ci_bucket_url; /* Firecracker CI bucket; default https://s3.amazonaws.com/spec.ccfc.min.
 	                              Borrowed, not copied: must outlive the svm */
 	unsigned max_images;       /* default 2 */
+	/* Per-user quotas, for owners other than root and quota_exempt (0: none):
+	 * VMs defined, VMs starting/running/paused, and their memory in MiB. */
+	unsigned max_vms, max_running, max_mem_mib;
+	uid_t quota_exempt;        /* the mount's owner */
 	bool no_ephemeral;         /* do not stage writable drives */
 	size_t console_size;       /* console bytes kept per VM, default 1 MiB */
 	int stop_timeout_ms;       /* stop: wait for the guest after Ctrl-Alt-Del, default 5000 */
@@ -262,6 +267,8 @@ bool svm_name_valid(const char *name);
 /* Creates a VM (state created) with the default config. name NULL: a generated one.
  * EXISTS if taken, INVALID_ARGUMENT if the name is invalid. Returns a new reference. */
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err);
+/* The same for owner (svm_vm_owner_uid), within its max_vms quota (SVM_QUOTA). */
+svm_vm *svm_create_vm_for(svm *s, const char *name, uid_t owner, svm_error *err);
 /* A new reference, or NULL if there is no such VM. */
 svm_vm *svm_get_vm(svm *s, const char *name);
 /* Names of all VMs, in creation order; NULL-terminated malloc'd array of malloc'd

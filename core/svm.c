@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "persist.h"
+#include "quota.h"
 #include "redact.h"
 #include "hostpath.h"
 #include "images.h"
@@ -300,6 +301,12 @@ static int list_append_locked(svm *s, svm_vm *vm)
 
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 {
+	return svm_create_vm_for(s, name, (uid_t)-1, err);
+}
+
+/* owner (uid_t)-1: nobody's yet (the front end sets it), no quota */
+svm_vm *svm_create_vm_for(svm *s, const char *name, uid_t owner, svm_error *err)
+{
 	char gen[32];
 	if (name && !svm_name_valid(name)) {
 		if (strlen(name) > 64)
@@ -324,11 +331,17 @@ svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 		svm_error_set(err, SVM_EXISTS, "VM \"%s\" exists", name);
 		return NULL;
 	}
+	if (owner != (uid_t)-1 && quota_may_create_locked(s, owner, err) < 0) {
+		pthread_mutex_unlock(&s->mu);
+		return NULL;
+	}
 	svm_vm *vm = vm_new(s, name, err);
 	if (!vm) {
 		pthread_mutex_unlock(&s->mu);
 		return NULL;
 	}
+	if (owner != (uid_t)-1)
+		atomic_store(&vm->uid, owner); /* counted by the next create at once */
 	if (list_append_locked(s, vm) < 0) {
 		pthread_mutex_unlock(&s->mu);
 		vm_destroy_files(vm);

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "images.h"
 #include "net.h"
+#include "quota.h"
 #include "snapfiles.h"
 #include "stage.h"
 #include "userfiles.h"
@@ -274,7 +275,8 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	bool net_done = false, staged = false;
 	svm *s = vm->s;
 	/* everything checked and resolved before anything is built (DESIGN §6) */
-	if (limits_fds_for_start(err) < 0 || check_config(vm, cfg, err) < 0 ||
+	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, cfg, err) < 0 ||
+	    check_config(vm, cfg, err) < 0 ||
 	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
 	    userfiles_open_config(uf, cfg, err) < 0 ||
 	    images_apply(s->images, cfg, &fc_version, err) < 0 || check_host_files(cfg, err) < 0 ||

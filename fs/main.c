@@ -35,6 +35,7 @@ struct fs_conf {
 	char *datadir, *runtimedir, *imagecache, *manifest, *firecracker, *fcversion, *arch;
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
+	unsigned maxvms, maxrunning, maxmem;
 	unsigned long consolesize;
 	int readytimeout;
 	int noephemeral, nocheck, noadopt, persist;
@@ -64,6 +65,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("releasesurl=%s", releasesurl),
 	CONF("cibucketurl=%s", cibucketurl),
 	CONF("maximages=%s", maximages),
+	CONF("maxvms=%u", maxvms),
+	CONF("maxrunning=%u", maxrunning),
+	CONF("maxmem=%u", maxmem),
 	CONF("consolesize=%lu", consolesize),
 	CONF("readytimeout=%d", readytimeout),
 	CONF("noephemeral", noephemeral),
@@ -83,7 +87,8 @@ static const struct fuse_opt conf_opts[] = {
 static const char *const valued[] = {"datadir", "runtimedir", "imagecache", "manifest",
                                      "firecracker", "fcversion", "arch", "bridge", "subnet",
                                      "paths", "dns", "releasesurl", "cibucketurl", "maximages",
-                                     "consolesize", "readytimeout", NULL};
+                                     "consolesize", "readytimeout", "maxvms", "maxrunning",
+                                     "maxmem", NULL};
 
 static bool word_in(const char *arg, const char *const *words)
 {
@@ -227,6 +232,9 @@ static void usage(const char *prog)
 	"    paths=DIR:DIR...       with allow_other: where host paths in configs and verbs\n"
 	"                           may lie [DATADIR:IMAGECACHE:RUNTIMEDIR]\n"
 	"    allow_other            let other users in; a VM belongs to its creator [off]\n"
+	"    maxvms=N               per user (not root, not the mount's owner): VMs [no limit]\n"
+	"    maxrunning=N           per user: VMs starting, running or paused [no limit]\n"
+	"    maxmem=MIB             per user: memory of those VMs [no limit]\n"
 	"    nocheck                no host checks at mount [off: problems are logged as\n"
 	"                           warnings, as --check words them]\n"
 	"    noadopt                kill the VMs a killed daemon left running [off: those\n"
@@ -512,6 +520,10 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->persist = c->persist;
 	o->defer_adopt = true; /* after the mount: a failed mount must not kill them */
 	o->console_size = c->consolesize;
+	o->max_vms = c->maxvms;
+	o->max_running = c->maxrunning;
+	o->max_mem_mib = c->maxmem;
+	o->quota_exempt = getuid(); /* the mount's owner */
 	o->ready_timeout_ms = c->readytimeout > 0 ? c->readytimeout : 0;
 	o->on_event = fs_log_on_event;
 	o->event_ud = NULL;

@@ -982,7 +982,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	}
 	svm_error err;
 	svm_error_clear(&err);
-	svm_vm *vm = svm_create_vm(fsd.s, name, &err);
+	svm_vm *vm = svm_create_vm_for(fsd.s, name, fuse_req_ctx(req)->uid, &err);
 	if (!vm) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "mkdir vms/%s", name);
@@ -1162,7 +1162,7 @@ static int open_clone(fuse_req_t req, struct fs_handle *h)
 		return EACCES; /* a reader (indexer, file manager) never makes VMs */
 	svm_error err;
 	svm_error_clear(&err);
-	svm_vm *vm = svm_create_vm(fsd.s, NULL, &err);
+	svm_vm *vm = svm_create_vm_for(fsd.s, NULL, fuse_req_ctx(req)->uid, &err);
 	if (!vm) {
 		svm_note_error(fsd.s, "open vms/clone", &err);
 		return svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;

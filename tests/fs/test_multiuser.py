@@ -398,3 +398,41 @@ def test_a_paths_directory_others_may_write_to_is_warned_of(kernel_file, tmp_pat
     assert f"warning: -o paths: {own} is writable by uid {ALICE}" in log
     assert f"{closed} is writable" not in log
     check_output(m, [r"warning: -o paths: .* is writable by"])
+
+
+def test_quotas_per_user(kernel_file, tmp_path):
+    """-o maxvms, maxrunning, maxmem: each user's own count; EDQUOT and a line
+    naming the option; root is not counted, nor limited."""
+    os.chmod(tmp_path, 0o755)
+    pub = tmp_path / "pub"
+    pub.mkdir(mode=0o755)
+    kernel = str(pub / "vmlinux")
+    shutil.copy(kernel_file, kernel)
+    os.chmod(kernel, 0o644)
+    m = start_daemon(str(tmp_path), EMULATOR, kernel, checks=False,
+                     extra_opts=["allow_other", f"paths={pub}", "maxvms=2", "maxrunning=1",
+                                 "maxmem=200"])
+    try:
+        s = Shared(m, str(pub), kernel)
+        s.vm(ALICE, "a1", vm_config(kernel))
+        s.vm(ALICE, "a2", vm_config(kernel))
+        s.refused(ALICE, "mkdir vms/a3", "Disk quota exceeded")
+        assert f"quota: uid {ALICE} has 2 VMs, -o maxvms=2 allows no more" in m.read("error")
+        s.refused(ALICE, "exec 3<>vms/clone", "Disk quota exceeded")
+        s.vm(BOB, "b1", vm_config(kernel))  # BOB has his own count
+        m.sh("mkdir vms/r1 vms/r2 vms/r3", check=True)  # root is not limited
+        s.ok(ALICE, "echo start > vms/a1/ctl")
+        s.refused(ALICE, "echo start > vms/a2/ctl", "Disk quota exceeded")
+        assert "-o maxrunning=1 allows no more" in m.read("vms", "a2", "error")
+        assert m.state("a2") == "created"
+        s.ok(ALICE, "echo kill > vms/a1/ctl")
+        big = vm_config(kernel)
+        big["machineConfig"]["memSizeMib"] = 256
+        s.ok(ALICE, f"cat > vms/a2/config.json <<'EOF'\n{json.dumps(big)}\nEOF")
+        s.refused(ALICE, "echo start > vms/a2/ctl", "Disk quota exceeded")
+        assert "would have 256 MiB of memory, -o maxmem=200" in m.read("vms", "a2", "error")
+        s.ok(ALICE, "rmdir vms/a1 && mkdir vms/a3")
+        s.watch.close()
+    finally:
+        stop_daemon(m)
+    check_output(m, [])

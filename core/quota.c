@@ -1,0 +1,77 @@
+/*
+ * quota.c - per-user quotas (quota.h).
+ */
+#include <stdlib.h>
+
+#include "quota.h"
+
+static bool applies(const svm *s, uid_t owner)
+{
+	return owner != 0 && owner != s->opt.quota_exempt;
+}
+
+int quota_may_create_locked(svm *s, uid_t owner, svm_error *err)
+{
+	unsigned max = s->opt.max_vms;
+	if (!max || !applies(s, owner))
+		return 0;
+	unsigned n = 0;
+	for (size_t i = 0; i < s->nvms; i++)
+		n += (uid_t)atomic_load(&s->vms[i]->uid) == owner;
+	if (n < max)
+		return 0;
+	return svm_error_set(err, SVM_QUOTA, "quota: uid %u has %u VMs, -o maxvms=%u allows no more "
+			     "(remove one)", (unsigned)owner, n, max);
+}
+
+static bool holds_resources(svm_state st)
+{
+	return st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING;
+}
+
+static long long mem_of(const json_t *cfg)
+{
+	json_t *m = json_object_get(json_object_get(cfg, "machineConfig"), "memSizeMib");
+	return json_is_integer(m) ? json_integer_value(m) : 0;
+}
+
+int quota_may_start(svm_vm *vm, const json_t *cfg, svm_error *err)
+{
+	svm *s = vm->s;
+	uid_t owner = svm_vm_owner_uid(vm);
+	if ((!s->opt.max_running && !s->opt.max_mem_mib) || !applies(s, owner))
+		return 0;
+	/* the owner's other VMs, referenced under s->mu, read under their own */
+	pthread_mutex_lock(&s->mu);
+	svm_vm **mine = calloc(s->nvms + 1, sizeof *mine);
+	size_t n = 0;
+	for (size_t i = 0; mine && i < s->nvms; i++)
+		if (s->vms[i] != vm && (uid_t)atomic_load(&s->vms[i]->uid) == owner) {
+			svm_vm_ref(s->vms[i]);
+			mine[n++] = s->vms[i];
+		}
+	pthread_mutex_unlock(&s->mu);
+	if (!mine)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	unsigned running = 0;
+	long long mem = mem_of(cfg);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&mine[i]->mu);
+		if (holds_resources((svm_state)atomic_load(&mine[i]->state))) {
+			running++;
+			mem += mem_of(mine[i]->config);
+		}
+		pthread_mutex_unlock(&mine[i]->mu);
+		svm_vm_unref(mine[i]);
+	}
+	free(mine);
+	if (s->opt.max_running && running >= s->opt.max_running)
+		return svm_error_set(err, SVM_QUOTA, "quota: uid %u has %u VMs running, paused or "
+				     "starting, -o maxrunning=%u allows no more (stop one)", (unsigned)owner,
+				     running, s->opt.max_running);
+	if (s->opt.max_mem_mib && mem > (long long)s->opt.max_mem_mib)
+		return svm_error_set(err, SVM_QUOTA, "quota: uid %u's running VMs would have %lld MiB of "
+				     "memory, -o maxmem=%u allows %u", (unsigned)owner, mem,
+				     s->opt.max_mem_mib, s->opt.max_mem_mib);
+	return 0;
+}
