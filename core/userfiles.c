@@ -269,3 +269,34 @@ int userfiles_check_socket_path(svm_vm *vm, const char *path, svm_error *err)
 				     "socket in %s: %s", path, dir, strerror(c.e ? c.e : errno));
 	return 0;
 }
+
+/* ------------------------------------------------------------ the VM's socket */
+
+void userfiles_give_vsock(svm_vm *vm, const char *path)
+{
+	uid_t owner = svm_vm_owner_uid(vm);
+	if (!path || owner == geteuid() || geteuid() != 0)
+		return;
+	size_t n = strlen(vm->rundir);
+	if (!strncmp(path, vm->rundir, n) && path[n] == '/') {
+		/* the owner passes through (no listing) to the one file that is theirs */
+		chmod(vm->s->runtime_dir, 0711);
+		chmod(vm->rundir, 0711);
+	}
+	/* the socket the VMM made, by the descriptor checked (a name swapped in
+	 * between changes nothing) */
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
+		hostpath_who who;
+		hostpath_who_of(owner, &who);
+		char name[64];
+		snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+		if (fchownat(fd, "", owner, who.gid, AT_EMPTY_PATH) < 0 || chmod(name, 0600) < 0)
+			svm_log(vm->s, "vm %s: cannot give %s to uid %u: %s", vm->name, path,
+				(unsigned)owner, strerror(errno));
+	}
+	close(fd);
+}

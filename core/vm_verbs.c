@@ -298,6 +298,11 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 		roll_back(vm, cancel, err);
 		goto out;
 	}
+	pthread_mutex_lock(&vm->mu);
+	char *uds = vm_vsock_path_locked(vm, cfg);
+	pthread_mutex_unlock(&vm->mu);
+	userfiles_give_vsock(vm, uds);
+	free(uds);
 	rc = 0;
 out:
 	if (rc < 0 && net_done)

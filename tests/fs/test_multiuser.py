@@ -436,3 +436,19 @@ def test_quotas_per_user(kernel_file, tmp_path):
     finally:
         stop_daemon(m)
     check_output(m, [])
+
+
+def test_a_vms_vsock_socket_is_its_owners(shared):
+    """The owner connects to the socket `vsock` names; another user cannot."""
+    s = shared
+    s.vm(ALICE, "a", vm_config(s.m.kernel, vsock={"guestCid": 3}))
+    s.ok(ALICE, "echo start > vms/a/ctl")
+    path = s.m.read("vms", "a", "vsock").strip()
+    st = os.stat(path)
+    assert (st.st_uid, st.st_mode & 0o777) == (ALICE, 0o600)
+    probe = ("/usr/bin/python3 -c 'import socket,sys; c=socket.socket(socket.AF_UNIX); "
+             f"c.connect(\"{path}\"); print(\"connected\")'")
+    assert s.ok(ALICE, probe).strip() == "connected"
+    s.refused(BOB, probe, "PermissionError")
+    # the runtime dir lets the owner through, and lists nothing to others
+    s.refused(BOB, f"ls {os.path.dirname(path)}")
