@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "stage.h"
 #include "vmm.h"
+#include "hostpath.h"
 #include "vmstate.h"
 
 /* ------------------------------------------------------------ draining */
@@ -351,20 +352,22 @@ static int make_fifo_at(const char *path, svm_error *err)
  * the config asks, created 0600 if new, never through a link at its name. Opened
  * before the VMM runs: a path that cannot be written fails the start with nothing
  * built. */
-static int open_copy(const json_t *cfg, const char *section, const char *key, int *fd,
-		     svm_error *err)
+static int open_copy(svm_vm *vm, const json_t *cfg, const char *section, const char *key,
+		     int *fd, svm_error *err)
 {
 	const char *p = json_string_value(json_object_get(json_object_get(cfg, section), key));
 	*fd = -1;
 	if (!p)
 		return 0;
-	*fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-	if (*fd >= 0)
-		return 0;
-	int e = errno;
-	return svm_error_set(err, e == ENOENT ? SVM_NOT_FOUND : e == EACCES || e == EPERM ? SVM_PERMISSION
-			     : e == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-			     "%s.%s %s: %s", section, key, p, e == ELOOP ? "is a symlink" : strerror(e));
+	/* a user's path: created or appended to with the VM owner's rights, beneath
+	 * the host roots (core/hostpath.h), never by the daemon's own */
+	char what[64];
+	snprintf(what, sizeof what, "%s.%s", section, key);
+	hostpath_who who;
+	hostpath_who_of(svm_vm_owner_uid(vm), &who);
+	*fd = hostpath_open(vm->s->roots, &who, what, p,
+			    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600, err);
+	return *fd < 0 ? -1 : 0;
 }
 
 static const char *logger_level(const json_t *cfg)
@@ -429,8 +432,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	snprintf(errp, sizeof errp, "%s/stderr.fifo", vm->rundir);
 	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
 	int lcopy = -1, mcopy = -1;
-	if (open_copy(cfg, "logger", "logPath", &lcopy, err) < 0 ||
-	    open_copy(cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
+	if (open_copy(vm, cfg, "logger", "logPath", &lcopy, err) < 0 ||
+	    open_copy(vm, cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
 	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
 	    make_fifo(outp, &out[0], err) < 0 || make_fifo(errp, &er[0], err) < 0 ||
 	    make_fifo_at(inp, err) < 0)
@@ -582,8 +585,8 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	int lcopy = -1, mcopy = -1;
 	svm_error ce;
 	pthread_mutex_lock(&vm->mu);
-	if (open_copy(vm->config, "logger", "logPath", &lcopy, &ce) < 0 ||
-	    open_copy(vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0)
+	if (open_copy(vm, vm->config, "logger", "logPath", &lcopy, &ce) < 0 ||
+	    open_copy(vm, vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0)
 		svm_log(s, "vm %s: its copy of the log or metrics stops: %s", vm->name, ce.message);
 	/* the exit watch first: without it nobody would ever notice the end */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);

@@ -452,3 +452,27 @@ def test_a_vms_vsock_socket_is_its_owners(shared):
     s.refused(BOB, probe, "PermissionError")
     # the runtime dir lets the owner through, and lists nothing to others
     s.refused(BOB, f"ls {os.path.dirname(path)}")
+
+
+def test_log_and_metrics_copies_are_written_as_their_owner(shared):
+    """logger.logPath / metrics.metricsPath: appended to with the owner's rights: a
+    root-only file (the path of a cron file, say) is refused, one of hers is made
+    hers."""
+    s = shared
+    cfg = vm_config(s.m.kernel, logger={"logPath": s.secret, "level": "Info"})
+    s.vm(ALICE, "a", cfg)
+    s.refused(ALICE, "echo start > vms/a/ctl")
+    assert f"logger.logPath {s.secret}: Permission denied" in s.m.read("vms", "a", "error")
+    cfg["logger"]["logPath"] = os.path.join(s.pub, "made-by-root")
+    s.ok(ALICE, f"cat > vms/a/config.json <<'EOF'\n{json.dumps(cfg)}\nEOF")
+    s.refused(ALICE, "echo start > vms/a/ctl")
+    assert not os.path.exists(os.path.join(s.pub, "made-by-root"))
+    home = s.home(ALICE)
+    cfg["logger"]["logPath"] = os.path.join(home, "fc.log")
+    cfg["metrics"] = {"metricsPath": os.path.join(home, "fc.metrics")}
+    s.ok(ALICE, f"cat > vms/a/config.json <<'EOF'\n{json.dumps(cfg)}\nEOF")
+    s.ok(ALICE, "echo start > vms/a/ctl")
+    for f in ("fc.log", "fc.metrics"):
+        st = os.stat(os.path.join(home, f))
+        assert (st.st_uid, st.st_mode & 0o777) == (ALICE, 0o600), f
+    s.secret_untouched()
