@@ -24,6 +24,75 @@
  * bounds what one descriptor may make the daemon hold. */
 #define DOC_BUFFER_MAX (4u << 20)
 
+/* What all open files of one user hold buffered, with allow_other: one user's
+ * many descriptors must not make the daemon hold unbounded memory. Root and the
+ * mount's owner are not counted. */
+#define USER_BUFFERED_MAX (16u << 20)
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct held {
+	uid_t uid;
+	size_t bytes;
+} *held;
+static size_t nheld;
+
+static bool counted(uid_t uid)
+{
+	return fsd.allow_other && uid != 0 && uid != fsd.mount_uid;
+}
+
+/* Moves uid's count by `from` -> `to` bytes; refuses a growth past the limit. */
+static int held_change(uid_t uid, size_t from, size_t to, svm_error *err)
+{
+	if (!counted(uid))
+		return 0;
+	pthread_mutex_lock(&held_lock);
+	struct held *e = NULL;
+	for (size_t i = 0; i < nheld && !e; i++)
+		if (held[i].uid == uid)
+			e = &held[i];
+	if (!e) {
+		struct held *p = realloc(held, (nheld + 1) * sizeof *p);
+		if (!p) {
+			pthread_mutex_unlock(&held_lock);
+			return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		}
+		held = p;
+		e = &held[nheld++];
+		*e = (struct held){uid, 0};
+	}
+	int rc = 0;
+	size_t now = e->bytes - from + to;
+	if (to > from && now > USER_BUFFERED_MAX)
+		rc = svm_error_set(err, SVM_QUOTA, "quota: uid %u's open files hold %zu bytes of "
+		                   "unfinished documents, %u allowed (close some)", (unsigned)uid,
+		                   e->bytes, USER_BUFFERED_MAX);
+	else
+		e->bytes = now;
+	pthread_mutex_unlock(&held_lock);
+	return rc;
+}
+
+void fs_doc_forget(struct fs_handle *h)
+{
+	if (h->wbuf)
+		held_change(h->wuid, h->wlen, 0, NULL);
+	free(h->wbuf);
+	h->wbuf = NULL;
+	h->wlen = 0;
+}
+
+/* The handle keeps nb (nlen bytes) as its buffer, counted to its writer. */
+static int keep(struct fs_handle *h, char *nb, size_t nlen, svm_error *err)
+{
+	if (held_change(h->wuid, h->wbuf ? h->wlen : 0, nlen, err) < 0)
+		return -1;
+	free(h->wbuf);
+	h->wbuf = nb;
+	h->wlen = nlen;
+	return 0;
+}
+
 static void note(struct fs_handle *h, const svm_error *err)
 {
 	char cmd[96];
@@ -37,6 +106,8 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 	svm_error_clear(&err);
 	int e = 0;
 	pthread_mutex_lock(&h->lock);
+	if (!h->wbuf)
+		h->wuid = fuse_req_ctx(req)->uid;
 	/* Writes arrive at the descriptor's position; a write before the end
 	 * replaces the tail (pwrite), one past the end would leave a hole. */
 	size_t at = off < 0 ? h->wlen : (size_t)off;
@@ -72,9 +143,11 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 	 * character, but a NUL byte or a text over the limit is never incomplete,
 	 * even where jansson calls it a premature end. */
 	if (!doc && svm_text_incomplete(nb, nlen)) {
-		free(h->wbuf);
-		h->wbuf = nb;
-		h->wlen = nlen;
+		if (keep(h, nb, nlen, &err) < 0) {
+			free(nb);
+			e = EDQUOT;
+			goto out;
+		}
 		h->doc_dirty = true;
 		goto out;
 	}
@@ -107,9 +180,11 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
 		goto out;
 	}
-	free(h->wbuf);
-	h->wbuf = nb;
-	h->wlen = nlen;
+	if (keep(h, nb, nlen, &err) < 0) {
+		free(nb); /* stored, but not kept as this descriptor's buffer */
+		fs_doc_forget(h);
+	}
+	svm_error_clear(&err);
 	h->doc_dirty = false;
 out:
 	pthread_mutex_unlock(&h->lock);

@@ -178,6 +178,7 @@ struct fs_handle {
 	bool pc_cached;        /* an FS_PAGE open counted in pc_opens */
 	char *wbuf;            /* documents: bytes written so far */
 	size_t wlen;
+	uid_t wuid;            /* documents: who the buffered bytes are counted to (doc.c) */
 	bool doc_dirty;        /* bytes arrived since the last complete document */
 	/* events (events.c lock) */
 	bool ev_started;
@@ -322,6 +323,8 @@ int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 
 /* ---- doc.c: config.json and metadata writes (buffered, parsed at every write) */
+/* A handle's buffer goes (release): its bytes leave its writer's count. */
+void fs_doc_forget(struct fs_handle *h);
 void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 int fs_doc_flush(struct fs_handle *h);
 

@@ -1104,7 +1104,7 @@ static void handle_free(struct fs_handle *h)
 	if (h->t.vm)
 		svm_vm_unref(h->t.vm);
 	free(h->snap);
-	free(h->wbuf);
+	fs_doc_forget(h);
 	free(h->clone_name);
 	free(h->ev_pending); /* events: what a short read left, if never released */
 	free((char *)h->t.id);

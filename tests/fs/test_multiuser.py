@@ -476,3 +476,36 @@ def test_log_and_metrics_copies_are_written_as_their_owner(shared):
         st = os.stat(os.path.join(home, f))
         assert (st.st_uid, st.st_mode & 0o777) == (ALICE, 0o600), f
     s.secret_untouched()
+
+
+def test_unfinished_documents_one_user_may_hold(shared):
+    """Each open config.json buffers an unfinished document (up to 64 KiB); one user's
+    open files together hold at most 16 MiB (EDQUOT past it), and closing them gives
+    it back."""
+    s = shared
+    s.vm(ALICE, "a", vm_config(s.m.kernel))
+    script = f"""
+import errno, os
+fds, refused = [], None
+chunk = b'{{"pad": "' + b'x' * (60 << 10)
+for i in range(400):
+    fd = os.open({s.m.vm("a", "config.json")!r}, os.O_WRONLY)
+    fds.append(fd)
+    try:
+        os.write(fd, chunk)
+    except OSError as e:
+        refused = (i, e.errno)
+        break
+said = "open files hold" in open({s.m.vm("a", "error")!r}).read()
+for fd in fds:
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # an unfinished document fails close (EINVAL): it was never stored
+fd = os.open({s.m.vm("a", "config.json")!r}, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, chunk)
+print(refused, said)
+"""
+    out = s.run(ALICE, f"/usr/bin/python3 - <<'EOF'\n{script}\nEOF")
+    chunk = len('{"pad": "') + (60 << 10)
+    assert out.stdout.strip() == f"({(16 << 20) // chunk}, {errno.EDQUOT}) True", out
