@@ -18,4 +18,7 @@ int quota_may_create_locked(svm *s, uid_t owner, svm_error *err);
 /* Before a start or restore of vm (already STARTING) with cfg builds anything. */
 int quota_may_start(svm_vm *vm, const json_t *cfg, svm_error *err);
 
+/* Before a named snapshot of owner is written: what its named snapshots take. */
+int quota_may_keep_snapshot(svm *s, uid_t owner, svm_error *err);
+
 #endif

@@ -195,6 +195,7 @@ typedef struct svm_options {
 	/* Per-user quotas, for owners other than root and quota_exempt (0: none):
 	 * VMs defined, VMs starting/running/paused, and their memory in MiB. */
 	unsigned max_vms, max_running, max_mem_mib;
+	unsigned max_data_mib;     /* the same: named snapshots in DATADIR/snapshots */
 	uid_t quota_exempt;        /* the mount's owner */
 	bool no_ephemeral;         /* do not stage writable drives */
 	size_t console_size;       /* console bytes kept per VM, default 1 MiB */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "quota.h"
 #include "seal.h"
 #include "snapfiles.h"
 
@@ -112,6 +113,8 @@ int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error
 				     "snapshot name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} "
 				     "(or give a path)", arg);
 	d->named = true;
+	if (create && quota_may_keep_snapshot(vm->s, svm_vm_owner_uid(vm), err) < 0)
+		return -1;
 	hostpath_who_of(geteuid(), &d->who);
 	char base[PATH_MAX];
 	snprintf(base, sizeof base, "%s/snapshots", vm->s->data_dir);

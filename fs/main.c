@@ -35,7 +35,7 @@ struct fs_conf {
 	char *datadir, *runtimedir, *imagecache, *manifest, *firecracker, *fcversion, *arch;
 	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
 	char *maximages;
-	unsigned maxvms, maxrunning, maxmem;
+	unsigned maxvms, maxrunning, maxmem, maxdata;
 	unsigned long consolesize;
 	int readytimeout;
 	int noephemeral, nocheck, noadopt, persist;
@@ -68,6 +68,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("maxvms=%u", maxvms),
 	CONF("maxrunning=%u", maxrunning),
 	CONF("maxmem=%u", maxmem),
+	CONF("maxdata=%u", maxdata),
 	CONF("consolesize=%lu", consolesize),
 	CONF("readytimeout=%d", readytimeout),
 	CONF("noephemeral", noephemeral),
@@ -88,7 +89,7 @@ static const char *const valued[] = {"datadir", "runtimedir", "imagecache", "man
                                      "firecracker", "fcversion", "arch", "bridge", "subnet",
                                      "paths", "dns", "releasesurl", "cibucketurl", "maximages",
                                      "consolesize", "readytimeout", "maxvms", "maxrunning",
-                                     "maxmem", NULL};
+                                     "maxmem", "maxdata", NULL};
 
 static bool word_in(const char *arg, const char *const *words)
 {
@@ -235,6 +236,7 @@ static void usage(const char *prog)
 	"    maxvms=N               per user (not root, not the mount's owner): VMs [no limit]\n"
 	"    maxrunning=N           per user: VMs starting, running or paused [no limit]\n"
 	"    maxmem=MIB             per user: memory of those VMs [no limit]\n"
+	"    maxdata=MIB            per user: named snapshots in the data dir [no limit]\n"
 	"    nocheck                no host checks at mount [off: problems are logged as\n"
 	"                           warnings, as --check words them]\n"
 	"    noadopt                kill the VMs a killed daemon left running [off: those\n"
@@ -523,6 +525,7 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->max_vms = c->maxvms;
 	o->max_running = c->maxrunning;
 	o->max_mem_mib = c->maxmem;
+	o->max_data_mib = c->maxdata;
 	o->quota_exempt = getuid(); /* the mount's owner */
 	o->ready_timeout_ms = c->readytimeout > 0 ? c->readytimeout : 0;
 	o->on_event = fs_log_on_event;

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -400,9 +401,10 @@ def test_a_paths_directory_others_may_write_to_is_warned_of(kernel_file, tmp_pat
     check_output(m, [r"warning: -o paths: .* is writable by"])
 
 
-def test_quotas_per_user(kernel_file, tmp_path):
-    """-o maxvms, maxrunning, maxmem: each user's own count; EDQUOT and a line
-    naming the option; root is not counted, nor limited."""
+def test_quotas_per_user(kernel_file):
+    """-o maxvms, maxrunning, maxmem, maxdata: each user's own count; EDQUOT and a
+    line naming the option; root is not counted, nor limited."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="svmfs-quota-"))  # every user passes through
     os.chmod(tmp_path, 0o755)
     pub = tmp_path / "pub"
     pub.mkdir(mode=0o755)
@@ -411,7 +413,7 @@ def test_quotas_per_user(kernel_file, tmp_path):
     os.chmod(kernel, 0o644)
     m = start_daemon(str(tmp_path), EMULATOR, kernel, checks=False,
                      extra_opts=["allow_other", f"paths={pub}", "maxvms=2", "maxrunning=1",
-                                 "maxmem=200"])
+                                 "maxmem=200", "maxdata=1"])
     try:
         s = Shared(m, str(pub), kernel)
         s.vm(ALICE, "a1", vm_config(kernel))
@@ -432,10 +434,24 @@ def test_quotas_per_user(kernel_file, tmp_path):
         s.refused(ALICE, "echo start > vms/a2/ctl", "Disk quota exceeded")
         assert "would have 256 MiB of memory, -o maxmem=200" in m.read("vms", "a2", "error")
         s.ok(ALICE, "rmdir vms/a1 && mkdir vms/a3")
+        # maxdata: her named snapshots (a kept 2 MiB drive) fill her MiB
+        disk = os.path.join(s.home(ALICE), "disk")
+        s.ok(ALICE, f"head -c 2097152 /dev/urandom > {disk}")
+        small = vm_config(kernel, drives=[{"driveId": "d", "pathOnHost": disk,
+                                           "isRootDevice": False}])
+        s.ok(ALICE, f"cat > vms/a3/config.json <<'EOF'\n{json.dumps(small)}\nEOF")
+        s.ok(ALICE, "echo start > vms/a3/ctl && echo pause > vms/a3/ctl")
+        s.ok(ALICE, "echo 'snapshot one' > vms/a3/ctl")
+        s.refused(ALICE, "echo 'snapshot two' > vms/a3/ctl", "Disk quota exceeded")
+        assert "-o maxdata=1 allows no more" in m.read("vms", "a3", "error")
+        s.ok(ALICE, f"echo 'snapshot {os.path.dirname(disk)}/mine' > vms/a3/ctl")
         s.watch.close()
     finally:
         stop_daemon(m)
-    check_output(m, [])
+        try:
+            check_output(m, [])
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_a_vms_vsock_socket_is_its_owners(shared):
