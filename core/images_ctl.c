@@ -28,6 +28,16 @@ static bool force_word(int argc, char **argv, int at, svm_error *err)
 	return true;
 }
 
+/* A host path in a line (a local manifest, a clone's source): beneath the host
+ * roots, as every host path a user names (svm_set_host_roots), checked on the
+ * very words this parser runs. */
+static int host_path_ok(svm_images *im, const char *path, svm_error *err)
+{
+	if (svm_host_path_allowed(im->s, path))
+		return 0;
+	return svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
+}
+
 static int do_fetch(svm_images *im, int argc, char **argv, svm_error *err)
 {
 	svm_error_clear(err);
@@ -37,6 +47,9 @@ static int do_fetch(svm_images *im, int argc, char **argv, svm_error *err)
 					     "usage: fetch manifest PATH-OR-URL [force]");
 		bool force = force_word(argc, argv, 3, err);
 		if (err && err->code != SVM_OK)
+			return -1;
+		if (strncmp(argv[2], "http://", 7) && strncmp(argv[2], "https://", 8) &&
+		    host_path_ok(im, argv[2], err) < 0)
 			return -1;
 		return images_fetch_manifest(im, argv[2], force, NULL, err);
 	}
@@ -84,6 +97,9 @@ static int do_blank(svm_images *im, int argc, char **argv, svm_error *err)
 static int do_clone(svm_images *im, int argc, char **argv, svm_error *err)
 {
 	(void)argc;
+	/* a source with a '/' is a host path; without, a name of the cache's */
+	if (strchr(argv[1], '/') && host_path_ok(im, argv[1], err) < 0)
+		return -1;
 	char *p = images_clone(im, argv[1], argv[2], err);
 	free(p);
 	return p ? 0 : -1;
