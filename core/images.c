@@ -93,6 +93,12 @@ svm_images *images_new(svm *s, svm_error *err)
 	return im;
 }
 
+void svm_images_cancel(svm *s)
+{
+	if (s && s->images)
+		atomic_store(&s->images->cancelled, true);
+}
+
 void images_free(svm_images *im)
 {
 	if (!im)

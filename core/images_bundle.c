@@ -148,7 +148,7 @@ static int on_progress(void *ud, uint64_t done, uint64_t total)
 {
 	struct prog *p = ud;
 	img_flight_progress(p->im, p->id, p->which, done, total);
-	return 0;
+	return atomic_load(&p->im->cancelled) ? -1 : 0; /* the mount is ending */
 }
 
 static int pwrite_all(int fd, const char *buf, size_t n, off_t off)

@@ -192,6 +192,14 @@ char *images_import(svm_images *im, const char *kind, const char *url, const cha
 	return images_import_checked(im, kind, url, name, NULL, err);
 }
 
+/* The transfer goes on until the mount ends (svm_images_cancel). */
+static int until_cancelled(void *ud, uint64_t done, uint64_t total)
+{
+	(void)done;
+	(void)total;
+	return atomic_load(&((svm_images *)ud)->cancelled) ? -1 : 0;
+}
+
 char *images_import_checked(svm_images *im, const char *kind, const char *url, const char *name,
 			    const char *sha256, svm_error *err)
 {
@@ -218,7 +226,7 @@ char *images_import_checked(svm_images *im, const char *kind, const char *url, c
 	if (fd < 0)
 		return NULL;
 	uint64_t bytes = 0;
-	int rc = img_http_download(url, fd, -1, hex, &bytes, NULL, NULL, NULL, msg, sizeof msg);
+	int rc = img_http_download(url, fd, -1, hex, &bytes, until_cancelled, im, NULL, msg, sizeof msg);
 	if (rc == 0 && fsync(fd) < 0) {
 		img_fmt(msg, sizeof msg, "%s: %s", tmp, strerror(errno));
 		rc = -1;

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ struct svm_images {
 	svm *s;
 	char *data_dir, *cache_dir, *arch, *manifest, *releases_url, *ci_bucket_url;
 	unsigned max_images;
+	atomic_bool cancelled; /* the mount is ending: every transfer stops */
 	pthread_mutex_t mu; /* guards everything below */
 	img_flight *flights;
 	size_t nflights;

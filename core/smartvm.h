@@ -315,6 +315,9 @@ int svm_parse_cache_limit(const char *text, unsigned *out, svm_error *err);
  * blank NAME MIB | clone SRC NAME | import kernel|rootfs URL NAME.
  * Blocks for the whole download: call it from a thread of its own. A failure is
  * also kept for svm_images_error_text(). */
+/* The mount is ending: every download in progress stops now (it fails,
+ * "cancelled", and leaves nothing), and none starts. */
+void svm_images_cancel(svm *s);
 int svm_images_ctl(svm *s, const char *line, svm_error *err);
 /* Adds a line to /images/error (a front end's own refusal of a command). */
 void svm_images_note_error(svm *s, const char *command, const svm_error *e);

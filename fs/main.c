@@ -722,8 +722,9 @@ out_unmount:
 		else
 			svm_log(fsd.s, "unmounted %s", cl.mountpoint);
 	}
-	/* a stopall, cleanup or download still running uses the core: let it finish
-	 * (the core cannot cancel a download; freeing it under one would crash) */
+	/* a stopall, cleanup or download still running uses the core: downloads
+	 * stop now (a slow one must not hold the end), the others finish */
+	svm_images_cancel(fsd.s);
 	for (int i = 0; __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST) > 0; i++) {
 		if (i % 200 == 199)
 			svm_log(fsd.s, "unmounted; waiting for %d command(s) (a download?) to finish",

@@ -391,3 +391,37 @@ def test_url_credentials_are_never_shown(imgmnt):
                   m.daemon_output()):
         assert "s3cr3t-pw" not in shown
     assert f"http://fetcher:***@{host}/files/no-such-manifest.json" in m.read("images", "error")
+
+
+def test_unmount_ends_a_download(tmp_path, kernel_file, server):
+    """A download that trickles (20 s a file) does not hold the end: SIGTERM (the
+    writer still blocked in its write keeps fusermount3 -u at EBUSY, as any open
+    file does) stops it, the daemon exits at once, and nothing of it stays."""
+    m = mount(tmp_path, kernel_file, server)
+    m.server = server
+    big = os.urandom(256 * 1024)
+    path = manifest(m, tmp_path, "trickling", mode="trickle", kdata=big, rdata=big)
+    p = subprocess.Popen(["sh", "-c", f"echo 'fetch manifest {path}' > {m.p('images', 'ctl')}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(m.p("images", "trickling")):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.5)  # bytes are arriving
+        t0 = time.monotonic()
+        m.proc.send_signal(signal.SIGTERM)
+        m.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        p.wait(timeout=10)  # its write ends too
+    finally:
+        p.kill()
+        p.wait()
+        stop_daemon(m)
+    assert took < 5, f"the end waited {took:.1f} s for a download"
+    cache = os.path.join(m.datadir, "base-images")
+    left = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs
+            if not d.endswith(".locks")]  # lock files stay, as after any fetch
+    assert not [f for f in left if "trickling" in f or f.endswith(".part")], left
+    check_output(m, [r"waiting for", r"cancelled", r"download"])

@@ -11,6 +11,7 @@ port), prints "PORT <n>" and serves until killed.
   /bucket/<key>                       an artifact
   /files/<name>                       any file under ROOT/files
   /slow/<name>                        the same, in small pieces with pauses
+  /trickle/<name>                     the same, 1% every 0.2 s (20 s a file)
   /drop/<name>                        announces the whole length, sends half, hangs up
   /dropfirst/<name>                   /drop the first time, /files afterwards
   /__stats                            {"<path without query>": GET count, ...}
@@ -174,15 +175,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        if mode == "slow":
+        if mode in ("slow", "trickle"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            step = max(1, len(data) // 20)
-            for i in range(0, len(data), step):
-                self.wfile.write(data[i:i + step])
-                self.wfile.flush()
-                time.sleep(0.02)
+            parts, pause = (20, 0.02) if mode == "slow" else (100, 0.2)
+            step = max(1, len(data) // parts)
+            try:
+                for i in range(0, len(data), step):
+                    self.wfile.write(data[i:i + step])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            except OSError:
+                pass  # the client went away
             return
         self.reply(200, data)
 
@@ -206,7 +211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/bucket/"):
             self.send_file(os.path.join(self.root, "bucket", path[len("/bucket/"):]))
         else:
-            for mode in ("files", "slow", "drop", "dropfirst"):
+            for mode in ("files", "slow", "trickle", "drop", "dropfirst"):
                 pre = f"/{mode}/"
                 if path.startswith(pre):
                     name = os.path.basename(path[len(pre):])
