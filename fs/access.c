@@ -166,3 +166,74 @@ int fs_check_config_at_start(void *ud, uid_t owner, const char *json, size_t len
 	(void)ud;
 	return fs_config_paths_allowed(json, len, owner, err);
 }
+
+/* ------------------------------------------------------------ the shared error file */
+
+/* The root error file is every user's: with allow_other, one user's failures
+ * (a loop of bad mkdirs) may not push out everyone else's lines. Each user other
+ * than root and the mount's owner has a bucket of SHARED_BURST lines, refilled
+ * one per SHARED_REFILL_S; what is left out is counted and said with the next
+ * line that goes in. */
+#define SHARED_BURST 20
+#define SHARED_REFILL_S 2
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bucket {
+	uid_t uid;
+	double tokens;
+	uint64_t last_ns;
+	unsigned dropped;
+} *buckets;
+static size_t nbuckets;
+
+static struct bucket *bucket_of(uid_t uid, uint64_t now)
+{
+	for (size_t i = 0; i < nbuckets; i++)
+		if (buckets[i].uid == uid)
+			return &buckets[i];
+	struct bucket *b = realloc(buckets, (nbuckets + 1) * sizeof *b);
+	if (!b)
+		return NULL;
+	buckets = b;
+	buckets[nbuckets] = (struct bucket){uid, SHARED_BURST, now, 0};
+	return &buckets[nbuckets++];
+}
+
+void fs_note_shared_error(fuse_req_t req, const char *cmd, const svm_error *err)
+{
+	uid_t uid = req ? fuse_req_ctx(req)->uid : 0;
+	if (!fsd.allow_other || uid == 0 || uid == fsd.mount_uid) {
+		svm_note_error(fsd.s, cmd, err);
+		return;
+	}
+	uint64_t now = fs_now_ns();
+	pthread_mutex_lock(&shared_lock);
+	struct bucket *b = bucket_of(uid, now);
+	unsigned dropped = 0;
+	bool ok = true;
+	if (b) {
+		b->tokens += (double)(now - b->last_ns) / 1e9 / SHARED_REFILL_S;
+		if (b->tokens > SHARED_BURST)
+			b->tokens = SHARED_BURST;
+		b->last_ns = now;
+		ok = b->tokens >= 1;
+		if (ok) {
+			b->tokens -= 1;
+			dropped = b->dropped;
+			b->dropped = 0;
+		} else {
+			b->dropped++;
+		}
+	}
+	pthread_mutex_unlock(&shared_lock);
+	if (!ok)
+		return;
+	if (!dropped) {
+		svm_note_error(fsd.s, cmd, err);
+		return;
+	}
+	char with[1200];
+	snprintf(with, sizeof with, "%s (and %u earlier failures of uid %u, not shown)", cmd, dropped,
+	         (unsigned)uid);
+	svm_note_error(fsd.s, with, err);
+}

@@ -387,6 +387,9 @@ bool fs_path_allowed(const char *path);
 int fs_config_paths_allowed(const char *text, size_t len, uid_t owner, svm_error *err);
 int fs_check_config_at_start(void *ud, uid_t owner, const char *json, size_t len, svm_error *err);
 int fs_paths_init(const char *spec);
+/* A failure of req's user for the root error file (every user's): with allow_other
+ * one user's lines are rate-limited, what is left out said with the next one. */
+void fs_note_shared_error(fuse_req_t req, const char *cmd, const svm_error *err);
 
 /* ---- util */
 uint64_t fs_hash(const char *s, size_t len);

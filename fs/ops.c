@@ -986,7 +986,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!vm) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "mkdir vms/%s", name);
-		svm_note_error(fsd.s, cmd, &err);
+		fs_note_shared_error(req, cmd, &err);
 		fuse_reply_err(req, svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO);
 		return;
 	}
@@ -1023,7 +1023,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (e == EACCES && err.code == SVM_OK)
 			svm_error_set(&err, SVM_PERMISSION, "VM belongs to uid %u",
 			              (unsigned)svm_vm_owner_uid(vm));
-		svm_note_error(fsd.s, cmd, &err);
+		fs_note_shared_error(req, cmd, &err);
 	} else {
 		struct fs_node *n = fs_node_find(vm);
 		if (n) {
@@ -1164,7 +1164,7 @@ static int open_clone(fuse_req_t req, struct fs_handle *h)
 	svm_error_clear(&err);
 	svm_vm *vm = svm_create_vm_for(fsd.s, NULL, fuse_req_ctx(req)->uid, &err);
 	if (!vm) {
-		svm_note_error(fsd.s, "open vms/clone", &err);
+		fs_note_shared_error(req, "open vms/clone", &err);
 		return svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
 	}
 	svm_vm_set_owner_uid(vm, fuse_req_ctx(req)->uid);

@@ -525,3 +525,18 @@ print(refused, said)
     out = s.run(ALICE, f"/usr/bin/python3 - <<'EOF'\n{script}\nEOF")
     chunk = len('{"pad": "') + (60 << 10)
     assert out.stdout.strip() == f"({(16 << 20) // chunk}, {errno.EDQUOT}) True", out
+
+
+def test_one_user_cannot_flood_the_shared_error_file(shared):
+    s = shared
+    s.run(BOB, "mkdir vms/-bobs-first-mistake")
+    s.run(ALICE, "for i in $(seq 300); do mkdir vms/-bad$i 2>/dev/null; done")
+    log = s.m.read("error")
+    alices = [l for l in log.splitlines() if "vms/-bad" in l]
+    assert 0 < len(alices) <= 22, len(alices)
+    assert "vms/-bobs-first-mistake" in log  # not pushed out
+    time.sleep(2.2)  # one more line's worth
+    s.run(ALICE, "mkdir vms/-bad-again")
+    last = s.m.read("error").splitlines()[-1]
+    assert "mkdir vms/-bad-again (and " in last and \
+        f"earlier failures of uid {ALICE}, not shown)" in last, last
