@@ -76,6 +76,7 @@ struct svm_vm {
 	atomic_bool removed;
 	atomic_llong mtime_ns;
 	atomic_uint uid;
+	atomic_llong quota_mem; /* memSizeMib while it holds resources (quota.c) */
 	bool busy;            /* a state-changing op runs */
 	json_t *config;
 	json_t *metadata;     /* NULL: none set */
@@ -130,6 +131,8 @@ void vm_persist_locked(svm_vm *vm);
 /* The host side of cfg's vsock (malloc'd): vsock.udsPath, or RUNTIME/vsock.sock; NULL
  * without a vsock device. Caller holds vm->mu, or owns cfg. */
 char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg);
+/* The owner's uid, for the lower files (svm_vm_owner_uid is the public one). */
+static inline uid_t vm_owner(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
 void vm_touch(svm_vm *vm);
 
 /* vm.c */

@@ -23,7 +23,7 @@ int quota_may_create_locked(svm *s, uid_t owner, svm_error *err)
 		return 0;
 	unsigned n = 0;
 	for (size_t i = 0; i < s->nvms; i++)
-		n += (uid_t)atomic_load(&s->vms[i]->uid) == owner;
+		n += vm_owner(s->vms[i]) == owner;
 	if (n < max)
 		return 0;
 	return svm_error_set(err, SVM_QUOTA, "quota: uid %u has %u VMs, -o maxvms=%u allows no more "
@@ -44,33 +44,23 @@ static long long mem_of(const json_t *cfg)
 int quota_may_start(svm_vm *vm, const json_t *cfg, svm_error *err)
 {
 	svm *s = vm->s;
-	uid_t owner = svm_vm_owner_uid(vm);
+	uid_t owner = vm_owner(vm);
+	/* what this one will hold, seen by the others' checks from now on */
+	atomic_store(&vm->quota_mem, mem_of(cfg));
 	if ((!s->opt.max_running && !s->opt.max_mem_mib) || !applies(s, owner))
 		return 0;
-	/* the owner's other VMs, referenced under s->mu, read under their own */
-	pthread_mutex_lock(&s->mu);
-	svm_vm **mine = calloc(s->nvms + 1, sizeof *mine);
-	size_t n = 0;
-	for (size_t i = 0; mine && i < s->nvms; i++)
-		if (s->vms[i] != vm && (uid_t)atomic_load(&s->vms[i]->uid) == owner) {
-			svm_vm_ref(s->vms[i]);
-			mine[n++] = s->vms[i];
-		}
-	pthread_mutex_unlock(&s->mu);
-	if (!mine)
-		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	/* the owner's other VMs: states and sizes are atomics, read under s->mu */
 	unsigned running = 0;
 	long long mem = mem_of(cfg);
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&mine[i]->mu);
-		if (holds_resources((svm_state)atomic_load(&mine[i]->state))) {
-			running++;
-			mem += mem_of(mine[i]->config);
-		}
-		pthread_mutex_unlock(&mine[i]->mu);
-		svm_vm_unref(mine[i]);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nvms; i++) {
+		svm_vm *o = s->vms[i];
+		if (o == vm || vm_owner(o) != owner || !holds_resources((svm_state)atomic_load(&o->state)))
+			continue;
+		running++;
+		mem += atomic_load(&o->quota_mem);
 	}
-	free(mine);
+	pthread_mutex_unlock(&s->mu);
 	if (s->opt.max_running && running >= s->opt.max_running)
 		return svm_error_set(err, SVM_QUOTA, "quota: uid %u has %u VMs running, paused or "
 				     "starting, -o maxrunning=%u allows no more (stop one)", (unsigned)owner,

@@ -104,16 +104,12 @@ int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error
 	if (strchr(arg, '/')) {
 		if ((size_t)snprintf(d->path, sizeof d->path, "%s", arg) >= sizeof d->path - 64)
 			return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
-		hostpath_who_of(svm_vm_owner_uid(vm), &d->who);
+		hostpath_who_of(vm_owner(vm), &d->who);
 		d->dfd = open_user_dir(vm, d, arg, create, err);
 		return d->dfd < 0 ? -1 : 0;
 	}
-	if (!svm_name_valid(arg))
-		return svm_error_set(err, SVM_INVALID_ARGUMENT,
-				     "snapshot name \"%s\" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} "
-				     "(or give a path)", arg);
-	d->named = true;
-	if (create && quota_may_keep_snapshot(vm->s, svm_vm_owner_uid(vm), err) < 0)
+	d->named = true; /* a NAME the caller checked (svm_name_valid) */
+	if (create && quota_may_keep_snapshot(vm->s, vm_owner(vm), err) < 0)
 		return -1;
 	hostpath_who_of(geteuid(), &d->who);
 	char base[PATH_MAX];
@@ -131,7 +127,7 @@ int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error
 	/* one owner's NAME is not another's to write over (a VM of the same name,
 	 * made by someone else after the first was removed) */
 	long long was = create ? owner_of(d) : -1;
-	uid_t owner = svm_vm_owner_uid(vm);
+	uid_t owner = vm_owner(vm);
 	if (was >= 0 && (uid_t)was != owner && owner != 0) {
 		snapdir_close(d);
 		return svm_error_set(err, SVM_PERMISSION, "snapshot %s of %s belongs to uid %lld: "
@@ -267,7 +263,7 @@ int snapdir_seal(snapdir *d, svm_vm *vm, int vmstate_fd, const char *config_text
 		 const char *vmm_rundir, svm_error *err)
 {
 	char vsha[SEAL_HEX], csha[SEAL_HEX], seal[SEAL_HEX];
-	uid_t owner = svm_vm_owner_uid(vm);
+	uid_t owner = vm_owner(vm);
 	if (sha_fd(vmstate_fd, -1, vsha) < 0)
 		return svm_error_set(err, SVM_API_ERROR, "snapshot %s/vmstate: cannot read it back",
 				     d->path);
@@ -316,7 +312,7 @@ int snapdir_verify(snapdir *d, svm_vm *vm, snap_checked *out, svm_error *err)
 {
 	memset(out, 0, sizeof *out);
 	out->vmstate_fd = -1;
-	uid_t vm_owner = svm_vm_owner_uid(vm);
+	uid_t vm_uid = vm_owner(vm);
 	char *origin = read_small(d, "origin.json", ORIGIN_MAX, NULL, err);
 	if (!origin && errno == ENOENT) {
 		/* a directory with a device state but no seal is not one of ours */
@@ -346,7 +342,7 @@ int snapdir_verify(snapdir *d, svm_vm *vm, snap_checked *out, svm_error *err)
 	char seal_copy[SEAL_HEX];
 	snprintf(seal_copy, sizeof seal_copy, "%s", seal);
 	json_decref(o);
-	if (owner != vm_owner && vm_owner != 0)
+	if (owner != vm_uid && vm_uid != 0)
 		return svm_error_set(err, SVM_PERMISSION, "snapshot %s was made by uid %u's VM: only "
 				     "that user (or root) may restore it", d->path, (unsigned)owner);
 	char vsha[SEAL_HEX], csha[SEAL_HEX];

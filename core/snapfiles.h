@@ -30,8 +30,8 @@ typedef struct snapdir {
 	char path[PATH_MAX];
 } snapdir;
 
-/* The directory of a snapshot argument (NAME or a path with a '/'); create: make
- * it (and a NAME's parents) if missing. */
+/* The directory of a snapshot argument (a NAME already checked valid, or a path
+ * with a '/'); create: make it (and a NAME's parents) if missing. */
 int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error *err);
 void snapdir_close(snapdir *d);
 

@@ -155,20 +155,6 @@ static int fail_errno(svm_error *err, const char *what, const char *id, const ch
 	return svm_error_set(err, code_of(e), "drive %s: %s %s: %s", id, what, path, strerror(e));
 }
 
-/* The seed's rule: global opt-out first, then the drive's "ephemeral"; a read-only
- * drive is staged only when it asks for it (the guest cannot write to it). */
-bool stage_wanted(const svm *s, const json_t *drive)
-{
-	if (s->opt.no_ephemeral)
-		return false;
-	const json_t *eph = json_object_get(drive, "ephemeral");
-	if (json_is_false(eph))
-		return false;
-	if (json_is_true(json_object_get(drive, "isReadOnly")))
-		return json_is_true(eph);
-	return true;
-}
-
 static bool is_staged_name(const char *name)
 {
 	size_t n = strlen(name), p = strlen(STAGE_PREFIX), x = strlen(STAGE_SUFFIX);

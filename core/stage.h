@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include "smartvm.h"
+#include "stagerule.h"
 
 /* Before a VM's VMM is spawned: copies each writable drive (unless the global
  * no_ephemeral option or the drive's "ephemeral": false says not to; read-only
@@ -29,8 +30,5 @@ int stage_copy(const char *src, const char *dst, svm_error *err);
  * directory of theirs); name is for messages. On failure dst is the caller's to
  * remove. */
 int stage_copy_into(const char *src, int dst, const char *name, svm_error *err);
-
-/* Whether a drive of cfg is staged (the rule of stage_drives above). */
-bool stage_wanted(const svm *s, const json_t *drive);
 
 #endif

@@ -299,6 +299,23 @@ static int list_append_locked(svm *s, svm_vm *vm)
 	return 0;
 }
 
+/* The host roots (hostpath.h): where users' host paths may lie. */
+int svm_set_host_roots(svm *s, const char *const *roots, svm_error *err)
+{
+	svm_error_clear(err);
+	hostpath_roots *r = hostpath_roots_new(roots, err);
+	if (!r && roots)
+		return -1;
+	hostpath_roots_free(s->roots);
+	s->roots = r;
+	return 0;
+}
+
+bool svm_host_path_allowed(const svm *s, const char *path)
+{
+	return hostpath_roots_cover(s->roots, path);
+}
+
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
 {
 	return svm_create_vm_for(s, name, (uid_t)-1, err);

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "stage.h"
+#include "stagerule.h"
 #include "userfiles.h"
 
 #define LINK_SUFFIX ".host"
@@ -25,24 +25,6 @@ struct userfiles {
 	size_t nlinks;
 };
 
-/* ------------------------------------------------------------ the svm's roots */
-
-int svm_set_host_roots(svm *s, const char *const *roots, svm_error *err)
-{
-	svm_error_clear(err);
-	hostpath_roots *r = hostpath_roots_new(roots, err);
-	if (!r && roots)
-		return -1;
-	hostpath_roots_free(s->roots);
-	s->roots = r;
-	return 0;
-}
-
-bool svm_host_path_allowed(const svm *s, const char *path)
-{
-	return hostpath_roots_cover(s->roots, path);
-}
-
 /* ------------------------------------------------------------ holding */
 
 userfiles *userfiles_new(svm_vm *vm, svm_error *err)
@@ -53,7 +35,7 @@ userfiles *userfiles_new(svm_vm *vm, svm_error *err)
 		return NULL;
 	}
 	uf->vm = vm;
-	hostpath_who_of(svm_vm_owner_uid(vm), &uf->who);
+	hostpath_who_of(vm_owner(vm), &uf->who);
 	return uf;
 }
 
@@ -253,7 +235,7 @@ int userfiles_check_socket_path(svm_vm *vm, const char *path, svm_error *err)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	hostpath_who who;
-	hostpath_who_of(svm_vm_owner_uid(vm), &who);
+	hostpath_who_of(vm_owner(vm), &who);
 	int dfd = hostpath_open(vm->s->roots, &who, "vsock.udsPath directory", dir,
 				O_PATH | O_DIRECTORY, 0, err);
 	if (dfd < 0)
@@ -272,11 +254,11 @@ int userfiles_check_socket_path(svm_vm *vm, const char *path, svm_error *err)
 
 /* ------------------------------------------------------------ the VM's socket */
 
-void userfiles_give_vsock(svm_vm *vm, const char *path)
+int userfiles_give_vsock(svm_vm *vm, const char *path)
 {
-	uid_t owner = svm_vm_owner_uid(vm);
+	uid_t owner = vm_owner(vm);
 	if (!path || owner == geteuid() || geteuid() != 0)
-		return;
+		return 0;
 	size_t n = strlen(vm->rundir);
 	if (!strncmp(path, vm->rundir, n) && path[n] == '/') {
 		/* the owner passes through (no listing) to the one file that is theirs */
@@ -288,15 +270,18 @@ void userfiles_give_vsock(svm_vm *vm, const char *path)
 	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0)
-		return;
+		return -1;
+	int rc = 0;
 	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
 		hostpath_who who;
 		hostpath_who_of(owner, &who);
 		char name[64];
 		snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
 		if (fchownat(fd, "", owner, who.gid, AT_EMPTY_PATH) < 0 || chmod(name, 0600) < 0)
-			svm_log(vm->s, "vm %s: cannot give %s to uid %u: %s", vm->name, path,
-				(unsigned)owner, strerror(errno));
+			rc = -1;
 	}
+	int e = errno;
 	close(fd);
+	errno = e;
+	return rc;
 }

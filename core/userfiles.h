@@ -50,7 +50,8 @@ int userfiles_link_drive(userfiles *uf, const char *id, const char *path, bool r
 int userfiles_check_socket_path(svm_vm *vm, const char *path, svm_error *err);
 
 /* Once the VMM made the VM's vsock socket (path): it becomes the owner's (0600),
- * and a socket in the runtime dir reachable for them (0711 on the way). */
-void userfiles_give_vsock(svm_vm *vm, const char *path);
+ * and a socket in the runtime dir reachable for them (0711 on the way). -1 with
+ * errno when it could not be given. */
+int userfiles_give_vsock(svm_vm *vm, const char *path);
 
 #endif

@@ -301,7 +301,9 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	pthread_mutex_lock(&vm->mu);
 	char *uds = vm_vsock_path_locked(vm, cfg);
 	pthread_mutex_unlock(&vm->mu);
-	userfiles_give_vsock(vm, uds);
+	if (userfiles_give_vsock(vm, uds) < 0)
+		svm_log(s, "vm %s: cannot give %s to uid %u: %s", vm->name, uds,
+			(unsigned)svm_vm_owner_uid(vm), strerror(errno));
 	free(uds);
 	rc = 0;
 out:
