@@ -50,7 +50,8 @@ pytestmark = pytest.mark.skipif(
 # DESIGN §3's options, the ones smartvmfs adds, and what mount.fuse3 and fstab pass
 OPTIONS = ["datadir", "runtimedir", "imagecache", "maximages", "manifest", "firecracker",
            "fcversion", "arch", "bridge", "subnet", "noephemeral", "consolesize", "paths",
-           "allow_other", "dns", "releasesurl", "cibucketurl", "nocheck", "noadopt", "persist", "readytimeout"]
+           "allow_other", "dns", "releasesurl", "cibucketurl", "nocheck", "noadopt", "persist", "readytimeout",
+           "maxvms", "maxrunning", "maxmem", "maxdata"]
 PASSED = ["rw", "nosuid", "nodev", "noauto", "_netdev", "x-systemd."]
 
 
