@@ -96,6 +96,20 @@ void net_free(svm_net *n)
 	free(n);
 }
 
+void net_reset(svm_net *n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->mu);
+	struct nl_sock *sk = net_link_open(NULL);
+	while (n->nleases)
+		lease_remove(n, sk, n->nleases - 1, "purge");
+	if (n->host_ready || n->bridge_created || n->fw_nat || n->fw_forward)
+		net_host_teardown(n, sk);
+	net_link_close(sk);
+	pthread_mutex_unlock(&n->mu);
+}
+
 const char *net_bridge(svm_net *n) { return n->bridge; }
 const char *net_subnet(svm_net *n) { return n->subnet_text; }
 const char *net_gateway(svm_net *n) { return n->gateway; }

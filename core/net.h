@@ -37,6 +37,8 @@ void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *leases);
 /* Removes every TAP, the bridge (if this mount created it), the NAT/forward rules,
  * and puts ip_forward back as it was. */
 void net_free(svm_net *n);
+/* The same, and n stays: the next start sets the host up again (svm_purge). */
+void net_reset(svm_net *n);
 
 /* Before a VM's VMM is spawned: for each entry of cfg's networkInterfaces,
  * gives it a TAP (hostDevName) unless it names one, a MAC unless it has one, and

@@ -286,6 +286,11 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err);
 int svm_stop_all(svm *s, svm_error *err);
 /* Kills every VM and removes every VM's runtime files; VMs stay, in state stopped. */
 int svm_cleanup(svm *s, svm_error *err);
+/* The seed's cleanup(): every VM killed and removed (its runtime dir, its state
+ * and, with persist, its kept definition; named snapshots stay), every TAP, the
+ * bridge and the NAT rules removed, ip_forward put back. The orchestrator stays
+ * usable: a later start builds the network again. */
+int svm_purge(svm *s, svm_error *err);
 
 /* The daemon's own log (ring of recent lines); fs and core both write to it. */
 void svm_log(svm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -546,6 +546,32 @@ int svm_cleanup(svm *s, svm_error *err)
 	return 0;
 }
 
+int svm_purge(svm *s, svm_error *err)
+{
+	svm_cleanup(s, NULL);
+	size_t n;
+	svm_vm **v = grab_all(s, &n);
+	size_t kept = 0;
+	char first[80];
+	first[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		svm_error e;
+		/* one that a start took again meanwhile stays, and is named */
+		if (svm_remove_vm(s, v[i]->name, &e) < 0 && e.code != SVM_NOT_FOUND) {
+			if (!kept++)
+				snprintf(first, sizeof first, "%s", v[i]->name);
+		}
+	}
+	release_all(v, n);
+	net_reset(s->net);
+	svm_log(s, "purge: every VM removed%s, the network taken down", kept ? " but some" : "");
+	if (kept)
+		return svm_error_set(err, SVM_INVALID_STATE, "purge: %zu VM(s) were started again "
+				     "meanwhile and stay (%s first)", kept, first);
+	svm_error_clear(err);
+	return 0;
+}
+
 void svm_free(svm *s)
 {
 	if (!s)

@@ -83,6 +83,8 @@ int fs_root_command(const struct fs_target *t, const char *line, svm_error *err)
 		rc = svm_stop_all(t->s, err);
 	else if (!strcmp(line, "cleanup"))
 		rc = svm_cleanup(t->s, err);
+	else if (!strcmp(line, "purge"))
+		rc = svm_purge(t->s, err);
 	else
 		rc = svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
 	if (rc != 0) {

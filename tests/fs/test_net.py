@@ -349,3 +349,23 @@ def test_real_firecracker_with_tap(request, netns, tmp_path):
         stop_daemon(m)
     assert_nothing_left(netns)
     check_output(m, _allowed(request))
+
+
+def test_purge_is_the_seeds_cleanup(netmnt):
+    """/ctl purge: every VM killed and removed, every TAP, the bridge and the NAT
+    rules gone, with the mount still there; a later start builds it all again.
+    (/ctl cleanup only kills: the VMs stay, stopped.)"""
+    m, ns = netmnt, netmnt.ns
+    start_net_vm(m, "a")
+    start_net_vm(m, "b")
+    m.make_vm("idle")
+    m.ctl("a", "pause")
+    assert "svbr0" in ns.links() and ns.nat_rules()
+    m.write(m.p("ctl"), "purge\n")
+    assert os.listdir(m.p("vms")) == ["clone"]
+    assert [d for d in os.listdir(m.runtime) if not d.startswith(".")] == []
+    assert_nothing_left(ns)
+    assert m.read("net", "leases") == ""
+    assert "purge: every VM removed, the network taken down" in m.read("log")
+    start_net_vm(m, "again")
+    assert "svbr0" in ns.links()

@@ -197,6 +197,13 @@ def test_root_ctl(mnt):
     r = mnt.sh("echo frob > ctl")
     assert r.returncode != 0
     assert 'unknown control message "frob"' in mnt.read("error")
+    # purge: the seed's cleanup - every VM killed and removed (tests/fs/test_net.py
+    # checks the network's part)
+    mnt.ctl("b", "start")
+    mnt.make_vm("idle")
+    mnt.write(mnt.p("ctl"), "purge\n")
+    assert os.listdir(mnt.p("vms")) == ["clone"]
+    assert [d for d in os.listdir(mnt.runtime) if not d.startswith(".")] == []
 
 
 def test_ctl_write_leaves_other_vms_readable(mnt):
