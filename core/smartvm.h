@@ -111,8 +111,9 @@ typedef enum svm_verb {
 	SVM_V_KILL,      /* ()                        starting|running|paused|stopping -> stopped */
 	SVM_V_SNAPSHOT,  /* (DIR|NAME [full|diff])    paused: writes DIR/vmstate, DIR/mem, DIR/config.json
 	                                              (and copies of staged drives); a NAME (no '/')
-	                                              is kept under svm_vm_snapshot_dir() */
-	SVM_V_RESTORE,   /* (DIR|NAME [resume])       created|stopped|error -> paused|running */
+	                                              is kept under svm_vm_snapshot_dir();
+	                    (STATE MEM [full|diff])   the two files, and STATE.seal */
+	SVM_V_RESTORE,   /* (DIR|NAME|STATE MEM [resume]) created|stopped|error -> paused|running */
 	SVM_V_BALLOON,   /* (MIB)                     running|paused: PATCH /balloon */
 	SVM_V_DRIVE,     /* (ID PATH|- [RL-JSON])     running|paused: PATCH /drives/ID path_on_host
 	                                              (- keeps it) and the camelCase rate limiter */

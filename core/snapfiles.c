@@ -85,7 +85,7 @@ static int make_dir(const char *path, svm_error *err)
 /* Which uid a snapshot of the store was made for (origin.json), or -1. */
 static long long owner_of(snapdir *d)
 {
-	int fd = hostpath_openat(&d->who, d->dfd, "origin.json", O_RDONLY | O_NONBLOCK, 0);
+	int fd = hostpath_openat(&d->who, d->dfd, d->origin, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	json_error_t je;
@@ -97,10 +97,37 @@ static long long owner_of(snapdir *d)
 	return uid;
 }
 
+static void names(snapdir *d, const char *state, const char *origin, bool embed)
+{
+	snprintf(d->state, sizeof d->state, "%s", state);
+	snprintf(d->origin, sizeof d->origin, "%s", origin);
+	d->embed_config = embed;
+}
+
+int snapdir_open_file(svm_vm *vm, const char *path, snapdir *d, svm_error *err)
+{
+	memset(d, 0, sizeof *d);
+	d->dfd = -1;
+	const char *slash = strrchr(path, '/');
+	if (path[0] != '/' || !slash || !slash[1] || !strcmp(slash + 1, ".") || !strcmp(slash + 1, "..") ||
+	    strlen(slash + 1) + 6 > NAME_MAX)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "snapshot file %s: not an absolute "
+				     "path of a file", path);
+	snprintf(d->path, sizeof d->path, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	char origin[NAME_MAX + 1];
+	snprintf(origin, sizeof origin, "%s.seal", slash + 1);
+	names(d, slash + 1, origin, true);
+	hostpath_who_of(vm_owner(vm), &d->who);
+	d->dfd = hostpath_open(vm->s->roots, &d->who, "snapshot file's directory", d->path,
+			       O_DIRECTORY | O_RDONLY, 0, err);
+	return d->dfd < 0 ? -1 : 0;
+}
+
 int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error *err)
 {
 	memset(d, 0, sizeof *d);
 	d->dfd = -1;
+	names(d, "vmstate", "origin.json", false);
 	if (strchr(arg, '/')) {
 		if ((size_t)snprintf(d->path, sizeof d->path, "%s", arg) >= sizeof d->path - 64)
 			return svm_error_set(err, SVM_NAME_TOO_LONG, "snapshot path too long");
@@ -272,8 +299,10 @@ int snapdir_seal(snapdir *d, svm_vm *vm, int vmstate_fd, const char *config_text
 		return -1;
 	json_t *o = json_pack("{s:s, s:I, s:s}", "runtimeDir", vmm_rundir, "owner", (json_int_t)owner,
 			      "seal", seal);
+	if (o && d->embed_config)
+		json_object_set_new(o, "config", json_string(config_text));
 	char *text = o ? json_dumps(o, 0) : NULL;
-	int rc = snapdir_write(d, "origin.json", text, err);
+	int rc = snapdir_write(d, d->origin, text, err);
 	free(text);
 	json_decref(o);
 	return rc;
@@ -313,15 +342,16 @@ int snapdir_verify(snapdir *d, svm_vm *vm, snap_checked *out, svm_error *err)
 	memset(out, 0, sizeof *out);
 	out->vmstate_fd = -1;
 	uid_t vm_uid = vm_owner(vm);
-	char *origin = read_small(d, "origin.json", ORIGIN_MAX, NULL, err);
+	char *origin = read_small(d, d->origin, ORIGIN_MAX + CONFIG_MAX, NULL, err);
 	if (!origin && errno == ENOENT) {
-		/* a directory with a device state but no seal is not one of ours */
-		int fd = snapdir_file(d, "vmstate", err);
+		/* a device state without a seal is not one of ours */
+		int fd = snapdir_file(d, d->state, err);
 		if (fd < 0)
 			return -1;
 		close(fd);
-		return svm_error_set(err, SVM_PERMISSION, "snapshot %s has no origin.json: not made by "
-				     "smartvmfs, so not restored", d->path);
+		return svm_error_set(err, SVM_PERMISSION, "snapshot %s has no %s: not made by "
+				     "smartvmfs, so not restored", d->embed_config ? d->state : d->path,
+				     d->origin);
 	}
 	if (!origin)
 		return -1;
@@ -341,14 +371,22 @@ int snapdir_verify(snapdir *d, svm_vm *vm, snap_checked *out, svm_error *err)
 	snprintf(out->rundir, sizeof out->rundir, "%s", rd);
 	char seal_copy[SEAL_HEX];
 	snprintf(seal_copy, sizeof seal_copy, "%s", seal);
+	const char *embedded = json_string_value(json_object_get(o, "config"));
+	char *config = d->embed_config && embedded ? strdup(embedded) : NULL;
 	json_decref(o);
-	if (owner != vm_uid && vm_uid != 0)
+	if (d->embed_config && !config)
+		return svm_error_set(err, SVM_PERMISSION, "snapshot %s/%s: no config in its seal: "
+				     "refusing to restore it", d->path, d->origin);
+	if (owner != vm_uid && vm_uid != 0) {
+		free(config);
 		return svm_error_set(err, SVM_PERMISSION, "snapshot %s was made by uid %u's VM: only "
 				     "that user (or root) may restore it", d->path, (unsigned)owner);
+	}
 	char vsha[SEAL_HEX], csha[SEAL_HEX];
-	int src = snapdir_file(d, "vmstate", err);
+	out->config = config;
+	int src = snapdir_file(d, d->state, err);
 	if (src < 0)
-		return -1;
+		goto bad;
 	out->vmstate_fd = memfd_create("vmstate", MFD_CLOEXEC);
 	int rc = out->vmstate_fd < 0 ? -1 : sha_fd(src, out->vmstate_fd, vsha);
 	close(src);
@@ -358,8 +396,9 @@ int snapdir_verify(snapdir *d, svm_vm *vm, snap_checked *out, svm_error *err)
 			      VMSTATE_MAX >> 20);
 		goto bad;
 	}
-	out->config = read_small(d, "config.json", CONFIG_MAX, csha, err);
-	if (!out->config)
+	if (out->config)
+		sha_text(out->config, strlen(out->config), csha);
+	else if (!(out->config = read_small(d, "config.json", CONFIG_MAX, csha, err)))
 		goto bad;
 	if (!seal_check(vm->s, owner, out->rundir, vsha, csha, seal_copy)) {
 		svm_error_set(err, SVM_PERMISSION, "snapshot %s: its seal does not match (changed since "

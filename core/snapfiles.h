@@ -28,12 +28,21 @@ typedef struct snapdir {
 	bool named;          /* in the daemon's store */
 	hostpath_who who;    /* the rights its files are made and read with */
 	char path[PATH_MAX];
+	/* the names of the state file and of the sealed origin in it: "vmstate" and
+	 * "origin.json" (with config.json beside them); for the two-file form, the
+	 * file's own name and NAME.seal, which holds the config too */
+	char state[NAME_MAX + 1], origin[NAME_MAX + 1];
+	bool embed_config;
 } snapdir;
 
 /* The directory of a snapshot argument (a NAME already checked valid, or a path
  * with a '/'); create: make it (and a NAME's parents) if missing. */
 int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error *err);
 void snapdir_close(snapdir *d);
+/* The two-file form (the seed's snapshotPath / memFilePath): the directory of
+ * path (which must exist), opened with the owner's rights; d->state is path's
+ * name, d->origin NAME.seal. */
+int snapdir_open_file(svm_vm *vm, const char *path, snapdir *d, svm_error *err);
 
 /* A new empty file in it (what was there under that name goes): O_RDWR, 0600. */
 int snapdir_fresh(snapdir *d, const char *name, svm_error *err);
@@ -43,8 +52,9 @@ int snapdir_file(snapdir *d, const char *name, svm_error *err);
 /* Writes text as a fresh file. */
 int snapdir_write(snapdir *d, const char *name, const char *text, svm_error *err);
 
-/* After the VMM wrote vmstate (vmstate_fd) and config.json was written from
- * config_text: origin.json with the seal. vmm_rundir: the runtime dir as the VMM saw it. */
+/* After the VMM wrote the state file (vmstate_fd) and config.json was written
+ * from config_text (or, embed_config, is to go into the origin): the origin
+ * with the seal. vmm_rundir: the runtime dir as the VMM saw it. */
 int snapdir_seal(snapdir *d, svm_vm *vm, int vmstate_fd, const char *config_text,
 		 const char *vmm_rundir, svm_error *err);
 

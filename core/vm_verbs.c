@@ -422,13 +422,14 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 }
 
 /* The snapshot's config, its drives' kept copies (opened from the snapshot with
- * its rights) in place of their sources: the drives must be where they were. */
+ * its rights) in place of their sources: the drives must be where they were.
+ * d NULL (the two-file form): no copies, the sources as they are. */
 static json_t *restore_config(snapdir *d, userfiles *uf, const char *text, svm_error *err)
 {
 	json_t *saved = json_loads(text, 0, NULL);
 	size_t i;
 	json_t *dr;
-	json_array_foreach(json_object_get(saved, "drives"), i, dr) {
+	json_array_foreach(d ? json_object_get(saved, "drives") : NULL, i, dr) {
 		char kept[NAME_MAX + 1], name[64];
 		snprintf(kept, sizeof kept, "drive-%s.img", json_string_value(json_object_get(dr, "driveId")));
 		int fd = snapdir_file(d, kept, err);
@@ -453,11 +454,16 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	restore_arg ra = {.resume = false};
-	if (req->argc > 1) {
-		if (strcmp(req->argv[1], "resume") != 0)
+	bool pair = req->argc > 1 && strchr(req->argv[1], '/');
+	const char *opt = req->argc > (pair ? 2 : 1) ? req->argv[pair ? 2 : 1] : NULL;
+	if ((pair && !strchr(req->argv[0], '/')) || (!pair && req->argc > 2))
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s",
+				     svm_verb_table()[SVM_V_RESTORE].usage);
+	if (opt) {
+		if (strcmp(opt, "resume") != 0)
 			return svm_error_set(err, SVM_INVALID_ARGUMENT,
-					     "restore: unknown option \"%s\" (usage: restore DIR [resume])",
-					     req->argv[1]);
+					     "restore: unknown option \"%s\" (usage: %s)", opt,
+					     svm_verb_table()[SVM_V_RESTORE].usage);
 		ra.resume = true;
 	}
 	/* the state first: EBUSY in a running VM whatever the directory holds */
@@ -468,29 +474,33 @@ static int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *can
 	pthread_mutex_unlock(&vm->mu);
 	if (ok < 0)
 		return -1;
-	snapdir d;
+	snapdir d, m = {.dfd = -1};
 	snap_checked c = {.vmstate_fd = -1};
 	userfiles *uf = NULL;
 	json_t *cfg = NULL, *as_saved = NULL;
 	int fd;
-	if (snapdir_open(vm, req->argv[0], false, &d, err) < 0)
+	if ((pair ? snapdir_open_file(vm, req->argv[0], &d, err)
+		  : snapdir_open(vm, req->argv[0], false, &d, err)) < 0)
 		return -1;
-	if (snapdir_verify(&d, vm, &c, err) < 0 || !(uf = userfiles_new(vm, err)))
+	if ((pair && snapdir_open_file(vm, req->argv[1], &m, err) < 0) ||
+	    snapdir_verify(&d, vm, &c, err) < 0 || !(uf = userfiles_new(vm, err)))
 		goto bad;
 	fd = c.vmstate_fd;
 	c.vmstate_fd = -1;
 	if (userfiles_hold(uf, fd, ra.vmstate, sizeof ra.vmstate, err) < 0 ||
-	    (fd = snapdir_file(&d, "mem", err)) < 0 || userfiles_hold(uf, fd, ra.mem, sizeof ra.mem, err) < 0)
+	    (fd = pair ? snapdir_file(&m, m.state, err) : snapdir_file(&d, "mem", err)) < 0 ||
+	    userfiles_hold(uf, fd, ra.mem, sizeof ra.mem, err) < 0)
 		goto bad;
 	/* config.json becomes the snapshot's, as the user wrote it (source paths) */
 	if (!(as_saved = svm_config_parse(c.config, strlen(c.config), err)) ||
-	    !(cfg = restore_config(&d, uf, c.config, err)))
+	    !(cfg = restore_config(pair ? NULL : &d, uf, c.config, err)))
 		goto bad;
 	/* where the snapshot's VMM had its runtime dir: the device state names
 	 * drive and vsock paths in it. Another VM's: restore as a clone, in a mount
 	 * namespace that shows this VM's runtime dir at that path. */
 	ra.clone = strcmp(c.rundir, vm->rundir) != 0;
 	snapdir_close(&d);
+	snapdir_close(&m);
 	free(c.config);
 	return launch(vm, SVM_V_RESTORE, boot_from_snapshot, &ra, cfg, as_saved,
 		      ra.clone ? c.rundir : NULL, ra.resume ? SVM_RUNNING : SVM_PAUSED, uf, cancel, err);
@@ -502,6 +512,7 @@ bad:
 		close(c.vmstate_fd);
 	free(c.config);
 	snapdir_close(&d);
+	snapdir_close(&m);
 	return -1;
 }
 
@@ -630,13 +641,21 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
-	const char *type = "Full";
-	if (req->argc > 1) {
-		if (strcmp(req->argv[1], "diff") == 0)
+	/* the two-file form: STATE MEM (a second path), as the seed's createSnapshot */
+	bool pair = req->argc > 1 && strchr(req->argv[1], '/');
+	const char *type = "Full", *tword = req->argc > (pair ? 2 : 1) ? req->argv[pair ? 2 : 1] : NULL;
+	if (pair && (!strchr(req->argv[0], '/') || check_snapshot_arg(req->argv[1], err) < 0))
+		return err->code ? -1 : svm_error_set(err, SVM_INVALID_ARGUMENT,
+						      "snapshot: two files are two paths (STATE MEM)");
+	if (!pair && req->argc > 2)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s",
+				     svm_verb_table()[SVM_V_SNAPSHOT].usage);
+	if (tword) {
+		if (strcmp(tword, "diff") == 0)
 			type = "Diff";
-		else if (strcmp(req->argv[1], "full") != 0)
+		else if (strcmp(tword, "full") != 0)
 			return svm_error_set(err, SVM_INVALID_ARGUMENT,
-					     "snapshot: type \"%s\" is neither full nor diff", req->argv[1]);
+					     "snapshot: type \"%s\" is neither full nor diff", tword);
 	}
 	pthread_mutex_lock(&vm->mu);
 	int rc = begin_locked(vm, SVM_V_SNAPSHOT, true, err);
@@ -646,12 +665,15 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	/* the directory is made (a NAME only once accepted, so a refused one
 	 * leaves nothing), and its files made fresh, with the right rights; the
 	 * VMM writes into the files it is handed */
-	snapdir d;
+	snapdir d, m = {.dfd = -1};
 	int vfd = -1, mfd = -1;
 	char vname[64], mname[64];
-	rc = snapdir_open(vm, req->argv[0], true, &d, err);
-	if (rc == 0 && ((vfd = snapdir_fresh(&d, "vmstate", err)) < 0 ||
-			(mfd = snapdir_fresh(&d, "mem", err)) < 0))
+	rc = pair ? snapdir_open_file(vm, req->argv[0], &d, err)
+		  : snapdir_open(vm, req->argv[0], true, &d, err);
+	if (rc == 0 && pair)
+		rc = snapdir_open_file(vm, req->argv[1], &m, err);
+	if (rc == 0 && ((vfd = snapdir_fresh(&d, d.state, err)) < 0 ||
+			(mfd = pair ? snapdir_fresh(&m, m.state, err) : snapdir_fresh(&d, "mem", err)) < 0))
 		rc = -1;
 	if (rc == 0) {
 		hostpath_fd_name(vfd, vname, sizeof vname);
@@ -660,10 +682,12 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 					 "mem_file_path", mname);
 		rc = put(vm, "/snapshot/create", body, err);
 	}
-	if (rc == 0)
+	/* the directory form keeps copies of staged drives and config.json; the two
+	 * files keep the config in STATE.seal, and no drives */
+	if (rc == 0 && !pair)
 		rc = keep_staged(vm, &d, err);
 	char *cfg = rc == 0 ? svm_vm_config_json(vm) : NULL;
-	if (rc == 0)
+	if (rc == 0 && !pair)
 		rc = snapdir_write(&d, "config.json", cfg, err);
 	/* the runtime dir as the VMM sees it (a clone's is its original's): what
 	 * the device state's paths are in, for a restore into another VM */
@@ -675,6 +699,7 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	if (mfd >= 0)
 		close(mfd);
 	snapdir_close(&d);
+	snapdir_close(&m);
 	finish(vm, -1, false);
 	return rc;
 }

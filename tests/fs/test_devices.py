@@ -172,3 +172,33 @@ def test_error_lines_carry_the_code_and_firecrackers_status(mnt):
     assert last.endswith("(API_ERROR, HTTP 400)"), last
     expect_errno(lambda: mnt.ctl("web", "frobnicate"), errno.EINVAL)
     assert mnt.read("vms", "web", "error").splitlines()[-1].endswith('"frobnicate" (INVALID_ARGUMENT)')
+
+
+def test_snapshot_to_and_from_two_files(mnt, tmp_path):
+    """The seed's createSnapshot/loadSnapshot: the state file and the memory file
+    anywhere, chosen apart; STATE.seal beside the state holds the seal and the
+    config. A changed seal is refused; a NAME with a file, or three words without
+    two paths, is EINVAL."""
+    (tmp_path / "states").mkdir()
+    (tmp_path / "mems").mkdir()
+    state, mem = tmp_path / "states" / "web.state", tmp_path / "mems" / "web.mem"
+    mnt.started_vm("web")
+    mnt.ctl("web", "pause")
+    mnt.ctl("web", f"snapshot {state} {mem} full")
+    assert sorted(os.listdir(tmp_path / "states")) == ["web.state", "web.state.seal"]
+    assert os.listdir(tmp_path / "mems") == ["web.mem"]
+    assert json.loads((tmp_path / "states" / "web.state.seal").read_text())["config"]
+    mnt.ctl("web", "kill")
+    mnt.ctl("web", f"restore {state} {mem} resume")
+    assert mnt.state("web") == "running"
+    mnt.ctl("web", "kill")
+    seal = tmp_path / "states" / "web.state.seal"
+    doc = json.loads(seal.read_text())
+    doc["owner"] = 4242
+    seal.write_text(json.dumps(doc))
+    expect_errno(lambda: mnt.ctl("web", f"restore {state} {mem}"), errno.EACCES)
+    assert "its seal does not match" in mnt.read("vms", "web", "error")
+    mnt.ctl("web", "start")
+    mnt.ctl("web", "pause")
+    expect_errno(lambda: mnt.ctl("web", f"snapshot first {mem}"), errno.EINVAL)
+    expect_errno(lambda: mnt.ctl("web", f"snapshot {state} full diff"), errno.EINVAL)
