@@ -364,7 +364,8 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);
 
 /* Asynchronous verbs. done() runs exactly once on a core thread, never inside
  * svm_vm_submit itself; err->code == SVM_OK on success. The returned handle may be
- * passed to svm_op_cancel until done() has started; after done() returns it is gone. */
+ * passed to svm_op_cancel until done() has started; after done() returns it is gone.
+ * NULL (errno set: ENOMEM, EAGAIN) when no thread could be started for it. */
 typedef void (*svm_done_fn)(void *ud, const svm_error *err);
 typedef struct svm_op svm_op;
 svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud);

@@ -210,6 +210,20 @@ static void remove_made_dirs(svm_vm *vm)
 	vm->made_dir[0] = '\0';
 }
 
+/* The VMM's streams (vm_proc_spawn makes them): a FIFO outlives its users, so
+ * they go with the VMM, and a stopped VM's runtime dir holds no FIFO. */
+static const char *const stream_fifos[] = {"log.fifo", "metrics.fifo", "console.fifo",
+					   "stderr.fifo", "stdin.fifo"};
+
+static void remove_fifos(svm_vm *vm)
+{
+	char p[PATH_MAX];
+	for (size_t i = 0; i < sizeof stream_fifos / sizeof *stream_fifos; i++) {
+		snprintf(p, sizeof p, "%s/%s", vm->rundir, stream_fifos[i]);
+		unlink(p);
+	}
+}
+
 static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)w;
@@ -277,6 +291,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	close_fd(&vm->metcopy_fd);
 	/* Firecracker never unlinks its API socket (DESIGN §6), nor its vsock one */
 	unlink(vm->sock);
+	remove_fifos(vm);
 	char *uds = vm_vsock_path_locked(vm, vm->config);
 	struct stat ust;
 	if (uds && lstat(uds, &ust) == 0 && S_ISSOCK(ust.st_mode))
@@ -327,12 +342,11 @@ static int make_fifo(const char *path, int *rfd, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-				     "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
 	/* our read end first, so Firecracker's open for writing finds a reader */
 	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (*rfd < 0)
-		return svm_error_set(err, SVM_START_FAILED, "open %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "open %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -341,8 +355,7 @@ static int make_fifo_at(const char *path, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-				     "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -445,7 +458,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	in[0] = open(inp, O_RDWR | O_CLOEXEC);
 	in[1] = in[0] >= 0 ? open(inp, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
 	if (out[1] < 0 || er[1] < 0 || in[0] < 0 || in[1] < 0) {
-		svm_error_set(err, SVM_START_FAILED, "opening the VMM's FIFOs in %s: %s", vm->rundir,
+		svm_error_set(err, vmm_code_of(errno), "opening the VMM's FIFOs in %s: %s", vm->rundir,
 			      strerror(errno));
 		goto fail;
 	}
@@ -489,6 +502,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	close(in[0]);
 	close(out[1]);
 	close(er[1]);
+	in[0] = out[1] = er[1] = -1;
 
 	svm_vm_ref(vm); /* held by the process until it is reaped */
 	unsigned long long started = proc_start_time(pid);
@@ -507,20 +521,39 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->metcopy_fd = mcopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
-	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
-	vm->w_err = loop_add(s->loop, er[0], EPOLLIN, on_stderr, vm);
-	vm->w_log = loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm);
-	vm->w_metrics = loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm);
+	/* the exit watch first: without it nobody would reap the VMM */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
-	bool ok = vm->w_pid != NULL;
+	if (!vm->w_pid) {
+		int e = errno;
+		vm->pid = 0;
+		vm->pid_start = 0;
+		vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
+		vm->logcopy_fd = vm->metcopy_fd = -1;
+		pthread_mutex_unlock(&vm->mu);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		svm_vm_unref(vm);
+		svm_error_set(err, vmm_code_of(e), "cannot watch the VMM process (epoll_ctl: %s)",
+			      strerror(e));
+		goto fail;
+	}
+	/* every stream drained, or no VMM: one nobody reads stalls its guest */
+	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
+	vm->w_err = vm->w_out ? loop_add(s->loop, er[0], EPOLLIN, on_stderr, vm) : NULL;
+	vm->w_log = vm->w_err ? loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm) : NULL;
+	vm->w_metrics = vm->w_log ? loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm) : NULL;
+	bool ok = vm->w_metrics != NULL;
+	int e = errno;
 	if (ok)
 		vmstate_save_locked(vm); /* its pid: a later daemon finds it */
 	pthread_mutex_unlock(&vm->mu);
 	if (!ok) {
-		/* without its exit watch nobody would reap it: end it here */
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "cannot watch the VMM process");
+		/* ended as any VMM ends: its exit watch (on_exit_) closes and removes
+		 * all, and the start rolls back as after a VMM that died */
+		vm_proc_signal_wait(vm, SIGKILL, -1);
+		return svm_error_set(err, vmm_code_of(e),
+				     "cannot watch the VMM's output streams (epoll_ctl: %s)", strerror(e));
 	}
 	return 0;
 fail:
@@ -540,6 +573,8 @@ fail:
 		close(lcopy);
 	if (mcopy >= 0)
 		close(mcopy);
+	remove_fifos(vm);
+	unlink(vm->sock); /* a VMM ended here may have made it */
 	remove_made_dirs(vm);
 	return -1;
 }

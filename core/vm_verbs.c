@@ -947,6 +947,7 @@ svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void
 			free(op->args[i]);
 		svm_vm_unref(vm);
 		free(op);
+		errno = rc; /* the caller says why */
 		return NULL;
 	}
 	return op;

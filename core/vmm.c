@@ -29,6 +29,21 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+svm_code vmm_code_of(int e)
+{
+	switch (e) {
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EAGAIN:
+	case ENOSPC:
+	case EDQUOT:
+		return SVM_NO_SPACE;
+	default:
+		return SVM_START_FAILED;
+	}
+}
+
 int vmm_check_binary(const char *path, svm_error *err)
 {
 	struct stat st;
@@ -66,7 +81,7 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0)
-		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : SVM_START_FAILED,
+		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : vmm_code_of(rc),
 				     "cannot start %s: %s", argv[0], strerror(rc));
 	/* race-free: nobody else reaps our children, so the pid cannot be reused yet */
 	*pidfd = pidfd_open_(*pid);
@@ -74,7 +89,7 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 		int e = errno;
 		kill(*pid, SIGKILL);
 		waitpid(*pid, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "pidfd_open: %s", strerror(e));
+		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
 	}
 	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
 	return 0;
@@ -202,7 +217,7 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 		free(*d);
 	free(detach);
 	if (p < 0)
-		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : SVM_START_FAILED,
+		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : vmm_code_of(clone_errno),
 				     "cannot start %s in a private mount namespace%s: %s", argv[0],
 				     clone_errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "",
 				     strerror(clone_errno));
@@ -220,7 +235,7 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 		int e = errno;
 		kill(p, SIGKILL);
 		waitpid(p, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "pidfd_open: %s", strerror(e));
+		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
 	}
 	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
 	return 0;

@@ -35,6 +35,11 @@ int vmm_proc_stat(pid_t pid, uint64_t *user_ns, uint64_t *sys_ns, uint64_t *rss_
 char *vmm_capture(char *const argv[], int timeout_ms);
 
 /* Checks that path is an executable regular file. */
+/* What a failed system call of a start is: a shortage (descriptors, memory,
+ * processes, space: the host's limits, not a fault of the request) is
+ * SVM_NO_SPACE (ENOSPC), anything else SVM_START_FAILED (EIO). */
+svm_code vmm_code_of(int e);
+
 int vmm_check_binary(const char *path, svm_error *err);
 
 #endif
