@@ -72,6 +72,29 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
     check_output(m, [r"no descriptors left for another VM"])
 
 
+def test_soft_nofile_raised_to_hard_at_mount(tmp_path, kernel_file):
+    """A soft limit of 256 (hard 4096): the daemon takes the hard limit at mount and
+    says so in its log, with what it allows."""
+    if not shutil.which("prlimit"):
+        pytest.skip("prlimit (util-linux) is not installed")
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     wrap=("prlimit", "--nofile=256:4096", "--"))
+    try:
+        with open(f"/proc/{m.proc.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        assert line.split()[3:5] == ["4096", "4096"], line
+        room = dict(x.split() for x in m.read("room").splitlines())
+        assert room["descriptors_limit"] == "4096", room
+        log = m.read("log")
+        per_vm = int(room["descriptors_per_vm"])
+        assert (f"RLIMIT_NOFILE 4096 (from 256) raised to the hard limit: room for about "
+                f"{(4096 - 64) // per_vm} running VMs at {per_vm} descriptors each") in log, log
+        assert "LimitNOFILE=" in log
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
+
+
 def fake_vmm(tmp_path, name, body):
     """A stand-in for the Firecracker binary (the cases no boot argument can
     provoke: they happen before the guest exists)."""
