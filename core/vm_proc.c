@@ -83,15 +83,6 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 		stop_watch(vm, &vm->w_out);
 }
 
-static void on_stderr(svm_watch *w, void *ud, uint32_t ev)
-{
-	(void)ev;
-	svm_vm *vm = ud;
-	size_t got = 0;
-	if (!drain_into(loop_fd(w), &vm->errtail, &got, -1))
-		stop_watch(vm, &vm->w_err);
-}
-
 static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)ev;
@@ -211,9 +202,32 @@ static void remove_made_dirs(svm_vm *vm)
 }
 
 /* The VMM's streams (vm_proc_spawn makes them): a FIFO outlives its users, so
- * they go with the VMM, and a stopped VM's runtime dir holds no FIFO. */
+ * they go with the VMM, and a stopped VM's runtime dir holds no FIFO. stderr is
+ * a file, read when the VMM has ended (stderr_keep). */
 static const char *const stream_fifos[] = {"log.fifo", "metrics.fifo", "console.fifo",
-					   "stderr.fifo", "stdin.fifo"};
+					   "stdin.fifo", "stderr.log"};
+
+/* The tail of what the VMM wrote to its stderr, into vm->errtail. A file, not a
+ * FIFO the daemon drains: Firecracker writes to stderr only when it fails (its
+ * log goes to log.fifo), and a file costs the daemon no descriptor while the
+ * VMM runs, and keeps what a VMM wrote while no daemon ran. */
+static void stderr_keep(svm_vm *vm)
+{
+	char p[PATH_MAX], buf[SVM_STDERR_KEPT];
+	snprintf(p, sizeof p, "%s/stderr.log", vm->rundir);
+	ring_reset(&vm->errtail);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t off = st.st_size > (off_t)sizeof buf ? st.st_size - (off_t)sizeof buf : 0;
+		ssize_t n = pread(fd, buf, sizeof buf, off);
+		if (n > 0)
+			ring_append(&vm->errtail, buf, (size_t)n);
+	}
+	close(fd);
+}
 
 static void remove_fifos(svm_vm *vm)
 {
@@ -229,12 +243,10 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	(void)w;
 	(void)ev;
 	svm_vm *vm = ud;
-	size_t got = 0;
 	/* what it wrote before dying is still in the pipes: take it first */
 	if (vm->w_out)
 		on_console(vm->w_out, vm, 0);
-	if (vm->w_err)
-		drain_into(vm->err_fd, &vm->errtail, &got, -1);
+	stderr_keep(vm);
 	if (vm->w_log)
 		on_fclog(vm->w_log, vm, 0);
 	if (vm->w_metrics)
@@ -277,14 +289,11 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	svm_loop *l = vm->s->loop;
 	loop_del(l, vm->w_pid);
 	loop_del(l, vm->w_out);
-	loop_del(l, vm->w_err);
 	loop_del(l, vm->w_log);
 	loop_del(l, vm->w_metrics);
-	vm->w_pid = vm->w_out = vm->w_err = vm->w_log = vm->w_metrics = NULL;
+	vm->w_pid = vm->w_out = vm->w_log = vm->w_metrics = NULL;
 	close_fd(&vm->pidfd);
-	close_fd(&vm->stdin_fd);
 	close_fd(&vm->out_fd);
-	close_fd(&vm->err_fd);
 	close_fd(&vm->log_fd);
 	close_fd(&vm->metrics_fd);
 	close_fd(&vm->logcopy_fd);
@@ -433,33 +442,42 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 				     vm->sock, strerror(errno));
 	/* every stream of the VMM is a FIFO in its runtime dir, reachable by name,
 	 * so a daemon started after this one was killed can take them over
-	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader. */
+	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader.
+	 * stderr is a file (stderr_keep), stdin a FIFO the daemon opens for each
+	 * write (svm_vm_console_write). */
 	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
 	snprintf(logp, sizeof logp, "%s/log.fifo", vm->rundir);
 	snprintf(metp, sizeof metp, "%s/metrics.fifo", vm->rundir);
 	snprintf(inp, sizeof inp, "%s/stdin.fifo", vm->rundir);
 	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
-	snprintf(errp, sizeof errp, "%s/stderr.fifo", vm->rundir);
-	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+	snprintf(errp, sizeof errp, "%s/stderr.log", vm->rundir);
+	int logfd = -1, metfd = -1, in = -1, out[2] = {-1, -1}, er = -1;
 	int lcopy = -1, mcopy = -1;
 	if (open_copy(cfg, "logger", "logPath", &lcopy, err) < 0 ||
 	    open_copy(cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
 	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
-	    make_fifo(outp, &out[0], err) < 0 || make_fifo(errp, &er[0], err) < 0 ||
-	    make_fifo_at(inp, err) < 0)
+	    make_fifo(outp, &out[0], err) < 0 || make_fifo_at(inp, err) < 0)
 		goto fail;
-	/* the VMM's ends. stdout and stderr blocking, as with a terminal; while no
-	 * daemon reads them its writes fail (EPIPE: Firecracker ignores SIGPIPE)
-	 * and the output is lost, but the guest never stalls on a full pipe.
-	 * stdin read-write: the VMM is a writer of its own input too, so it never
-	 * sees EOF while no daemon holds the write end */
+	/* the VMM's ends. stdout blocking, as with a terminal; while no daemon
+	 * reads it its writes fail (EPIPE: Firecracker ignores SIGPIPE) and the
+	 * output is lost, but the guest never stalls on a full pipe. stdin
+	 * read-write: the VMM is a writer of its own input too, so it never sees
+	 * EOF, and the daemon's opens for writing always find a reader. stderr
+	 * appends to a fresh file. */
+	int e = 0;
 	out[1] = open(outp, O_WRONLY | O_CLOEXEC);
-	er[1] = open(errp, O_WRONLY | O_CLOEXEC);
-	in[0] = open(inp, O_RDWR | O_CLOEXEC);
-	in[1] = in[0] >= 0 ? open(inp, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
-	if (out[1] < 0 || er[1] < 0 || in[0] < 0 || in[1] < 0) {
-		svm_error_set(err, vmm_code_of(errno), "opening the VMM's FIFOs in %s: %s", vm->rundir,
-			      strerror(errno));
+	if (out[1] < 0)
+		e = errno;
+	if (!e)
+		unlink(errp); /* a stale one (an earlier daemon's crash): O_EXCL below */
+	if (!e && (er = open(errp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+			     0600)) < 0)
+		e = errno;
+	if (!e && (in = open(inp, O_RDWR | O_CLOEXEC)) < 0)
+		e = errno;
+	if (e) {
+		svm_error_set(err, vmm_code_of(e), "opening the VMM's streams in %s: %s", vm->rundir,
+			      strerror(e));
 		goto fail;
 	}
 
@@ -494,15 +512,15 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 
 	pid_t pid;
 	int pidfd;
-	int fds[3] = {in[0], out[1], er[1]};
+	int fds[3] = {in, out[1], er};
 	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
 	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, &pidfd, err)
 		     : vmm_spawn(argv, fds, &pid, &pidfd, err)) < 0)
 		goto fail;
-	close(in[0]);
+	close(in);
 	close(out[1]);
-	close(er[1]);
-	in[0] = out[1] = er[1] = -1;
+	close(er);
+	in = out[1] = er = -1;
 
 	svm_vm_ref(vm); /* held by the process until it is reaped */
 	unsigned long long started = proc_start_time(pid);
@@ -512,9 +530,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->pid_start = started;
 	vm->adopted = false;
 	vm->pidfd = pidfd;
-	vm->stdin_fd = in[1];
 	vm->out_fd = out[0];
-	vm->err_fd = er[0];
 	vm->log_fd = logfd;
 	vm->metrics_fd = metfd;
 	vm->logcopy_fd = lcopy;
@@ -524,10 +540,10 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	/* the exit watch first: without it nobody would reap the VMM */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	if (!vm->w_pid) {
-		int e = errno;
+		e = errno;
 		vm->pid = 0;
 		vm->pid_start = 0;
-		vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
+		vm->pidfd = vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
 		vm->logcopy_fd = vm->metcopy_fd = -1;
 		pthread_mutex_unlock(&vm->mu);
 		kill(pid, SIGKILL);
@@ -540,11 +556,10 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	}
 	/* every stream drained, or no VMM: one nobody reads stalls its guest */
 	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
-	vm->w_err = vm->w_out ? loop_add(s->loop, er[0], EPOLLIN, on_stderr, vm) : NULL;
-	vm->w_log = vm->w_err ? loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm) : NULL;
+	vm->w_log = vm->w_out ? loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm) : NULL;
 	vm->w_metrics = vm->w_log ? loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm) : NULL;
 	bool ok = vm->w_metrics != NULL;
-	int e = errno;
+	e = errno;
 	if (ok)
 		vmstate_save_locked(vm); /* its pid: a later daemon finds it */
 	pthread_mutex_unlock(&vm->mu);
@@ -557,14 +572,13 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	}
 	return 0;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
+	for (int i = 0; i < 2; i++)
 		if (out[i] >= 0)
 			close(out[i]);
-		if (er[i] >= 0)
-			close(er[i]);
-	}
+	if (in >= 0)
+		close(in);
+	if (er >= 0)
+		close(er);
 	if (logfd >= 0)
 		close(logfd);
 	if (metfd >= 0)
@@ -608,10 +622,9 @@ static int reopen_fifo(svm_vm *vm, const char *name, int flags)
 int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 {
 	svm *s = vm->s;
-	/* each missing stream is only that stream lost; the VM stays controllable */
-	int in = reopen_fifo(vm, "stdin.fifo", O_WRONLY);
+	/* each missing stream is only that stream lost; the VM stays controllable
+	 * (stdin and stderr are used by name: nothing to reopen) */
 	int out = reopen_fifo(vm, "console.fifo", O_RDONLY);
-	int er = reopen_fifo(vm, "stderr.fifo", O_RDONLY);
 	int lg = reopen_fifo(vm, "log.fifo", O_RDONLY);
 	int met = reopen_fifo(vm, "metrics.fifo", O_RDONLY);
 	int lcopy = -1, mcopy = -1;
@@ -624,7 +637,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	if (!vm->w_pid) {
 		pthread_mutex_unlock(&vm->mu);
-		int fds[] = {in, out, er, lg, met, lcopy, mcopy};
+		int fds[] = {out, lg, met, lcopy, mcopy};
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -634,9 +647,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->pid = pid;
 	vm->pidfd = pidfd;
 	vm->adopted = true;
-	vm->stdin_fd = in;
 	vm->out_fd = out;
-	vm->err_fd = er;
 	vm->log_fd = lg;
 	vm->metrics_fd = met;
 	vm->logcopy_fd = lcopy;
@@ -645,8 +656,6 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->last_exit[0] = '\0';
 	if (out >= 0)
 		vm->w_out = loop_add(s->loop, out, EPOLLIN, on_console, vm);
-	if (er >= 0)
-		vm->w_err = loop_add(s->loop, er, EPOLLIN, on_stderr, vm);
 	if (lg >= 0)
 		vm->w_log = loop_add(s->loop, lg, EPOLLIN, on_fclog, vm);
 	if (met >= 0)

@@ -129,3 +129,26 @@ def test_readiness_timeouts_say_which(tmp_path, kernel_file, kind):
     finally:
         stop_daemon(m)
     check_output(m, [])
+
+
+def test_stderr_tail_in_error_without_a_descriptor(tmp_path, kernel_file):
+    """The VMM's stderr is a file in its runtime dir (the daemon holds no descriptor
+    for it while the VMM runs): what a VMM that fails wrote there is the end of the
+    error line, and the file goes with the VMM."""
+    fc = fake_vmm(tmp_path, "dying-fc", "sys.stderr.write('x' * 5000 + '\\nError: "
+                  "RunWithApi(out of luck)\\n')\nsys.stderr.flush()\nsys.exit(3)\n")
+    m = start_daemon(str(tmp_path), fc, kernel_file, checks=False)
+    try:
+        m.make_vm("web")
+        with pytest.raises(OSError) as e:
+            m.ctl("web", "start")
+        assert e.value.errno == errno.EIO
+        line = m.read("vms", "web", "error").splitlines()[-1]
+        assert "exited before its API was ready (exit 3)" in line, line
+        assert "Error: RunWithApi(out of luck)" in line, line
+        assert m.state("web") == "created"
+        rundir = m.read("vms", "web", "runtime").strip()
+        assert sorted(os.listdir(rundir)) == ["vm.json"], os.listdir(rundir)
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
