@@ -231,9 +231,11 @@ int svm_adopt(svm *s, svm_error *err);
  * many more VMs its descriptors allow, the descriptors free and the limit, what a
  * VM keeps, the host's available memory and the runtime dir's free bytes. */
 char *svm_room_text(svm *s);
-/* Descriptors the daemon keeps per running VM (docs/architecture.md says which),
- * and what a start takes on top while it runs. */
-#define SVM_FDS_PER_VM 8
+/* Descriptors the daemon keeps per running VM (docs/architecture.md says which:
+ * the console, log and metrics FIFOs; one more for each of logger.logPath and
+ * metrics.metricsPath a config names), and what a start takes on top while it
+ * runs. */
+#define SVM_FDS_PER_VM 3
 #define SVM_FDS_FOR_START 16
 /* With opts.persist: makes again the VMs whose definitions an earlier mount kept
  * (name, owner, config, metadata; not those re-adopted), and starts in the

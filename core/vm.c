@@ -41,6 +41,9 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	memcpy(vm->sock, vm->rundir, strlen(vm->rundir));
 	memcpy(vm->sock + strlen(vm->rundir), "/fc.sock", sizeof "/fc.sock");
 	vm->api = svm_api_new(vm->sock, s->opt.api_timeout_ms);
+	/* a VM is mostly idle: its connection is held for a verb only (vm_verbs.c) */
+	if (vm->api)
+		svm_api_close_when_idle(vm->api);
 	pthread_mutex_init(&vm->mu, NULL);
 	pthread_mutex_init(&vm->md_mu, NULL);
 	pthread_condattr_t ca;

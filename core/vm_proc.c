@@ -71,6 +71,8 @@ static void stop_watch(svm_vm *vm, svm_watch **w)
 	pthread_mutex_unlock(&vm->mu);
 }
 
+static void console_closed(svm_vm *vm);
+
 static void on_console(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)ev;
@@ -79,8 +81,10 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 	bool open = drain_into(loop_fd(w), &vm->console, &got, -1);
 	if (got)
 		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
-	if (!open)
+	if (!open) {
 		stop_watch(vm, &vm->w_out);
+		console_closed(vm);
+	}
 }
 
 static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
@@ -255,15 +259,21 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	int ws = 0;
 	pthread_mutex_lock(&vm->mu);
 	bool adopted = vm->adopted; /* vm_proc_adopt may be finishing on another thread */
+	/* our child is reaped under the lock that signals take: a reaped pid is
+	 * never signalled (it may be another process's by then) */
+	int reaped = vm->pid == 0 || vm->reaped ? -1 : adopted ? 0
+		     : vm->pidfd >= 0 ? vmm_reap(vm->pidfd, &ws) : vmm_reap_pid(vm->pid, &ws);
+	if (reaped == 0 && !adopted)
+		vm->reaped = true;
 	pthread_mutex_unlock(&vm->mu);
+	if (reaped < 0)
+		return; /* spurious wake: not exited yet (or handled already) */
 	if (adopted) {
 		/* not our child: nothing to reap, and no exit status to know; the
 		 * pidfd is readable once the process has ended */
 		struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
 		if (poll(&p, 1, 0) <= 0)
 			return;
-	} else if (vmm_reap(vm->pidfd, &ws) < 0) {
-		return; /* spurious wake: not exited yet */
 	}
 
 	char tail[320], status[32];
@@ -309,6 +319,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	vm->pid = 0;
 	vm->pid_start = 0;
 	vm->adopted = false;
+	vm->reaped = false;
 	snprintf(vm->last_exit, sizeof vm->last_exit, "%s", adopted ? "exit unknown" : status);
 	uint64_t exit_seq = vm_event_locked(vm, vm->last_exit);
 	uint64_t state_seq = 0;
@@ -343,6 +354,53 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		svm_emit(vm->s, SVM_EV_STATE, vm, state_seq, line);
 	}
 	svm_vm_unref(vm); /* the reference the process held */
+}
+
+/* The console FIFO's hang-up: the VMM has closed its stdout, which it does by
+ * ending (a process's descriptors close before it becomes a zombie). This is
+ * the exit watch of our own children: the daemon holds no pidfd per VM. A
+ * re-adopted VMM (not our child) has its pidfd watch instead. */
+static void console_closed(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	pid_t pid = vm->pid;
+	bool ours = pid != 0 && !vm->adopted && !vm->w_pid;
+	pthread_mutex_unlock(&vm->mu);
+	if (!ours)
+		return;
+	on_exit_(NULL, vm, 0);
+	if (svm_vm_pid(vm) == 0)
+		return;
+	/* closed, but not a zombie yet (microseconds): a pidfd watches this
+	 * moment (on_exit_ closes it) */
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pthread_mutex_lock(&vm->mu);
+	if (fd >= 0 && vm->pid == pid) {
+		vm->pidfd = fd;
+		vm->w_pid = loop_add(vm->s->loop, fd, EPOLLIN, on_exit_, vm);
+		if (!vm->w_pid)
+			vm->pidfd = -1;
+	}
+	bool watched = vm->w_pid != NULL;
+	pthread_mutex_unlock(&vm->mu);
+	if (watched)
+		return;
+	if (fd >= 0)
+		close(fd);
+	/* no descriptor for that: wait here, bounded */
+	for (int i = 0; i < 1000 && svm_vm_pid(vm); i++) {
+		usleep(1000);
+		on_exit_(NULL, vm, 0);
+	}
+	if (svm_vm_pid(vm)) {
+		/* never Firecracker: a VMM without its stdout is no VMM to keep */
+		svm_log(vm->s, "vm %s: its VMM (pid %d) closed its stdout but did not end: ending it",
+			vm->name, (int)pid);
+		kill(pid, SIGKILL); /* not reaped yet: still ours */
+		siginfo_t si;
+		waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
+		on_exit_(NULL, vm, 0);
+	}
 }
 
 /* ------------------------------------------------------------ spawning */
@@ -511,11 +569,11 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	pthread_mutex_unlock(&vm->mu);
 
 	pid_t pid;
-	int pidfd;
 	int fds[3] = {in, out[1], er};
 	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
-	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, &pidfd, err)
-		     : vmm_spawn(argv, fds, &pid, &pidfd, err)) < 0)
+	/* no pidfd: the console's hang-up is the exit watch (console_closed) */
+	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
+		     : vmm_spawn(argv, fds, &pid, NULL, err)) < 0)
 		goto fail;
 	close(in);
 	close(out[1]);
@@ -529,7 +587,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->pid = pid;
 	vm->pid_start = started;
 	vm->adopted = false;
-	vm->pidfd = pidfd;
+	vm->reaped = false;
+	vm->pidfd = -1;
 	vm->out_fd = out[0];
 	vm->log_fd = logfd;
 	vm->metrics_fd = metfd;
@@ -537,26 +596,25 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->metcopy_fd = mcopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
-	/* the exit watch first: without it nobody would reap the VMM */
-	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
-	if (!vm->w_pid) {
+	/* the console first: its hang-up is the exit watch, without which
+	 * nobody would reap the VMM */
+	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
+	if (!vm->w_out) {
 		e = errno;
 		vm->pid = 0;
 		vm->pid_start = 0;
-		vm->pidfd = vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
+		vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
 		vm->logcopy_fd = vm->metcopy_fd = -1;
 		pthread_mutex_unlock(&vm->mu);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		close(pidfd);
 		svm_vm_unref(vm);
 		svm_error_set(err, vmm_code_of(e), "cannot watch the VMM process (epoll_ctl: %s)",
 			      strerror(e));
 		goto fail;
 	}
 	/* every stream drained, or no VMM: one nobody reads stalls its guest */
-	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
-	vm->w_log = vm->w_out ? loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm) : NULL;
+	vm->w_log = loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm);
 	vm->w_metrics = vm->w_log ? loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm) : NULL;
 	bool ok = vm->w_metrics != NULL;
 	e = errno;
@@ -647,6 +705,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->pid = pid;
 	vm->pidfd = pidfd;
 	vm->adopted = true;
+	vm->reaped = false;
 	vm->out_fd = out;
 	vm->log_fd = lg;
 	vm->metrics_fd = met;
@@ -705,9 +764,11 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	pid_t pid = vm->pid;
 	if (pid != 0) {
 		vm->expect_exit = true;
-		/* the pidfd keeps the pid ours until the loop reaps it; a re-adopted
-		 * VMM is not our child, and only its pidfd names it safely */
-		if (vm_proc_pidfd_signal(vm->pidfd, sig) < 0)
+		/* our child's pid is ours until the loop reaps it (under this lock);
+		 * a re-adopted VMM is not our child, and only its pidfd names it */
+		if (vm->adopted)
+			vm_proc_pidfd_signal(vm->pidfd, sig);
+		else if (!vm->reaped)
 			kill(pid, sig);
 	}
 	bool done = ends_before(vm, timeout_ms < 0 ? 0 : svm_now_ns() + (uint64_t)timeout_ms * 1000000ULL);

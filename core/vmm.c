@@ -83,6 +83,8 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 	if (rc != 0)
 		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : vmm_code_of(rc),
 				     "cannot start %s: %s", argv[0], strerror(rc));
+	if (!pidfd)
+		return 0;
 	/* race-free: nobody else reaps our children, so the pid cannot be reused yet */
 	*pidfd = pidfd_open_(*pid);
 	if (*pidfd < 0) {
@@ -230,6 +232,8 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 				     c.step, strerror(c.err));
 	}
 	*pid = p;
+	if (!pidfd)
+		return 0;
 	*pidfd = pidfd_open_(p);
 	if (*pidfd < 0) {
 		int e = errno;
@@ -241,17 +245,27 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 	return 0;
 }
 
-int vmm_reap(int pidfd, int *wstatus)
+static int reap(idtype_t type, id_t id, int *wstatus)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+	if (waitid(type, id, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
 		return -1;
 	if (si.si_code == CLD_EXITED)
 		*wstatus = (si.si_status & 0xff) << 8;
 	else
 		*wstatus = si.si_status & 0x7f; /* killed or dumped: the signal number */
 	return 0;
+}
+
+int vmm_reap(int pidfd, int *wstatus)
+{
+	return reap((idtype_t)P_PIDFD, (id_t)pidfd, wstatus);
+}
+
+int vmm_reap_pid(pid_t pid, int *wstatus)
+{
+	return pid > 0 ? reap(P_PID, (id_t)pid, wstatus) : -1;
 }
 
 void vmm_status_text(int wstatus, char *buf, size_t len)
