@@ -77,13 +77,15 @@ def _attached(pid):
 
 
 class Injector:
-    """strace -f on the daemon, failing `call` at its `when`th call in each thread."""
+    """strace -f on the daemon, tampering with `call` as `how` says (strace's
+    --inject: "error=EMFILE:when=3" fails its 3rd call in each thread,
+    "delay_exit=500000" delays each by half a second)."""
 
-    def __init__(self, pid, call, err, when, log):
+    def __init__(self, pid, call, how, log):
         self.log = log
         self.proc = subprocess.Popen(
             ["strace", "-f", "-b", "execve", "-qq", "-o", log, "-p", str(pid),
-             "-e", f"trace={call}", "-e", f"inject={call}:error={err}:when={when}"],
+             "-e", f"trace={call}", "-e", f"inject={call}:{how}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5
         while not _attached(pid):
@@ -155,7 +157,7 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
             for when in whens:
                 case = f"{call}:{err}:when={when}"
                 errors_before = m.read("vms", "web", "error").splitlines()
-                inj = Injector(pid, call, err, when, str(tmp_path / "strace.log"))
+                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
                 try:
                     t0 = time.monotonic()
                     try:
