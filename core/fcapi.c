@@ -40,7 +40,7 @@ struct svm_api {
 	char *socket_path;
 	int timeout_ms;
 	char errbuf[CURL_ERROR_SIZE];
-	bool idle_close;      /* svm_api_close_when_idle (set before any call) */
+	atomic_bool idle_close; /* svm_api_close_when_idle */
 	atomic_int holds;     /* svm_api_hold - svm_api_release */
 };
 
@@ -230,9 +230,7 @@ void svm_api_close_when_idle(svm_api *api)
 {
 	if (!api)
 		return;
-	pthread_mutex_lock(&api->lock);
-	api->idle_close = true;
-	pthread_mutex_unlock(&api->lock);
+	atomic_store(&api->idle_close, true);
 }
 
 /* Closes the connection if nobody holds the client and no call is in flight
@@ -240,7 +238,8 @@ void svm_api_close_when_idle(svm_api *api)
  * release (a kill) must not queue behind a slow request (InstanceStart). */
 static void close_if_idle(svm_api *api)
 {
-	if (!api->idle_close || atomic_load(&api->holds) > 0 || pthread_mutex_trylock(&api->lock) != 0)
+	if (!atomic_load(&api->idle_close) || atomic_load(&api->holds) > 0 ||
+	    pthread_mutex_trylock(&api->lock) != 0)
 		return;
 	if (atomic_load(&api->holds) == 0 && api->curl) {
 		curl_easy_cleanup(api->curl); /* closes the connection */
