@@ -152,32 +152,31 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 
 /* The soft RLIMIT_NOFILE up to the hard one: each running VM keeps
  * SVM_FDS_PER_VM descriptors, and a soft limit of 1024 (the usual default)
- * would stop a mount at about 120 VMs. Says what it did (for the log). */
+ * would stop a mount at about 330 VMs. Says what it did (for the log), or
+ * nothing when the soft limit is the hard one already (the host checks, unless
+ * -o nocheck, say whether that is enough). */
 static void raise_nofile(char *said, size_t len)
 {
 	struct rlimit rl;
+	said[0] = '\0';
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		snprintf(said, len, "RLIMIT_NOFILE cannot be read: %s", strerror(errno));
 		return;
 	}
 	unsigned long long was = rl.rlim_cur, hard = rl.rlim_max;
-	const char *how = "is the hard limit already";
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		how = setrlimit(RLIMIT_NOFILE, &rl) == 0 ? "raised to the hard limit" : NULL;
-	}
-	if (!how) {
+	if (rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		snprintf(said, len, "RLIMIT_NOFILE %llu, cannot raise it to the hard limit %llu: %s",
 			 was, hard, strerror(errno));
 		return;
 	}
 	unsigned long long now = rl.rlim_cur == RLIM_INFINITY ? 1048576ULL : rl.rlim_cur;
-	char from[48] = "";
-	if (was != rl.rlim_cur)
-		snprintf(from, sizeof from, " (from %llu)", was);
-	snprintf(said, len, "RLIMIT_NOFILE %llu%s %s: room for about %llu running VMs at %d "
-		 "descriptors each (more: LimitNOFILE= in the systemd unit, or the hard limit)",
-		 now, from, how, now > 64 ? (now - 64) / SVM_FDS_PER_VM : 0, SVM_FDS_PER_VM);
+	snprintf(said, len, "RLIMIT_NOFILE %llu (from %llu) raised to the hard limit: room for "
+		 "about %llu running VMs at %d descriptors each (more: LimitNOFILE= in the systemd "
+		 "unit, or the hard limit)", now, was, now > 64 ? (now - 64) / SVM_FDS_PER_VM : 0,
+		 SVM_FDS_PER_VM);
 }
 
 static void on_images_event(void *ud, images_event ev, const char *id)
@@ -223,7 +222,8 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	}
 	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
-	svm_log(s, "%s", nofile);
+	if (nofile[0])
+		svm_log(s, "%s", nofile);
 	/* a front end that may still fail to start defers this: it must not kill
 	 * VMs it re-adopted on its way out (docs/restart.md) */
 	if (!s->opt.defer_adopt)
