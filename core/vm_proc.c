@@ -368,9 +368,13 @@ static void console_closed(svm_vm *vm)
 	pthread_mutex_unlock(&vm->mu);
 	if (!ours)
 		return;
+	/* on_exit_ drops the process's reference, which may be the last */
+	svm_vm_ref(vm);
 	on_exit_(NULL, vm, 0);
-	if (svm_vm_pid(vm) == 0)
+	if (svm_vm_pid(vm) == 0) {
+		svm_vm_unref(vm);
 		return;
+	}
 	/* closed, but not a zombie yet (microseconds): a pidfd watches this
 	 * moment (on_exit_ closes it) */
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -383,24 +387,31 @@ static void console_closed(svm_vm *vm)
 	}
 	bool watched = vm->w_pid != NULL;
 	pthread_mutex_unlock(&vm->mu);
-	if (watched)
+	if (watched) {
+		svm_vm_unref(vm);
 		return;
+	}
 	if (fd >= 0)
 		close(fd);
 	/* no descriptor for that: wait here, bounded */
-	for (int i = 0; i < 1000 && svm_vm_pid(vm); i++) {
+	for (int i = 0; i < 1000 && svm_vm_pid(vm) == pid; i++) {
 		usleep(1000);
 		on_exit_(NULL, vm, 0);
 	}
-	if (svm_vm_pid(vm)) {
+	pthread_mutex_lock(&vm->mu);
+	bool hung = vm->pid == pid && !vm->reaped; /* not reaped: still ours to signal */
+	if (hung)
+		kill(pid, SIGKILL);
+	pthread_mutex_unlock(&vm->mu);
+	if (hung) {
 		/* never Firecracker: a VMM without its stdout is no VMM to keep */
-		svm_log(vm->s, "vm %s: its VMM (pid %d) closed its stdout but did not end: ending it",
+		svm_log(vm->s, "vm %s: its VMM (pid %d) closed its stdout but did not end: ended it",
 			vm->name, (int)pid);
-		kill(pid, SIGKILL); /* not reaped yet: still ours */
 		siginfo_t si;
 		waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
 		on_exit_(NULL, vm, 0);
 	}
+	svm_vm_unref(vm);
 }
 
 /* ------------------------------------------------------------ spawning */
