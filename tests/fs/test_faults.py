@@ -49,6 +49,7 @@ START_CALLS = [
     ("ftruncate", "ENOSPC", (1,), True),      # a staged drive's size
     ("copy_file_range", "ENOSPC", (1, 2), True),  # its bytes
     ("clone3", "EAGAIN", (1, 2), True),       # the op's thread, the VMM (posix_spawn)
+    ("mmap", "ENOMEM", (1,), True),           # memory: posix_spawn's stack
     ("pidfd_open", "EMFILE", (1,), False),    # (none: the console's hang-up is the exit watch)
     ("epoll_ctl", "ENOMEM", (1, 2, 3), True),  # the VMM's streams watched (console: its exit)
     ("inotify_init1", "EMFILE", (1,), False),  # the wait for the API socket polls then
