@@ -43,7 +43,7 @@ START_CALLS = [
     # (call, errno, the calls to fail (per thread), whether a start must fail)
     ("fcntl", "EMFILE", (1,), True),          # the descriptor check before a start (F_DUPFD)
     ("openat", "EMFILE", (1, 2, 3, 4, 5, 6, 7, 8, 9), True),  # drives, FIFOs, /proc
-    ("mknodat", "ENOSPC", (1, 3, 5), True),   # mkfifo
+    ("mknodat", "ENOSPC", (1, 3, 4), True),   # mkfifo: log, metrics, console, stdin
     ("mkdir", "ENOSPC", (1,), False),         # (the runtime dir is made with the VM)
     ("pipe2", "EMFILE", (1,), False),
     ("ftruncate", "ENOSPC", (1,), True),      # a staged drive's size
