@@ -870,8 +870,8 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 	svm_error local;
 	svm_api_hold(vm->api);
 	int rc = vm_run(vm, req, NULL, err ? err : &local);
-	after_op(vm, req->verb, rc, err ? err : &local);
 	svm_api_release(vm->api);
+	after_op(vm, req->verb, rc, err ? err : &local);
 	return rc;
 }
 
@@ -890,16 +890,18 @@ static void *op_main(void *arg)
 {
 	svm_op *op = arg;
 	svm_error e;
-	/* one connection for the verb's requests; the release closes it: a VM is
-	 * mostly idle, and its libcurl handle (the connection, curl's socket pair,
-	 * two easy handles, read buffers: tens of KiB, figure 5c) is made again
-	 * by the next request at the cost of a connect on a Unix socket */
+	/* one connection for the verb's requests; the release closes it, before
+	 * the reply, so a reply finds the VM's descriptors as it keeps them (3),
+	 * not 3 more until the thread ends: a VM is mostly idle, and its libcurl
+	 * handle (the connection, curl's socket pair, two easy handles, read
+	 * buffers: tens of KiB, figure 5c) is made again by the next request at
+	 * the cost of a connect on a Unix socket */
 	svm_api_hold(op->vm->api);
 	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
+	svm_api_release(op->vm->api);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
 	after_op(op->vm, op->req.verb, rc, &e);
-	svm_api_release(op->vm->api);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
 	svm_vm_unref(op->vm);
