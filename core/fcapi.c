@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ struct svm_api {
 	char *socket_path;
 	int timeout_ms;
 	char errbuf[CURL_ERROR_SIZE];
+	atomic_bool idle_close; /* svm_api_close_when_idle */
+	atomic_int holds;     /* svm_api_hold - svm_api_release */
 };
 
 /* ------------------------------------------------------------ global init */
@@ -223,6 +226,40 @@ void svm_api_disconnect(svm_api *api)
 	pthread_mutex_unlock(&api->lock);
 }
 
+void svm_api_close_when_idle(svm_api *api)
+{
+	if (!api)
+		return;
+	atomic_store(&api->idle_close, true);
+}
+
+/* Closes the connection if nobody holds the client and no call is in flight
+ * (then that call closes it at its end). Never waits for a call: a hold or a
+ * release (a kill) must not queue behind a slow request (InstanceStart). */
+static void close_if_idle(svm_api *api)
+{
+	if (!atomic_load(&api->idle_close) || atomic_load(&api->holds) > 0 ||
+	    pthread_mutex_trylock(&api->lock) != 0)
+		return;
+	if (atomic_load(&api->holds) == 0 && api->curl) {
+		curl_easy_cleanup(api->curl); /* closes the connection */
+		api->curl = NULL;
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+void svm_api_hold(svm_api *api)
+{
+	if (api)
+		atomic_fetch_add(&api->holds, 1);
+}
+
+void svm_api_release(svm_api *api)
+{
+	if (api && atomic_fetch_sub(&api->holds, 1) == 1)
+		close_if_idle(api);
+}
+
 void svm_api_reply_clear(svm_api_reply *reply)
 {
 	if (!reply)
@@ -384,6 +421,7 @@ int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
 	char errbuf[CURL_ERROR_SIZE];
 	snprintf(errbuf, sizeof errbuf, "%s", api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
 	pthread_mutex_unlock(&api->lock);
+	close_if_idle(api); /* after the unlock: a release that came meanwhile may have missed it */
 	free(payload);
 
 	if (rc != CURLE_OK) {

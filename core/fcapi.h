@@ -75,6 +75,16 @@ int svm_api_url(char *buf, size_t size, const char *path);
  * itself; this just makes it explicit). */
 void svm_api_disconnect(svm_api *api);
 
+/* A client that keeps no connection while idle: each call made while nobody
+ * holds it closes its connection and frees its libcurl handle (three
+ * descriptors: the connection and the socket pair of curl's internal multi
+ * handle) when it is done. svm_api_hold/svm_api_release bracket a series of
+ * calls (a verb) that keeps one connection, which the last release closes.
+ * For clients that are mostly idle, one per VM. */
+void svm_api_close_when_idle(svm_api *api);
+void svm_api_hold(svm_api *api);
+void svm_api_release(svm_api *api);
+
 /* libcurl's global init, once per process and thread-safe (curl_global_init
  * itself is not). Anything in the core that uses libcurl calls this first.
  * Returns 0, or -1 if libcurl could not initialise. */

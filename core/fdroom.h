@@ -8,11 +8,10 @@
 
 #include "internal.h"
 
-/* Descriptors a running VM keeps (pidfd, stdin, stdout and stderr pipes, the log
- * and metrics FIFOs, the API connection) and what a start takes on top while it
- * runs (inotify, a socket probe, drive copies). */
-#define LIMITS_FDS_PER_VM 8
-#define LIMITS_FDS_FOR_START 16
+/* Descriptors a running VM keeps and what a start takes on top while it runs
+ * (inotify, a socket probe, drive copies): smartvm.h, for the front end too. */
+#define LIMITS_FDS_PER_VM SVM_FDS_PER_VM
+#define LIMITS_FDS_FOR_START SVM_FDS_FOR_START
 
 /* 0 when LIMITS_FDS_FOR_START descriptors can be opened now; else -1 and err
  * (NO_SPACE: ENOSPC) says so, with RLIMIT_NOFILE and how to raise it. */

@@ -86,13 +86,17 @@ struct svm_vm {
 
 	/* the VMM process; pid != 0 while it is alive (until reaped) */
 	atomic_int pid;
-	int pidfd, stdin_fd;
-	svm_watch *w_pid, *w_out, *w_err, *w_log, *w_metrics;
-	int out_fd, err_fd, log_fd, metrics_fd;
+	int pidfd;
+	svm_watch *w_pid, *w_out, *w_log, *w_metrics;
+	int out_fd, log_fd, metrics_fd; /* stdin and stderr: by name (vm_proc.c) */
 	int logcopy_fd, metcopy_fd; /* logger.logPath, metrics.metricsPath: copies, or -1 */
 	unsigned long long pid_start; /* its /proc start time: a reused pid is not it */
 	bool adopted;         /* re-adopted after a daemon restart (docs/restart.md): not
-	                         our child, so its exit has no status to reap */
+	                         our child, so its exit has no status to reap; only
+	                         such a VMM has a pidfd (our own: see vm_proc.c) */
+	bool reaped;          /* our child is reaped: its pid may name another process
+	                         now, and is never signalled (pid is still set until
+	                         the exit is fully handled) */
 	bool state_warned;    /* vm.json could not be written: said once */
 	bool state_saved;     /* vm.json exists ... */
 	pid_t state_saved_pid; /* ... and names this pid (0: no VMM) */

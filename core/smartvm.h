@@ -238,6 +238,12 @@ int svm_adopt(svm *s, svm_error *err);
  * many more VMs its descriptors allow, the descriptors free and the limit, what a
  * VM keeps, the host's available memory and the runtime dir's free bytes. */
 char *svm_room_text(svm *s);
+/* Descriptors the daemon keeps per running VM (docs/architecture.md says which:
+ * the console, log and metrics FIFOs; one more for each of logger.logPath and
+ * metrics.metricsPath a config names), and what a start takes on top while it
+ * runs. */
+#define SVM_FDS_PER_VM 3
+#define SVM_FDS_FOR_START 16
 /* With opts.persist: makes again the VMs whose definitions an earlier mount kept
  * (name, owner, config, metadata; not those re-adopted), and starts in the
  * background those marked autostart. Call after svm_adopt. Returns how many. */
@@ -390,7 +396,8 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err);
 
 /* Asynchronous verbs. done() runs exactly once on a core thread, never inside
  * svm_vm_submit itself; err->code == SVM_OK on success. The returned handle may be
- * passed to svm_op_cancel until done() has started; after done() returns it is gone. */
+ * passed to svm_op_cancel until done() has started; after done() returns it is gone.
+ * NULL (errno set: ENOMEM, EAGAIN) when no thread could be started for it. */
 typedef void (*svm_done_fn)(void *ud, const svm_error *err);
 typedef struct svm_op svm_op;
 svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud);

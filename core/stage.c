@@ -133,6 +133,9 @@ static svm_code code_of(int e)
 	case ENOSPC:
 	case EDQUOT:
 	case EFBIG:
+	case EMFILE: /* and the shortages of descriptors or memory: no room either */
+	case ENFILE:
+	case ENOMEM:
 		return SVM_NO_SPACE;
 	case ENOENT:
 	case ENOTDIR:
@@ -168,6 +171,25 @@ static bool is_staged_name(const char *name)
 static void remove_staged(svm_vm *vm)
 {
 	DIR *d = opendir(vm->rundir);
+	if (!d && errno != ENOENT) {
+		/* no descriptor for the scan (a start rolling back at the limit of
+		 * RLIMIT_NOFILE, which is when it matters most that a copy does not
+		 * stay in RAM): the copies of the VM's drives, by their names */
+		char p[PATH_MAX];
+		size_t i;
+		json_t *dr;
+		pthread_mutex_lock(&vm->mu);
+		json_t *drives = json_deep_copy(json_object_get(vm->config, "drives"));
+		pthread_mutex_unlock(&vm->mu);
+		json_array_foreach(drives, i, dr) {
+			const char *id = json_string_value(json_object_get(dr, "driveId"));
+			if (id && (size_t)snprintf(p, sizeof p, "%s/" STAGE_PREFIX "%s" STAGE_SUFFIX,
+						   vm->rundir, id) < sizeof p)
+				unlink(p);
+		}
+		json_decref(drives);
+		return;
+	}
 	if (!d)
 		return;
 	struct dirent *de;

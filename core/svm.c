@@ -152,14 +152,33 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 	return 0;
 }
 
-static void raise_nofile(void)
+/* The soft RLIMIT_NOFILE up to the hard one: each running VM keeps
+ * SVM_FDS_PER_VM descriptors, and a soft limit of 1024 (the usual default)
+ * would stop a mount at about 330 VMs. Says what it did (for the log), or
+ * nothing when the soft limit is the hard one already (the host checks, unless
+ * -o nocheck, say whether that is enough). */
+static void raise_nofile(char *said, size_t len)
 {
-	/* each VM holds ~7 fds (pidfd, pipes, FIFOs, API connection) */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	said[0] = '\0';
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(said, len, "RLIMIT_NOFILE cannot be read: %s", strerror(errno));
+		return;
 	}
+	unsigned long long was = rl.rlim_cur, hard = rl.rlim_max;
+	if (rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(said, len, "RLIMIT_NOFILE %llu, cannot raise it to the hard limit %llu: %s",
+			 was, hard, strerror(errno));
+		return;
+	}
+	unsigned long long now = rl.rlim_cur == RLIM_INFINITY ? 1048576ULL : rl.rlim_cur;
+	snprintf(said, len, "RLIMIT_NOFILE %llu (from %llu) raised to the hard limit: room for "
+		 "about %llu running VMs at %d descriptors each (more: LimitNOFILE= in the systemd "
+		 "unit, or the hard limit)", now, was, now > 64 ? (now - 64) / SVM_FDS_PER_VM : 0,
+		 SVM_FDS_PER_VM);
 }
 
 static void on_images_event(void *ud, images_event ev, const char *id)
@@ -190,7 +209,8 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	/* both default to world-writable places: made safely, refused if tampered */
 	if (safedir_make(s->data_dir, err) < 0 || safedir_make(s->runtime_dir, err) < 0)
 		goto fail;
-	raise_nofile();
+	char nofile[256];
+	raise_nofile(nofile, sizeof nofile);
 	s->net = net_new(s, err);
 	if (!s->net)
 		goto fail;
@@ -205,6 +225,8 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	}
 	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
+	if (nofile[0])
+		svm_log(s, "%s", nofile);
 	/* a front end that may still fail to start defers this: it must not kill
 	 * VMs it re-adopted on its way out (docs/restart.md) */
 	if (!s->opt.defer_adopt)

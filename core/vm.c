@@ -41,6 +41,9 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	memcpy(vm->sock, vm->rundir, strlen(vm->rundir));
 	memcpy(vm->sock + strlen(vm->rundir), "/fc.sock", sizeof "/fc.sock");
 	vm->api = svm_api_new(vm->sock, s->opt.api_timeout_ms);
+	/* a VM is mostly idle: its connection is held for a verb only (vm_verbs.c) */
+	if (vm->api)
+		svm_api_close_when_idle(vm->api);
 	pthread_mutex_init(&vm->mu, NULL);
 	pthread_mutex_init(&vm->md_mu, NULL);
 	pthread_condattr_t ca;
@@ -49,7 +52,7 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	pthread_condattr_destroy(&ca);
 	atomic_init(&vm->state, SVM_CREATED);
 	atomic_init(&vm->uid, (unsigned)getuid());
-	vm->pidfd = vm->stdin_fd = vm->out_fd = vm->err_fd = vm->log_fd = vm->metrics_fd = -1;
+	vm->pidfd = vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
 	vm->logcopy_fd = vm->metcopy_fd = -1;
 	ring_init(&vm->console, s->opt.console_size);
 	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
@@ -121,7 +124,7 @@ void vm_destroy_files(svm_vm *vm)
 {
 	static const char *const files[] = {"fc.sock", "log.fifo", "metrics.fifo",
 					    "vsock.sock", "stdin.fifo", "console.fifo",
-					    "stderr.fifo", VMSTATE_FILE, VMSTATE_FILE ".tmp"};
+					    "stderr.log", "stderr.fifo", VMSTATE_FILE, VMSTATE_FILE ".tmp"};
 	char p[PATH_MAX];
 	stage_cleanup(vm);
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
@@ -419,22 +422,32 @@ ssize_t svm_vm_console_read(svm_vm *vm, uint64_t off, char *buf, size_t len)
 
 ssize_t svm_vm_console_write(svm_vm *vm, const char *buf, size_t len, svm_error *err)
 {
+	/* the VMM's stdin FIFO, opened for this write only: the VMM holds it
+	 * read-write, so it has a reader while the VMM lives, and the daemon keeps
+	 * no descriptor per VM for input that is rare. Under vm->mu: the FIFO of
+	 * the VMM that runs now (its exit removes it under the same lock). */
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/stdin.fifo", vm->rundir);
 	pthread_mutex_lock(&vm->mu);
-	int fd = vm->stdin_fd;
+	bool live = vm->pid != 0;
+	int fd = live ? open(p, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC) : -1;
+	int e = errno;
 	ssize_t n = -1;
-	int e = 0;
 	if (fd >= 0) {
 		n = write(fd, buf, len);
 		e = errno;
+		close(fd);
 	}
 	pthread_mutex_unlock(&vm->mu);
-	if (fd < 0) {
+	if (!live || (fd < 0 && (e == ENXIO || e == ENOENT))) {
+		/* no VMM, or one that has just ended (no reader: ENXIO) */
 		svm_error_set(err, SVM_INVALID_STATE, "%s is %s: the console takes input only while it runs",
 			      vm->name, svm_state_name(svm_vm_state(vm)));
 		return -1;
 	}
 	if (n < 0) {
-		svm_error_set(err, e == EAGAIN ? SVM_NO_SPACE : SVM_SOCKET_REQUEST_FAILED,
+		svm_error_set(err, e == EAGAIN || e == EMFILE || e == ENFILE || e == ENOMEM
+					   ? SVM_NO_SPACE : SVM_SOCKET_REQUEST_FAILED,
 			      "console input: %s", strerror(e));
 		return -1;
 	}

@@ -72,6 +72,8 @@ static void stop_watch(svm_vm *vm, svm_watch **w)
 	pthread_mutex_unlock(&vm->mu);
 }
 
+static void console_closed(svm_vm *vm);
+
 static void on_console(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)ev;
@@ -80,17 +82,10 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 	bool open = drain_into(loop_fd(w), &vm->console, &got, -1);
 	if (got)
 		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
-	if (!open)
+	if (!open) {
 		stop_watch(vm, &vm->w_out);
-}
-
-static void on_stderr(svm_watch *w, void *ud, uint32_t ev)
-{
-	(void)ev;
-	svm_vm *vm = ud;
-	size_t got = 0;
-	if (!drain_into(loop_fd(w), &vm->errtail, &got, -1))
-		stop_watch(vm, &vm->w_err);
+		console_closed(vm);
+	}
 }
 
 static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
@@ -211,17 +206,52 @@ static void remove_made_dirs(svm_vm *vm)
 	vm->made_dir[0] = '\0';
 }
 
+/* The VMM's streams (vm_proc_spawn makes them): a FIFO outlives its users, so
+ * they go with the VMM, and a stopped VM's runtime dir holds no FIFO. stderr is
+ * a file, read when the VMM has ended (stderr_keep). */
+static const char *const stream_fifos[] = {"log.fifo", "metrics.fifo", "console.fifo",
+					   "stdin.fifo", "stderr.log"};
+
+/* The tail of what the VMM wrote to its stderr, into vm->errtail. A file, not a
+ * FIFO the daemon drains: Firecracker writes to stderr only when it fails (its
+ * log goes to log.fifo), and a file costs the daemon no descriptor while the
+ * VMM runs, and keeps what a VMM wrote while no daemon ran. */
+static void stderr_keep(svm_vm *vm)
+{
+	char p[PATH_MAX], buf[SVM_STDERR_KEPT];
+	snprintf(p, sizeof p, "%s/stderr.log", vm->rundir);
+	ring_reset(&vm->errtail);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t off = st.st_size > (off_t)sizeof buf ? st.st_size - (off_t)sizeof buf : 0;
+		ssize_t n = pread(fd, buf, sizeof buf, off);
+		if (n > 0)
+			ring_append(&vm->errtail, buf, (size_t)n);
+	}
+	close(fd);
+}
+
+static void remove_fifos(svm_vm *vm)
+{
+	char p[PATH_MAX];
+	for (size_t i = 0; i < sizeof stream_fifos / sizeof *stream_fifos; i++) {
+		snprintf(p, sizeof p, "%s/%s", vm->rundir, stream_fifos[i]);
+		unlink(p);
+	}
+}
+
 static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 {
 	(void)w;
 	(void)ev;
 	svm_vm *vm = ud;
-	size_t got = 0;
 	/* what it wrote before dying is still in the pipes: take it first */
 	if (vm->w_out)
 		on_console(vm->w_out, vm, 0);
-	if (vm->w_err)
-		drain_into(vm->err_fd, &vm->errtail, &got, -1);
+	stderr_keep(vm);
 	if (vm->w_log)
 		on_fclog(vm->w_log, vm, 0);
 	if (vm->w_metrics)
@@ -230,15 +260,21 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	int ws = 0;
 	pthread_mutex_lock(&vm->mu);
 	bool adopted = vm->adopted; /* vm_proc_adopt may be finishing on another thread */
+	/* our child is reaped under the lock that signals take: a reaped pid is
+	 * never signalled (it may be another process's by then) */
+	int reaped = vm->pid == 0 || vm->reaped ? -1 : adopted ? 0
+		     : vm->pidfd >= 0 ? vmm_reap(vm->pidfd, &ws) : vmm_reap_pid(vm->pid, &ws);
+	if (reaped == 0 && !adopted)
+		vm->reaped = true;
 	pthread_mutex_unlock(&vm->mu);
+	if (reaped < 0)
+		return; /* spurious wake: not exited yet (or handled already) */
 	if (adopted) {
 		/* not our child: nothing to reap, and no exit status to know; the
 		 * pidfd is readable once the process has ended */
 		struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
 		if (poll(&p, 1, 0) <= 0)
 			return;
-	} else if (vmm_reap(vm->pidfd, &ws) < 0) {
-		return; /* spurious wake: not exited yet */
 	}
 
 	char tail[320], status[32];
@@ -264,20 +300,18 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	svm_loop *l = vm->s->loop;
 	loop_del(l, vm->w_pid);
 	loop_del(l, vm->w_out);
-	loop_del(l, vm->w_err);
 	loop_del(l, vm->w_log);
 	loop_del(l, vm->w_metrics);
-	vm->w_pid = vm->w_out = vm->w_err = vm->w_log = vm->w_metrics = NULL;
+	vm->w_pid = vm->w_out = vm->w_log = vm->w_metrics = NULL;
 	close_fd(&vm->pidfd);
-	close_fd(&vm->stdin_fd);
 	close_fd(&vm->out_fd);
-	close_fd(&vm->err_fd);
 	close_fd(&vm->log_fd);
 	close_fd(&vm->metrics_fd);
 	close_fd(&vm->logcopy_fd);
 	close_fd(&vm->metcopy_fd);
 	/* Firecracker never unlinks its API socket (DESIGN §6), nor its vsock one */
 	unlink(vm->sock);
+	remove_fifos(vm);
 	char *uds = vm_vsock_path_locked(vm, vm->config);
 	struct stat ust;
 	if (uds && lstat(uds, &ust) == 0 && S_ISSOCK(ust.st_mode))
@@ -286,6 +320,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	vm->pid = 0;
 	vm->pid_start = 0;
 	vm->adopted = false;
+	vm->reaped = false;
 	snprintf(vm->last_exit, sizeof vm->last_exit, "%s", adopted ? "exit unknown" : status);
 	uint64_t exit_seq = vm_event_locked(vm, vm->last_exit);
 	uint64_t state_seq = 0;
@@ -322,18 +357,75 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	svm_vm_unref(vm); /* the reference the process held */
 }
 
+/* The console FIFO's hang-up: the VMM has closed its stdout, which it does by
+ * ending (a process's descriptors close before it becomes a zombie). This is
+ * the exit watch of our own children: the daemon holds no pidfd per VM. A
+ * re-adopted VMM (not our child) has its pidfd watch instead. */
+static void console_closed(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	pid_t pid = vm->pid;
+	bool ours = pid != 0 && !vm->adopted && !vm->w_pid;
+	pthread_mutex_unlock(&vm->mu);
+	if (!ours)
+		return;
+	/* on_exit_ drops the process's reference, which may be the last */
+	svm_vm_ref(vm);
+	on_exit_(NULL, vm, 0);
+	if (svm_vm_pid(vm) == 0) {
+		svm_vm_unref(vm);
+		return;
+	}
+	/* closed, but not a zombie yet (microseconds): a pidfd watches this
+	 * moment (on_exit_ closes it) */
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pthread_mutex_lock(&vm->mu);
+	if (fd >= 0 && vm->pid == pid) {
+		vm->pidfd = fd;
+		vm->w_pid = loop_add(vm->s->loop, fd, EPOLLIN, on_exit_, vm);
+		if (!vm->w_pid)
+			vm->pidfd = -1;
+	}
+	bool watched = vm->w_pid != NULL;
+	pthread_mutex_unlock(&vm->mu);
+	if (watched) {
+		svm_vm_unref(vm);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	/* no descriptor for that: wait here, bounded */
+	for (int i = 0; i < 1000 && svm_vm_pid(vm) == pid; i++) {
+		usleep(1000);
+		on_exit_(NULL, vm, 0);
+	}
+	pthread_mutex_lock(&vm->mu);
+	bool hung = vm->pid == pid && !vm->reaped; /* not reaped: still ours to signal */
+	if (hung)
+		kill(pid, SIGKILL);
+	pthread_mutex_unlock(&vm->mu);
+	if (hung) {
+		/* never Firecracker: a VMM without its stdout is no VMM to keep */
+		svm_log(vm->s, "vm %s: its VMM (pid %d) closed its stdout but did not end: ended it",
+			vm->name, (int)pid);
+		siginfo_t si;
+		waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
+		on_exit_(NULL, vm, 0);
+	}
+	svm_vm_unref(vm);
+}
+
 /* ------------------------------------------------------------ spawning */
 
 static int make_fifo(const char *path, int *rfd, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-				     "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
 	/* our read end first, so Firecracker's open for writing finds a reader */
 	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (*rfd < 0)
-		return svm_error_set(err, SVM_START_FAILED, "open %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "open %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -342,8 +434,7 @@ static int make_fifo_at(const char *path, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, errno == ENOSPC ? SVM_NO_SPACE : SVM_START_FAILED,
-				     "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -423,33 +514,42 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 				     vm->sock, strerror(errno));
 	/* every stream of the VMM is a FIFO in its runtime dir, reachable by name,
 	 * so a daemon started after this one was killed can take them over
-	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader. */
+	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader.
+	 * stderr is a file (stderr_keep), stdin a FIFO the daemon opens for each
+	 * write (svm_vm_console_write). */
 	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
 	snprintf(logp, sizeof logp, "%s/log.fifo", vm->rundir);
 	snprintf(metp, sizeof metp, "%s/metrics.fifo", vm->rundir);
 	snprintf(inp, sizeof inp, "%s/stdin.fifo", vm->rundir);
 	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
-	snprintf(errp, sizeof errp, "%s/stderr.fifo", vm->rundir);
-	int logfd = -1, metfd = -1, in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+	snprintf(errp, sizeof errp, "%s/stderr.log", vm->rundir);
+	int logfd = -1, metfd = -1, in = -1, out[2] = {-1, -1}, er = -1;
 	int lcopy = -1, mcopy = -1;
 	if (open_copy(vm, cfg, "logger", "logPath", &lcopy, err) < 0 ||
 	    open_copy(vm, cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
 	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
-	    make_fifo(outp, &out[0], err) < 0 || make_fifo(errp, &er[0], err) < 0 ||
-	    make_fifo_at(inp, err) < 0)
+	    make_fifo(outp, &out[0], err) < 0 || make_fifo_at(inp, err) < 0)
 		goto fail;
-	/* the VMM's ends. stdout and stderr blocking, as with a terminal; while no
-	 * daemon reads them its writes fail (EPIPE: Firecracker ignores SIGPIPE)
-	 * and the output is lost, but the guest never stalls on a full pipe.
-	 * stdin read-write: the VMM is a writer of its own input too, so it never
-	 * sees EOF while no daemon holds the write end */
+	/* the VMM's ends. stdout blocking, as with a terminal; while no daemon
+	 * reads it its writes fail (EPIPE: Firecracker ignores SIGPIPE) and the
+	 * output is lost, but the guest never stalls on a full pipe. stdin
+	 * read-write: the VMM is a writer of its own input too, so it never sees
+	 * EOF, and the daemon's opens for writing always find a reader. stderr
+	 * appends to a fresh file. */
+	int e = 0;
 	out[1] = open(outp, O_WRONLY | O_CLOEXEC);
-	er[1] = open(errp, O_WRONLY | O_CLOEXEC);
-	in[0] = open(inp, O_RDWR | O_CLOEXEC);
-	in[1] = in[0] >= 0 ? open(inp, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
-	if (out[1] < 0 || er[1] < 0 || in[0] < 0 || in[1] < 0) {
-		svm_error_set(err, SVM_START_FAILED, "opening the VMM's FIFOs in %s: %s", vm->rundir,
-			      strerror(errno));
+	if (out[1] < 0)
+		e = errno;
+	if (!e)
+		unlink(errp); /* a stale one (an earlier daemon's crash): O_EXCL below */
+	if (!e && (er = open(errp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+			     0600)) < 0)
+		e = errno;
+	if (!e && (in = open(inp, O_RDWR | O_CLOEXEC)) < 0)
+		e = errno;
+	if (e) {
+		svm_error_set(err, vmm_code_of(e), "opening the VMM's streams in %s: %s", vm->rundir,
+			      strerror(e));
 		goto fail;
 	}
 
@@ -483,15 +583,16 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	pthread_mutex_unlock(&vm->mu);
 
 	pid_t pid;
-	int pidfd;
-	int fds[3] = {in[0], out[1], er[1]};
+	int fds[3] = {in, out[1], er};
 	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
-	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, &pidfd, err)
-		     : vmm_spawn(argv, fds, &pid, &pidfd, err)) < 0)
+	/* no pidfd: the console's hang-up is the exit watch (console_closed) */
+	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
+		     : vmm_spawn(argv, fds, &pid, NULL, err)) < 0)
 		goto fail;
-	close(in[0]);
+	close(in);
 	close(out[1]);
-	close(er[1]);
+	close(er);
+	in = out[1] = er = -1;
 
 	svm_vm_ref(vm); /* held by the process until it is reaped */
 	unsigned long long started = proc_start_time(pid);
@@ -500,41 +601,56 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->pid = pid;
 	vm->pid_start = started;
 	vm->adopted = false;
-	vm->pidfd = pidfd;
-	vm->stdin_fd = in[1];
+	vm->reaped = false;
+	vm->pidfd = -1;
 	vm->out_fd = out[0];
-	vm->err_fd = er[0];
 	vm->log_fd = logfd;
 	vm->metrics_fd = metfd;
 	vm->logcopy_fd = lcopy;
 	vm->metcopy_fd = mcopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
+	/* the console first: its hang-up is the exit watch, without which
+	 * nobody would reap the VMM */
 	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
-	vm->w_err = loop_add(s->loop, er[0], EPOLLIN, on_stderr, vm);
+	if (!vm->w_out) {
+		e = errno;
+		vm->pid = 0;
+		vm->pid_start = 0;
+		vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
+		vm->logcopy_fd = vm->metcopy_fd = -1;
+		pthread_mutex_unlock(&vm->mu);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		svm_vm_unref(vm);
+		svm_error_set(err, vmm_code_of(e), "cannot watch the VMM process (epoll_ctl: %s)",
+			      strerror(e));
+		goto fail;
+	}
+	/* every stream drained, or no VMM: one nobody reads stalls its guest */
 	vm->w_log = loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm);
-	vm->w_metrics = loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm);
-	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
-	bool ok = vm->w_pid != NULL;
+	vm->w_metrics = vm->w_log ? loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm) : NULL;
+	bool ok = vm->w_metrics != NULL;
+	e = errno;
 	if (ok)
 		vmstate_save_locked(vm); /* its pid: a later daemon finds it */
 	pthread_mutex_unlock(&vm->mu);
 	if (!ok) {
-		/* without its exit watch nobody would reap it: end it here */
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "cannot watch the VMM process");
+		/* ended as any VMM ends: its exit watch (on_exit_) closes and removes
+		 * all, and the start rolls back as after a VMM that died */
+		vm_proc_signal_wait(vm, SIGKILL, -1);
+		return svm_error_set(err, vmm_code_of(e),
+				     "cannot watch the VMM's output streams (epoll_ctl: %s)", strerror(e));
 	}
 	return 0;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
+	for (int i = 0; i < 2; i++)
 		if (out[i] >= 0)
 			close(out[i]);
-		if (er[i] >= 0)
-			close(er[i]);
-	}
+	if (in >= 0)
+		close(in);
+	if (er >= 0)
+		close(er);
 	if (logfd >= 0)
 		close(logfd);
 	if (metfd >= 0)
@@ -543,6 +659,8 @@ fail:
 		close(lcopy);
 	if (mcopy >= 0)
 		close(mcopy);
+	remove_fifos(vm);
+	unlink(vm->sock); /* a VMM ended here may have made it */
 	remove_made_dirs(vm);
 	return -1;
 }
@@ -576,10 +694,9 @@ static int reopen_fifo(svm_vm *vm, const char *name, int flags)
 int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 {
 	svm *s = vm->s;
-	/* each missing stream is only that stream lost; the VM stays controllable */
-	int in = reopen_fifo(vm, "stdin.fifo", O_WRONLY);
+	/* each missing stream is only that stream lost; the VM stays controllable
+	 * (stdin and stderr are used by name: nothing to reopen) */
 	int out = reopen_fifo(vm, "console.fifo", O_RDONLY);
-	int er = reopen_fifo(vm, "stderr.fifo", O_RDONLY);
 	int lg = reopen_fifo(vm, "log.fifo", O_RDONLY);
 	int met = reopen_fifo(vm, "metrics.fifo", O_RDONLY);
 	int lcopy = -1, mcopy = -1;
@@ -592,7 +709,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	if (!vm->w_pid) {
 		pthread_mutex_unlock(&vm->mu);
-		int fds[] = {in, out, er, lg, met, lcopy, mcopy};
+		int fds[] = {out, lg, met, lcopy, mcopy};
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -602,9 +719,8 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->pid = pid;
 	vm->pidfd = pidfd;
 	vm->adopted = true;
-	vm->stdin_fd = in;
+	vm->reaped = false;
 	vm->out_fd = out;
-	vm->err_fd = er;
 	vm->log_fd = lg;
 	vm->metrics_fd = met;
 	vm->logcopy_fd = lcopy;
@@ -613,8 +729,6 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->last_exit[0] = '\0';
 	if (out >= 0)
 		vm->w_out = loop_add(s->loop, out, EPOLLIN, on_console, vm);
-	if (er >= 0)
-		vm->w_err = loop_add(s->loop, er, EPOLLIN, on_stderr, vm);
 	if (lg >= 0)
 		vm->w_log = loop_add(s->loop, lg, EPOLLIN, on_fclog, vm);
 	if (met >= 0)
@@ -664,9 +778,11 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	pid_t pid = vm->pid;
 	if (pid != 0) {
 		vm->expect_exit = true;
-		/* the pidfd keeps the pid ours until the loop reaps it; a re-adopted
-		 * VMM is not our child, and only its pidfd names it safely */
-		if (vm_proc_pidfd_signal(vm->pidfd, sig) < 0)
+		/* our child's pid is ours until the loop reaps it (under this lock);
+		 * a re-adopted VMM is not our child, and only its pidfd names it */
+		if (vm->adopted)
+			vm_proc_pidfd_signal(vm->pidfd, sig);
+		else if (!vm->reaped)
 			kill(pid, sig);
 	}
 	bool done = ends_before(vm, timeout_ms < 0 ? 0 : svm_now_ns() + (uint64_t)timeout_ms * 1000000ULL);

@@ -892,11 +892,6 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 			 * the log; the user's own mistakes stay in the VM's error file */
 			svm_log(vm->s, "vm %s: %s failed: %s", vm->name,
 				verb == SVM_V_START ? "start" : "restore", err->message);
-		/* a started VM is mostly idle: its libcurl handle (two easy handles,
-		 * a connection cache, read buffers: tens of KiB of each running VM,
-		 * figure 5c) is made again by the next request, which costs a
-		 * connect on a Unix socket */
-		svm_api_disconnect(vm->api);
 	}
 	loop_note_churn(vm->s->loop);
 	vm_proc_close_deferred(); /* it may wait a few ms */
@@ -905,7 +900,9 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 {
 	svm_error local;
+	svm_api_hold(vm->api);
 	int rc = vm_run(vm, req, NULL, err ? err : &local);
+	svm_api_release(vm->api);
 	after_op(vm, req->verb, rc, err ? err : &local);
 	return rc;
 }
@@ -925,7 +922,15 @@ static void *op_main(void *arg)
 {
 	svm_op *op = arg;
 	svm_error e;
+	/* one connection for the verb's requests; the release closes it, before
+	 * the reply, so a reply finds the VM's descriptors as it keeps them (3),
+	 * not 3 more until the thread ends: a VM is mostly idle, and its libcurl
+	 * handle (the connection, curl's socket pair, two easy handles, read
+	 * buffers: tens of KiB, figure 5c) is made again by the next request at
+	 * the cost of a connect on a Unix socket */
+	svm_api_hold(op->vm->api);
 	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
+	svm_api_release(op->vm->api);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
 	after_op(op->vm, op->req.verb, rc, &e);
@@ -979,6 +984,7 @@ svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void
 			free(op->args[i]);
 		svm_vm_unref(vm);
 		free(op);
+		errno = rc; /* the caller says why */
 		return NULL;
 	}
 	return op;
@@ -997,7 +1003,7 @@ void svm_op_cancel(svm_op *op)
 	if (op->req.verb != SVM_V_START && op->req.verb != SVM_V_RESTORE)
 		return;
 	pthread_mutex_lock(&vm->mu);
-	if (vm->busy && vm->state == SVM_STARTING && vm->pid != 0) {
+	if (vm->busy && vm->state == SVM_STARTING && vm->pid != 0 && !vm->reaped) {
 		vm->expect_exit = true;
 		kill(vm->pid, SIGKILL);
 	}

@@ -29,6 +29,21 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+svm_code vmm_code_of(int e)
+{
+	switch (e) {
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EAGAIN:
+	case ENOSPC:
+	case EDQUOT:
+		return SVM_NO_SPACE;
+	default:
+		return SVM_START_FAILED;
+	}
+}
+
 int vmm_check_binary(const char *path, svm_error *err)
 {
 	struct stat st;
@@ -66,15 +81,17 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0)
-		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : SVM_START_FAILED,
+		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : vmm_code_of(rc),
 				     "cannot start %s: %s", argv[0], strerror(rc));
+	if (!pidfd)
+		return 0;
 	/* race-free: nobody else reaps our children, so the pid cannot be reused yet */
 	*pidfd = pidfd_open_(*pid);
 	if (*pidfd < 0) {
 		int e = errno;
 		kill(*pid, SIGKILL);
 		waitpid(*pid, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "pidfd_open: %s", strerror(e));
+		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
 	}
 	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
 	return 0;
@@ -202,7 +219,7 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 		free(*d);
 	free(detach);
 	if (p < 0)
-		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : SVM_START_FAILED,
+		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : vmm_code_of(clone_errno),
 				     "cannot start %s in a private mount namespace%s: %s", argv[0],
 				     clone_errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "",
 				     strerror(clone_errno));
@@ -215,28 +232,40 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 				     c.step, strerror(c.err));
 	}
 	*pid = p;
+	if (!pidfd)
+		return 0;
 	*pidfd = pidfd_open_(p);
 	if (*pidfd < 0) {
 		int e = errno;
 		kill(p, SIGKILL);
 		waitpid(p, NULL, 0);
-		return svm_error_set(err, SVM_START_FAILED, "pidfd_open: %s", strerror(e));
+		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
 	}
 	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
 	return 0;
 }
 
-int vmm_reap(int pidfd, int *wstatus)
+static int reap(idtype_t type, id_t id, int *wstatus)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+	if (waitid(type, id, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
 		return -1;
 	if (si.si_code == CLD_EXITED)
 		*wstatus = (si.si_status & 0xff) << 8;
 	else
 		*wstatus = si.si_status & 0x7f; /* killed or dumped: the signal number */
 	return 0;
+}
+
+int vmm_reap(int pidfd, int *wstatus)
+{
+	return reap((idtype_t)P_PIDFD, (id_t)pidfd, wstatus);
+}
+
+int vmm_reap_pid(pid_t pid, int *wstatus)
+{
+	return pid > 0 ? reap(P_PID, (id_t)pid, wstatus) : -1;
 }
 
 void vmm_status_text(int wstatus, char *buf, size_t len)

@@ -11,7 +11,8 @@
 /* Spawns argv[0] with stdin/stdout/stderr = fds[0..2] and no other fd (closefrom),
  * in its own process group (a Ctrl-C meant for the daemon must not reach the VMMs
  * directly: the daemon stops them itself), default signal dispositions and mask.
- * Returns 0 with *pid and *pidfd, or -1 with err (BINARY_NOT_FOUND, START_FAILED). */
+ * Returns 0 with *pid and *pidfd (pidfd NULL: none is opened), or -1 with err
+ * (BINARY_NOT_FOUND, START_FAILED). */
 int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_error *err);
 
 /* The same, but in a new, private mount namespace where directory src is
@@ -24,6 +25,8 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 /* Reaps the exited child behind pidfd; *wstatus gets the wait status (as from
  * waitpid). Returns 0, or -1 if it has not exited. */
 int vmm_reap(int pidfd, int *wstatus);
+/* The same for a child named by its pid (which it is until reaped). */
+int vmm_reap_pid(pid_t pid, int *wstatus);
 
 /* "exit N" or "signal N" */
 void vmm_status_text(int wstatus, char *buf, size_t len);
@@ -35,6 +38,11 @@ int vmm_proc_stat(pid_t pid, uint64_t *user_ns, uint64_t *sys_ns, uint64_t *rss_
 char *vmm_capture(char *const argv[], int timeout_ms);
 
 /* Checks that path is an executable regular file. */
+/* What a failed system call of a start is: a shortage (descriptors, memory,
+ * processes, space: the host's limits, not a fault of the request) is
+ * SVM_NO_SPACE (ENOSPC), anything else SVM_START_FAILED (EIO). */
+svm_code vmm_code_of(int e);
+
 int vmm_check_binary(const char *path, svm_error *err);
 
 #endif

@@ -17,9 +17,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "smartvm.h"
 
 #define KVM_API_VERSION_IOCTL _IO(0xAE, 0x00) /* KVM_GET_API_VERSION, linux/kvm.h */
-#define FDS_PER_VM 8                          /* pidfd, pipes, FIFOs, API connection */
+#define FDS_PER_VM SVM_FDS_PER_VM             /* what the daemon keeps per running VM */
 #define NOFILE_WANTED 4096
 #define FREE_WANTED (256ULL << 20)            /* staged drives are copied there */
 

@@ -193,8 +193,12 @@ static void job_step(struct ctl_job *j)
 		pthread_mutex_unlock(&jobs_lock);
 		svm_op *op = svm_vm_submit(j->vm, &r, ctl_done, j);
 		if (!op) {
+			int e = errno;
 			job_unref(j);
-			svm_error_set(&err, SVM_START_FAILED, "could not submit \"%s\"", j->echo);
+			/* the host's limit of threads (ulimit -u, TasksMax=) or memory */
+			svm_error_set(&err, e == EAGAIN || e == ENOMEM ? SVM_NO_SPACE : SVM_START_FAILED,
+				      "could not submit \"%s\": no thread for it: %s", j->echo,
+				      strerror(e));
 			job_fail(j, j->echo, &err);
 			return;
 		}

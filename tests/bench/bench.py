@@ -371,7 +371,8 @@ def fig4_5_many():
         write_file(m.p("vms", nm, "config.json"), cfg)
     pid = m.proc.pid
     pd0 = private_dirty_kib(pid)
-    rates, refrates, pd_running, lat = [], [], [], []
+    fds0 = len(os.listdir(f"/proc/{pid}/fd"))
+    rates, refrates, pd_running, lat, fds_running = [], [], [], [], []
     for r in range(runs):
         res = subprocess.run([tool("svmbench-tool"), "parwrite", "start"] +
                              [m.p("vms", nm, "ctl") for nm in names],
@@ -388,6 +389,7 @@ def fig4_5_many():
         rates.append(ok / (wall / 1e3) if wall else None)
         time.sleep(0.5)
         pd_running.append(private_dirty_kib(pid))
+        fds_running.append(len(os.listdir(f"/proc/{pid}/fd")))
         write_file(m.p("ctl"), "cleanup\n")
         for ok_ref, wall_ref in direct(A.emulator, 1, "running", parallel=n):
             refrates.append(ok_ref / (wall_ref / 1e3))
@@ -405,6 +407,10 @@ def fig4_5_many():
            private_dirty_kib_total=pdr, private_dirty_kib_before_start=pd0,
            first_burst_per_vm_kib=pd_running[0] / n, private_dirty_kib_per_burst=pd_running,
            per_vm_increase_kib=delta)
+    fd = stats([(f - fds0) / n for f in fds_running])
+    figure("5d", "daemon descriptors per running VM (200 running)", "fds", fd, None, None,
+           "<= 3", fd["median"] <= 3, descriptors_before_start=fds0,
+           descriptors_per_burst=fds_running)
 
     # figure 5: 1000 VMs created
     m = Mount(A.emulator)

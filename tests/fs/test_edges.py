@@ -62,14 +62,38 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
         # refused start's thread closed after its answer has just made room for
         assert int(dict(line.split() for line in m.read("room").splitlines())
                    ["vms_by_descriptors"]) <= 1
-        # room again: stopped VMs give their descriptors back, and the start goes
-        for n in started[:3]:
+        # room again: stopped VMs give their descriptors back (a start needs 16
+        # free, a running VM keeps 3), and the start goes
+        for n in started[:7]:
             m.ctl(n, "stop")
         m.ctl(name, "start")
         assert m.state(name) == "running"
     finally:
         stop_daemon(m)
     check_output(m, [r"no descriptors left for another VM"])
+
+
+def test_soft_nofile_raised_to_hard_at_mount(tmp_path, kernel_file):
+    """A soft limit of 256 (hard 4096): the daemon takes the hard limit at mount and
+    says so in its log, with what it allows."""
+    if not shutil.which("prlimit"):
+        pytest.skip("prlimit (util-linux) is not installed")
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     wrap=("prlimit", "--nofile=256:4096", "--"))
+    try:
+        with open(f"/proc/{m.proc.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        assert line.split()[3:5] == ["4096", "4096"], line
+        room = dict(x.split() for x in m.read("room").splitlines())
+        assert room["descriptors_limit"] == "4096", room
+        log = m.read("log")
+        per_vm = int(room["descriptors_per_vm"])
+        assert (f"RLIMIT_NOFILE 4096 (from 256) raised to the hard limit: room for about "
+                f"{(4096 - 64) // per_vm} running VMs at {per_vm} descriptors each") in log, log
+        assert "LimitNOFILE=" in log
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
 
 
 def fake_vmm(tmp_path, name, body):
@@ -106,3 +130,55 @@ def test_readiness_timeouts_say_which(tmp_path, kernel_file, kind):
     finally:
         stop_daemon(m)
     check_output(m, [])
+
+
+def test_stderr_tail_in_error_without_a_descriptor(tmp_path, kernel_file):
+    """The VMM's stderr is a file in its runtime dir (the daemon holds no descriptor
+    for it while the VMM runs): what a VMM that fails wrote there is the end of the
+    error line, and the file goes with the VMM."""
+    fc = fake_vmm(tmp_path, "dying-fc", "sys.stderr.write('x' * 5000 + '\\nError: "
+                  "RunWithApi(out of luck)\\n')\nsys.stderr.flush()\nsys.exit(3)\n")
+    m = start_daemon(str(tmp_path), fc, kernel_file, checks=False)
+    try:
+        m.make_vm("web")
+        with pytest.raises(OSError) as e:
+            m.ctl("web", "start")
+        assert e.value.errno == errno.EIO
+        line = m.read("vms", "web", "error").splitlines()[-1]
+        assert "exited before its API was ready (exit 3)" in line, line
+        assert "Error: RunWithApi(out of luck)" in line, line
+        assert m.state("web") == "created"
+        rundir = m.read("vms", "web", "runtime").strip()
+        assert sorted(os.listdir(rundir)) == ["vm.json"], os.listdir(rundir)
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
+
+
+def _daemon_fds(pid):
+    time.sleep(0.3)  # a verb's thread closes its last descriptors after it replied
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_descriptors_per_running_vm(mnt):
+    """A running VM costs the daemon 3 descriptors (its console, log and metrics
+    FIFOs), what /room says, however much it is used: no connection to its API,
+    no pidfd, no stdin or stderr kept; a stopped VM costs none."""
+    pid = mnt.proc.pid
+    n = 8
+    base = _daemon_fds(pid)
+    for i in range(n):
+        mnt.started_vm(f"v{i}")
+    per_vm = int(dict(x.split() for x in mnt.read("room").splitlines())["descriptors_per_vm"])
+    assert per_vm == 3
+    assert _daemon_fds(pid) - base == per_vm * n
+    for i in range(n):
+        for f in ("info", "metrics", "version"):
+            mnt.read("vms", f"v{i}", f)
+        mnt.write(mnt.vm(f"v{i}", "console"), "x")
+        mnt.ctl(f"v{i}", "pause")
+        mnt.ctl(f"v{i}", "resume")
+    assert _daemon_fds(pid) - base == per_vm * n
+    for i in range(n):
+        mnt.ctl(f"v{i}", "stop")
+    assert _daemon_fds(pid) == base

@@ -225,7 +225,7 @@ def test_state_file_is_private_and_holds_no_metadata(mnt):
     mnt.ctl("web", "pause")
     with open(path) as f:
         assert '"state":"paused"' in f.read()
-    for fifo in ("stdin.fifo", "console.fifo", "stderr.fifo", "log.fifo", "metrics.fifo"):
+    for fifo in ("stdin.fifo", "console.fifo", "stderr.log", "log.fifo", "metrics.fifo"):
         assert os.path.exists(os.path.join(runtime_dir(mnt, "web"), fifo)), fifo
     mnt.ctl("web", "kill")
 

@@ -1,0 +1,228 @@
+"""Fault injection: every resource a start takes may be refused, and a refused start
+leaves nothing (issue 23, point 1).
+
+strace attaches to the running daemon (all its threads, and the threads a start
+creates) and makes one system call fail at its Nth call in each thread:
+`--inject=SYSCALL:error=ERRNO:when=N`. For each case `echo start > vms/web/ctl`
+either succeeds (the call was not on the start's path, or its failure has a
+fallback) and the VM runs, or fails; and then:
+
+- the write failed with an errno, and the VM's `error` file has a new line that
+  says which step failed and why (the injected errno's text);
+- the VM is in the state it had (stopped), its config unchanged;
+- no VMM process of that VM is left, and its runtime dir holds no FIFO, socket or
+  staged drive (only vm.json, which every VM has);
+- the daemon holds as many descriptors as before (nothing leaked), and still works.
+
+Bounded: about 40 cases of well under a second each.
+"""
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (BIN, EMULATOR, _processes_mentioning, check_output, start_daemon,
+                      stop_daemon)
+
+pytestmark = [
+    pytest.mark.skipif(not (BIN and os.path.exists(BIN) and EMULATOR and os.path.exists(EMULATOR)),
+                       reason="SMARTVMFS_BIN or SMARTVMFS_EMULATOR not set (run through meson test)"),
+    pytest.mark.skipif(not shutil.which("strace"),
+                       reason="strace is not installed (Debian package strace): no fault injection"),
+]
+
+# The resource-taking calls of a start (the daemon's side: the VMM's own calls
+# after execve are not traced), with the errno a shortage gives.
+START_CALLS = [
+    # (call, errno, the calls to fail (per thread), whether a start must fail)
+    ("fcntl", "EMFILE", (1,), True),          # the descriptor check before a start (F_DUPFD)
+    ("openat", "EMFILE", (1, 2, 3, 4, 5, 6, 7, 8, 9), True),  # drives, FIFOs, /proc
+    ("mknodat", "ENOSPC", (1, 3, 4), True),   # mkfifo: log, metrics, console, stdin
+    ("mkdir", "ENOSPC", (1,), False),         # (the runtime dir is made with the VM)
+    ("pipe2", "EMFILE", (1,), False),
+    ("ftruncate", "ENOSPC", (1,), True),      # a staged drive's size
+    ("copy_file_range", "ENOSPC", (1, 2), True),  # its bytes
+    ("clone3", "EAGAIN", (1, 2), True),       # the op's thread, the VMM (posix_spawn)
+    ("mmap", "ENOMEM", (1,), True),           # memory: posix_spawn's stack (not under ASan)
+    ("pidfd_open", "EMFILE", (1,), False),    # (none: the console's hang-up is the exit watch)
+    ("epoll_ctl", "ENOMEM", (1, 2, 3), True),  # the VMM's streams watched (console: its exit)
+    ("inotify_init1", "EMFILE", (1,), False),  # the wait for the API socket polls then
+    ("socket", "EMFILE", (1, 2), False),       # the API connection: tried again
+    ("connect", "EAGAIN", (1, 2), False),
+    # at the limit from the Nth descriptor on: the roll back gets none either
+    ("openat", "EMFILE", ("2+", "4+", "6+", "8+"), True),
+    ("openat,pidfd_open", "EMFILE", ("9+", "1+"), True),
+]
+
+
+def _attached(pid):
+    """True once every thread of pid is traced."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for t in tids:
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                if re.search(r"^TracerPid:\s+0$", f.read(), re.M):
+                    return False
+        except OSError:
+            pass
+    return True
+
+
+class Injector:
+    """strace -f on the daemon, tampering with `call` as `how` says (strace's
+    --inject: "error=EMFILE:when=3" fails its 3rd call in each thread,
+    "delay_exit=500000" delays each by half a second)."""
+
+    def __init__(self, pid, call, how, log):
+        self.log = log
+        self.proc = subprocess.Popen(
+            ["strace", "-f", "-b", "execve", "-qq", "-o", log, "-p", str(pid),
+             "-e", f"trace={call}", "-e", f"inject={call}:{how}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while not _attached(pid):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                pytest.fail(f"strace did not attach: {self.proc.stderr.read()!r}")
+            time.sleep(0.005)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # detaches from every thread
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+
+    def injected(self):
+        """The lines of the calls it failed."""
+        with open(self.log, errors="replace") as f:
+            return [line.strip() for line in f if "(INJECTED)" in line]
+
+
+def _fds(pid):
+    return sorted(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _vmms_of(m, rundir):
+    tag = f"/{os.path.basename(rundir)}/"
+    return [(p, c) for p, c in _processes_mentioning(m.runtime) if "--api-sock" in c and tag in c]
+
+
+def _stable_fds(pid, want, timeout=2.0):
+    """The daemon's descriptors, once they are back to `want` many (a start's last
+    descriptor is closed by its thread after it has replied) or the time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fds = _fds(pid)
+        if len(fds) <= want or time.monotonic() > deadline:
+            return fds
+        time.sleep(0.01)
+
+
+def test_every_start_call_may_fail(tmp_path, kernel_file):
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     extra_opts=["readytimeout=2000"])
+    pid = m.proc.pid
+    report = []
+    try:
+        # a writable drive, so the start stages a copy (open, create, size, copy)
+        drive = tmp_path / "disk.img"
+        with open(drive, "wb") as f:
+            f.write(os.urandom(64 * 1024) * 40)  # 2.5 MiB: three copy chunks
+        m.make_vm("web", drives=[{"driveId": "rootfs", "pathOnHost": str(drive),
+                                  "isRootDevice": True, "isReadOnly": False}])
+        m.ctl("web", "start")
+        m.ctl("web", "stop")
+        rundir = m.read("vms", "web", "runtime").strip()
+        config = m.read("vms", "web", "config.json")
+        time.sleep(0.3)  # the stop's thread has ended, its descriptors closed
+        base_fds = _fds(pid)
+        failed = 0
+        problems = []
+        must_fail = set()
+        with open(f"/proc/{pid}/maps") as f:
+            # ASan's own allocator dies at a failed mmap (pthread_create's)
+            asan = "libasan" in f.read()
+        for call, err, whens, must in START_CALLS:
+            if asan and call == "mmap":
+                report.append("mmap: not under ASan")
+                continue
+            if must:
+                must_fail.add(call)
+            for when in whens:
+                case = f"{call}:{err}:when={when}"
+                errors_before = m.read("vms", "web", "error").splitlines()
+                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
+                try:
+                    t0 = time.monotonic()
+                    try:
+                        m.ctl("web", "start")
+                        got = 0
+                    except OSError as e:
+                        got = e.errno
+                    took = time.monotonic() - t0
+                finally:
+                    inj.close()
+                hit = inj.injected()
+                state = m.state("web")
+                if not got:
+                    # not on the start's path, or it has a fallback: a real start
+                    report.append(f"{case}: started ({len(hit)} injected)")
+                    assert state == "running", (case, state, hit)
+                    assert len(_vmms_of(m, rundir)) == 1, case
+                    m.ctl("web", "stop")
+                    assert m.state("web") == "stopped"
+                    continue
+                failed += 1
+                must_fail.discard(call)
+                new = m.read("vms", "web", "error").splitlines()[len(errors_before):]
+                line = new[-1] if new else ""
+                report.append(f"{case}: {errno.errorcode.get(got, got)} in {took:.2f} s, "
+                              f"{line or 'no error line'}")
+                left = sorted(os.listdir(rundir)) if os.path.exists(rundir) else []
+                fds = _stable_fds(pid, len(base_fds))
+                checks = [
+                    (hit, "the start failed, but strace injected nothing"),
+                    ("start" in line, "no error line of the start"),
+                    # the step and the reason: "STEP: <the injected errno's text>"
+                    # (the check of free descriptors names the limit instead)
+                    (os.strerror(getattr(errno, err)) in line
+                     or (call == "fcntl" and "no descriptors left" in line),
+                     "the error line hides the cause"),
+                    # a shortage, not a fault of the request
+                    (got == errno.ENOSPC, f"errno {errno.errorcode.get(got, got)}"),
+                    (state == "stopped", f"state {state}"),
+                    (m.read("vms", "web", "config.json") == config, "config changed"),
+                    (not _vmms_of(m, rundir), f"VMM left: {_vmms_of(m, rundir)}"),
+                    (left in ([], ["vm.json"]), f"left in the runtime dir: {left}"),
+                    (len(fds) <= len(base_fds), f"descriptors {len(base_fds)} -> {len(fds)}"),
+                    (took < 5, f"took {took:.1f} s"),
+                ]
+                problems += [f"{case}: {why} ({line})" for ok, why in checks if not ok]
+                if not _vmms_of(m, rundir) and state == "running":
+                    m.ctl("web", "stop")  # a lie: running without a VMM
+                elif state != "stopped" and _vmms_of(m, rundir):
+                    m.ctl("web", "kill")
+        # the injections did reach the start: most calls failed it at least once
+        assert not must_fail, (f"no injection into {sorted(must_fail)} failed a start:\n"
+                               + "\n".join(report))
+        assert not problems, "\n".join(problems)
+        # and the daemon is whole: a start without injection runs
+        m.ctl("web", "start")
+        assert m.state("web") == "running"
+    finally:
+        print("\n".join(report))
+        stop_daemon(m)
+    check_output(m, [])
