@@ -57,7 +57,7 @@ ROWS = [
     Row("ctl-bad-number", "write", "vms/run/ctl", "balloon lots\n", errno.EINVAL, "vms/run/error",
         '"lots" is not a size in MiB'),
     Row("ctl-missing-path", "write", "vms/web/ctl", "snapshot\n", errno.EINVAL, "vms/web/error",
-        "usage: snapshot NAME|DIR [full|diff]"),
+        "usage: snapshot NAME|DIR|STATEFILE MEMFILE [full|diff]"),
     Row("ctl-overlong-line", "write", "vms/web/ctl", "metadata " + "x" * (CTL_LINE_MAX + 1) + "\n",
         errno.EFBIG, "vms/web/error",
         f"control message of {CTL_LINE_MAX + 10} bytes is longer than the {CTL_LINE_MAX} allowed"),
