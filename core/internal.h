@@ -49,6 +49,8 @@ struct svm {
 	unsigned long long self_start; /* our own /proc start time, in each vm.json */
 	bool adopt_done;      /* svm_adopt ran (once) */
 	struct hostpath_roots *roots; /* where users' host paths may lie (NULL: anywhere) */
+	struct hostpath_roots *cache_root; /* base images (cache, DATADIR/kernels, rootfs):
+	                                      opened as the daemon */
 	pthread_mutex_t seal_mu;      /* seal.c: the key, read or made once */
 	bool seal_ready;
 	unsigned char seal_key[32];

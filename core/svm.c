@@ -217,6 +217,17 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	s->images = images_new(s, err);
 	if (!s->images)
 		goto fail;
+	{
+		/* base images, the cache's and the ones images/ctl makes: the daemon's
+		 * to open for any VM (hostpath.h), beneath these */
+		char kernels[PATH_MAX], rootfs[PATH_MAX];
+		snprintf(kernels, sizeof kernels, "%s/kernels", s->data_dir);
+		snprintf(rootfs, sizeof rootfs, "%s/rootfs", s->data_dir);
+		mkdir(kernels, 0755);
+		mkdir(rootfs, 0755);
+		const char *base[] = {s->image_cache, kernels, rootfs, NULL};
+		s->cache_root = hostpath_roots_new(base, err);
+	}
 	images_set_hook(s->images, on_images_event, s);
 	s->loop = loop_new();
 	if (!s->loop) {
@@ -335,7 +346,9 @@ int svm_set_host_roots(svm *s, const char *const *roots, svm_error *err)
 
 bool svm_host_path_allowed(const svm *s, const char *path)
 {
-	return hostpath_roots_cover(s->roots, path);
+	/* base images are every VM's to name (the daemon opens them) */
+	return hostpath_roots_cover(s->roots, path) ||
+	       (s->cache_root && hostpath_roots_cover(s->cache_root, path));
 }
 
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
@@ -632,6 +645,7 @@ void svm_free(svm *s)
 	if (s->images)
 		images_free(s->images);
 	hostpath_roots_free(s->roots);
+	hostpath_roots_free(s->cache_root);
 	free(s->vms);
 	vmindex_free(&s->index);
 	free(s->dns);

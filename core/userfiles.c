@@ -79,7 +79,16 @@ int userfiles_hold(userfiles *uf, int fd, char *name, size_t len, svm_error *err
 int userfiles_open(userfiles *uf, const char *what, const char *path, int flags, char *name,
 		   size_t len, svm_error *err)
 {
-	int fd = hostpath_open(uf->vm->s->roots, &uf->who, what, path, flags, 0, err);
+	/* a base image of the cache (an "image" config's kernel and rootfs, or a
+	 * user naming one) is the daemon's to open, beneath the cache; anything
+	 * else the owner's, beneath the host roots */
+	svm *s = uf->vm->s;
+	bool cached = s->cache_root && hostpath_roots_cover(s->cache_root, path);
+	hostpath_who self;
+	if (cached)
+		hostpath_who_of(geteuid(), &self);
+	int fd = hostpath_open(cached ? s->cache_root : s->roots, cached ? &self : &uf->who, what,
+			       path, flags, 0, err);
 	if (fd < 0)
 		return -1;
 	return userfiles_hold(uf, fd, name, len, err);

@@ -29,7 +29,7 @@ const hostpath_who *userfiles_who(const userfiles *uf);
 /* Takes fd (the caller's no more) and names it /proc/PID/fd/N in name. */
 int userfiles_hold(userfiles *uf, int fd, char *name, size_t len, svm_error *err);
 /* Opens path as the owner under the host roots (flags as open(2)), holds it and
- * names it. */
+ * names it; a path in the image cache is opened as the daemon, beneath it. */
 int userfiles_open(userfiles *uf, const char *what, const char *path, int flags, char *name,
 		   size_t len, svm_error *err);
 

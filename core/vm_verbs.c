@@ -90,33 +90,6 @@ static int action(svm_vm *vm, const char *type, svm_error *err)
 
 /* ------------------------------------------------------------ start */
 
-static int check_file(const char *what, const char *path, svm_error *err)
-{
-	if (!path)
-		return 0;
-	if (access(path, R_OK) < 0)
-		return svm_error_set(err, errno == EACCES ? SVM_PERMISSION : SVM_NOT_FOUND,
-				     "%s %s: %s", what, path, strerror(errno));
-	return 0;
-}
-
-static int check_host_files(const json_t *cfg, svm_error *err)
-{
-	const json_t *boot = json_object_get(cfg, "bootSource");
-	if (check_file("kernel", json_string_value(json_object_get(boot, "kernelImagePath")), err) < 0 ||
-	    check_file("initrd", json_string_value(json_object_get(boot, "initrdPath")), err) < 0)
-		return -1;
-	size_t i;
-	json_t *d;
-	json_array_foreach(json_object_get(cfg, "drives"), i, d) {
-		char what[128];
-		snprintf(what, sizeof what, "drive %s", json_string_value(json_object_get(d, "driveId")));
-		if (check_file(what, json_string_value(json_object_get(d, "pathOnHost")), err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int put(svm_vm *vm, const char *path, json_t *body, svm_error *err)
 {
 	if (!body)
@@ -278,8 +251,8 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, cfg, err) < 0 ||
 	    check_config(vm, cfg, err) < 0 ||
 	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
+	    images_apply(s->images, cfg, &fc_version, err) < 0 ||
 	    userfiles_open_config(uf, cfg, err) < 0 ||
-	    images_apply(s->images, cfg, &fc_version, err) < 0 || check_host_files(cfg, err) < 0 ||
 	    !(binary = images_firecracker(s->images, fc_version, err)) || cancelled(vm, cancel, err))
 		goto out;
 	/* then built in order, and on failure removed in reverse */

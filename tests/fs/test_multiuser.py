@@ -540,3 +540,22 @@ def test_one_user_cannot_flood_the_shared_error_file(shared):
     last = s.m.read("error").splitlines()[-1]
     assert "mkdir vms/-bad-again (and " in last and \
         f"earlier failures of uid {ALICE}, not shown)" in last, last
+
+
+def test_base_images_are_everyones_to_boot(shared):
+    """What the mount's owner makes in images/ (here a blank rootfs) lives in the
+    daemon's data dir, which no user may read: the daemon opens it for any VM,
+    beneath that directory only."""
+    s = shared
+    s.m.write(s.m.p("images", "ctl"), "blank scratch 8\n")
+    disk = os.readlink(s.m.p("images", "rootfs", "scratch"))
+    s.vm(ALICE, "a", vm_config(s.m.kernel, drives=[{"driveId": "d", "pathOnHost": disk,
+                                                    "isRootDevice": False}]))
+    s.ok(ALICE, "echo start > vms/a/ctl")
+    assert s.m.state("a") == "running"
+    # but not a path that leaves it (the daemon's seal key beside it)
+    cfg = vm_config(s.m.kernel, drives=[{"driveId": "d", "isRootDevice": False,
+                                         "pathOnHost": os.path.join(os.path.dirname(disk), "..",
+                                                                    "seal.key")}])
+    s.ok(ALICE, "mkdir vms/b")
+    s.refused(ALICE, f"cat > vms/b/config.json <<'EOF'\n{json.dumps(cfg)}\nEOF")
