@@ -26,6 +26,7 @@ end, or of one that overlapped it (ended after it began).
 
 Usage: stress.py --daemon BIN --emulator EMU [--kernel FILE] [--vms 100]
        [--threads 8] [--seconds 120] [--watchdog 10] [--workdir DIR] [--seed N]
+       [--nofile N]   (the daemon's descriptor limit: a run past it, and back)
 """
 import argparse
 import collections
@@ -54,7 +55,8 @@ GROWING = {"error"}
 # ended the VMM under a request); anything else is a failure
 EXPECTED = {
     # EINVAL: a VM made again by mkdir has the default config, without a kernel
-    "start": {errno.EBUSY, errno.ENOENT, errno.EINTR, errno.EIO, errno.EINVAL},
+    # ENOSPC: no descriptors left for one more VMM (--nofile)
+    "start": {errno.EBUSY, errno.ENOENT, errno.EINTR, errno.EIO, errno.EINVAL, errno.ENOSPC},
     "pause": {errno.EBUSY, errno.ENOENT, errno.EIO},
     "resume": {errno.EBUSY, errno.ENOENT, errno.EIO},
     "stop": {errno.EBUSY, errno.ENOENT},
@@ -151,9 +153,14 @@ class Stress:
             env.get("TSAN_OPTIONS", "")]).rstrip(":")
         opts = ["firecracker=" + self.a.emulator, "runtimedir=" + self.rt, "datadir=" + self.data]
         self.log = open(os.path.join(self.work, "daemon.log"), "ab")
+        limit = None
+        if self.a.nofile:  # past the descriptor limit: starts are refused (ENOSPC) and
+            import resource  # the rest goes on, consistent (issue 23)
+            n = self.a.nofile
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))  # noqa: E731
         self.proc = subprocess.Popen([self.a.daemon, "-f", "-o", ",".join(opts), self.mnt],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env, preexec_fn=limit)
         deadline = now() + 30
         while now() < deadline:
             if self.proc.poll() is not None:
@@ -561,8 +568,15 @@ class Stress:
             for f in self.failures[:40]:
                 print("  -", f)
             return 1
+        refused = self.counts[("start", "ENOSPC")]
+        if self.a.nofile and not refused:
+            print("FAILED: RLIMIT_NOFILE %d, yet no start was refused for it: the run never "
+                  "reached the limit" % self.a.nofile)
+            return 1
         print("ok: %d ops, %d VMs, %d threads, %.0f s, no race, no deadlock, final state "
-              "consistent" % (total, len(self.names), self.a.threads, load))
+              "consistent%s" % (total, len(self.names), self.a.threads, load,
+                                ", %d starts refused at RLIMIT_NOFILE %d" % (refused, self.a.nofile)
+                                if self.a.nofile else ""))
         if not self.a.workdir and not self.a.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         return 0
@@ -580,6 +594,8 @@ def main():
     p.add_argument("--workdir")
     p.add_argument("--keep", action="store_true", help="keep the work dir after a success")
     p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--nofile", type=int, default=0,
+                   help="the daemon's RLIMIT_NOFILE (soft and hard): run past it")
     a = p.parse_args()
     if not a.kernel:
         a.kernel = os.path.abspath(a.emulator)
