@@ -238,6 +238,9 @@ static svm_code code_of(int e)
 		return SVM_PERMISSION;
 	case ENOSPC:
 	case EDQUOT:
+	case EMFILE: /* shortages, as everywhere (ENOSPC) */
+	case ENFILE:
+	case ENOMEM:
 		return SVM_NO_SPACE;
 	case ENAMETOOLONG:
 		return SVM_NAME_TOO_LONG;

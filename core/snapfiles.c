@@ -23,7 +23,7 @@ static svm_code code_of(int e)
 {
 	return e == ENOENT || e == ENOTDIR ? SVM_NOT_FOUND
 	       : e == EACCES || e == EPERM || e == ELOOP || e == EXDEV ? SVM_PERMISSION
-	       : e == ENOSPC || e == EDQUOT ? SVM_NO_SPACE
+	       : e == ENOSPC || e == EDQUOT || e == EMFILE || e == ENFILE || e == ENOMEM ? SVM_NO_SPACE
 	       : e == ENAMETOOLONG ? SVM_NAME_TOO_LONG
 							: SVM_API_ERROR;
 }
@@ -165,20 +165,74 @@ int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error
 
 void snapdir_close(snapdir *d)
 {
+	for (size_t i = 0; i < d->nfresh; i++) {
+		char tmp[NAME_MAX + 8];
+		snprintf(tmp, sizeof tmp, "%s.new", d->fresh[i]);
+		if (d->dfd >= 0)
+			hostpath_unlinkat(&d->who, d->dfd, tmp);
+		free(d->fresh[i]);
+	}
+	free(d->fresh);
+	d->fresh = NULL;
+	d->nfresh = 0;
 	if (d->dfd >= 0)
 		close(d->dfd);
 	d->dfd = -1;
+}
+
+struct rename_args {
+	int dfd;
+	const char *from, *to;
+};
+
+static int do_rename(void *p)
+{
+	struct rename_args *a = p;
+	return renameat(a->dfd, a->from, a->dfd, a->to);
+}
+
+int snapdir_commit(snapdir *d, svm_error *err)
+{
+	for (size_t i = 0; i < d->nfresh; i++) {
+		char tmp[NAME_MAX + 8];
+		snprintf(tmp, sizeof tmp, "%s.new", d->fresh[i]);
+		struct rename_args a = {d->dfd, tmp, d->fresh[i]};
+		if (hostpath_as(&d->who, do_rename, &a) < 0)
+			return fail(d, d->fresh[i], errno, err);
+		free(d->fresh[i]);
+		d->fresh[i] = NULL;
+		/* done: close must not remove it */
+		memmove(&d->fresh[i], &d->fresh[i + 1], (d->nfresh - i - 1) * sizeof *d->fresh);
+		d->nfresh--;
+		i--;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ files */
 
 int snapdir_fresh(snapdir *d, const char *name, svm_error *err)
 {
-	if (hostpath_unlinkat(&d->who, d->dfd, name) < 0 && errno != ENOENT)
-		return fail(d, name, errno, err);
-	int fd = hostpath_openat(&d->who, d->dfd, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	char tmp[NAME_MAX + 8];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", name) >= sizeof tmp - 3)
+		return fail(d, name, ENAMETOOLONG, err);
+	char **p = realloc(d->fresh, (d->nfresh + 1) * sizeof *p);
+	if (!p)
+		return fail(d, name, ENOMEM, err);
+	d->fresh = p;
+	/* one a crashed snapshot left goes; a link planted at the name is removed,
+	 * never followed */
+	if (hostpath_unlinkat(&d->who, d->dfd, tmp) < 0 && errno != ENOENT)
+		return fail(d, tmp, errno, err);
+	int fd = hostpath_openat(&d->who, d->dfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
-		return fail(d, name, errno, err);
+		return fail(d, tmp, errno, err);
+	if (!(d->fresh[d->nfresh] = strdup(name))) {
+		close(fd);
+		hostpath_unlinkat(&d->who, d->dfd, tmp);
+		return fail(d, name, ENOMEM, err);
+	}
+	d->nfresh++;
 	return fd;
 }
 
@@ -229,10 +283,8 @@ int snapdir_write(snapdir *d, const char *name, const char *text, svm_error *err
 		rc = -1;
 		e = errno;
 	}
-	if (rc < 0) {
-		hostpath_unlinkat(&d->who, d->dfd, name);
-		return fail(d, name, e, err);
-	}
+	if (rc < 0)
+		return fail(d, name, e, err); /* its .new goes at close */
 	return 0;
 }
 

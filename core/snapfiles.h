@@ -33,18 +33,28 @@ typedef struct snapdir {
 	 * file's own name and NAME.seal, which holds the config too */
 	char state[NAME_MAX + 1], origin[NAME_MAX + 1];
 	bool embed_config;
+	/* the files made fresh so far, as NAME.new until snapdir_commit */
+	char **fresh;
+	size_t nfresh;
 } snapdir;
 
 /* The directory of a snapshot argument (a NAME already checked valid, or a path
  * with a '/'); create: make it (and a NAME's parents) if missing. */
 int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error *err);
+/* Closes; files made fresh and not committed go (a failed snapshot leaves the
+ * one before it as it was). */
 void snapdir_close(snapdir *d);
+/* Puts every fresh file in place of its name, in the order they were made (the
+ * origin, written last, last): a reader meets the old snapshot or the new one,
+ * and a mix of the two fails the seal. */
+int snapdir_commit(snapdir *d, svm_error *err);
 /* The two-file form (the seed's snapshotPath / memFilePath): the directory of
  * path (which must exist), opened with the owner's rights; d->state is path's
  * name, d->origin NAME.seal. */
 int snapdir_open_file(svm_vm *vm, const char *path, snapdir *d, svm_error *err);
 
-/* A new empty file in it (what was there under that name goes): O_RDWR, 0600. */
+/* A new empty file for name: made as NAME.new (O_EXCL, O_RDWR, 0600, never
+ * through a link), put in place by snapdir_commit. */
 int snapdir_fresh(snapdir *d, const char *name, svm_error *err);
 /* An existing regular file in it, read-only; -1 and errno ENOENT when missing
  * (err set in every case). */

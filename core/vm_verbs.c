@@ -597,10 +597,8 @@ static int keep_staged(svm_vm *vm, snapdir *d, svm_error *err)
 			continue;
 		int fd = snapdir_fresh(d, kept, err);
 		if (fd < 0 || stage_copy_into(staged, fd, kept, err) < 0) {
-			if (fd >= 0) {
-				close(fd);
-				hostpath_unlinkat(&d->who, d->dfd, kept);
-			}
+			if (fd >= 0)
+				close(fd); /* its .new goes with the others at close */
 			rc = -1;
 			break;
 		}
@@ -666,6 +664,12 @@ static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
 	 * the device state's paths are in, for a restore into another VM */
 	if (rc == 0)
 		rc = snapdir_seal(&d, vm, vfd, cfg, vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir, err);
+	/* all made: now in place of the snapshot before (if any), which a failure
+	 * up to here left whole */
+	if (rc == 0 && pair)
+		rc = snapdir_commit(&m, err);
+	if (rc == 0)
+		rc = snapdir_commit(&d, err);
 	free(cfg);
 	if (vfd >= 0)
 		close(vfd);
