@@ -425,3 +425,35 @@ def test_unmount_ends_a_download(tmp_path, kernel_file, server):
             if not d.endswith(".locks")]  # lock files stay, as after any fetch
     assert not [f for f in left if "trickling" in f or f.endswith(".part")], left
     check_output(m, [r"waiting for", r"cancelled", r"download"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts a small tmpfs)")
+def test_image_cache_full_during_a_download(tmp_path, kernel_file, server):
+    """The image cache on a 1 MiB tmpfs, a bundle of 2 MiB: the fetch fails EIO with
+    the cause (no space) in images/error, nothing of it stays in the cache, the
+    space is back, and a bundle that fits is fetched after it (issue 23)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(cache)],
+                   check=True)
+    try:
+        m = mount(tmp_path, kernel_file, server, extra=(f"imagecache={cache}",))
+        m.server = server
+        try:
+            free = os.statvfs(cache).f_bavail
+            big = os.urandom(1 << 20)
+            path = manifest(m, tmp_path, "toobig", kdata=big, rdata=big)
+            expect_errno(lambda: images_ctl(m, f"fetch manifest {path}"), errno.EIO)
+            assert "No space left on device" in m.read("images", "error")
+            left = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs
+                    if not d.endswith(".locks")]
+            assert left == [], left
+            assert os.statvfs(cache).f_bavail == free
+            assert "toobig" not in bundles(m)
+            images_ctl(m, f"fetch manifest {manifest(m, tmp_path, 'small')}")
+            assert m.read("images", "small", "status") == "ready\n"
+        finally:
+            stop_daemon(m)
+        check_output(m, [r"download", r"No space", r"error"])
+    finally:
+        subprocess.run(["umount", "-l", str(cache)])
