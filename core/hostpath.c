@@ -308,8 +308,11 @@ int hostpath_open(const hostpath_roots *r, const hostpath_who *who, const char *
 	}
 	if (!(flags & (O_NONBLOCK | O_PATH))) {
 		int fl = fcntl(fd, F_GETFL);
-		if (fl >= 0)
-			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+			int e = errno;
+			close(fd);
+			return svm_error_set(err, code_of(e), "%s %s: %s", what, path, strerror(e));
+		}
 	}
 	return fd;
 }

@@ -252,7 +252,14 @@ int snapdir_file(snapdir *d, const char *name, svm_error *err)
 		errno = EINVAL;
 		return -1;
 	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		fail(d, name, e, err);
+		errno = e;
+		return -1;
+	}
 	return fd;
 }
 
@@ -369,15 +376,24 @@ static char *read_small(snapdir *d, const char *name, size_t max, char hex[SEAL_
 	errno = 0;
 	char *buf = malloc(max + 1);
 	size_t len = 0;
+	int e = buf ? 0 : ENOMEM;
 	while (buf && len <= max) {
 		ssize_t n = read(fd, buf + len, max + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			e = errno;
 		if (n <= 0)
 			break;
 		len += (size_t)n;
 	}
 	close(fd);
+	if (e) {
+		free(buf);
+		fail(d, name, e, err);
+		errno = e;
+		return NULL;
+	}
 	if (!buf || len > max) {
 		free(buf);
 		svm_error_set(err, SVM_TOO_LARGE, "snapshot %s/%s: larger than %zu bytes", d->path, name, max);

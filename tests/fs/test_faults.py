@@ -131,7 +131,9 @@ def _stable_fds(pid, want, timeout=2.0):
         time.sleep(0.01)
 
 
-def test_every_start_call_may_fail(tmp_path, kernel_file):
+@pytest.mark.parametrize("verb", ["start", "restore keep"])
+def test_every_start_call_may_fail(tmp_path, kernel_file, verb):
+    """start, and restore (which builds a VM the same way, from a snapshot)."""
     m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
                      extra_opts=["readytimeout=2000"])
     pid = m.proc.pid
@@ -144,7 +146,10 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
         m.make_vm("web", drives=[{"driveId": "rootfs", "pathOnHost": str(drive),
                                   "isRootDevice": True, "isReadOnly": False}])
         m.ctl("web", "start")
-        m.ctl("web", "stop")
+        if verb != "start":
+            m.ctl("web", "pause")
+            m.ctl("web", "snapshot keep")
+        m.ctl("web", "kill")
         rundir = m.read("vms", "web", "runtime").strip()
         config = m.read("vms", "web", "config.json")
         time.sleep(0.3)  # the stop's thread has ended, its descriptors closed
@@ -168,7 +173,7 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
                 try:
                     t0 = time.monotonic()
                     try:
-                        m.ctl("web", "start")
+                        m.ctl("web", verb)
                         got = 0
                     except OSError as e:
                         got = e.errno
@@ -180,9 +185,9 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
                 if not got:
                     # not on the start's path, or it has a fallback: a real start
                     report.append(f"{case}: started ({len(hit)} injected)")
-                    assert state == "running", (case, state, hit)
+                    assert state == ("running" if verb == "start" else "paused"), (case, state, hit)
                     assert len(_vmms_of(m, rundir)) == 1, case
-                    m.ctl("web", "stop")
+                    m.ctl("web", "kill")
                     assert m.state("web") == "stopped"
                     continue
                 failed += 1
@@ -195,7 +200,7 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
                 fds = _stable_fds(pid, len(base_fds))
                 checks = [
                     (hit, "the start failed, but strace injected nothing"),
-                    ("start" in line, "no error line of the start"),
+                    (verb.split()[0] in line, "no error line of the start"),
                     # the step and the reason: "STEP: <the injected errno's text>"
                     # (the check of free descriptors names the limit instead)
                     (os.strerror(getattr(errno, err)) in line
@@ -219,9 +224,9 @@ def test_every_start_call_may_fail(tmp_path, kernel_file):
         assert not must_fail, (f"no injection into {sorted(must_fail)} failed a start:\n"
                                + "\n".join(report))
         assert not problems, "\n".join(problems)
-        # and the daemon is whole: a start without injection runs
-        m.ctl("web", "start")
-        assert m.state("web") == "running"
+        # and the daemon is whole: one without injection runs
+        m.ctl("web", verb)
+        assert m.state("web") == ("running" if verb == "start" else "paused")
     finally:
         print("\n".join(report))
         stop_daemon(m)
