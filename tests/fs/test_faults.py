@@ -43,6 +43,9 @@ START_CALLS = [
     # (call, errno, the calls to fail (per thread), whether a start must fail)
     ("fcntl", "EMFILE", (1,), True),          # the descriptor check before a start (F_DUPFD)
     ("openat", "EMFILE", (1, 2, 3, 4, 5, 6, 7, 8, 9), True),  # drives, FIFOs, /proc
+    # the config's host files, with the owner's rights (kernel, drive; a restore's
+    # snapshot files)
+    ("openat2", "EMFILE", (1, 2, 3), True),
     ("mknodat", "ENOSPC", (1, 3, 4), True),   # mkfifo: log, metrics, console, stdin
     ("mkdir", "ENOSPC", (1,), False),         # (the runtime dir is made with the VM)
     ("pipe2", "EMFILE", (1,), False),
@@ -316,6 +319,64 @@ def test_a_failed_snapshot_leaves_the_one_before(tmp_path, kernel_file):
         m.ctl("web", "kill")
         m.ctl("web", "restore keep resume")
         assert m.state("web") == "running"
+    finally:
+        print("\n".join(report))
+        stop_daemon(m)
+    check_output(m, [])
+
+
+DRIVE_CALLS = [
+    ("openat2", "EMFILE", (1,)),      # the new file, with the owner's rights (beneath a root)
+    ("symlink", "ENOSPC", (1,)),      # its name in the runtime dir
+    ("rename", "ENOSPC", (1,)),       # put in place of the last one
+    ("connect", "EMFILE", ("1+",)),   # the VMM's API
+]
+
+
+def test_a_failed_drive_change_leaves_nothing(tmp_path, kernel_file):
+    """drive ID PATH on a running VM, each call failing in turn: the write fails
+    with the cause in `error`, the VM runs on with its drive as it was, and no
+    link of the change is left in the runtime dir."""
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
+    pid = m.proc.pid
+    report, problems = [], []
+    try:
+        old, new = tmp_path / "old.img", tmp_path / "new.img"
+        for p in (old, new):
+            p.write_bytes(b"\0" * (1 << 20))
+        m.make_vm("web", drives=[{"driveId": "data", "pathOnHost": str(old),
+                                  "isRootDevice": False, "ephemeral": False}])
+        m.ctl("web", "start")
+        rundir = m.read("vms", "web", "runtime").strip()
+        base = sorted(os.listdir(rundir))
+        for call, err, whens in DRIVE_CALLS:
+            for when in whens:
+                case = f"{call}:{err}:when={when}"
+                n_err = len(m.read("vms", "web", "error").splitlines())
+                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
+                try:
+                    try:
+                        m.ctl("web", f"drive data {new}")
+                        got = 0
+                    except OSError as e:
+                        got = e.errno
+                finally:
+                    inj.close()
+                if not got:
+                    report.append(f"{case}: changed")
+                    continue
+                line = (m.read("vms", "web", "error").splitlines()[n_err:] or [""])[-1]
+                report.append(f"{case}: {errno.errorcode.get(got, got)}, {line}")
+                left = sorted(os.listdir(rundir))
+                checks = [
+                    ("drive data" in line, "no error line"),
+                    (m.state("web") == "running", f"state {m.state('web')}"),
+                    (left == base, f"runtime dir {base} -> {left}"),
+                ]
+                problems += [f"{case}: {why} ({line})" for ok, why in checks if not ok]
+        assert len([r for r in report if "changed" not in r]) >= 3, "\n".join(report)
+        assert not problems, "\n".join(problems + report)
+        m.ctl("web", f"drive data {new}")  # and without injection it works
     finally:
         print("\n".join(report))
         stop_daemon(m)
