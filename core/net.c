@@ -482,20 +482,49 @@ void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *doc)
 
 /* ------------------------------------------------------------ /net/ctl */
 
+/* untap: the VM's TAP and lease go, unless its VMM may be using them. */
+static int untap(svm_net *n, svm_vm *vm, const char *iface, svm_error *err)
+{
+	svm_state st = svm_vm_state(vm);
+	if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING)
+		return svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the TAP: "
+				     "stop it first", svm_vm_name(vm), svm_state_name(st));
+	pthread_mutex_lock(&n->mu);
+	int rc = 0;
+	net_lease *l = find_lease(n, svm_vm_id(vm), iface);
+	if (!l) {
+		rc = svm_error_set(err, SVM_NOT_FOUND, "untap: %s has no TAP for %s", svm_vm_name(vm),
+				   iface);
+	} else {
+		struct nl_sock *sk = net_link_open(NULL);
+		lease_remove(n, sk, (size_t)(l - n->leases), "untap");
+		net_link_close(sk);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
 int net_ctl(svm_net *n, const char *line, svm_error *err)
 {
 	char verb[16], vmname[80], iface[80], extra[2];
 	int k = sscanf(line, "%15s %79s %79s %1s", verb, vmname, iface, extra);
-	if (k < 1 || strcmp(verb, "tap"))
+	bool add = k >= 1 && !strcmp(verb, "tap"), remove = k >= 1 && !strcmp(verb, "untap");
+	if (!add && !remove)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
 	if (k != 3)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: tap VM IFACE (got \"%s\")", line);
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s VM IFACE (got \"%s\")", verb,
+				     line);
 	if (!svm_config_id_valid(iface))
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 				     "interface id \"%s\": 1 to 64 letters, digits or underscores", iface);
 	svm_vm *vm = svm_get_vm(n->s, vmname);
 	if (!vm)
 		return svm_error_set(err, SVM_NOT_FOUND, "no VM named %s", vmname);
+	if (remove) {
+		int rc = untap(n, vm, iface, err);
+		svm_vm_unref(vm);
+		return rc;
+	}
 	pthread_mutex_lock(&n->mu);
 	struct nl_sock *sk = net_link_open(err);
 	int rc = -1;

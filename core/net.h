@@ -61,7 +61,8 @@ const char *net_gateway(svm_net *n);
 /* This mount's tag, "smartvmfs:XXXXXXXX": the start of its TAPs' and bridge's
  * interface alias and the comment of its firewall rules. */
 const char *net_tag(svm_net *n);
-/* /net/ctl: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time). */
+/* /net/ctl: "tap VM IFACE" (manual mode: a TAP and its lease ahead of time),
+ * "untap VM IFACE" (they go again; not while the VM's VMM may use them). */
 int net_ctl(svm_net *n, const char *line, svm_error *err);
 
 #endif

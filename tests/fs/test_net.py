@@ -243,6 +243,18 @@ def test_net_ctl(netmnt):
         m.write(m.p("net", "ctl"), "tap nosuchvm eth0\n")
     assert e.value.errno == errno.ENOENT
     assert "net/ctl tap nosuchvm eth0" in m.read("error")
+    # untap: not while the VMM may use it; once stopped, the TAP and lease go
+    tap = ls["web"]["tap"]
+    with pytest.raises(OSError) as e:
+        m.write(m.p("net", "ctl"), "untap web net1\n")
+    assert e.value.errno == errno.EBUSY
+    assert "its VMM uses the TAP" in m.read("error")
+    m.ctl("web", "kill")
+    m.write(m.p("net", "ctl"), "untap web net1\n")
+    assert "web" not in leases(m) and tap not in ns.links()
+    with pytest.raises(OSError) as e:
+        m.write(m.p("net", "ctl"), "untap web net1\n")
+    assert e.value.errno == errno.ENOENT
 
 
 def test_dns_option(netns, tmp_path, kernel_file):
