@@ -115,6 +115,7 @@ void images_free(svm_images *im)
 	free(im->uses);
 	free(im->holds);
 	free(im->last_failure);
+	free(im->last_prune);
 	free(im->data_dir);
 	free(im->cache_dir);
 	free(im->arch);
@@ -545,6 +546,35 @@ int images_verify(svm_images *im, const char *id, svm_error *err)
 int images_prune(svm_images *im, char ***evicted, svm_error *err)
 {
 	return img_prune(im, NULL, evicted, err);
+}
+
+int images_prune_keeping(svm_images *im, const char *keep, svm_error *err)
+{
+	char **ev = NULL;
+	if (img_prune(im, keep, &ev, err) < 0) {
+		svm_strv_free(ev);
+		return -1;
+	}
+	/* what it evicted, said in the log and in the read-out of images/ctl */
+	size_t len = 1;
+	for (size_t i = 0; ev && ev[i]; i++)
+		len += strlen(ev[i]) + 1;
+	char *list = calloc(1, len + 8);
+	for (size_t i = 0; list && ev && ev[i]; i++) {
+		if (i)
+			strcat(list, " ");
+		strcat(list, ev[i]);
+	}
+	if (list && !*list)
+		strcpy(list, "nothing");
+	svm_log(im->s, "images: prune%s%s evicted %s", keep ? " keeping " : "", keep ? keep : "",
+		list ? list : "?");
+	pthread_mutex_lock(&im->mu);
+	free(im->last_prune);
+	im->last_prune = list;
+	pthread_mutex_unlock(&im->mu);
+	svm_strv_free(ev);
+	return 0;
 }
 
 int images_evict(svm_images *im, const char *id, svm_error *err)

@@ -79,6 +79,12 @@ int images_verify(svm_images *im, const char *id, svm_error *err);
 /* Applies the retention limit now. *evicted (may be NULL) gets the evicted ids,
  * NULL-terminated (svm_strv_free). */
 int images_prune(svm_images *im, char ***evicted, svm_error *err);
+/* prune [keep ID]: the same, never evicting keep (NULL: none); what it evicted
+ * goes to the log and to the summary's "last prune" line. */
+int images_prune_keeping(svm_images *im, const char *keep, svm_error *err);
+/* firecracker VERSION|latest: the release binary in DATADIR/bin/VERSION, fetched
+ * if missing (whatever -o firecracker says). Returns its path (malloc'd). */
+char *images_fetch_firecracker(svm_images *im, const char *version, svm_error *err);
 /* Removes one cached bundle. NOT_FOUND if absent; INVALID_STATE (EBUSY) while a
  * VM uses it or a fetch of it runs. */
 int images_evict(svm_images *im, const char *id, svm_error *err);

@@ -69,9 +69,19 @@ static int do_verify(svm_images *im, int argc, char **argv, svm_error *err)
 
 static int do_prune(svm_images *im, int argc, char **argv, svm_error *err)
 {
+	if (argc == 3 && strcmp(argv[1], "keep") == 0)
+		return images_prune_keeping(im, argv[2], err);
+	if (argc != 1)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: prune [keep ID]");
+	return images_prune_keeping(im, NULL, err);
+}
+
+static int do_firecracker(svm_images *im, int argc, char **argv, svm_error *err)
+{
 	(void)argc;
-	(void)argv;
-	return images_prune(im, NULL, err);
+	char *p = images_fetch_firecracker(im, argv[1], err);
+	free(p);
+	return p ? 0 : -1;
 }
 
 static int do_evict(svm_images *im, int argc, char **argv, svm_error *err)
@@ -121,7 +131,8 @@ static const struct {
 } cmds[] = {
 	{"fetch", 1, 3, do_fetch, "fetch latest|lts|hosted [force] | fetch manifest PATH-OR-URL [force]"},
 	{"verify", 1, 1, do_verify, "verify ID"},
-	{"prune", 0, 0, do_prune, "prune"},
+	{"prune", 0, 2, do_prune, "prune [keep ID]"},
+	{"firecracker", 1, 1, do_firecracker, "firecracker VERSION|latest"},
 	{"evict", 1, 1, do_evict, "evict ID"},
 	{"blank", 2, 2, do_blank, "blank NAME MIB"},
 	{"clone", 2, 2, do_clone, "clone SRC NAME"},

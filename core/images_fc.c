@@ -215,6 +215,47 @@ static char *ensure_version(svm_images *im, const char *version, svm_error *err)
 	return strdup(path);
 }
 
+char *images_fetch_firecracker(svm_images *im, const char *version, svm_error *err)
+{
+	char latest[64];
+	if (!strcmp(version, "latest")) {
+		if (img_latest_fc_version(im, latest, sizeof latest, err) < 0)
+			return NULL;
+		version = latest;
+	}
+	if (!img_version_ok(version)) {
+		svm_error_set(err, SVM_INVALID_ARGUMENT, "firecracker: \"%s\" is not a version "
+			      "(vMAJOR.MINOR.PATCH, or latest)", version);
+		return NULL;
+	}
+	char *p = ensure_version(im, version, err);
+	if (p)
+		svm_log(im->s, "images: Firecracker %s at %s", version, p);
+	return p;
+}
+
+/* Every version under DATADIR/bin, space-separated, oldest first ("" if none). */
+char *images_fc_versions(svm_images *im)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	img_fmt(dir, sizeof dir, "%s/bin", im->data_dir);
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, NULL, versionsort);
+	size_t cap = 1, len = 0;
+	for (int i = 0; i < n; i++)
+		cap += strlen(names[i]->d_name) + 1;
+	char *out = calloc(1, cap);
+	for (int i = 0; i < n; i++) {
+		img_fmt(path, sizeof path, "%s/%s/firecracker", dir, names[i]->d_name);
+		if (out && img_version_ok(names[i]->d_name) && executable_file(path))
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? " " : "",
+						names[i]->d_name);
+		free(names[i]);
+	}
+	free(names);
+	return out;
+}
+
 char *images_cached_fc_version(svm_images *im)
 {
 	char dir[PATH_MAX], path[PATH_MAX];

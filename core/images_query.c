@@ -201,7 +201,7 @@ char *images_summary(svm_images *im)
 	size_t n = 0, used = 0, cap = 1024;
 	char *out = calloc(1, cap);
 	char **ids = images_list(im, &n);
-	for (size_t i = 0; out && i < n + 4; i++) {
+	for (size_t i = 0; out && i < n + 7; i++) {
 		char line[1024] = "";
 		if (i < n) {
 			char *st = images_status(im, ids[i], NULL);
@@ -222,6 +222,19 @@ char *images_summary(svm_images *im)
 			pthread_mutex_lock(&im->mu);
 			if (im->last_failure)
 				img_fmt(line, sizeof line, "last failure: %s\n", im->last_failure);
+			pthread_mutex_unlock(&im->mu);
+		} else if (i == n + 4) {
+			/* where, and how many: the cache and its retention limit */
+			img_fmt(line, sizeof line, "cache %s maximages %u\n", im->cache_dir, im->max_images);
+		} else if (i == n + 5) {
+			char *v = images_fc_versions(im);
+			if (v && *v)
+				img_fmt(line, sizeof line, "firecracker %s\n", v);
+			free(v);
+		} else if (i == n + 6) {
+			pthread_mutex_lock(&im->mu);
+			if (im->last_prune)
+				img_fmt(line, sizeof line, "last prune: evicted %s\n", im->last_prune);
 			pthread_mutex_unlock(&im->mu);
 		}
 		size_t l = strlen(line);

@@ -281,6 +281,7 @@ void fs_fill_attr(const struct fs_where *w, struct stat *st);
 int fs_root_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_room_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_root_paths_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_command(const struct fs_target *t, const char *line, svm_error *err);
 /* Command files: lines run in order on a thread of their own (row->cmd). */
 void fs_cmd_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);

@@ -52,6 +52,15 @@ int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, sv
 	return *text ? 0 : ENOMEM;
 }
 
+int fs_root_paths_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	(void)err;
+	const svm_options *o = svm_get_options(t->s);
+	*text = fs_strdupf(len, "datadir %s\nruntimedir %s\nimagecache %s\nmaximages %u\n",
+	                   o->data_dir, svm_runtime_dir(t->s), o->image_cache, o->max_images);
+	return *text ? 0 : ENOMEM;
+}
+
 /* ------------------------------------------------------------ command files */
 
 /* /ctl, /net/ctl, /images/ctl: the lines of one write run in order on a thread

@@ -31,6 +31,9 @@ const struct fs_row fs_root_rows[] = {
 	 .parent = ""},
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_version_text,
 	 .parent = ""},
+	/* where the mount keeps things: fixed for its life */
+	{.name = "paths", .mode = S_IFREG | 0444, .flags = FS_STABLE, .text = fs_root_paths_text,
+	 .parent = ""},
 	/* live: what the mount can still afford (a scheduler asks before it starts) */
 	{.name = "room", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_root_room_text,
 	 .parent = ""},

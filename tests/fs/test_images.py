@@ -457,3 +457,48 @@ def test_image_cache_full_during_a_download(tmp_path, kernel_file, server):
         check_output(m, [r"download", r"No space", r"error"])
     finally:
         subprocess.run(["umount", "-l", str(cache)])
+
+
+@pytest.mark.daemon_output(r"warning: base image cache stores at most 1 bundle")
+def test_prune_keep_and_firecracker_binaries(tmp_path, kernel_file, server):
+    """images/ctl: `prune keep ID` never evicts ID and says what it evicted (log,
+    and `last prune:` in the read-out); `firecracker VERSION|latest` fetches a
+    release binary (its SHA-256 checked) before any start; the read-out names the
+    cache, its limit and the binaries; /paths says where the mount keeps things."""
+    m = mount(tmp_path, kernel_file, server, extra=("maximages=1",))
+    m.server = server
+    try:
+        kernel = open(kernel_file, "rb").read()  # an ELF: the emulator boots it
+        images_ctl(m, f"fetch manifest {manifest(m, tmp_path, 'one', kdata=kernel)}")
+        m.make_vm("web", image="one", bootSource={"bootArgs": "console=ttyS0"})
+        m.ctl("web", "start")  # "one" in use: a later fetch cannot evict it
+        images_ctl(m, f"fetch manifest {manifest(m, tmp_path, 'two')}")
+        assert bundles(m) == ["one", "two"]
+        m.ctl("web", "kill")
+        images_ctl(m, "prune keep one")
+        assert bundles(m) == ["one"]
+        summary = m.read("images", "ctl")
+        assert "last prune: evicted two\n" in summary
+        assert f"cache {m.datadir}/base-images maximages 1\n" in summary
+        assert "images: prune keeping one evicted two" in m.read("log")
+        expect_errno(lambda: images_ctl(m, "prune one"), errno.EINVAL)
+        # Firecracker binaries, ahead of any start
+        images_ctl(m, "firecracker v1.15.1")
+        binary = os.path.join(m.datadir, "bin", "v1.15.1", "firecracker")
+        assert os.access(binary, os.X_OK)
+        images_ctl(m, "firecracker latest")  # the releases page says v1.15.1: there
+        images_ctl(m, "firecracker v1.7.0")  # no SHA-256 published: said in the log
+        assert "firecracker v1.7.0 v1.15.1\n" in m.read("images", "ctl")
+        expect_errno(lambda: images_ctl(m, "firecracker v1.9.9"), errno.EIO)
+        assert "SHA256 mismatch" in m.read("images", "error")
+        assert not os.path.exists(os.path.join(m.datadir, "bin", "v1.9.9"))
+        expect_errno(lambda: images_ctl(m, "firecracker 1.2"), errno.EINVAL)
+        assert m.read("paths") == (f"datadir {m.datadir}\nruntimedir {m.runtime}\n"
+                                   f"imagecache {m.datadir}/base-images\nmaximages 1\n")
+    finally:
+        stop_daemon(m)
+    check_output(m, [r"warning: base image cache stores at most 1 bundle",
+                     r"warning: Firecracker v1.7.0: the release publishes no SHA-256",
+                     r"SHA256 mismatch", r"Failed to download",
+                     r"over its limit of 1 bundle.*in use by a running VM: kept",
+                     r"v1.7.0: no jailer"])

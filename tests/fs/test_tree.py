@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-ROOT_FILES = {"ctl", "version", "error", "log", "vms", "net", "images", "room"}
+ROOT_FILES = {"ctl", "version", "paths", "error", "log", "vms", "net", "images", "room"}
 VM_FILES = {"ctl", "state", "events", "config.json", "metadata", "console", "error", "info",
             "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "vsock",
             "autostart", "version"}
