@@ -96,6 +96,12 @@ static int setup_bridge(svm_net *n, struct nl_sock *sk, svm_error *err)
 		state_write(n);
 		svm_log(n->s, "net: created bridge %s", n->bridge);
 	} else {
+		/* a link of that name that is no bridge (a TAP, a NIC) cannot take ports */
+		char kind[32];
+		if (net_link_kind(sk, n->bridge, kind, sizeof kind) == 0 && strcmp(kind, "bridge") != 0)
+			return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED,
+					     "%s exists and is not a bridge (%s): choose another name "
+					     "with -o bridge=NAME", n->bridge, *kind ? kind : "a device");
 		svm_log(n->s, "net: using the existing bridge %s (left in place at unmount)",
 			n->bridge);
 	}

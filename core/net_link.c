@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -48,6 +49,18 @@ int net_link_index(struct nl_sock *sk, const char *name)
 	int idx = rtnl_link_get_ifindex(l);
 	rtnl_link_put(l);
 	return idx;
+}
+
+int net_link_kind(struct nl_sock *sk, const char *name, char *kind, size_t len)
+{
+	struct rtnl_link *l = NULL;
+	kind[0] = '\0';
+	if (rtnl_link_get_kernel(sk, 0, name, &l) < 0)
+		return -1;
+	const char *t = rtnl_link_get_type(l);
+	snprintf(kind, len, "%s", t ? t : "");
+	rtnl_link_put(l);
+	return 0;
 }
 
 int net_bridge_create(struct nl_sock *sk, const char *name, svm_error *err)

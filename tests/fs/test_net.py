@@ -381,3 +381,35 @@ def test_purge_is_the_seeds_cleanup(netmnt):
     assert "purge: every VM removed, the network taken down" in m.read("log")
     start_net_vm(m, "again")
     assert "svbr0" in ns.links()
+
+
+def test_netif_update_on_a_running_vm(netmnt):
+    """netif IFACE JSON: the rate limiters of a running VM's interface change (the
+    seed's updateNetworkInterface); an unknown interface is Firecracker's 400."""
+    m = netmnt
+    start_net_vm(m, "a")
+    iface = leases(m)["a"]["iface"]
+    m.ctl("a", 'netif %s {"rxRateLimiter": {"bandwidth": {"size": 100000, "refillTime": 100}}, '
+               '"txRateLimiter": {"ops": {"size": 500, "refillTime": 1000}}}' % iface)
+    assert m.read("vms", "a", "error") == ""
+    with pytest.raises(OSError) as e:
+        m.ctl("a", 'netif nosuch {"rxRateLimiter": {"bandwidth": {"size": 1, "refillTime": 1}}}')
+    assert e.value.errno == errno.EIO
+    assert "(API_ERROR, HTTP 400)" in m.read("vms", "a", "error")
+
+
+@pytest.mark.daemon_output(r"error", r"bridge")
+def test_bridge_setup_failed(netmnt):
+    """A link of another kind already holds the bridge's name: BRIDGE_SETUP_FAILED
+    (EIO), said in `error`; nothing is left half-made, and the link is untouched."""
+    m, ns = netmnt, netmnt.ns
+    ns.run("ip", "tuntap", "add", "svbr0", "mode", "tap")  # a TAP, not a bridge
+    m.make_vm("a", networkInterfaces=NET)
+    with pytest.raises(OSError) as e:
+        m.ctl("a", "start")
+    assert e.value.errno == errno.EIO
+    assert "(BRIDGE_SETUP_FAILED)" in m.read("vms", "a", "error")
+    assert m.state("a") == "created"
+    assert ns.links()["svbr0"].get("linkinfo", {}).get("info_kind") == "tun"
+    assert ns.nat_rules() == [] and m.read("net", "leases") == ""
+    ns.run("ip", "tuntap", "del", "svbr0", "mode", "tap")
