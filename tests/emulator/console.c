@@ -114,7 +114,7 @@ static bool reset_pending; /* Ctrl-Alt-Del arrived while paused */
 
 void guest_parse_knobs(const char *args, struct guest_knobs *k)
 {
-	k->nocad = k->exit_after_line = false;
+	k->nocad = k->exit_after_line = k->balloon_driver = false;
 	k->crash_ms = k->crash_exit = k->crash_signal = k->boot_ms = -1;
 	if (!args)
 		return;
@@ -125,6 +125,8 @@ void guest_parse_knobs(const char *args, struct guest_knobs *k)
 			k->nocad = true;
 		else if (strcmp(t, "svmguest.exit") == 0)
 			k->exit_after_line = true;
+		else if (strcmp(t, "emu.balloon") == 0)
+			k->balloon_driver = true;
 		else if (sscanf(t, "emu.crash_ms=%ld", &v) == 1)
 			k->crash_ms = v;
 		else if (sscanf(t, "emu.crash_exit=%ld", &v) == 1)

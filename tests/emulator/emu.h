@@ -34,6 +34,7 @@ struct emu_args {
 /* Knobs read from the guest's boot arguments (the only way tests steer us). */
 struct guest_knobs {
 	bool nocad, exit_after_line;
+	bool balloon_driver; /* emu.balloon: the guest drives its virtio-balloon */
 	long crash_ms, crash_exit, crash_signal, boot_ms; /* -1: not given */
 };
 

@@ -281,6 +281,34 @@ static size_t find_by(json_t *arr, const char *key, const char *id)
 	return (size_t)-1;
 }
 
+/* The backing files, held open as Firecracker holds them for the VM's life (a
+ * PUT before boot or a PATCH after replaces one; they go with the process). */
+static struct held_drive {
+	char id[72];
+	int fd;
+} held_drives[64];
+
+static void hold_drive(const char *id, int fd)
+{
+	struct held_drive *free_slot = NULL;
+	for (size_t i = 0; i < sizeof held_drives / sizeof held_drives[0]; i++) {
+		struct held_drive *h = &held_drives[i];
+		if (h->id[0] && strcmp(h->id, id) == 0) {
+			close(h->fd);
+			h->fd = fd;
+			return;
+		}
+		if (!h->id[0] && !free_slot)
+			free_slot = h;
+	}
+	if (!free_slot) {
+		close(fd);
+		return;
+	}
+	snprintf(free_slot->id, sizeof free_slot->id, "%s", id);
+	free_slot->fd = fd;
+}
+
 static void put_drive(struct api_result *r, json_t *cfg)
 {
 	if (g_vmm.state != VM_NOT_STARTED)
@@ -305,7 +333,7 @@ static void put_drive(struct api_result *r, json_t *cfg)
 			free(e);
 			return;
 		}
-		close(fd);
+		hold_drive(id, fd);
 	}
 	bool vhost = gets(cfg, "socket") != NULL;
 	if (vhost) {
@@ -358,7 +386,7 @@ static void patch_drive(struct api_result *r, json_t *cfg)
 			free(e);
 			return;
 		}
-		close(fd);
+		hold_drive(gets(cfg, "drive_id"), fd);
 		json_object_set_new(d, "path_on_host", json_string(path));
 	}
 	if (getj(cfg, "rate_limiter"))
@@ -478,7 +506,8 @@ static void put_balloon(struct api_result *r, json_t *cfg)
 }
 
 /* PATCH /balloon after boot. The project's guest has no virtio-balloon
- * driver, so the device exists but is never activated by the guest. */
+ * driver, so the device exists but is never activated by the guest - unless its
+ * boot arguments say emu.balloon (a guest that has one). */
 static void patch_balloon(struct api_result *r, json_t *cfg, bool stats)
 {
 	if (g_vmm.state == VM_NOT_STARTED)
@@ -492,6 +521,12 @@ static void patch_balloon(struct api_result *r, json_t *cfg, bool stats)
 			return api_fail(r, 400, "Balloon update error: Balloon: Statistics cannot be enabled/disabled after activation.");
 		json_object_set(g_vmm.balloon, "stats_polling_interval_s",
 				json_object_get(cfg, "stats_polling_interval_s"));
+		return ok(r);
+	}
+	/* a guest with a balloon driver (emu.balloon) activated the device: the
+	 * target changes, and the statistics follow it */
+	if (g_vmm.knobs.balloon_driver && g_vmm.state != VM_NOT_STARTED) {
+		json_object_set(g_vmm.balloon, "amount_mib", json_object_get(cfg, "amount_mib"));
 		return ok(r);
 	}
 	api_fail(r, 400, "Balloon update error: Balloon: Device not activated yet.");

@@ -1,0 +1,154 @@
+"""What the seed does that had no test through the mount (issue 17, point 8).
+
+Each test fails without its behaviour: the hosted manifest's success path
+(`-o manifest`, `fetch hosted`, `"image": "hosted"`), `force`, a successful
+`balloon`, ROOTFS_CREATE_FAILED, ROOTFS_CLONE_FAILED and `-o noephemeral` end to
+end. (BRIDGE_SETUP_FAILED and a successful `netif` are in test_net.py, which has
+the network namespace they need; the readiness timeout of a start in test_edges.)
+"""
+import errno
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import EMULATOR, check_output, start_daemon, stop_daemon
+from test_images import Server, bundles, expect_errno, images_ctl, mount
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(str(tmp_path / "srv"))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def hosted_manifest(server, bid, kernel):
+    """A manifest served over HTTP, as -o manifest= names one."""
+    arts = {}
+    for what, data in (("kernel", kernel), ("rootfs", f"rootfs of {bid}\n".encode() * 64)):
+        name = f"{bid}-{what}"
+        with open(os.path.join(server.files, name), "wb") as f:
+            f.write(data)
+        arts[what] = {"url": f"{server.base}/files/{name}", "fileName": f"{what}.img",
+                      "sha256": hashlib.sha256(data).hexdigest(), "sizeBytes": len(data)}
+    doc = {"schemaVersion": 1, "bundleId": bid, "arch": "x86_64", "firecrackerVersion": "v1.15.1",
+           "rootfsType": "ext4", "bootArgs": "console=ttyS0 reboot=k panic=1 pci=off", **arts}
+    with open(os.path.join(server.files, f"{bid}.json"), "w") as f:
+        json.dump(doc, f)
+    return f"{server.base}/files/{bid}.json"
+
+
+def test_hosted_manifest_fetch_force_and_boot(tmp_path, kernel_file, server):
+    kernel = open(kernel_file, "rb").read()  # an ELF: the emulator boots it
+    url = hosted_manifest(server, "hostedone", kernel)
+    m = mount(tmp_path, kernel_file, server, extra=(f"manifest={url}",))
+    m.server = server
+    try:
+        images_ctl(m, "fetch hosted")
+        assert bundles(m) == ["hostedone"]
+        assert "hosted hostedone\n" in m.read("images", "ctl")
+        # a VM of the hosted image boots from the cached bundle
+        os.mkdir(m.p("vms", "web"))
+        m.write(m.vm("web", "config.json"),
+                json.dumps({"image": "hosted", "machineConfig": {"vcpuCount": 1, "memSizeMib": 128}}))
+        m.ctl("web", "start")
+        assert m.state("web") == "running"
+        m.ctl("web", "kill")
+        # fetched again: the cache answers; with force, the artifacts are downloaded again
+        gets = server.stats().get("/files/hostedone-kernel", 0)
+        images_ctl(m, "fetch hosted")
+        assert server.stats().get("/files/hostedone-kernel", 0) == gets
+        images_ctl(m, "fetch hosted force")
+        assert server.stats().get("/files/hostedone-kernel", 0) == gets + 1
+        assert m.read("images", "hostedone", "status") == "ready\n"
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
+
+
+def test_balloon_verb_on_a_guest_with_a_driver(mnt):
+    """balloon MIB on a running VM whose guest drives its balloon (the emulator's
+    emu.balloon): the target changes, and the statistics say so."""
+    mnt.make_vm("web", "emu.balloon", balloon={"amountMib": 0, "deflateOnOom": False,
+                                               "statsPollingIntervalS": 1})
+    mnt.ctl("web", "start")
+    mnt.ctl("web", "balloon 32")
+    stats = json.loads(mnt.read("vms", "web", "balloon"))
+    assert stats["target_mib"] == 32, stats
+    with pytest.raises(OSError) as e:
+        mnt.ctl("web", "balloon lots")
+    assert e.value.errno == errno.EINVAL
+
+
+@pytest.mark.daemon_output(r"Failed to create blank rootfs")
+def test_rootfs_create_failed(tmp_path, kernel_file):
+    """mkfs.ext4 fails (here one first on the daemon's PATH that says no): blank is
+    ROOTFS_CREATE_FAILED (EIO), its reason in images/error, nothing left."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "mkfs.ext4"
+    fake.write_text("#!/bin/sh\necho 'mkfs.ext4: Device size reported to be zero' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False,
+                     wrap=("env", f"PATH={bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"))
+    try:
+        expect_errno(lambda: images_ctl(m, "blank scratch 8"), errno.EIO)
+        err = m.read("images", "error")
+        assert "Failed to create blank rootfs" in err and "Device size reported to be zero" in err
+        assert "(ROOTFS_CREATE_FAILED)" in err
+        assert os.listdir(m.p("images", "rootfs")) == []
+        assert [f for f in os.listdir(os.path.join(m.datadir, "rootfs"))] == []
+    finally:
+        stop_daemon(m)
+    check_output(m, [r"Failed to create blank rootfs"])
+
+
+def test_rootfs_clone_failed(mnt, tmp_path):
+    """A source the daemon cannot open (here a file of the mount itself that refuses
+    a read-only open): ROOTFS_CLONE_FAILED (EIO); a FIFO named as the source is
+    refused at once (not a regular file), never waited on."""
+    expect_errno(lambda: images_ctl(mnt, f"clone {mnt.p('vms', 'clone')} c1"), errno.EIO)
+    assert "(ROOTFS_CLONE_FAILED)" in mnt.read("images", "error")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    expect_errno(lambda: images_ctl(mnt, f"clone {fifo} c2"), errno.ENOENT)
+    assert "not a regular file" in mnt.read("images", "error")
+    assert os.listdir(mnt.p("images", "rootfs")) == []
+
+
+def test_noephemeral_uses_drives_in_place(tmp_path, kernel_file):
+    """-o noephemeral: a writable drive is not staged; the VMM has the source file
+    itself open, read-write, and nothing is copied into the runtime dir."""
+    m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False, extra_opts=["noephemeral"])
+    try:
+        disk = tmp_path / "disk.img"
+        disk.write_bytes(os.urandom(1 << 20))
+        m.make_vm("web", drives=[{"driveId": "rootfs", "pathOnHost": str(disk),
+                                  "isRootDevice": True, "isReadOnly": False}])
+        m.ctl("web", "start")
+        rundir = m.read("vms", "web", "runtime").strip()
+        assert not [f for f in os.listdir(rundir) if f.startswith("drive-")], os.listdir(rundir)
+        pid = int(m.read("vms", "web", "pid"))
+        held = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target == str(disk):
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    held[fd] = int(re_flags(f.read()), 8)
+        assert held, "the VMM does not have the source open"
+        assert any(fl & os.O_ACCMODE == os.O_RDWR for fl in held.values()), held
+    finally:
+        stop_daemon(m)
+    check_output(m, [])
+
+
+def re_flags(fdinfo):
+    for line in fdinfo.splitlines():
+        if line.startswith("flags:"):
+            return line.split()[1]
+    return "0"
