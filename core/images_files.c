@@ -143,8 +143,11 @@ char *images_clone(svm_images *im, const char *src, const char *name, svm_error 
 {
 	char target[PATH_MAX], tmp[PATH_MAX];
 	char *from = clone_source(im, src);
-	int in = from ? open(from, O_RDONLY | O_CLOEXEC) : -1;
+	/* O_NONBLOCK: a FIFO named as the source must not hold the command */
+	int in = from ? open(from, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
 	struct stat st;
+	if (in >= 0 && fstat(in, &st) == 0 && S_ISREG(st.st_mode))
+		fcntl(in, F_SETFL, fcntl(in, F_GETFL) & ~O_NONBLOCK);
 	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
 		svm_error_set(err, in < 0 && errno != ENOENT ? SVM_ROOTFS_CLONE_FAILED : SVM_NOT_FOUND,
 			      "Failed to clone rootfs: %s: %s", from ? from : src,
