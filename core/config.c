@@ -156,6 +156,8 @@ static const struct field balloon[] = {
 	INT("amountMib", "amount_mib", F_REQUIRED, 0, UINT32_MAX),
 	BOOL("deflateOnOom", "deflate_on_oom", F_REQUIRED),
 	INT("statsPollingIntervalS", "stats_polling_interval_s", 0, 0, UINT16_MAX),
+	BOOL("freePageHinting", "free_page_hinting", 0),
+	BOOL("freePageReporting", "free_page_reporting", 0),
 	END,
 };
 
@@ -163,6 +165,7 @@ static const struct field mmds[] = {
 	ENUM("version", "version", 0, mmds_versions),
 	STRS("networkInterfaces", "network_interfaces", F_REQUIRED, NULL),
 	STRC("ipv4Address", "ipv4_address", 0, check_link_local),
+	BOOL("imdsCompat", "imds_compat", 0),
 	END,
 };
 
@@ -171,6 +174,7 @@ static const struct field logger[] = {
 	ENUM("level", "level", 0, log_levels),
 	BOOL("showLevel", "show_level", 0),
 	BOOL("showLogOrigin", "show_log_origin", 0),
+	STR("module", "module", F_NONEMPTY), /* --module: only this module's lines */
 	END,
 };
 

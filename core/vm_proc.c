@@ -571,6 +571,11 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		argv[a++] = "--show-level";
 	if (json_is_true(json_object_get(logger, "showLogOrigin")))
 		argv[a++] = "--show-log-origin";
+	const char *module = json_string_value(json_object_get(logger, "module"));
+	if (module) {
+		argv[a++] = "--module";
+		argv[a++] = (char *)module;
+	}
 	argv[a] = NULL;
 
 	ring_reset(&vm->console);

@@ -152,3 +152,54 @@ def re_flags(fdinfo):
         if line.startswith("flags:"):
             return line.split()[1]
     return "0"
+
+
+def vmm_config(m, name):
+    """GET /vm/config of the VM's VMM, through its API socket: what it was told."""
+    import http.client
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def __init__(self, path):
+            super().__init__("localhost", timeout=5)
+            self.unix_path = path
+
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(self.unix_path)
+
+    c = Unix(os.path.join(m.read("vms", name, "runtime").strip(), "fc.sock"))
+    c.request("GET", "/vm/config")
+    body = json.loads(c.getresponse().read())
+    c.close()
+    return body
+
+
+def test_balloon_hinting_mmds_imds_and_logger_module_reach_the_vmm(mnt):
+    """The config fields of Firecracker's API that were missing (issue 17): a
+    balloon's freePageHinting and freePageReporting, MMDS imdsCompat, and the
+    logger's module (Firecracker's --module)."""
+    mnt.make_vm("web", balloon={"amountMib": 0, "deflateOnOom": False, "freePageHinting": True,
+                                "freePageReporting": True},
+                logger={"level": "Debug", "module": "api_server"})
+    mnt.ctl("web", "start")
+    got = vmm_config(mnt, "web")
+    assert got["balloon"]["free_page_hinting"] is True
+    assert got["balloon"]["free_page_reporting"] is True
+    pid = int(mnt.read("vms", "web", "pid"))
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert argv[argv.index(b"--module") + 1] == b"api_server"
+    cfg = json.loads(mnt.read("vms", "web", "config.json"))
+    assert cfg["balloon"]["freePageHinting"] is True  # stored as written
+    # checked as every field is (another VM: a running one's config is EBUSY)
+    os.mkdir(mnt.vm("other"))
+    with pytest.raises(OSError) as e:
+        mnt.write(mnt.vm("other", "config.json"), json.dumps({**cfg, "balloon": {
+            "amountMib": 0, "deflateOnOom": False, "freePageHinting": "yes"}}))
+    assert e.value.errno == errno.EINVAL
+    assert "balloon.freePageHinting" in mnt.read("vms", "other", "error")
+    mmds = {**cfg, "networkInterfaces": [{"ifaceId": "eth0"}],
+            "mmds": {"networkInterfaces": ["eth0"], "version": "V2", "imdsCompat": True}}
+    mnt.write(mnt.vm("other", "config.json"), json.dumps(mmds))
+    assert json.loads(mnt.read("vms", "other", "config.json"))["mmds"]["imdsCompat"] is True
