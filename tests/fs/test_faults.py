@@ -381,3 +381,65 @@ def test_a_failed_drive_change_leaves_nothing(tmp_path, kernel_file):
         print("\n".join(report))
         stop_daemon(m)
     check_output(m, [])
+
+
+FETCH_CALLS = [
+    ("openat", "EMFILE", (1, 2, 3)),     # the cache's lock and files
+    ("mkdir", "ENOSPC", (1, 2)),         # the bundle's directory
+    ("write", "ENOSPC", ("1+",)),         # the artifacts' bytes
+    ("rename", "EACCES", (1,)),          # a finished file put in place
+    ("renameat", "EACCES", (1,)),
+    ("socket", "EMFILE", (1,)),          # the download's connection
+]
+
+
+def test_a_failed_fetch_leaves_nothing(tmp_path, kernel_file):
+    """fetch manifest, each call failing in turn: the write fails (EIO: a download
+    that fails), the reason in images/error, and the cache holds nothing of it; the
+    same fetch without injection then succeeds."""
+    from test_images import Server, manifest, mount
+
+    server = Server(str(tmp_path / "srv"))
+    m = mount(tmp_path, kernel_file, server)
+    m.server = server
+    report, problems = [], []
+    try:
+        pid = m.proc.pid
+        path = manifest(m, tmp_path, "faulty")
+        cache = os.path.join(m.datadir, "base-images")
+        for call, err, whens in FETCH_CALLS:
+            for when in whens:
+                case = f"{call}:{err}:when={when}"
+                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
+                try:
+                    try:
+                        m.write(m.p("images", "ctl"), f"fetch manifest {path}\n")
+                        got = 0
+                    except OSError as e:
+                        got = e.errno
+                finally:
+                    inj.close()
+                if not got:
+                    report.append(f"{case}: fetched")
+                    m.write(m.p("images", "ctl"), "evict faulty\n")
+                    continue
+                line = (m.read("images", "error").splitlines() or [""])[-1]
+                left = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs
+                        if not d.endswith(".locks")]
+                report.append(f"{case}: {errno.errorcode.get(got, got)}, {line}")
+                checks = [
+                    ("faulty" in line or "fetch" in line, "no images/error line"),
+                    (not left, f"left in the cache: {left}"),
+                    ("faulty" not in os.listdir(m.p("images")) or
+                     m.read("images", "faulty", "status") != "ready\n", "a half bundle is ready"),
+                ]
+                problems += [f"{case}: {why} ({line})" for ok, why in checks if not ok]
+        assert len([r for r in report if "fetched" not in r]) >= 4, "\n".join(report)
+        assert not problems, "\n".join(problems + report)
+        m.write(m.p("images", "ctl"), f"fetch manifest {path}\n")
+        assert m.read("images", "faulty", "status") == "ready\n"
+    finally:
+        print("\n".join(report))
+        stop_daemon(m)
+        server.close()
+    check_output(m, [r"download", r"error", r"Failed", r"warning"])
