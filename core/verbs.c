@@ -17,6 +17,7 @@ static const svm_verb_info verbs[SVM_VERB_COUNT] = {
 	{SVM_V_NETIF, "netif", 2, 2, S(RUNNING) | S(PAUSED), "netif ID JSON"},
 	{SVM_V_METADATA, "metadata", 1, 1, S(RUNNING) | S(PAUSED), "metadata JSON"},
 	{SVM_V_FLUSH_METRICS, "flushmetrics", 0, 0, S(RUNNING) | S(PAUSED), "flushmetrics"},
+	{SVM_V_HINTING, "hinting", 1, 2, S(RUNNING) | S(PAUSED), "hinting start [ack]|stop"},
 };
 
 static const char *const state_names[SVM_STATE_COUNT] = {

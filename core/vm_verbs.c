@@ -707,6 +707,24 @@ static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
 	return rc;
 }
 
+/* hinting start [ack] | hinting stop: a free page hinting run of the balloon
+ * (Firecracker's acknowledge_on_stop: the guest's pages come back at the stop). */
+static int do_hinting(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	bool start = !strcmp(req->argv[0], "start"), stop = !strcmp(req->argv[0], "stop");
+	bool ack = req->argc > 1 && !strcmp(req->argv[1], "ack");
+	if ((!start && !stop) || (stop && req->argc > 1) || (start && req->argc > 1 && !ack))
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s",
+				     svm_verb_table()[SVM_V_HINTING].usage);
+	if (live_begin(vm, SVM_V_HINTING, err) < 0)
+		return -1;
+	json_t *body = start ? json_pack("{s:b}", "acknowledge_on_stop", ack) : NULL;
+	int rc = svm_api_call(vm->api, "PATCH", start ? "/balloon/hinting/start" : "/balloon/hinting/stop",
+			      body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
 /* Whether the config says drive id is read-only (the VMM opens its file so). */
 static bool drive_read_only(svm_vm *vm, const char *id)
 {
@@ -843,6 +861,8 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 		if (live_begin(vm, SVM_V_FLUSH_METRICS, err) < 0)
 			return -1;
 		return action(vm, "FlushMetrics", err);
+	case SVM_V_HINTING:
+		return do_hinting(vm, req, err);
 	case SVM_VERB_COUNT:
 		break;
 	}

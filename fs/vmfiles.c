@@ -243,21 +243,39 @@ int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
 /* Balloon statistics while a VMM runs with a balloon device; empty otherwise
  * (a VM that is not running has no statistics, and `cat vms/NAME/balloon` in a loop or
  * grep -r should not fail for it). Firecracker's failures are errors. */
+/* Whether the VM runs with a balloon (and, hinting, with freePageHinting). */
+static bool running_balloon(svm_vm *vm, bool hinting)
+{
+	svm_state st = svm_vm_state(vm);
+	if (st != SVM_RUNNING && st != SVM_PAUSED)
+		return false;
+	char *cfg = svm_vm_config_json(vm);
+	json_t *doc = cfg ? json_loads(cfg, 0, NULL) : NULL;
+	json_t *b = json_object_get(doc, "balloon");
+	bool yes = json_is_object(b) && (!hinting || json_is_true(json_object_get(b, "freePageHinting")));
+	json_decref(doc);
+	free(cfg);
+	return yes;
+}
+
 int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
-	svm_state st = svm_vm_state(t->vm);
-	bool has_balloon = false;
-	if (st == SVM_RUNNING || st == SVM_PAUSED) {
-		char *cfg = svm_vm_config_json(t->vm);
-		json_t *doc = cfg ? json_loads(cfg, 0, NULL) : NULL;
-		has_balloon = json_is_object(json_object_get(doc, "balloon"));
-		json_decref(doc);
-		free(cfg);
-	}
-	if (!has_balloon)
+	if (!running_balloon(t->vm, false))
 		return give_line(NULL, text, len);
 	char *s = svm_vm_balloon_stats_json(t->vm, err);
 	if (!s && err->code == SVM_INVALID_STATE) /* it stopped meanwhile */
+		return give_line(NULL, text, len);
+	if (!s)
+		return core_failed(err);
+	return give_line(s, text, len);
+}
+
+int fs_vm_hinting_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	if (!running_balloon(t->vm, true))
+		return give_line(NULL, text, len);
+	char *s = svm_vm_balloon_hinting_json(t->vm, err);
+	if (!s && err->code == SVM_INVALID_STATE)
 		return give_line(NULL, text, len);
 	if (!s)
 		return core_failed(err);

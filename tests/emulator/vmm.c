@@ -962,7 +962,11 @@ void api_dispatch(const char *method, const char *url, const char *body, size_t 
 				return api_fail(r, 400, NOT_PRE);
 			if (!g_vmm.balloon)
 				return api_fail(r, 400, "Balloon update error: " NO_DEVICE);
-			return api_fail(r, 400, "Balloon update error: Balloon: Attempting to use hinting when not enabled");
+			if (!getb(g_vmm.balloon, "free_page_hinting"))
+				return api_fail(r, 400, "Balloon update error: Balloon: Attempting to use hinting when not enabled");
+			/* enabled, but the guest never activated the device (as Firecracker
+			 * v1.14.2 answers for the project's guest) */
+			return api_fail(r, 400, "Balloon update error: Balloon: Device not activated yet.");
 		}
 		if (!has_body)
 			return generic(r, "Empty PATCH request.");

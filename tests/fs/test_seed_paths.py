@@ -203,3 +203,27 @@ def test_balloon_hinting_mmds_imds_and_logger_module_reach_the_vmm(mnt):
             "mmds": {"networkInterfaces": ["eth0"], "version": "V2", "imdsCompat": True}}
     mnt.write(mnt.vm("other", "config.json"), json.dumps(mmds))
     assert json.loads(mnt.read("vms", "other", "config.json"))["mmds"]["imdsCompat"] is True
+
+
+def test_balloon_hinting_verb_and_status(mnt):
+    """hinting start [ack] | hinting stop and the `hinting` file: Firecracker's free
+    page hinting of a balloon with freePageHinting. The project's guest has no
+    balloon driver, so a run is refused as Firecracker v1.14.2 refuses it ("Device
+    not activated yet"); without freePageHinting it is "not enabled"."""
+    mnt.make_vm("web", balloon={"amountMib": 0, "deflateOnOom": False, "freePageHinting": True})
+    assert mnt.read("vms", "web", "hinting") == ""  # not running
+    mnt.ctl("web", "start")
+    assert json.loads(mnt.read("vms", "web", "hinting")) == {"host_cmd": 0, "guest_cmd": None}
+    with pytest.raises(OSError) as e:
+        mnt.ctl("web", "hinting start ack")
+    assert e.value.errno == errno.EIO
+    assert "Device not activated yet" in mnt.read("vms", "web", "error")
+    with pytest.raises(OSError) as e:
+        mnt.ctl("web", "hinting sometimes")
+    assert e.value.errno == errno.EINVAL
+    mnt.make_vm("plain", balloon={"amountMib": 0, "deflateOnOom": False})
+    mnt.ctl("plain", "start")
+    assert mnt.read("vms", "plain", "hinting") == ""
+    with pytest.raises(OSError) as e:
+        mnt.ctl("plain", "hinting stop")
+    assert "Attempting to use hinting when not enabled" in mnt.read("vms", "plain", "error")
