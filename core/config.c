@@ -27,6 +27,7 @@ enum ftype {
 	FT_OBJECT,       /* members described by .sub */
 	FT_OBJECT_ARRAY, /* array of objects described by .sub */
 	FT_STRING_ARRAY,
+	FT_CPU_TEMPLATE, /* Firecracker's custom CPU template, as its own JSON (cpu-config) */
 };
 
 enum {
@@ -62,6 +63,7 @@ struct field {
 #define OBJ(n, f, fl, s) {.name = n, .fc = f, .type = FT_OBJECT, .flags = fl, .sub = s}
 #define OBJS(n, f, fl, s) {.name = n, .fc = f, .type = FT_OBJECT_ARRAY, .flags = fl, .sub = s}
 #define STRS(n, f, fl, chk) {.name = n, .fc = f, .type = FT_STRING_ARRAY, .flags = fl, .check = chk}
+#define CPUTEMPLATE(n) {.name = n, .fc = NULL, .type = FT_CPU_TEMPLATE}
 #define END {.name = NULL}
 
 static const char *check_resource_id(const char *s);
@@ -204,6 +206,7 @@ static const struct field top[] = {
 	OBJ("logger", NULL, 0, logger),                          /* PUT /logger */
 	OBJ("metrics", NULL, 0, metrics),                        /* PUT /metrics */
 	OBJ("entropy", NULL, 0, entropy),                        /* PUT /entropy */
+	CPUTEMPLATE("cpuConfig"),                                /* PUT /cpu-config */
 	END,
 };
 
@@ -417,6 +420,31 @@ static void check_array(struct problems *p, const struct field *f, const json_t 
 	}
 }
 
+/* A custom CPU template is Firecracker's own document (its docs give them as
+ * files): passed as it is, its members' insides judged by Firecracker at start.
+ * Here: an object of the members Firecracker knows, each an array. */
+static void check_cpu_template(struct problems *p, const json_t *v, const char *path)
+{
+	static const char *const members[] = {"kvm_capabilities", "vcpu_features", "cpuid_modifiers",
+					      "msr_modifiers", "reg_modifiers", NULL};
+	if (!json_is_object(v)) {
+		problem(p, "%s must be an object (a custom CPU template, Firecracker's format)", path);
+		return;
+	}
+	const char *key;
+	const json_t *m;
+	json_object_foreach((json_t *)v, key, m) {
+		bool known = false;
+		for (size_t i = 0; members[i] && !known; i++)
+			known = !strcmp(key, members[i]);
+		if (!known)
+			problem(p, "unknown field \"%s.%s\" (a CPU template has kvm_capabilities, "
+				"vcpu_features, cpuid_modifiers, msr_modifiers, reg_modifiers)", path, key);
+		else if (!json_is_array(m))
+			problem(p, "%s.%s must be an array", path, key);
+	}
+}
+
 static void check_value(struct problems *p, const struct field *f, const json_t *v,
 			const char *path)
 {
@@ -437,6 +465,9 @@ static void check_value(struct problems *p, const struct field *f, const json_t 
 	case FT_OBJECT_ARRAY:
 	case FT_STRING_ARRAY:
 		check_array(p, f, v, path);
+		break;
+	case FT_CPU_TEMPLATE:
+		check_cpu_template(p, v, path);
 		break;
 	}
 }
@@ -828,6 +859,12 @@ json_t *svm_payload_mmds_config(const json_t *cfg) { return section(cfg, "mmds")
 json_t *svm_payload_logger(const json_t *cfg) { return section(cfg, "logger"); }
 json_t *svm_payload_metrics(const json_t *cfg) { return section(cfg, "metrics"); }
 json_t *svm_payload_entropy(const json_t *cfg) { return section(cfg, "entropy"); }
+
+json_t *svm_payload_cpu_config(const json_t *cfg)
+{
+	const json_t *v = json_object_get(cfg, "cpuConfig");
+	return json_is_object(v) ? json_deep_copy(v) : NULL;
+}
 
 json_t *svm_payload_drive(const json_t *d)
 {

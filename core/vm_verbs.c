@@ -117,7 +117,8 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 {
 	char path[256];
 	if (put(vm, "/boot-source", svm_payload_boot_source(cfg), err) < 0 ||
-	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0)
+	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0 ||
+	    put(vm, "/cpu-config", svm_payload_cpu_config(cfg), err) < 0)
 		return -1;
 	size_t i;
 	json_t *d;
