@@ -128,6 +128,23 @@ static const struct field drive[] = {
 	END,
 };
 
+/* virtio-pmem: a host file mapped into the guest as persistent memory. */
+static const struct field pmem[] = {
+	STRC("id", "id", F_REQUIRED, check_resource_id),
+	STR("pathOnHost", "path_on_host", F_REQUIRED | F_NONEMPTY),
+	BOOL("rootDevice", "root_device", 0),
+	BOOL("readOnly", "read_only", 0),
+	END,
+};
+
+/* The memory hotplug region (virtio-mem); its rules are Firecracker's (below). */
+static const struct field memory_hotplug[] = {
+	INT("totalSizeMib", "total_size_mib", F_REQUIRED, 0, NO_MAX),
+	INT("slotSizeMib", "slot_size_mib", 0, 0, NO_MAX),
+	INT("blockSizeMib", "block_size_mib", 0, 0, NO_MAX),
+	END,
+};
+
 /* hostDevName and guestMac are filled in by the core (TAP, deterministic MAC)
  * when left out, as in the seed. */
 static const struct field network_interface[] = {
@@ -207,6 +224,8 @@ static const struct field top[] = {
 	OBJ("metrics", NULL, 0, metrics),                        /* PUT /metrics */
 	OBJ("entropy", NULL, 0, entropy),                        /* PUT /entropy */
 	CPUTEMPLATE("cpuConfig"),                                /* PUT /cpu-config */
+	OBJS("pmem", NULL, 0, pmem),                             /* PUT /pmem/{id} */
+	OBJ("memoryHotplug", NULL, 0, memory_hotplug),           /* PUT /hotplug/memory */
 	END,
 };
 
@@ -528,15 +547,50 @@ static void check_unique(struct problems *p, const json_t *arr, const char *arr_
 	}
 }
 
-static void check_drives(struct problems *p, const json_t *drives)
+/* One root device, a drive or a pmem device (Firecracker refuses a second). */
+static void check_drives(struct problems *p, const json_t *drives, const json_t *pm)
 {
 	size_t roots = 0;
 	for (size_t i = 0; i < json_array_size(drives); i++)
 		if (json_is_true(json_object_get(json_array_get(drives, i), "isRootDevice")))
 			roots++;
+	for (size_t i = 0; i < json_array_size(pm); i++)
+		if (json_is_true(json_object_get(json_array_get(pm, i), "rootDevice")))
+			roots++;
 	if (roots > 1)
-		problem(p, "Only one root drive is allowed");
-	check_unique(p, drives, "drives", "driveId");
+		problem(p, "Only one root drive is allowed"); /* the seed's words; pmem counts too */
+	if (drives)
+		check_unique(p, drives, "drives", "driveId");
+	if (pm)
+		check_unique(p, pm, "pmem", "id");
+}
+
+/* Firecracker's rules for the hotplug region, said at the write rather than at
+ * start: block at least 2 MiB and a power of two, slot at least 128 MiB and a
+ * multiple of the block, total at least a slot and a multiple of it. */
+static void check_hotplug(struct problems *p, const json_t *h)
+{
+	const json_t *t = json_object_get(h, "totalSizeMib"), *sl = json_object_get(h, "slotSizeMib"),
+		     *bl = json_object_get(h, "blockSizeMib");
+	if (!json_is_integer(t) || (sl && !json_is_integer(sl)) || (bl && !json_is_integer(bl)))
+		return; /* the types are said already */
+	json_int_t total = json_integer_value(t), slot = sl ? json_integer_value(sl) : 128,
+		   block = bl ? json_integer_value(bl) : 2;
+	if (block < 2)
+		problem(p, "memoryHotplug.blockSizeMib must not be lower than 2");
+	else if (block & (block - 1))
+		problem(p, "memoryHotplug.blockSizeMib must be a power of 2");
+	else if (slot < 128)
+		problem(p, "memoryHotplug.slotSizeMib must not be lower than 128");
+	else if (slot % block)
+		problem(p, "memoryHotplug.slotSizeMib must be a multiple of blockSizeMib (%lld)",
+			(long long)block);
+	else if (total < slot)
+		problem(p, "memoryHotplug.totalSizeMib must not be lower than slotSizeMib (%lld)",
+			(long long)slot);
+	else if (total % slot)
+		problem(p, "memoryHotplug.totalSizeMib must be a multiple of slotSizeMib (%lld)",
+			(long long)slot);
 }
 
 static bool iface_configured(const json_t *ifaces, const char *id)
@@ -581,8 +635,11 @@ static void cross_checks(struct problems *p, const json_t *cfg)
 {
 	const json_t *drives = json_object_get(cfg, "drives");
 	const json_t *ifaces = json_object_get(cfg, "networkInterfaces");
-	if (json_is_array(drives))
-		check_drives(p, drives);
+	const json_t *pm = json_object_get(cfg, "pmem");
+	check_drives(p, json_is_array(drives) ? drives : NULL, json_is_array(pm) ? pm : NULL);
+	const json_t *hp = json_object_get(cfg, "memoryHotplug");
+	if (json_is_object(hp))
+		check_hotplug(p, hp);
 	if (json_is_array(ifaces)) {
 		check_unique(p, ifaces, "networkInterfaces", "ifaceId");
 		check_unique(p, ifaces, "networkInterfaces", "hostDevName");
@@ -859,6 +916,10 @@ json_t *svm_payload_mmds_config(const json_t *cfg) { return section(cfg, "mmds")
 json_t *svm_payload_logger(const json_t *cfg) { return section(cfg, "logger"); }
 json_t *svm_payload_metrics(const json_t *cfg) { return section(cfg, "metrics"); }
 json_t *svm_payload_entropy(const json_t *cfg) { return section(cfg, "entropy"); }
+
+json_t *svm_payload_memory_hotplug(const json_t *cfg) { return section(cfg, "memoryHotplug"); }
+
+json_t *svm_payload_pmem(const json_t *p) { return build(pmem, p); }
 
 json_t *svm_payload_cpu_config(const json_t *cfg)
 {

@@ -64,6 +64,8 @@ json_t *svm_payload_logger(const json_t *cfg);          /* PUT /logger */
 json_t *svm_payload_metrics(const json_t *cfg);         /* PUT /metrics */
 json_t *svm_payload_entropy(const json_t *cfg);         /* PUT /entropy */
 json_t *svm_payload_cpu_config(const json_t *cfg);      /* PUT /cpu-config (as written) */
+json_t *svm_payload_memory_hotplug(const json_t *cfg);  /* PUT /hotplug/memory */
+json_t *svm_payload_pmem(const json_t *pmem_entry);     /* PUT /pmem/{id} */
 json_t *svm_payload_rate_limiter(const json_t *rl);     /* {bandwidth, ops} */
 /* PATCH /network-interfaces/{id} body from {"rxRateLimiter":…,"txRateLimiter":…}
  * (camelCase); NULL + err if it has other fields or bad values. */

@@ -123,6 +123,8 @@ typedef enum svm_verb {
 	SVM_V_FLUSH_METRICS, /* ()                    running|paused: FlushMetrics */
 	SVM_V_HINTING,   /* (start [ack]|stop)        running|paused: PATCH /balloon/hinting/start|stop
 	                                              (a free page hinting run of the balloon) */
+	SVM_V_HOTPLUG,   /* (MIB)                     running|paused: PATCH /hotplug/memory
+	                                              (memory of the hotplug region to plug) */
 	SVM_VERB_COUNT
 } svm_verb;
 
@@ -488,6 +490,8 @@ char **svm_vm_snapshot_list(svm_vm *vm, size_t *count);
 char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err);
 /* GET /balloon/hinting/status while the VMM runs (a balloon with freePageHinting). */
 char *svm_vm_balloon_hinting_json(svm_vm *vm, svm_error *err);
+/* GET /hotplug/memory while the VMM runs (a config with memoryHotplug). */
+char *svm_vm_hotplug_json(svm_vm *vm, svm_error *err);
 /* The host side of the VM's vsock (RUNDIR/vsock.sock) when its config has a
  * vsock device, else NULL. */
 char *svm_vm_vsock_path(svm_vm *vm);

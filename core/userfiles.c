@@ -143,15 +143,23 @@ int userfiles_open_config(userfiles *uf, json_t *cfg, svm_error *err)
 		if (open_key(uf, d, "pathOnHost", what, ro ? O_RDONLY : O_RDWR, true, err) < 0)
 			return -1;
 	}
+	/* pmem devices are never staged: opened as the VMM maps them */
+	json_array_foreach(json_object_get(cfg, "pmem"), i, d) {
+		char what[128];
+		snprintf(what, sizeof what, "pmem %s", json_string_value(json_object_get(d, "id")));
+		bool ro = json_is_true(json_object_get(d, "readOnly"));
+		if (open_key(uf, d, "pathOnHost", what, ro ? O_RDONLY : O_RDWR, true, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
-/* Makes RUNDIR/drive-ID.host a link to target (atomically replacing one there). */
-static int make_link(userfiles *uf, const char *id, const char *target, char *out, size_t len,
-		     svm_error *err)
+/* Makes RUNDIR/KIND-ID.host a link to target (atomically replacing one there). */
+static int make_link(userfiles *uf, const char *kind, const char *id, const char *target, char *out,
+		     size_t len, svm_error *err)
 {
 	char tmp[PATH_MAX];
-	int n = snprintf(out, len, "%s/drive-%s" LINK_SUFFIX, uf->vm->rundir, id);
+	int n = snprintf(out, len, "%s/%s-%s" LINK_SUFFIX, uf->vm->rundir, kind, id);
 	if (n < 0 || (size_t)n >= len || (size_t)snprintf(tmp, sizeof tmp, "%s.new", out) >= sizeof tmp)
 		return svm_error_set(err, SVM_NAME_TOO_LONG, "drive %s: runtime path too long", id);
 	unlink(tmp);
@@ -185,7 +193,17 @@ int userfiles_link_in_place(userfiles *uf, json_t *cfg, svm_error *err)
 		if (!path || !id || !is_held(uf, path))
 			continue;
 		char link[PATH_MAX];
-		if (make_link(uf, id, path, link, sizeof link, err) < 0)
+		if (make_link(uf, "drive", id, path, link, sizeof link, err) < 0)
+			return -1;
+		json_object_set_new(d, "pathOnHost", json_string(link));
+	}
+	json_array_foreach(json_object_get(cfg, "pmem"), i, d) {
+		const char *path = json_string_value(json_object_get(d, "pathOnHost"));
+		const char *id = json_string_value(json_object_get(d, "id"));
+		char link[PATH_MAX];
+		if (!path || !id || !is_held(uf, path))
+			continue;
+		if (make_link(uf, "pmem", id, path, link, sizeof link, err) < 0)
 			return -1;
 		json_object_set_new(d, "pathOnHost", json_string(link));
 	}
@@ -203,7 +221,7 @@ int userfiles_link_drive(userfiles *uf, const char *id, const char *path, bool r
 	if (fstat(uf->fd[uf->n - 1], &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
 		return svm_error_set(err, SVM_INVALID_CONFIG, "%s %s: not a regular file or a block "
 				     "device", what, path);
-	return make_link(uf, id, name, out, len, err);
+	return make_link(uf, "drive", id, name, out, len, err);
 }
 
 /* ------------------------------------------------------------ sockets */

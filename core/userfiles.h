@@ -33,11 +33,11 @@ int userfiles_hold(userfiles *uf, int fd, char *name, size_t len, svm_error *err
 int userfiles_open(userfiles *uf, const char *what, const char *path, int flags, char *name,
 		   size_t len, svm_error *err);
 
-/* Opens the host files cfg names - kernel, initrd, drives - and puts their names
+/* Opens the host files cfg names - kernel, initrd, drives, pmem - and puts their names
  * in cfg in place of the paths. Paths already naming a held file are left. */
 int userfiles_open_config(userfiles *uf, json_t *cfg, svm_error *err);
 /* After staging: each drive still naming a held file is used in place, and is
- * named RUNDIR/drive-ID.host instead. */
+ * named RUNDIR/drive-ID.host instead (a pmem device RUNDIR/pmem-ID.host). */
 int userfiles_link_in_place(userfiles *uf, json_t *cfg, svm_error *err);
 /* One drive's new backing file (the drive verb): opened, linked as above; the
  * link's path in out. */

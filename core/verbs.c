@@ -18,6 +18,7 @@ static const svm_verb_info verbs[SVM_VERB_COUNT] = {
 	{SVM_V_METADATA, "metadata", 1, 1, S(RUNNING) | S(PAUSED), "metadata JSON"},
 	{SVM_V_FLUSH_METRICS, "flushmetrics", 0, 0, S(RUNNING) | S(PAUSED), "flushmetrics"},
 	{SVM_V_HINTING, "hinting", 1, 2, S(RUNNING) | S(PAUSED), "hinting start [ack]|stop"},
+	{SVM_V_HOTPLUG, "hotplug", 1, 1, S(RUNNING) | S(PAUSED), "hotplug MIB"},
 };
 
 static const char *const state_names[SVM_STATE_COUNT] = {

@@ -566,19 +566,30 @@ char *svm_vm_balloon_stats_json(svm_vm *vm, svm_error *err)
 	return s;
 }
 
-char *svm_vm_balloon_hinting_json(svm_vm *vm, svm_error *err)
+/* A live read-out of the VMM's (GET path) while it runs; what names it in errors. */
+static char *vmm_get_json(svm_vm *vm, const char *path, const char *what, svm_error *err)
 {
 	if (!svm_vm_pid(vm)) {
-		svm_error_set(err, SVM_INVALID_STATE, "%s is %s: a hinting status exists while it runs",
-			      vm->name, svm_state_name(svm_vm_state(vm)));
+		svm_error_set(err, SVM_INVALID_STATE, "%s is %s: %s exists while it runs", vm->name,
+			      svm_state_name(svm_vm_state(vm)), what);
 		return NULL;
 	}
 	svm_api_reply r = {0};
 	char *s = NULL;
-	if (svm_api_call(vm->api, "GET", "/balloon/hinting/status", NULL, &r, err) == 0)
+	if (svm_api_call(vm->api, "GET", path, NULL, &r, err) == 0)
 		s = r.json ? json_dumps(r.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : strdup("{}");
 	svm_api_reply_clear(&r);
 	return s;
+}
+
+char *svm_vm_balloon_hinting_json(svm_vm *vm, svm_error *err)
+{
+	return vmm_get_json(vm, "/balloon/hinting/status", "a hinting status", err);
+}
+
+char *svm_vm_hotplug_json(svm_vm *vm, svm_error *err)
+{
+	return vmm_get_json(vm, "/hotplug/memory", "the hotplug region's state", err);
 }
 
 char *svm_vm_vsock_path(svm_vm *vm)

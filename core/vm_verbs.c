@@ -118,7 +118,8 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 	char path[256];
 	if (put(vm, "/boot-source", svm_payload_boot_source(cfg), err) < 0 ||
 	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0 ||
-	    put(vm, "/cpu-config", svm_payload_cpu_config(cfg), err) < 0)
+	    put(vm, "/cpu-config", svm_payload_cpu_config(cfg), err) < 0 ||
+	    put(vm, "/hotplug/memory", svm_payload_memory_hotplug(cfg), err) < 0)
 		return -1;
 	size_t i;
 	json_t *d;
@@ -127,6 +128,11 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 			return -1;
 		snprintf(path, sizeof path, "/drives/%s", json_string_value(json_object_get(d, "driveId")));
 		if (put(vm, path, svm_payload_drive(d), err) < 0)
+			return -1;
+	}
+	json_array_foreach(json_object_get(cfg, "pmem"), i, d) {
+		snprintf(path, sizeof path, "/pmem/%s", json_string_value(json_object_get(d, "id")));
+		if (put(vm, path, svm_payload_pmem(d), err) < 0)
 			return -1;
 	}
 	json_array_foreach(json_object_get(cfg, "networkInterfaces"), i, d) {
@@ -708,6 +714,23 @@ static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
 	return rc;
 }
 
+/* hotplug MIB: how much of the hotplug region the guest should have plugged. */
+static int do_hotplug(svm_vm *vm, const svm_request *req, svm_error *err)
+{
+	char *end;
+	errno = 0;
+	long long mib = strtoll(req->argv[0], &end, 10);
+	if (errno || *end || end == req->argv[0] || mib < 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "hotplug: \"%s\" is not a size in MiB",
+				     req->argv[0]);
+	if (live_begin(vm, SVM_V_HOTPLUG, err) < 0)
+		return -1;
+	json_t *body = json_pack("{s:I}", "requested_size_mib", (json_int_t)mib);
+	int rc = svm_api_call(vm->api, "PATCH", "/hotplug/memory", body, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
 /* hinting start [ack] | hinting stop: a free page hinting run of the balloon
  * (Firecracker's acknowledge_on_stop: the guest's pages come back at the stop). */
 static int do_hinting(svm_vm *vm, const svm_request *req, svm_error *err)
@@ -864,6 +887,8 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 		return action(vm, "FlushMetrics", err);
 	case SVM_V_HINTING:
 		return do_hinting(vm, req, err);
+	case SVM_V_HOTPLUG:
+		return do_hotplug(vm, req, err);
 	case SVM_VERB_COUNT:
 		break;
 	}

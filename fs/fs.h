@@ -302,6 +302,7 @@ void fs_autostart_write(fuse_req_t req, struct fs_handle *h, const char *buf, si
 int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_hinting_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+int fs_vm_hotplug_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 char **fs_vm_snapshot_list(const struct fs_target *t, size_t *count);
 char *fs_vm_snapshot_link(const struct fs_target *t);

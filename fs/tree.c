@@ -122,6 +122,9 @@ const struct fs_row fs_vm_rows[] = {
 	 .entry_link = fs_vm_snapshot_link, .changes_on = STATEY},
 	{.name = "balloon", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_balloon_text,
 	 .changes_on = STATEY},
+	/* live: the memory hotplug region (memoryHotplug), while it runs */
+	{.name = "hotplug", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_hotplug_text,
+	 .changes_on = STATEY},
 	/* live: the balloon's free page hinting status (freePageHinting), while it runs */
 	{.name = "hinting", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_hinting_text,
 	 .changes_on = STATEY},

@@ -243,26 +243,29 @@ int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err)
 /* Balloon statistics while a VMM runs with a balloon device; empty otherwise
  * (a VM that is not running has no statistics, and `cat vms/NAME/balloon` in a loop or
  * grep -r should not fail for it). Firecracker's failures are errors. */
-/* Whether the VM runs with a balloon (and, hinting, with freePageHinting). */
-static bool running_balloon(svm_vm *vm, bool hinting)
+/* Whether the VM runs with this section in its config (and, with flag, that
+ * member of it true). */
+static bool running_with(svm_vm *vm, const char *section, const char *flag)
 {
 	svm_state st = svm_vm_state(vm);
 	if (st != SVM_RUNNING && st != SVM_PAUSED)
 		return false;
 	char *cfg = svm_vm_config_json(vm);
 	json_t *doc = cfg ? json_loads(cfg, 0, NULL) : NULL;
-	json_t *b = json_object_get(doc, "balloon");
-	bool yes = json_is_object(b) && (!hinting || json_is_true(json_object_get(b, "freePageHinting")));
+	json_t *b = json_object_get(doc, section);
+	bool yes = json_is_object(b) && (!flag || json_is_true(json_object_get(b, flag)));
 	json_decref(doc);
 	free(cfg);
 	return yes;
 }
 
-int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+/* A live JSON read-out of the VMM's: empty when the VM does not run with it. */
+static int live_json(const struct fs_target *t, const char *section, const char *flag,
+		     char *(*get)(svm_vm *, svm_error *), char **text, size_t *len, svm_error *err)
 {
-	if (!running_balloon(t->vm, false))
+	if (!running_with(t->vm, section, flag))
 		return give_line(NULL, text, len);
-	char *s = svm_vm_balloon_stats_json(t->vm, err);
+	char *s = get(t->vm, err);
 	if (!s && err->code == SVM_INVALID_STATE) /* it stopped meanwhile */
 		return give_line(NULL, text, len);
 	if (!s)
@@ -270,16 +273,19 @@ int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_
 	return give_line(s, text, len);
 }
 
+int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	return live_json(t, "balloon", NULL, svm_vm_balloon_stats_json, text, len, err);
+}
+
 int fs_vm_hinting_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
-	if (!running_balloon(t->vm, true))
-		return give_line(NULL, text, len);
-	char *s = svm_vm_balloon_hinting_json(t->vm, err);
-	if (!s && err->code == SVM_INVALID_STATE)
-		return give_line(NULL, text, len);
-	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+	return live_json(t, "balloon", "freePageHinting", svm_vm_balloon_hinting_json, text, len, err);
+}
+
+int fs_vm_hotplug_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
+{
+	return live_json(t, "memoryHotplug", NULL, svm_vm_hotplug_json, text, len, err);
 }
 
 int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)

@@ -51,6 +51,8 @@ struct vmm {
 	json_t *machine;        /* object, always */
 	json_t *drives, *nets;  /* arrays */
 	json_t *vsock, *balloon, *entropy, *mmds_config, *cpu_config, *logger, *metrics;
+	json_t *pmem;           /* array of virtio-pmem devices */
+	json_t *hotplug;        /* the memory hotplug region (virtio-mem), or NULL */
 	json_t *mmds;           /* the data store; NULL = never touched */
 	int vsock_fd;
 	struct guest_knobs knobs;
@@ -95,6 +97,7 @@ void guest_crash(void) __attribute__((noreturn));
 
 /* serde.c: strict decoding with serde_json-like error texts */
 struct schema;
+extern const struct schema S_PMEM, S_HOTPLUG, S_HOTPLUG_UPDATE;
 extern const struct schema S_MACHINE, S_MACHINE_UPDATE, S_BOOT, S_DRIVE, S_DRIVE_UPDATE, S_NET,
 	S_NET_UPDATE, S_VSOCK, S_BALLOON, S_BALLOON_UPDATE, S_BALLOON_STATS, S_MMDS_CONFIG,
 	S_ENTROPY, S_SERIAL, S_LOGGER, S_METRICS, S_ACTION, S_VM, S_SNAP_CREATE, S_SNAP_LOAD,

@@ -105,6 +105,14 @@ const struct schema S_SNAP_LOAD = {"LoadSnapshotConfig", true, {
 	{.name = "mem_backend", .t = T_STRUCT, .flags = OPT, .sub = &S_MEM_BACKEND}, {.name = "enable_diff_snapshots", .t = T_BOOL, .flags = DEF},
 	{.name = "track_dirty_pages", .t = T_BOOL, .flags = DEF}, {.name = "resume_vm", .t = T_BOOL, .flags = DEF},
 	{.name = "network_overrides", .t = T_VEC_STRUCT, .flags = DEF, .sub = &S_NET_OVERRIDE}, {.name = "clock_realtime", .t = T_BOOL, .flags = DEF}}};
+const struct schema S_PMEM = {"PmemConfig", true, {
+	{.name = "id", .t = T_STR, .flags = REQ}, {.name = "path_on_host", .t = T_STR, .flags = REQ},
+	{.name = "root_device", .t = T_BOOL, .flags = DEF}, {.name = "read_only", .t = T_BOOL, .flags = DEF}}};
+const struct schema S_HOTPLUG = {"MemoryHotplugConfig", true, {
+	{.name = "total_size_mib", .t = T_USIZE, .flags = REQ}, {.name = "block_size_mib", .t = T_USIZE, .flags = OPT},
+	{.name = "slot_size_mib", .t = T_USIZE, .flags = OPT}}};
+const struct schema S_HOTPLUG_UPDATE = {"MemoryHotplugSizeUpdate", true, {
+	{.name = "requested_size_mib", .t = T_USIZE, .flags = REQ}}};
 const struct schema S_CPU_CONFIG = {"CustomCpuTemplate", true, {
 	{.name = "kvm_capabilities", .t = T_ANY, .flags = DEF}, {.name = "cpuid_modifiers", .t = T_ANY, .flags = DEF}, {.name = "msr_modifiers", .t = T_ANY, .flags = DEF}}};
 

@@ -90,6 +90,7 @@ void vmm_init(const char *id, size_t mmds_limit)
 	g_vmm.machine = machine_default();
 	g_vmm.drives = json_array();
 	g_vmm.nets = json_array();
+	g_vmm.pmem = json_array();
 	g_vmm.vsock_fd = -1;
 	guest_parse_knobs(NULL, &g_vmm.knobs);
 }
@@ -148,12 +149,12 @@ json_t *vmm_full_config(void)
 						     "initrd_path", "boot_args");
 	/* Firecracker reports cpu-config, logger and metrics as null: they are
 	 * not part of the exported VM configuration. */
-	return json_pack("{s:O?,s:O,s:o,s:n,s:n,s:O,s:n,s:O?,s:O,s:O?,s:O?,s:[],s:n}",
+	return json_pack("{s:O?,s:O,s:o,s:n,s:n,s:O,s:n,s:O?,s:O,s:O?,s:O?,s:O,s:O?}",
 			 "balloon", g_vmm.balloon, "drives", g_vmm.drives, "boot-source", boot,
 			 "cpu-config", "logger", "machine-config",
 			 g_vmm.machine, "metrics", "mmds-config", g_vmm.mmds_config,
 			 "network-interfaces", g_vmm.nets, "vsock", g_vmm.vsock, "entropy",
-			 g_vmm.entropy, "pmem", "memory-hotplug");
+			 g_vmm.entropy, "pmem", g_vmm.pmem, "memory-hotplug", g_vmm.hotplug);
 }
 
 static void get_balloon(struct api_result *r, const char *sub, const char *sub2)
@@ -653,6 +654,90 @@ static void put_metrics(struct api_result *r, json_t *cfg)
 	ok(r);
 }
 
+/* ---- virtio-pmem and memory hotplug (virtio-mem) ---------------------- */
+
+static void put_pmem(struct api_result *r, json_t *cfg)
+{
+	if (g_vmm.state != VM_NOT_STARTED)
+		return api_fail(r, 400, NOT_POST);
+	g_vmm.boot_path = true;
+	const char *path = gets(cfg, "path_on_host");
+	int fd = open(path, (getb(cfg, "read_only") ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		char *e = os_error(errno);
+		api_fail(r, 400, "Pmem device error: Unable to create the virtio-pmem device: Error accessing backing file: %s", e);
+		free(e);
+		return;
+	}
+	close(fd);
+	json_t *d = json_pack("{s:s,s:s,s:b,s:b}", "id", gets(cfg, "id"), "path_on_host", path,
+			      "root_device", getb(cfg, "root_device"), "read_only", getb(cfg, "read_only"));
+	size_t at = find_by(g_vmm.pmem, "id", gets(cfg, "id"));
+	if (at != (size_t)-1)
+		json_array_set_new(g_vmm.pmem, at, d);
+	else
+		json_array_append_new(g_vmm.pmem, d);
+	ok(r);
+}
+
+/* Firecracker's rules, in its order: block at least 2 MiB and a power of two,
+ * slot at least 128 MiB and a multiple of the block, total at least a slot and
+ * a multiple of it. Absent: block 2, slot 128. */
+static void put_hotplug(struct api_result *r, json_t *cfg)
+{
+	if (g_vmm.state != VM_NOT_STARTED)
+		return api_fail(r, 400, NOT_POST);
+	json_int_t total = json_integer_value(json_object_get(cfg, "total_size_mib"));
+	json_int_t block = json_object_get(cfg, "block_size_mib")
+				   ? json_integer_value(json_object_get(cfg, "block_size_mib")) : 2;
+	json_int_t slot = json_object_get(cfg, "slot_size_mib")
+				  ? json_integer_value(json_object_get(cfg, "slot_size_mib")) : 128;
+	const char *pre = "Memory hotplug config error: ";
+	if (block < 2)
+		return api_fail(r, 400, "%sBlock size must not be lower than 2 MiB", pre);
+	if (block & (block - 1))
+		return api_fail(r, 400, "%sBlock size must be a power of 2", pre);
+	if (slot < 128)
+		return api_fail(r, 400, "%sSlot size must not be lower than 128 MiB", pre);
+	if (slot % block)
+		return api_fail(r, 400, "%sSlot size must be a multiple of block size (%lld MiB)", pre,
+				(long long)block);
+	if (total < slot)
+		return api_fail(r, 400, "%sTotal size must not be lower than slot size (%lld MiB)", pre,
+				(long long)slot);
+	if (total % slot)
+		return api_fail(r, 400, "%sTotal size must be a multiple of slot size (%lld MiB)", pre,
+				(long long)slot);
+	g_vmm.boot_path = true;
+	json_decref(g_vmm.hotplug);
+	g_vmm.hotplug = json_pack("{s:I,s:I,s:I}", "total_size_mib", total, "block_size_mib", block,
+				  "slot_size_mib", slot);
+	ok(r);
+}
+
+/* After boot: the region's sizes and what is plugged. The project's guest has
+ * no virtio-mem driver, so the device never becomes active: nothing plugs. */
+static void get_hotplug(struct api_result *r)
+{
+	if (g_vmm.state == VM_NOT_STARTED)
+		return api_fail(r, 400, NOT_PRE);
+	if (!g_vmm.hotplug)
+		return api_fail(r, 400, "Internal VMM error: Failed perform action on device: Device not found");
+	json_t *b = json_deep_copy(g_vmm.hotplug);
+	json_object_set_new(b, "plugged_size_mib", json_integer(0));
+	json_object_set_new(b, "requested_size_mib", json_integer(0));
+	ok_body(r, b);
+}
+
+static void patch_hotplug(struct api_result *r)
+{
+	if (g_vmm.state == VM_NOT_STARTED)
+		return api_fail(r, 400, NOT_PRE);
+	if (!g_vmm.hotplug)
+		return api_fail(r, 400, "Memory hotplug update error: Failed perform action on device: Device not found");
+	api_fail(r, 400, "Memory hotplug update error: Failed to create memory hotplug device: Device is not active");
+}
+
 static void put_simple(struct api_result *r, json_t **slot, json_t *cfg, bool boot_specific)
 {
 	if (g_vmm.state != VM_NOT_STARTED)
@@ -848,6 +933,8 @@ void api_dispatch(const char *method, const char *url, const char *body, size_t 
 		}
 		if (!has_body && strcmp(first, "mmds") == 0)
 			return get_mmds(r);
+		if (!has_body && strcmp(first, "hotplug") == 0 && second && strcmp(second, "memory") == 0)
+			return get_hotplug(r);
 		if (has_body)
 			return generic(r, "GET request cannot have a body.");
 		return invalid_path(r, "GET", first);
@@ -947,8 +1034,17 @@ void api_dispatch(const char *method, const char *url, const char *body, size_t 
 			json_t *e = json_pack("{s:o}", "rate_limiter", norm_limiter(json_object_get(cfg, "rate_limiter")));
 			put_simple(r, &g_vmm.entropy, e, true);
 			json_decref(e);
-		} else if (strcmp(first, "pmem") == 0 || strcmp(first, "hotplug") == 0) {
-			api_fail(r, 400, "The requested operation is not supported: fc-emulator does not emulate /%s", first);
+		} else if (strcmp(first, "pmem") == 0) {
+			if (!checked_id(r, second))
+				return;
+			DECODE(S_PMEM);
+			if (strcmp(second, gets(cfg, "id")) != 0)
+				generic(r, "The id from the path does not match the id from the body!");
+			else
+				put_pmem(r, cfg);
+		} else if (strcmp(first, "hotplug") == 0 && second && strcmp(second, "memory") == 0) {
+			DECODE(S_HOTPLUG);
+			put_hotplug(r, cfg);
 		} else {
 			invalid_path(r, "PUT", first);
 		}
@@ -1019,8 +1115,9 @@ void api_dispatch(const char *method, const char *url, const char *body, size_t 
 	} else if (strcmp(first, "vm") == 0) {
 		DECODE(S_VM);
 		patch_vm(r, cfg);
-	} else if (strcmp(first, "pmem") == 0 || strcmp(first, "hotplug") == 0) {
-		api_fail(r, 400, "The requested operation is not supported: fc-emulator does not emulate /%s", first);
+	} else if (strcmp(first, "hotplug") == 0 && second && strcmp(second, "memory") == 0) {
+		DECODE(S_HOTPLUG_UPDATE);
+		patch_hotplug(r);
 	} else {
 		invalid_path(r, "PATCH", first);
 	}

@@ -7,7 +7,7 @@ import pytest
 
 ROOT_FILES = {"ctl", "version", "paths", "error", "log", "vms", "net", "images", "room"}
 VM_FILES = {"ctl", "state", "events", "config.json", "metadata", "console", "error", "info",
-            "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "hinting", "vsock",
+            "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "hotplug", "hinting", "vsock",
             "autostart", "version"}
 
 
