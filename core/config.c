@@ -202,6 +202,13 @@ static const struct field metrics[] = {
 	END,
 };
 
+/* The serial console is the VMM's stdout, which the daemon reads (the console
+ * file): serialOutPath gets a copy of it, as logPath does of the log. */
+static const struct field serial[] = {
+	STRC("serialOutPath", NULL, F_NONEMPTY, check_absolute),
+	END,
+};
+
 static const struct field entropy[] = {
 	OBJ("rateLimiter", "rate_limiter", 0, rate_limiter),
 	END,
@@ -226,6 +233,7 @@ static const struct field top[] = {
 	CPUTEMPLATE("cpuConfig"),                                /* PUT /cpu-config */
 	OBJS("pmem", NULL, 0, pmem),                             /* PUT /pmem/{id} */
 	OBJ("memoryHotplug", NULL, 0, memory_hotplug),           /* PUT /hotplug/memory */
+	OBJ("serial", NULL, 0, serial),                          /* a copy of the console */
 	END,
 };
 

@@ -92,6 +92,7 @@ struct svm_vm {
 	svm_watch *w_pid, *w_out, *w_log, *w_metrics;
 	int out_fd, log_fd, metrics_fd; /* stdin and stderr: by name (vm_proc.c) */
 	int logcopy_fd, metcopy_fd; /* logger.logPath, metrics.metricsPath: copies, or -1 */
+	int sercopy_fd;             /* serial.serialOutPath: a copy of the console, or -1 */
 	unsigned long long pid_start; /* its /proc start time: a reused pid is not it */
 	bool adopted;         /* re-adopted after a daemon restart (docs/restart.md): not
 	                         our child, so its exit has no status to reap; only

@@ -53,7 +53,7 @@ static svm_vm *vm_init(svm_vm *vm, svm *s)
 	atomic_init(&vm->state, SVM_CREATED);
 	atomic_init(&vm->uid, (unsigned)getuid());
 	vm->pidfd = vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
-	vm->logcopy_fd = vm->metcopy_fd = -1;
+	vm->logcopy_fd = vm->metcopy_fd = vm->sercopy_fd = -1;
 	ring_init(&vm->console, s->opt.console_size);
 	ring_init(&vm->fclog, SVM_FCLOG_KEPT);
 	ring_init(&vm->errtail, SVM_STDERR_KEPT);

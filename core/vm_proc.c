@@ -79,7 +79,7 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 	(void)ev;
 	svm_vm *vm = ud;
 	size_t got = 0;
-	bool open = drain_into(loop_fd(w), &vm->console, &got, -1);
+	bool open = drain_into(loop_fd(w), &vm->console, &got, vm->sercopy_fd);
 	if (got)
 		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
 	if (!open) {
@@ -309,6 +309,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	close_fd(&vm->metrics_fd);
 	close_fd(&vm->logcopy_fd);
 	close_fd(&vm->metcopy_fd);
+	close_fd(&vm->sercopy_fd);
 	/* Firecracker never unlinks its API socket (DESIGN §6), nor its vsock one */
 	unlink(vm->sock);
 	remove_fifos(vm);
@@ -524,9 +525,10 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
 	snprintf(errp, sizeof errp, "%s/stderr.log", vm->rundir);
 	int logfd = -1, metfd = -1, in = -1, out[2] = {-1, -1}, er = -1;
-	int lcopy = -1, mcopy = -1;
+	int lcopy = -1, mcopy = -1, scopy = -1;
 	if (open_copy(vm, cfg, "logger", "logPath", &lcopy, err) < 0 ||
 	    open_copy(vm, cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
+	    open_copy(vm, cfg, "serial", "serialOutPath", &scopy, err) < 0 ||
 	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
 	    make_fifo(outp, &out[0], err) < 0 || make_fifo_at(inp, err) < 0)
 		goto fail;
@@ -613,6 +615,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->metrics_fd = metfd;
 	vm->logcopy_fd = lcopy;
 	vm->metcopy_fd = mcopy;
+	vm->sercopy_fd = scopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
 	/* the console first: its hang-up is the exit watch, without which
@@ -623,7 +626,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		vm->pid = 0;
 		vm->pid_start = 0;
 		vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
-		vm->logcopy_fd = vm->metcopy_fd = -1;
+		vm->logcopy_fd = vm->metcopy_fd = vm->sercopy_fd = -1;
 		pthread_mutex_unlock(&vm->mu);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -664,6 +667,8 @@ fail:
 		close(lcopy);
 	if (mcopy >= 0)
 		close(mcopy);
+	if (scopy >= 0)
+		close(scopy);
 	remove_fifos(vm);
 	unlink(vm->sock); /* a VMM ended here may have made it */
 	remove_made_dirs(vm);
@@ -704,17 +709,19 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	int out = reopen_fifo(vm, "console.fifo", O_RDONLY);
 	int lg = reopen_fifo(vm, "log.fifo", O_RDONLY);
 	int met = reopen_fifo(vm, "metrics.fifo", O_RDONLY);
-	int lcopy = -1, mcopy = -1;
+	int lcopy = -1, mcopy = -1, scopy = -1;
 	svm_error ce;
 	pthread_mutex_lock(&vm->mu);
 	if (open_copy(vm, vm->config, "logger", "logPath", &lcopy, &ce) < 0 ||
-	    open_copy(vm, vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0)
-		svm_log(s, "vm %s: its copy of the log or metrics stops: %s", vm->name, ce.message);
+	    open_copy(vm, vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0 ||
+	    open_copy(vm, vm->config, "serial", "serialOutPath", &scopy, &ce) < 0)
+		svm_log(s, "vm %s: its copy of the log, metrics or console stops: %s", vm->name,
+			ce.message);
 	/* the exit watch first: without it nobody would ever notice the end */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);
 	if (!vm->w_pid) {
 		pthread_mutex_unlock(&vm->mu);
-		int fds[] = {out, lg, met, lcopy, mcopy};
+		int fds[] = {out, lg, met, lcopy, mcopy, scopy};
 		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -730,6 +737,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	vm->metrics_fd = met;
 	vm->logcopy_fd = lcopy;
 	vm->metcopy_fd = mcopy;
+	vm->sercopy_fd = scopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
 	if (out >= 0)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -316,3 +317,22 @@ def test_memory_hotplug(mnt):
             mnt.write(mnt.vm("bad", "config.json"), json.dumps(vm_config(mnt.kernel, memoryHotplug=hp)))
         assert e.value.errno == errno.EINVAL
         assert says in mnt.read("vms", "bad", "error")
+
+
+def test_serial_out_path_gets_a_copy_of_the_console(mnt, tmp_path):
+    """serial.serialOutPath: every byte of the console, also in that file (created
+    0600); the console file itself keeps working."""
+    out = tmp_path / "serial.out"
+    mnt.make_vm("web", serial={"serialOutPath": str(out)})
+    mnt.ctl("web", "start")
+    deadline = time.monotonic() + 10
+    while "smartvm-guest: ready" not in (out.read_text() if out.exists() else ""):
+        assert time.monotonic() < deadline, "no copy of the console"
+        time.sleep(0.02)
+    assert "smartvm-guest: ready" in mnt.read("vms", "web", "console")
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    os.mkdir(mnt.vm("bad"))
+    with pytest.raises(OSError) as e:
+        mnt.write(mnt.vm("bad", "config.json"),
+                  json.dumps(vm_config(mnt.kernel, serial={"serialOutPath": "relative"})))
+    assert e.value.errno == errno.EINVAL
