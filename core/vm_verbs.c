@@ -698,35 +698,21 @@ static int live_begin(svm_vm *vm, svm_verb verb, svm_error *err)
 	return rc;
 }
 
-static int do_balloon(svm_vm *vm, const svm_request *req, svm_error *err)
+/* A live PATCH of one size in MiB (balloon MIB, hotplug MIB): the argument
+ * checked before the state, then {key: MIB} to path. */
+static int patch_mib(svm_vm *vm, const svm_request *req, svm_verb verb, const char *path,
+		     const char *key, svm_error *err)
 {
 	char *end;
 	errno = 0;
 	long long mib = strtoll(req->argv[0], &end, 10);
 	if (errno || *end || end == req->argv[0] || mib < 0)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "balloon: \"%s\" is not a size in MiB",
-				     req->argv[0]);
-	if (live_begin(vm, SVM_V_BALLOON, err) < 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "%s: \"%s\" is not a size in MiB",
+				     svm_verb_table()[verb].name, req->argv[0]);
+	if (live_begin(vm, verb, err) < 0)
 		return -1;
-	json_t *body = json_pack("{s:I}", "amount_mib", (json_int_t)mib);
-	int rc = svm_api_call(vm->api, "PATCH", "/balloon", body, NULL, err);
-	json_decref(body);
-	return rc;
-}
-
-/* hotplug MIB: how much of the hotplug region the guest should have plugged. */
-static int do_hotplug(svm_vm *vm, const svm_request *req, svm_error *err)
-{
-	char *end;
-	errno = 0;
-	long long mib = strtoll(req->argv[0], &end, 10);
-	if (errno || *end || end == req->argv[0] || mib < 0)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "hotplug: \"%s\" is not a size in MiB",
-				     req->argv[0]);
-	if (live_begin(vm, SVM_V_HOTPLUG, err) < 0)
-		return -1;
-	json_t *body = json_pack("{s:I}", "requested_size_mib", (json_int_t)mib);
-	int rc = svm_api_call(vm->api, "PATCH", "/hotplug/memory", body, NULL, err);
+	json_t *body = json_pack("{s:I}", key, (json_int_t)mib);
+	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
 	json_decref(body);
 	return rc;
 }
@@ -872,7 +858,7 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 	case SVM_V_RESTORE:
 		return do_restore(vm, req, cancel, err);
 	case SVM_V_BALLOON:
-		return do_balloon(vm, req, err);
+		return patch_mib(vm, req, SVM_V_BALLOON, "/balloon", "amount_mib", err);
 	case SVM_V_DRIVE:
 		return do_drive(vm, req, err);
 	case SVM_V_NETIF:
@@ -888,7 +874,8 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 	case SVM_V_HINTING:
 		return do_hinting(vm, req, err);
 	case SVM_V_HOTPLUG:
-		return do_hotplug(vm, req, err);
+		/* how much of the hotplug region the guest should have plugged */
+		return patch_mib(vm, req, SVM_V_HOTPLUG, "/hotplug/memory", "requested_size_mib", err);
 	case SVM_VERB_COUNT:
 		break;
 	}

@@ -114,6 +114,19 @@ class Injector:
             return [line.strip() for line in f if "(INJECTED)" in line]
 
 
+def injected(pid, call, how, log, action):
+    """Runs action() (a write to the mount) with strace failing `call` as `how`
+    says; returns the errno the write got (0: it succeeded)."""
+    inj = Injector(pid, call, how, log)
+    try:
+        action()
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        inj.close()
+
+
 def _fds(pid):
     return sorted(os.listdir(f"/proc/{pid}/fd"))
 
@@ -272,15 +285,8 @@ def test_a_failed_snapshot_leaves_the_one_before(tmp_path, kernel_file):
             for when in whens:
                 case = f"{call}:{err}:when={when}"
                 n_err = len(m.read("vms", "web", "error").splitlines())
-                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
-                try:
-                    try:
-                        m.ctl("web", "snapshot keep")
-                        got = 0
-                    except OSError as e:
-                        got = e.errno
-                finally:
-                    inj.close()
+                got = injected(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"),
+                               lambda: m.ctl("web", "snapshot keep"))
                 if not got:
                     report.append(f"{case}: snapshot made")
                     continue
@@ -353,15 +359,8 @@ def test_a_failed_drive_change_leaves_nothing(tmp_path, kernel_file):
             for when in whens:
                 case = f"{call}:{err}:when={when}"
                 n_err = len(m.read("vms", "web", "error").splitlines())
-                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
-                try:
-                    try:
-                        m.ctl("web", f"drive data {new}")
-                        got = 0
-                    except OSError as e:
-                        got = e.errno
-                finally:
-                    inj.close()
+                got = injected(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"),
+                               lambda: m.ctl("web", f"drive data {new}"))
                 if not got:
                     report.append(f"{case}: changed")
                     continue
@@ -410,15 +409,8 @@ def test_a_failed_fetch_leaves_nothing(tmp_path, kernel_file):
         for call, err, whens in FETCH_CALLS:
             for when in whens:
                 case = f"{call}:{err}:when={when}"
-                inj = Injector(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"))
-                try:
-                    try:
-                        m.write(m.p("images", "ctl"), f"fetch manifest {path}\n")
-                        got = 0
-                    except OSError as e:
-                        got = e.errno
-                finally:
-                    inj.close()
+                got = injected(pid, call, f"error={err}:when={when}", str(tmp_path / "strace.log"),
+                               lambda: m.write(m.p("images", "ctl"), f"fetch manifest {path}\n"))
                 if not got:
                     report.append(f"{case}: fetched")
                     m.write(m.p("images", "ctl"), "evict faulty\n")

@@ -16,16 +16,7 @@ import time
 import pytest
 
 from conftest import EMULATOR, check_output, start_daemon, stop_daemon, vm_config
-from test_images import Server, bundles, expect_errno, images_ctl, mount
-
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(str(tmp_path / "srv"))
-    try:
-        yield s
-    finally:
-        s.close()
+from test_images import bundles, expect_errno, images_ctl, mount, server  # noqa: F401 (a fixture)
 
 
 def hosted_manifest(server, bid, kernel):
