@@ -116,6 +116,7 @@ void images_free(svm_images *im)
 	free(im->holds);
 	free(im->last_failure);
 	free(im->last_prune);
+	free(im->fc_progress);
 	free(im->data_dir);
 	free(im->cache_dir);
 	free(im->arch);
@@ -387,8 +388,21 @@ int images_fetch_manifest(svm_images *im, const char *where, bool force, char **
 int images_fetch(svm_images *im, const char *preset, bool force, char **bundle_id,
 		 svm_error *err)
 {
+	return images_fetch_arch(im, preset, NULL, force, bundle_id, err);
+}
+
+int images_fetch_arch(svm_images *im, const char *preset, const char *arch, bool force,
+		      char **bundle_id, svm_error *err)
+{
 	img_source src = {0};
 	json_t *b = NULL;
+	if (arch && strcmp(arch, "x86_64") != 0 && strcmp(arch, "aarch64") != 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "fetch: arch \"%s\": x86_64 or aarch64",
+				     arch);
+	bool other = arch && strcmp(arch, im->arch) != 0;
+	if (other && strcmp(preset, "latest") != 0 && strcmp(preset, "lts") != 0)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "fetch %s: arch is for the Firecracker "
+				     "CI presets (latest, lts); a manifest names its own", preset);
 	if (!strcmp(preset, "hosted")) {
 		if (!im->manifest)
 			return svm_error_set(err, SVM_BASE_IMAGE_MANIFEST_FAILED,
@@ -398,7 +412,7 @@ int images_fetch(svm_images *im, const char *preset, bool force, char **bundle_i
 		if (img_resolve_manifest(im, im->manifest, &src, err) == 0)
 			b = img_ensure(im, &src, force, err);
 	} else if (!strcmp(preset, "latest") || !strcmp(preset, "lts")) {
-		if (img_resolve_preset(im, preset, &src, err) == 0)
+		if (img_resolve_preset(im, preset, arch ? arch : im->arch, &src, err) == 0)
 			b = img_ensure(im, &src, force, err);
 	} else {
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
@@ -409,7 +423,11 @@ int images_fetch(svm_images *im, const char *preset, bool force, char **bundle_i
 		return -1;
 	char *id = take_id(b);
 	json_decref(b);
-	img_preset_set(im, preset, id);
+	if (!other)
+		img_preset_set(im, preset, id); /* another arch's is not this host's latest */
+	else
+		svm_log(im->s, "images: %s for %s fetched as %s (not this host's %s)", preset, arch, id,
+			preset);
 	if (bundle_id)
 		*bundle_id = id;
 	else

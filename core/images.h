@@ -70,6 +70,10 @@ int images_ctl(svm_images *im, const char *line, svm_error *err);
  * *bundle_id (may be NULL) gets its id. force downloads again even if cached. */
 int images_fetch(svm_images *im, const char *preset, bool force, char **bundle_id,
 		 svm_error *err);
+/* The same for another arch's Firecracker CI bundle (latest, lts; NULL: this
+ * host's): fetched into the cache, never made this host's preset. */
+int images_fetch_arch(svm_images *im, const char *preset, const char *arch, bool force,
+		      char **bundle_id, svm_error *err);
 /* fetch manifest PATH-OR-URL (http:// or https:// is a URL, anything else a path). */
 int images_fetch_manifest(svm_images *im, const char *path_or_url, bool force,
 			  char **bundle_id, svm_error *err);

@@ -285,7 +285,8 @@ char *img_boot_args(const char *arch, const char *rootfs_type)
 	return strdup(buf);
 }
 
-int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_error *err)
+int img_resolve_preset(svm_images *im, const char *preset, const char *arch, img_source *src,
+		       svm_error *err)
 {
 	char fcv[64], civ[64];
 	bool latest = !strcmp(preset, "latest");
@@ -300,7 +301,7 @@ int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_
 		img_fmt(civ, sizeof civ, "%s", IMG_LTS_CI_VERSION);
 	}
 	keylist k = {0};
-	if (list_ci_keys(im, civ, im->arch, &k, err) < 0) {
+	if (list_ci_keys(im, civ, arch, &k, err) < 0) {
 		keys_free(&k);
 		return -1;
 	}
@@ -316,7 +317,7 @@ int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_
 	}
 	const char *type = strlen(rootfs) > 5 && !strcmp(rootfs + strlen(rootfs) - 5, ".ext4") ? "ext4" : "squashfs";
 	char raw[1024], url[4096];
-	int n = img_fmt(raw, sizeof raw, "%s-%s-%s-%s-%s", preset, civ, im->arch, base_name(kernel),
+	int n = img_fmt(raw, sizeof raw, "%s-%s-%s-%s-%s", preset, civ, arch, base_name(kernel),
 			base_name(rootfs));
 	/* the id and the file names become a directory and files in the cache: as a
 	 * manifest's bundleId, at most 200 characters (a listing may say anything) */
@@ -328,13 +329,13 @@ int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_
 		return -1;
 	}
 	src->preset = strdup(preset);
-	src->arch = strdup(im->arch);
+	src->arch = strdup(arch);
 	src->ci_version = strdup(civ);
 	src->fc_version = strdup(fcv);
 	src->bundle_id = img_sanitize(raw);
 	src->rootfs_type = strdup(type);
 	src->rootfs_ro = !strcmp(type, "squashfs");
-	src->boot_args = img_boot_args(im->arch, type);
+	src->boot_args = img_boot_args(arch, type);
 	const char *keys[2] = {kernel, rootfs};
 	for (int i = 0; i < 2; i++) {
 		img_fmt(url, sizeof url, "%s/%s", im->ci_bucket_url, keys[i]);

@@ -53,12 +53,20 @@ static int do_fetch(svm_images *im, int argc, char **argv, svm_error *err)
 			return -1;
 		return images_fetch_manifest(im, argv[2], force, NULL, err);
 	}
-	if (argc > 3)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: fetch latest|lts|hosted [force]");
-	bool force = force_word(argc, argv, 2, err);
-	if (err && err->code != SVM_OK)
-		return -1;
-	return images_fetch(im, argv[1], force, NULL, err);
+	/* latest|lts|hosted [force] [arch ARCH]: another arch's bundle (for another
+	 * host sharing the cache) is fetched, never made this host's preset */
+	bool force = false;
+	const char *arch = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "force") && !force)
+			force = true;
+		else if (!strcmp(argv[i], "arch") && !arch && i + 1 < argc)
+			arch = argv[++i];
+		else
+			return svm_error_set(err, SVM_INVALID_ARGUMENT, "fetch: unknown option \"%s\" "
+					     "(usage: fetch latest|lts|hosted [force] [arch ARCH])", argv[i]);
+	}
+	return images_fetch_arch(im, argv[1], arch, force, NULL, err);
 }
 
 static int do_verify(svm_images *im, int argc, char **argv, svm_error *err)
@@ -129,7 +137,8 @@ static const struct {
 	ctl_fn fn;
 	const char *usage;
 } cmds[] = {
-	{"fetch", 1, 3, do_fetch, "fetch latest|lts|hosted [force] | fetch manifest PATH-OR-URL [force]"},
+	{"fetch", 1, 4, do_fetch,
+	 "fetch latest|lts|hosted [force] [arch ARCH] | fetch manifest PATH-OR-URL [force]"},
 	{"verify", 1, 1, do_verify, "verify ID"},
 	{"prune", 0, 2, do_prune, "prune [keep ID]"},
 	{"firecracker", 1, 1, do_firecracker, "firecracker VERSION|latest"},

@@ -110,6 +110,32 @@ static int extract_member(const char *tar, const char *archive, const char *memb
 }
 
 /* Downloads and unpacks one release into DATADIR/bin/VERSION (lock held). */
+/* A release's download progress, for the images/ctl read-out (as a bundle's
+ * status shows its artifacts'). */
+struct fc_progress {
+	svm_images *im;
+	const char *version;
+};
+
+static void set_progress(svm_images *im, char *text)
+{
+	pthread_mutex_lock(&im->mu);
+	free(im->fc_progress);
+	im->fc_progress = text;
+	pthread_mutex_unlock(&im->mu);
+}
+
+static int on_fc_progress(void *ud, uint64_t done, uint64_t total)
+{
+	struct fc_progress *p = ud;
+	char *text = NULL;
+	if (asprintf(&text, "%s %llu/%llu", p->version, (unsigned long long)done,
+		     (unsigned long long)total) < 0)
+		text = NULL;
+	set_progress(p->im, text);
+	return atomic_load(&p->im->cancelled) ? -1 : 0; /* the mount is ending */
+}
+
 static int fetch_release(svm_images *im, const char *version, char *msg, size_t msglen)
 {
 	char staging[PATH_MAX], archive[PATH_MAX], url[4096], name[256], hex[65], want[65];
@@ -136,7 +162,10 @@ static int fetch_release(svm_images *im, const char *version, char *msg, size_t 
 		goto out;
 	}
 	svm_log(im->s, "images: downloading Firecracker %s from %s", version, url);
-	if (img_http_download(url, fd, -1, hex, NULL, NULL, NULL, NULL, msg, msglen) < 0) {
+	struct fc_progress pr = {im, version};
+	int dl = img_http_download(url, fd, -1, hex, NULL, on_fc_progress, &pr, NULL, msg, msglen);
+	set_progress(im, NULL);
+	if (dl < 0) {
 		close(fd);
 		goto out;
 	}

@@ -56,6 +56,7 @@ struct svm_images {
 	size_t nholds;
 	char *last_failure;
 	char *last_prune;     /* what the last prune evicted ("a b", "nothing") */
+	char *fc_progress;    /* a Firecracker release downloading: "vX.Y.Z DONE/TOTAL" */
 	images_event_fn hook;
 	void *hook_ud;
 	uint64_t hashes; /* artifacts hashed from disk (tests: a cache hit hashes none) */
@@ -124,7 +125,8 @@ void img_lower(char *s);
 /* images_ci.c: the Firecracker CI presets */
 int img_latest_fc_version(svm_images *im, char *out, size_t outlen, svm_error *err);
 char *images_fc_versions(svm_images *im);
-int img_resolve_preset(svm_images *im, const char *preset, img_source *src, svm_error *err);
+int img_resolve_preset(svm_images *im, const char *preset, const char *arch, img_source *src,
+		       svm_error *err);
 char *img_boot_args(const char *arch, const char *rootfs_type);
 char *img_sanitize(const char *s); /* [^A-Za-z0-9._-] -> _ */
 

@@ -201,7 +201,7 @@ char *images_summary(svm_images *im)
 	size_t n = 0, used = 0, cap = 1024;
 	char *out = calloc(1, cap);
 	char **ids = images_list(im, &n);
-	for (size_t i = 0; out && i < n + 7; i++) {
+	for (size_t i = 0; out && i < n + 8; i++) {
 		char line[1024] = "";
 		if (i < n) {
 			char *st = images_status(im, ids[i], NULL);
@@ -235,6 +235,11 @@ char *images_summary(svm_images *im)
 			pthread_mutex_lock(&im->mu);
 			if (im->last_prune)
 				img_fmt(line, sizeof line, "last prune: evicted %s\n", im->last_prune);
+			pthread_mutex_unlock(&im->mu);
+		} else if (i == n + 7) {
+			pthread_mutex_lock(&im->mu);
+			if (im->fc_progress)
+				img_fmt(line, sizeof line, "firecracker downloading %s\n", im->fc_progress);
 			pthread_mutex_unlock(&im->mu);
 		}
 		size_t l = strlen(line);

@@ -502,3 +502,42 @@ def test_prune_keep_and_firecracker_binaries(tmp_path, kernel_file, server):
                      r"SHA256 mismatch", r"Failed to download",
                      r"over its limit of 1 bundle.*in use by a running VM: kept",
                      r"v1.7.0: no jailer"])
+
+
+def test_fetch_for_another_arch(imgmnt):
+    """fetch latest arch aarch64: that arch's Firecracker CI bundle comes into the
+    cache (for another host sharing it), but is never this host's latest."""
+    m = imgmnt
+    images_ctl(m, "fetch latest arch aarch64")
+    ids = bundles(m)
+    assert len(ids) == 1 and "aarch64" in ids[0], ids
+    assert not os.path.lexists(m.p("images", "latest"))  # this host's latest: not resolved
+    assert "(not this host's latest)" in m.read("log")
+    expect_errno(lambda: images_ctl(m, "fetch latest arch mips"), errno.EINVAL)
+    expect_errno(lambda: images_ctl(m, "fetch hosted arch aarch64"), errno.EINVAL)
+    expect_errno(lambda: images_ctl(m, "fetch latest arch"), errno.EINVAL)
+    images_ctl(m, "fetch latest force")  # the old words still work
+    assert os.path.lexists(m.p("images", "latest"))
+
+
+def test_firecracker_download_shows_its_progress(imgmnt):
+    """firecracker VERSION: while the release downloads, the images/ctl read-out
+    says how far it is, as a bundle's status does; the line goes when it ends."""
+    m = imgmnt
+    p = subprocess.Popen(["sh", "-c", f"echo 'firecracker v1.6.6' > {m.p('images', 'ctl')}"],
+                         stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        seen = None
+        while time.monotonic() < deadline and not seen:
+            for line in m.read("images", "ctl").splitlines():
+                if line.startswith("firecracker downloading v1.6.6 ") and not line.endswith(" 0/0"):
+                    seen = line
+            time.sleep(0.05)
+        assert seen, m.read("images", "ctl")
+        done, total = seen.split()[-1].split("/")
+        assert 0 <= int(done) <= int(total) and int(total) > 0, seen
+    finally:
+        p.wait(timeout=60)
+    assert "firecracker downloading" not in m.read("images", "ctl")
+    assert "firecracker v1.6.6" in m.read("images", "ctl")

@@ -5,7 +5,8 @@ port), prints "PORT <n>" and serves until killed.
 
   /releases/latest                    302 -> /releases/tag/<--latest>
   /releases/tag/<v>                   200
-  /releases/download/<v>/<file>       release archives (and .sha256.txt where made)
+  /releases/download/<v>/<file>       release archives (and .sha256.txt where made;
+                                      v1.6.6's archive comes in 2.5 s)
   /bucket/?prefix=P&list-type=2[&continuation-token=T]
                                       an S3 ListObjectsV2 listing, --page-size keys a page
   /bucket/<key>                       an artifact
@@ -101,6 +102,7 @@ def build(root):
     make_release(root, "v1.7.0", "x86_64", sha="none", jailer=False)
     make_release(root, "v1.9.9", "x86_64", sha="bad")
     make_release(root, "v1.8.8", "x86_64", sha="good", link=True)
+    make_release(root, "v1.6.6", "x86_64", sha="good")  # served slowly (below)
 
 
 def bucket_keys(root):
@@ -175,11 +177,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        if mode in ("slow", "trickle"):
+        if mode in ("slow", "steady", "trickle"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            parts, pause = (20, 0.02) if mode == "slow" else (100, 0.2)
+            parts, pause = {"slow": (20, 0.02), "steady": (50, 0.05), "trickle": (100, 0.2)}[mode]
             step = max(1, len(data) // parts)
             try:
                 for i in range(0, len(data), step):
@@ -205,7 +207,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, b"release page\n", "text/html")
         elif path.startswith("/releases/download/"):
             rel = path[len("/releases/download/"):]
-            self.send_file(os.path.join(self.root, "releases", *rel.split("/")))
+            # v1.6.6's archive comes steadily (2.5 s): a download in progress to watch
+            slow = rel.startswith("v1.6.6/") and rel.endswith(".tgz")
+            self.send_file(os.path.join(self.root, "releases", *rel.split("/")),
+                           "steady" if slow else "plain")
         elif path in ("/bucket", "/bucket/"):
             self.listing(url.query)
         elif path.startswith("/bucket/"):
