@@ -390,6 +390,7 @@ static void log_check(void *ud, bool ok, const char *what, const char *line)
 /* The FUSE connection's number (its directory under /sys/fs/fuse/connections):
  * the device number of the mounted filesystem. */
 static unsigned conn_id;
+static char conn_mountpoint[PATH_MAX];
 #define FUSECTL "/sys/fs/fuse/connections"
 
 /* From /proc/self/mountinfo, not stat(): our own mount answers nothing yet. The
@@ -436,7 +437,9 @@ static int fusectl_abort(void)
  * harmlessly), which ends the connection once the last reference goes. */
 static void abort_fuse_conn(void)
 {
-	if (conn_id && fusectl_abort() == 0) {
+	/* only while the connection is still this mount's: once unmounted, its
+	 * number may already be another mount's (numbers are reused) */
+	if (conn_id && mounted_conn_id(conn_mountpoint) == conn_id && fusectl_abort() == 0) {
 		fs_logf("the notifier was stuck in the kernel at the end: the FUSE connection was "
 		        "aborted (" FUSECTL "/%u/abort)", conn_id);
 		return;
@@ -655,6 +658,7 @@ int main(int argc, char *argv[])
 		goto out_core;
 	fsd.se = se;
 	conn_id = mounted_conn_id(cl.mountpoint);
+	snprintf(conn_mountpoint, sizeof conn_mountpoint, "%s", cl.mountpoint);
 	fuse_daemonize(cl.foreground);
 	if (!fsd.s) {
 		/* detached: stderr is /dev/null now; the log goes to syslog */
