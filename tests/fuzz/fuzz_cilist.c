@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	img_source src = {0};
 	svm_error e;
 	svm_error_clear(&e);
-	if (img_resolve_preset(&im, latest ? "latest" : "lts", &src, &e) < 0) {
+	if (img_resolve_preset(&im, latest ? "latest" : "lts", im.arch, &src, &e) < 0) {
 		fuzz_check_error(&e);
 		FUZZ_CHECK(e.code == SVM_BASE_IMAGE_RESOLVE_FAILED ||
 				   e.code == SVM_VERSION_FETCH_FAILED,
