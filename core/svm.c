@@ -31,19 +31,6 @@
 #define LOG_KEPT (256 * 1024)
 #define ROOT_ERRORS_KEPT 16384
 
-uint64_t svm_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-int64_t svm_wall_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 bool svm_fc_emulated(svm *s)
 {
@@ -283,21 +270,6 @@ const char *svm_fc_version(svm *s)
 
 /* ------------------------------------------------------------ VMs */
 
-bool svm_name_valid(const char *name)
-{
-	if (!name || !*name)
-		return false;
-	size_t n = strlen(name);
-	if (n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-			return false;
-	}
-	return true;
-}
 
 static bool taken_locked(svm *s, const char *name)
 {
@@ -445,12 +417,6 @@ char **svm_list_vms(svm *s, size_t *count)
 	return v;
 }
 
-void svm_strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
 
 size_t svm_count_vms(svm *s)
 {
@@ -671,79 +637,6 @@ void svm_free(svm *s)
 
 /* ------------------------------------------------------------ logs, events */
 
-void svm_log(svm *s, const char *fmt, ...)
-{
-	char raw[1536];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof raw, fmt, ap);
-	va_end(ap);
-	char *shown = redact_credentials(raw); /* log is world-readable, and the journal */
-	const char *line = shown ? shown : raw;
-	ring_printf(&s->log, "%s", line);
-	if (s->opt.log_stderr)
-		fprintf(stderr, "smartvmfs: %s\n", line);
-	free(shown);
-	svm_emit(s, SVM_EV_DAEMON_LOG, NULL, 0, NULL);
-}
-
-char *svm_log_text(svm *s) { return ring_text(&s->log); }
-
-/* Copies text with every control byte as \xHH: an error file holds one line per
- * failure, and a name or command with a newline or an escape sequence must not
- * split it or reach a terminal through `cat error`. */
-static char *printable(const char *text)
-{
-	size_t n = strlen(text), o = 0;
-	char *out = malloc(n * 4 + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
-{
-	char *rc = redact_credentials(command ? command : "");
-	char *rm = redact_credentials(e ? e->message : "");
-	char *c = printable(rc ? rc : "?");
-	char *m = printable(rm ? rm : "?");
-	free(rc);
-	free(rm);
-	/* the code's name, and Firecracker's HTTP status when it answered: what a
-	 * script matches on, the message being for people */
-	char detail[64] = "";
-	if (e && e->code != SVM_OK && e->http_status)
-		snprintf(detail, sizeof detail, " (%s, HTTP %d)", svm_code_name(e->code), e->http_status);
-	else if (e && e->code != SVM_OK)
-		snprintf(detail, sizeof detail, " (%s)", svm_code_name(e->code));
-	ring_printf(r, "%s: %s%s", c ? c : "?", m ? m : "?", detail);
-	free(c);
-	free(m);
-}
-
-void svm_note_error(svm *s, const char *command, const svm_error *e)
-{
-	svm_note_line(&s->errors, command, e);
-	svm_emit(s, SVM_EV_ROOT_ERROR, NULL, 0, NULL);
-}
-
-char *svm_error_text(svm *s) { return ring_text(&s->errors); }
-
-void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text)
-{
-	if (!s->opt.on_event)
-		return;
-	svm_event ev = {.kind = kind, .vm = vm, .seq = seq, .text = text};
-	s->opt.on_event(s->opt.event_ud, &ev);
-}
 
 /* ------------------------------------------------------------ networking */
 
