@@ -355,7 +355,7 @@ void fs_events_shutdown(void);
 int fs_notify_start(void);
 /* Ends the pump and the notifier; abort_conn ends the FUSE connection if the
  * notifier is stuck in the kernel (see notify.c). */
-void fs_notify_stop(void (*abort_conn)(void));
+void fs_notify_stop(void (*abort_conn)(bool in_fuse));
 /* svm_options.on_event: runs on core threads, only queues. */
 void fs_on_core_event(void *ud, const svm_event *ev);
 /* Queue work for the pump thread (ctl continuations). Never blocks. */

@@ -435,11 +435,13 @@ static int fusectl_abort(void)
  * not enough: the kernel's abort file fails every waiting request. Without it,
  * /dev/null takes the place of the descriptor (libfuse closes that number later,
  * harmlessly), which ends the connection once the last reference goes. */
-static void abort_fuse_conn(void)
+static void abort_fuse_conn(bool in_fuse)
 {
-	/* only while the connection is still this mount's: once unmounted, its
-	 * number may already be another mount's (numbers are reused) */
-	if (conn_id && mounted_conn_id(conn_mountpoint) == conn_id && fusectl_abort() == 0) {
+	/* only while the connection is still this mount's: once its superblock is
+	 * gone, its number may already be another mount's (numbers are reused). A
+	 * notifier waiting in the kernel's notification code holds the superblock;
+	 * else the mount must still be in mountinfo. */
+	if (conn_id && (in_fuse || mounted_conn_id(conn_mountpoint) == conn_id) && fusectl_abort() == 0) {
 		fs_logf("the notifier was stuck in the kernel at the end: the FUSE connection was "
 		        "aborted (" FUSECTL "/%u/abort)", conn_id);
 		return;

@@ -27,9 +27,13 @@
  * invalidation ahead of it could wait for.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -418,9 +422,13 @@ static void *pump_main(void *arg)
 	}
 }
 
+/* the notifier's thread id, for a look at where it waits (notifier_in_kernel) */
+static _Atomic pid_t notifier_tid;
+
 static void *notifier_main(void *arg)
 {
 	(void)arg;
+	atomic_store(&notifier_tid, (pid_t)syscall(SYS_gettid));
 	for (;;) {
 		pthread_mutex_lock(&notifier.lock);
 		while (!notifier.head && !notifier.stop)
@@ -463,7 +471,26 @@ int fs_notify_start(void)
 	return 0;
 }
 
-void fs_notify_stop(void (*abort_conn)(void))
+/* Whether the notifier waits inside the FUSE device's notification code (its
+ * kernel stack says fuse_…). Then the superblock is alive (the notification holds
+ * it), so the connection is still this mount's. Needs root; false otherwise. */
+static bool notifier_in_fuse(void)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stack", (int)atomic_load(&notifier_tid));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, "fuse_reverse_inval") || strstr(buf, "fuse_notify") ||
+	       strstr(buf, "fuse_dev_do_write");
+}
+
+void fs_notify_stop(void (*abort_conn)(bool in_fuse))
 {
 	if (pump.running) {
 		pthread_mutex_lock(&pump.lock);
@@ -487,7 +514,7 @@ void fs_notify_stop(void (*abort_conn)(void))
 		until.tv_sec += 2;
 		if (pthread_timedjoin_np(notifier.th, NULL, &until) != 0) {
 			if (abort_conn)
-				abort_conn();
+				abort_conn(notifier_in_fuse());
 			pthread_join(notifier.th, NULL);
 		}
 		notifier.running = false;
