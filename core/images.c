@@ -1,6 +1,6 @@
 /*
  * images.c - the images object: settings, the in-memory state (downloads in
- * flight, which VM uses which bundle, the last failure), the event hook, and the
+ * flight, the bundles VMs hold, the last failure), the event hook, and the
  * operations the core and /images/ctl call. The work itself is in images_*.c.
  */
 #include <ctype.h>
@@ -105,14 +105,9 @@ void images_free(svm_images *im)
 		return;
 	for (size_t i = 0; i < im->nflights; i++)
 		free(im->flights[i].id);
-	for (size_t i = 0; i < im->nuses; i++) {
-		free(im->uses[i].vm_name);
-		free(im->uses[i].bundle_id);
-	}
 	for (size_t i = 0; i < im->nholds; i++)
 		free(im->holds[i].bundle_id);
 	free(im->flights);
-	free(im->uses);
 	free(im->holds);
 	free(im->last_failure);
 	free(im->last_prune);
@@ -254,107 +249,14 @@ void images_release(svm_images *im, const char *bundle_id)
 	pthread_mutex_unlock(&im->mu);
 }
 
-static bool vm_active(svm *s, const char *name, uint64_t gen)
-{
-	svm_vm *vm = svm_get_vm(s, name);
-	if (!vm)
-		return false;
-	svm_state st = svm_vm_state(vm);
-	bool on = svm_vm_generation(vm) == gen && !svm_vm_removed(vm) &&
-		  (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING);
-	svm_vm_unref(vm);
-	return on;
-}
-
 bool img_in_use(svm_images *im, const char *id)
 {
-	/* snapshot the records, ask the VMs without our lock held (they take theirs) */
-	pthread_mutex_lock(&im->mu);
-	for (size_t i = 0; i < im->nholds; i++)
-		if (!strcmp(im->holds[i].bundle_id, id)) {
-			pthread_mutex_unlock(&im->mu);
-			return true;
-		}
-	size_t n = 0;
-	img_use *mine = calloc(im->nuses + 1, sizeof *mine);
-	for (size_t i = 0; mine && i < im->nuses; i++)
-		if (!strcmp(im->uses[i].bundle_id, id)) {
-			mine[n].vm_name = strdup(im->uses[i].vm_name);
-			mine[n++].gen = im->uses[i].gen;
-		}
-	pthread_mutex_unlock(&im->mu);
 	bool used = false;
-	for (size_t i = 0; i < n; i++) {
-		if (!used && vm_active(im->s, mine[i].vm_name, mine[i].gen))
-			used = true;
-		free(mine[i].vm_name);
-	}
-	free(mine);
-	return used;
-}
-
-/* Drops the records of VMs that are no longer active (bounded memory). */
-static void forget_ended_uses(svm_images *im)
-{
 	pthread_mutex_lock(&im->mu);
-	size_t n = im->nuses;
-	img_use *copy = calloc(n + 1, sizeof *copy);
-	for (size_t i = 0; copy && i < n; i++) {
-		copy[i].vm_name = strdup(im->uses[i].vm_name);
-		copy[i].gen = im->uses[i].gen;
-	}
+	for (size_t i = 0; i < im->nholds && !used; i++)
+		used = !strcmp(im->holds[i].bundle_id, id);
 	pthread_mutex_unlock(&im->mu);
-	if (!copy)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (vm_active(im->s, copy[i].vm_name, copy[i].gen))
-			continue;
-		pthread_mutex_lock(&im->mu);
-		for (size_t j = 0; j < im->nuses; j++)
-			if (im->uses[j].gen == copy[i].gen && !strcmp(im->uses[j].vm_name, copy[i].vm_name)) {
-				free(im->uses[j].vm_name);
-				free(im->uses[j].bundle_id);
-				im->uses[j] = im->uses[--im->nuses];
-				break;
-			}
-		pthread_mutex_unlock(&im->mu);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(copy[i].vm_name);
-	free(copy);
-}
-
-void img_note_use(svm_images *im, const char *bundle_id, const char *image_word)
-{
-	/* images_apply does not know its VM: it is the starting VM whose config names
-	 * this image (two such VMs at once both count: holding too much is safe) */
-	forget_ended_uses(im);
-	size_t n = 0;
-	char **names = svm_list_vms(im->s, &n);
-	for (size_t i = 0; names && i < n; i++) {
-		svm_vm *vm = svm_get_vm(im->s, names[i]);
-		if (!vm)
-			continue;
-		if (svm_vm_state(vm) == SVM_STARTING) {
-			pthread_mutex_lock(&vm->mu);
-			const char *w = json_string_value(json_object_get(vm->config, "image"));
-			bool match = w && !strcmp(w, image_word);
-			pthread_mutex_unlock(&vm->mu);
-			if (match) {
-				pthread_mutex_lock(&im->mu);
-				img_use *nv = realloc(im->uses, (im->nuses + 1) * sizeof *nv);
-				if (nv) {
-					im->uses = nv;
-					nv[im->nuses++] = (img_use){.vm_name = strdup(names[i]),
-								    .bundle_id = strdup(bundle_id),
-								    .gen = svm_vm_generation(vm)};
-				}
-				pthread_mutex_unlock(&im->mu);
-			}
-		}
-		svm_vm_unref(vm);
-	}
-	svm_strv_free(names);
+	return used;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -531,9 +433,10 @@ static void fill_config(svm_images *im, json_t *cfg, const json_t *b)
 					"isReadOnly", json_object_get(b, "rootfsIsReadOnly")));
 }
 
-int images_apply(svm_images *im, json_t *cfg, char **version, svm_error *err)
+int images_apply(svm_images *im, json_t *cfg, char **version, char **held, svm_error *err)
 {
 	*version = NULL;
+	*held = NULL;
 	const char *image = json_string_value(json_object_get(cfg, "image"));
 	if (!image)
 		return 0;
@@ -543,8 +446,9 @@ int images_apply(svm_images *im, json_t *cfg, char **version, svm_error *err)
 	if (!b)
 		return -1;
 	const char *id = json_string_value(json_object_get(b, "bundleId"));
-	img_note_use(im, id, image);
 	fill_config(im, cfg, b);
+	*held = id ? strdup(id) : NULL;
+	images_hold(im, *held);
 	const char *v = json_string_value(json_object_get(b, "firecrackerVersion"));
 	*version = v && *v ? strdup(v) : NULL;
 	json_decref(b);

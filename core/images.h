@@ -41,18 +41,18 @@ void images_free(svm_images *im);
  *   "latest"/"lts": the bundle the preset last resolved to, if it is cached
  *   (no network then); else the preset is resolved and fetched.
  *   "hosted": the -o manifest bundle. Anything else: a cached bundle id, or the id
- *   of the -o manifest bundle. */
-int images_apply(svm_images *im, json_t *cfg, char **version, svm_error *err);
+ *   of the -o manifest bundle.
+ * The bundle taken is held for the caller (*held, malloc'd, NULL without an image):
+ * it gives it back with images_release when its VMM has ended. */
+int images_apply(svm_images *im, json_t *cfg, char **version, char **held, svm_error *err);
 
 /* The VMM binary to start: the configured -o firecracker, or the cached (and, on
  * first use, downloaded) release for the configured -o fcversion, else version,
  * else the newest cached release, else the latest release. Returns a malloc'd path. */
 char *images_firecracker(svm_images *im, const char *version, svm_error *err);
 
-/* Bundles in use by a running VM are never pruned or evicted. images_apply also
- * records which starting VM took which bundle, and a bundle counts as used while
- * that VM is starting, running, paused or stopping; hold/release add explicit
- * holds on top (counted). */
+/* Bundles in use by a VM are never pruned or evicted: a VM holds the bundle that
+ * images_apply gave it from its start until its VMM has ended (holds are counted). */
 void images_hold(svm_images *im, const char *bundle_id);
 void images_release(svm_images *im, const char *bundle_id);
 

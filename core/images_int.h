@@ -31,12 +31,6 @@ typedef struct img_flight {
 	int refs;                   /* fetches of this id in this process */
 } img_flight;
 
-/* A VM that took a bundle at start: it holds it while it is active. */
-typedef struct img_use {
-	char *vm_name, *bundle_id;
-	uint64_t gen;
-} img_use;
-
 typedef struct img_hold {
 	char *bundle_id;
 	int count;
@@ -50,8 +44,6 @@ struct svm_images {
 	pthread_mutex_t mu; /* guards everything below */
 	img_flight *flights;
 	size_t nflights;
-	img_use *uses;
-	size_t nuses;
 	img_hold *holds;
 	size_t nholds;
 	char *last_failure;
@@ -86,14 +78,13 @@ void img_source_free(img_source *src);
  * and a message may be cut. Returns what snprintf returns. */
 int img_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* images.c: events, flights, uses */
+/* images.c: events, flights, holds */
 void img_emit(svm_images *im, images_event ev, const char *id);
 bool img_in_use(svm_images *im, const char *id);
 /* A download of id runs: its status shows progress (nested begins are counted). */
 void img_flight_begin(svm_images *im, const char *id);
 void img_flight_end(svm_images *im, const char *id);
 bool img_flight_active(svm_images *im, const char *id);
-void img_note_use(svm_images *im, const char *bundle_id, const char *image_word);
 void img_flight_progress(svm_images *im, const char *id, int which, uint64_t done,
 			 uint64_t total);
 bool img_valid_name(const char *name); /* [A-Za-z0-9_-][A-Za-z0-9._-]*, <= 200 */

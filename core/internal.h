@@ -104,6 +104,8 @@ struct svm_vm {
 	bool state_saved;     /* vm.json exists ... */
 	pid_t state_saved_pid; /* ... and names this pid (0: no VMM) */
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
+	char *image_held;     /* the bundle this VMM was started from: held (images.h)
+	                         until it ends */
 	bool kill_requested;  /* kill verb: a start in progress ends in stopped */
 	char last_exit[32];
 	/* a restore as a clone (docs/staging.md): where the VMM sees rundir, in its own

@@ -154,6 +154,7 @@ void svm_vm_unref(svm_vm *vm)
 	ring_destroy(&vm->errors);
 	ring_destroy(&vm->evlog);
 	free(vm->metrics_line);
+	free(vm->image_held);
 	free(vm->mpart);
 	pthread_mutex_destroy(&vm->mu);
 	pthread_mutex_destroy(&vm->md_mu);

@@ -23,6 +23,7 @@
 #include "stage.h"
 #include "vmm.h"
 #include "hostpath.h"
+#include "images.h"
 #include "vmstate.h"
 
 /* ------------------------------------------------------------ draining */
@@ -319,6 +320,8 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		unlink(uds);
 	free(uds);
 	vm->pid = 0;
+	char *image_held = vm->image_held;
+	vm->image_held = NULL;
 	vm->pid_start = 0;
 	vm->adopted = false;
 	vm->reaped = false;
@@ -344,6 +347,8 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	svm_state now = vm->state;
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
+	images_release(vm->s->images, image_held);
+	free(image_held);
 
 	if (failed) {
 		svm_emit(vm->s, SVM_EV_ERROR, vm, 0, NULL);

@@ -251,14 +251,14 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	emit_state(vm, seq);
 
 	int rc = -1;
-	char *fc_version = NULL, *binary = NULL;
+	char *fc_version = NULL, *binary = NULL, *image_held = NULL;
 	bool net_done = false, staged = false;
 	svm *s = vm->s;
 	/* everything checked and resolved before anything is built (DESIGN §6) */
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, cfg, err) < 0 ||
 	    check_config(vm, cfg, err) < 0 ||
 	    svm_config_validate(cfg, err) < 0 || svm_config_check_bootable(cfg, err) < 0 ||
-	    images_apply(s->images, cfg, &fc_version, err) < 0 ||
+	    images_apply(s->images, cfg, &fc_version, &image_held, err) < 0 ||
 	    userfiles_open_config(uf, cfg, err) < 0 ||
 	    !(binary = images_firecracker(s->images, fc_version, err)) || cancelled(vm, cancel, err))
 		goto out;
@@ -301,6 +301,10 @@ out:
 		vm->running_ns = svm_now_ns();
 		vm->started_as = end;
 		vm->started_pid = vm->pid;
+		/* the VMM's end (vm_proc.c) gives the bundle back */
+		free(vm->image_held);
+		vm->image_held = image_held;
+		image_held = NULL;
 		if (new_config) {
 			json_decref(vm->config);
 			vm->config = json_incref(new_config);
@@ -322,6 +326,8 @@ out:
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
 	emit_state(vm, seq);
+	images_release(s->images, image_held);
+	free(image_held);
 	json_decref(cfg);
 	json_decref(new_config);
 	json_decref(md);

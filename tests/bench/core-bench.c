@@ -179,10 +179,12 @@ static int bench_image(const char *work, int runs)
 	int rc = 0;
 	for (int r = 0; r < runs && rc == 0; r++) {
 		json_t *cfg = json_pack("{s:s}", "image", id);
-		char *version = NULL;
+		char *version = NULL, *held = NULL;
 		t0 = now_ms();
-		int a = images_apply(s->images, cfg, &version, &e);
+		int a = images_apply(s->images, cfg, &version, &held, &e);
 		double ms = now_ms() - t0;
+		images_release(s->images, held);
+		free(held);
 		if (a < 0 || !json_object_get(json_object_get(cfg, "bootSource"), "kernelImagePath")) {
 			fprintf(stderr, "apply: %s\n", a < 0 ? e.message : "no kernel filled in");
 			rc = 1;

@@ -714,10 +714,16 @@ static void cache_hits(void)
 	json_t *cfg = json_pack("{s:s}", "image", "big");
 	char *ver = NULL;
 	t0 = now_ms();
-	rc = images_apply(im, cfg, &ver, &e);
+	char *held = NULL;
+	rc = images_apply(im, cfg, &ver, &held, &e);
 	double apply_ms = now_ms() - t0;
 	printf("# figures: images_apply on a cached 1 GiB bundle %.3f ms\n", apply_ms);
 	CHECK(rc == 0 && hashes(s) == h0, "images_apply of a cached bundle re-hashes nothing");
+	CHECK(held && !strcmp(held, "big"), "images_apply holds the bundle it gave");
+	CHECK(images_evict(im, "big", &e) < 0 && e.code == SVM_INVALID_STATE,
+	      "a held bundle is not evicted");
+	images_release(im, held);
+	free(held);
 	json_decref(cfg);
 	free(ver);
 
@@ -1064,9 +1070,11 @@ static void apply_and_ctl(void)
 	svm_error e;
 	json_t *cfg = json_loads("{\"image\": \"latest\", \"bootSource\": {\"bootArgs\": "
 				 "\"console=ttyS0 reboot=k panic=1 pci=off\"}}", 0, NULL);
-	char *ver = NULL;
-	int rc = images_apply(im, cfg, &ver, &e);
+	char *ver = NULL, *held = NULL;
+	int rc = images_apply(im, cfg, &ver, &held, &e);
 	CHECK(rc == 0, "images_apply with \"image\": \"latest\"");
+	images_release(im, held);
+	free(held);
 	if (rc < 0)
 		printf("# %s\n", e.message);
 	json_t *bs = json_object_get(cfg, "bootSource");
@@ -1087,7 +1095,9 @@ static void apply_and_ctl(void)
 			 " \"drives\": [{\"driveId\": \"rootfs\", \"pathOnHost\": \"/r\", \"isRootDevice\": true}]}",
 			 0, NULL);
 	long pages = server_count("/bucket/");
-	rc = images_apply(im, cfg, &ver, &e);
+	rc = images_apply(im, cfg, &ver, &held, &e);
+	images_release(im, held);
+	free(held);
 	bs = json_object_get(cfg, "bootSource");
 	CHECK(rc == 0 && !strcmp(json_string_value(json_object_get(bs, "kernelImagePath")), "/k") &&
 		      !strcmp(json_string_value(json_object_get(bs, "bootArgs")), "mine") &&
@@ -1097,7 +1107,7 @@ static void apply_and_ctl(void)
 	free(ver);
 	json_decref(cfg);
 	cfg = json_loads("{\"image\": \"no-such-bundle\"}", 0, NULL);
-	CHECK(images_apply(im, cfg, &ver, &e) < 0 && e.code == SVM_BASE_IMAGE_RESOLVE_FAILED,
+	CHECK(images_apply(im, cfg, &ver, &held, &e) < 0 && e.code == SVM_BASE_IMAGE_RESOLVE_FAILED && !held,
 	      "an unknown bundle id: BASE_IMAGE_RESOLVE_FAILED");
 	json_decref(cfg);
 
@@ -1163,8 +1173,10 @@ static void offline(void)
 		return;
 	svm_error e;
 	json_t *cfg = json_loads("{\"image\": \"lts\"}", 0, NULL);
-	char *ver = NULL;
-	CHECK(images_apply(s->images, cfg, &ver, &e) == 0, "offline: a remembered preset still starts");
+	char *ver = NULL, *held = NULL;
+	CHECK(images_apply(s->images, cfg, &ver, &held, &e) == 0, "offline: a remembered preset still starts");
+	images_release(s->images, held);
+	free(held);
 	free(ver);
 	json_decref(cfg);
 	char *t = images_preset_target(s->images, "latest");
