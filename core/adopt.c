@@ -220,7 +220,7 @@ static int adopt_one(svm *s, const json_t *doc, const char *id, pid_t pid, int p
 		snprintf(why, len, "%s", e.message);
 		return -1;
 	}
-	net_adopt_leases(s->net, vm, json_object_get(doc, "leases"));
+	net_adopt_leases(s->net, vm->id, vm->name, json_object_get(doc, "leases"));
 	if (vm_proc_adopt(vm, pid, pidfd, &e) < 0) {
 		snprintf(why, len, "%s", e.message);
 		svm_remove_vm(s, name, NULL); /* not live yet: it goes, with its leases */

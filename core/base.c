@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base.h"
 #include "smartvm.h"
 
 uint64_t svm_now_ns(void)

@@ -974,3 +974,17 @@ json_t *svm_payload_netif_update(const char *iface_id, const json_t *update, svm
 	json_decref(body);
 	return out;
 }
+
+char *svm_config_vsock_host_path(const json_t *cfg, const char *rundir)
+{
+	const json_t *vsock = json_object_get(cfg, "vsock");
+	if (!vsock)
+		return NULL;
+	const char *user = json_string_value(json_object_get(vsock, "udsPath"));
+	char *p = NULL;
+	if (user)
+		return strdup(user); /* where the user asked (under -o paths with allow_other) */
+	if (asprintf(&p, "%s/vsock.sock", rundir) < 0)
+		return NULL;
+	return p;
+}

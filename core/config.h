@@ -71,4 +71,8 @@ json_t *svm_payload_rate_limiter(const json_t *rl);     /* {bandwidth, ops} */
  * (camelCase); NULL + err if it has other fields or bad values. */
 json_t *svm_payload_netif_update(const char *iface_id, const json_t *update, svm_error *err);
 
+/* The host side of cfg's vsock (malloc'd): vsock.udsPath, or RUNDIR/vsock.sock; NULL
+ * without a vsock device. */
+char *svm_config_vsock_host_path(const json_t *cfg, const char *rundir);
+
 #endif

@@ -1,7 +1,8 @@
 /*
- * images.c - the images object: settings, the in-memory state (downloads in
- * flight, the bundles VMs hold, the last failure), the event hook, and the
- * operations the core and /images/ctl call. The work itself is in images_*.c.
+ * images.c - the images object and its operations: settings, the event hook,
+ * and what the core and /images/ctl call (fetch, apply, verify, prune, evict).
+ * The state every images file shares (flights, holds, events) is in
+ * images_state.c; the work itself is in the other images_*.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -18,29 +19,7 @@
 #include "images_int.h"
 #include "safedir.h"
 
-#define PROGRESS_EVERY_NS (100 * 1000 * 1000ULL) /* status events at most 10/s */
 #define MAX_DIR_LEN 3000 /* + "/" + id (200) + "/" + file name (200) + suffixes < PATH_MAX */
-
-int img_fmt(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-bool img_valid_name(const char *name)
-{
-	/* no leading dot: "." and "..", and the hidden files the cache keeps
-	 * beside its entries (.NAME.partial-XXXXXX, .preset-NAME, .lock) */
-	if (!name || !*name || strlen(name) > 200 || name[0] == '.')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
-			return false;
-	return true;
-}
 
 static char *dup_or(const char *v, const char *def)
 {
@@ -57,15 +36,14 @@ static char *url_setting(const char *v, const char *def)
 	return u;
 }
 
-svm_images *images_new(svm *s, svm_error *err)
+svm_images *images_new(const images_settings *o, svm_sink *sink, svm_error *err)
 {
-	const svm_options *o = &s->opt;
 	if (o->max_images > INT_MAX) {
 		svm_error_set(err, SVM_INVALID_BASE_IMAGE_CACHE_LIMIT,
 			      "maxStoredBaseImages must be a positive integer");
 		return NULL;
 	}
-	if (strlen(s->data_dir) > MAX_DIR_LEN || strlen(s->image_cache) > MAX_DIR_LEN) {
+	if (strlen(o->data_dir) > MAX_DIR_LEN || strlen(o->cache_dir) > MAX_DIR_LEN) {
 		svm_error_set(err, SVM_NAME_TOO_LONG, "data dir or image cache path over %d bytes",
 			      MAX_DIR_LEN);
 		return NULL;
@@ -74,29 +52,33 @@ svm_images *images_new(svm *s, svm_error *err)
 	 * default lies in the data dir; one set elsewhere (-o imagecache=/tmp/...)
 	 * gets the same care: a real directory, ours, 0700 - never one another
 	 * user planted (a symlink, their directory) to feed us bundles. */
-	if (safedir_make(s->image_cache, err) < 0)
+	if (safedir_make(o->cache_dir, err) < 0)
 		return NULL;
 	svm_images *im = calloc(1, sizeof *im);
 	if (!im) {
 		svm_error_set(err, SVM_NO_SPACE, "out of memory");
 		return NULL;
 	}
-	im->s = s;
+	im->sink = sink;
 	pthread_mutex_init(&im->mu, NULL);
-	im->data_dir = strdup(s->data_dir);
-	im->cache_dir = strdup(s->image_cache);
-	im->arch = strdup(s->arch);
-	im->manifest = s->manifest ? strdup(s->manifest) : NULL;
+	im->data_dir = strdup(o->data_dir);
+	im->cache_dir = strdup(o->cache_dir);
+	im->arch = strdup(o->arch);
+	im->manifest = o->manifest ? strdup(o->manifest) : NULL;
+	im->firecracker = o->firecracker ? strdup(o->firecracker) : NULL;
+	im->fc_version_opt = o->fc_version ? strdup(o->fc_version) : NULL;
+	im->default_config = o->default_config ? strdup(o->default_config) : NULL;
+	im->path_allowed = o->path_allowed;
+	im->path_ud = o->path_ud;
 	im->releases_url = url_setting(o->releases_url, IMG_DEFAULT_RELEASES_URL);
 	im->ci_bucket_url = url_setting(o->ci_bucket_url, IMG_DEFAULT_CI_BUCKET_URL);
 	im->max_images = o->max_images ? o->max_images : 2;
 	return im;
 }
 
-void svm_images_cancel(svm *s)
+void images_cancel(svm_images *im)
 {
-	if (s && s->images)
-		atomic_store(&s->images->cancelled, true);
+	atomic_store(&im->cancelled, true);
 }
 
 void images_free(svm_images *im)
@@ -116,6 +98,9 @@ void images_free(svm_images *im)
 	free(im->cache_dir);
 	free(im->arch);
 	free(im->manifest);
+	free(im->firecracker);
+	free(im->fc_version_opt);
+	free(im->default_config);
 	free(im->releases_url);
 	free(im->ci_bucket_url);
 	pthread_mutex_destroy(&im->mu);
@@ -128,135 +113,6 @@ void images_set_hook(svm_images *im, images_event_fn fn, void *ud)
 	im->hook = fn;
 	im->hook_ud = ud;
 	pthread_mutex_unlock(&im->mu);
-}
-
-void img_emit(svm_images *im, images_event ev, const char *id)
-{
-	pthread_mutex_lock(&im->mu);
-	images_event_fn fn = im->hook;
-	void *ud = im->hook_ud;
-	pthread_mutex_unlock(&im->mu);
-	if (fn)
-		fn(ud, ev, id);
-}
-
-/* ------------------------------------------------------------ flights */
-
-static img_flight *flight_locked(svm_images *im, const char *id)
-{
-	for (size_t i = 0; i < im->nflights; i++)
-		if (!strcmp(im->flights[i].id, id))
-			return &im->flights[i];
-	return NULL;
-}
-
-void img_flight_begin(svm_images *im, const char *id)
-{
-	pthread_mutex_lock(&im->mu);
-	img_flight *f = flight_locked(im, id);
-	bool added = false;
-	if (f) {
-		f->refs++;
-	} else {
-		img_flight *nv = realloc(im->flights, (im->nflights + 1) * sizeof *nv);
-		if (nv) {
-			im->flights = nv;
-			nv[im->nflights++] = (img_flight){.id = strdup(id), .refs = 1};
-			added = true;
-		}
-	}
-	pthread_mutex_unlock(&im->mu);
-	if (added)
-		img_emit(im, IMAGES_EV_ADDED, id);
-	img_emit(im, IMAGES_EV_STATUS, id);
-}
-
-void img_flight_end(svm_images *im, const char *id)
-{
-	pthread_mutex_lock(&im->mu);
-	img_flight *f = flight_locked(im, id);
-	if (f && --f->refs == 0) {
-		free(f->id);
-		*f = im->flights[--im->nflights];
-	}
-	pthread_mutex_unlock(&im->mu);
-	img_emit(im, IMAGES_EV_STATUS, id);
-}
-
-bool img_flight_active(svm_images *im, const char *id)
-{
-	pthread_mutex_lock(&im->mu);
-	bool on = flight_locked(im, id) != NULL;
-	pthread_mutex_unlock(&im->mu);
-	return on;
-}
-
-void img_flight_progress(svm_images *im, const char *id, int which, uint64_t done,
-			 uint64_t total)
-{
-	uint64_t now = svm_now_ns();
-	bool emit = false;
-	pthread_mutex_lock(&im->mu);
-	img_flight *f = flight_locked(im, id);
-	if (f) {
-		bool changed = f->done[which] != done || f->total[which] != total;
-		f->done[which] = done;
-		f->total[which] = total;
-		if (changed && (now - f->last_emit_ns >= PROGRESS_EVERY_NS || (total && done == total))) {
-			f->last_emit_ns = now;
-			emit = true;
-		}
-	}
-	pthread_mutex_unlock(&im->mu);
-	if (emit)
-		img_emit(im, IMAGES_EV_STATUS, id);
-}
-
-/* ------------------------------------------------------------ uses and holds */
-
-void images_hold(svm_images *im, const char *bundle_id)
-{
-	if (!bundle_id)
-		return;
-	pthread_mutex_lock(&im->mu);
-	for (size_t i = 0; i < im->nholds; i++)
-		if (!strcmp(im->holds[i].bundle_id, bundle_id)) {
-			im->holds[i].count++;
-			pthread_mutex_unlock(&im->mu);
-			return;
-		}
-	img_hold *nv = realloc(im->holds, (im->nholds + 1) * sizeof *nv);
-	if (nv) {
-		im->holds = nv;
-		nv[im->nholds++] = (img_hold){.bundle_id = strdup(bundle_id), .count = 1};
-	}
-	pthread_mutex_unlock(&im->mu);
-}
-
-void images_release(svm_images *im, const char *bundle_id)
-{
-	if (!bundle_id)
-		return;
-	pthread_mutex_lock(&im->mu);
-	for (size_t i = 0; i < im->nholds; i++)
-		if (!strcmp(im->holds[i].bundle_id, bundle_id)) {
-			if (--im->holds[i].count == 0) {
-				free(im->holds[i].bundle_id);
-				im->holds[i] = im->holds[--im->nholds];
-			}
-			break;
-		}
-	pthread_mutex_unlock(&im->mu);
-}
-
-bool img_in_use(svm_images *im, const char *id)
-{
-	bool used = false;
-	pthread_mutex_lock(&im->mu);
-	for (size_t i = 0; i < im->nholds && !used; i++)
-		used = !strcmp(im->holds[i].bundle_id, id);
-	pthread_mutex_unlock(&im->mu);
-	return used;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -328,7 +184,7 @@ int images_fetch_arch(svm_images *im, const char *preset, const char *arch, bool
 	if (!other)
 		img_preset_set(im, preset, id); /* another arch's is not this host's latest */
 	else
-		svm_log(im->s, "images: %s for %s fetched as %s (not this host's %s)", preset, arch, id,
+		sink_log(im->sink, "images: %s for %s fetched as %s (not this host's %s)", preset, arch, id,
 			preset);
 	if (bundle_id)
 		*bundle_id = id;
@@ -390,8 +246,8 @@ static bool default_boot_args(svm_images *im, const char *args)
 	const char *def = json_string_value(json_object_get(json_object_get(d, "bootSource"), "bootArgs"));
 	bool same = def && !strcmp(def, args);
 	json_decref(d);
-	if (!same && im->s->default_config) {
-		d = json_loads(im->s->default_config, 0, NULL);
+	if (!same && im->default_config) {
+		d = json_loads(im->default_config, 0, NULL);
 		def = json_string_value(json_object_get(json_object_get(d, "bootSource"), "bootArgs"));
 		same = def && !strcmp(def, args);
 		json_decref(d);
@@ -461,7 +317,7 @@ int images_verify(svm_images *im, const char *id, svm_error *err)
 	if (!b)
 		return -1;
 	json_decref(b);
-	svm_log(im->s, "images: bundle %s verified", id);
+	sink_log(im->sink, "images: bundle %s verified", id);
 	return 0;
 }
 
@@ -489,7 +345,7 @@ int images_prune_keeping(svm_images *im, const char *keep, svm_error *err)
 	}
 	if (list && !*list)
 		strcpy(list, "nothing");
-	svm_log(im->s, "images: prune%s%s evicted %s", keep ? " keeping " : "", keep ? keep : "",
+	sink_log(im->sink, "images: prune%s%s evicted %s", keep ? " keeping " : "", keep ? keep : "",
 		list ? list : "?");
 	pthread_mutex_lock(&im->mu);
 	free(im->last_prune);

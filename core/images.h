@@ -12,9 +12,8 @@
  *   CACHE/.ID.lock                               single flight (flock) per bundle
  *   CACHE/.ID.partial-XXXXXX                     a download in progress (never a bundle)
  *
- * Settings: data_dir, image_cache, firecracker, fc_version, arch, manifest and
- * max_images of svm_options, and the URLs releases_url and ci_bucket_url (read once
- * here and copied; the caller's strings must stay valid while svm_new runs).
+ * Settings: images_settings (copied by images_new), from the orchestrator's
+ * options.
  *
  * Every function is thread-safe. Functions that download block the calling thread;
  * none of them holds a lock of the orchestrator or of a VM while it waits.
@@ -26,12 +25,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "smartvm.h"
+#include "svmlog.h"
 
 typedef struct svm_images svm_images;
 
-/* Validates the settings (INVALID_BASE_IMAGE_CACHE_LIMIT, ...); touches no network. */
-svm_images *images_new(svm *s, svm_error *err);
+typedef struct images_settings {
+	const char *data_dir, *cache_dir, *arch;
+	const char *manifest;       /* -o manifest, or NULL */
+	const char *firecracker;    /* -o firecracker: the one binary, or NULL */
+	const char *fc_version;     /* -o fcversion, or NULL */
+	const char *default_config; /* -o config's JSON (its bootArgs count as a default) */
+	const char *releases_url, *ci_bucket_url; /* NULL: the defaults */
+	unsigned max_images;        /* 0: 2 */
+	/* A host path a user names in /images/ctl (a local manifest, a clone's
+	 * source) is taken only where this says (the mount's -o paths). */
+	bool (*path_allowed)(void *ud, const char *path);
+	void *path_ud;
+} images_settings;
+
+/* Validates the settings (INVALID_BASE_IMAGE_CACHE_LIMIT, ...); touches no network.
+ * Lines go to sink. */
+svm_images *images_new(const images_settings *set, svm_sink *sink, svm_error *err);
 void images_free(svm_images *im);
+/* The mount is ending: every transfer stops. */
+void images_cancel(svm_images *im);
 
 /* Before a VM starts: if cfg has "image", ensures that bundle (downloading it if
  * needed) and fills bootSource.kernelImagePath, bootSource.bootArgs and a root

@@ -343,7 +343,7 @@ static json_t *build(svm_images *im, const img_source *src, svm_error *err)
 	if (put_in_place(im, id, staging, msg, sizeof msg) < 0)
 		goto fail;
 	img_flight_end(im, id);
-	svm_log(im->s, "images: bundle %s ready (%s %lld bytes, %s %lld bytes)", id,
+	sink_log(im->sink, "images: bundle %s ready (%s %lld bytes, %s %lld bytes)", id,
 		src->art[0].file_name, (long long)st[0].st_size, src->art[1].file_name,
 		(long long)st[1].st_size);
 	img_emit(im, IMAGES_EV_CHANGED, id);
@@ -355,7 +355,7 @@ fail:
 	img_flight_end(im, id);
 	svm_error_set(err, SVM_BASE_IMAGE_PREPARE_FAILED,
 		      "Failed to prepare base image bundle %s: %s", id, msg);
-	svm_log(im->s, "images: %s", err ? err->message : msg);
+	sink_log(im->sink, "images: %s", err ? err->message : msg);
 	char dir[PATH_MAX];
 	img_fmt(dir, sizeof dir, "%s/%s", im->cache_dir, id);
 	if (access(dir, F_OK) < 0)
@@ -399,14 +399,14 @@ static json_t *ensure(svm_images *im, const img_source *src, bool force, bool fu
 	if (b) {
 		char why[512];
 		if (!matches_source(b, src)) {
-			svm_log(im->s, "images: bundle %s: its source changed; fetching it again", id);
+			sink_log(im->sink, "images: bundle %s: its source changed; fetching it again", id);
 		} else if (check_bundle(im, b, full, why, sizeof why) == 0) {
 			touch(im, b);
 			img_unlock_bundle(lk);
 			img_prune(im, id, NULL, NULL);
 			return b;
 		} else {
-			svm_log(im->s, "warning: bundle %s: %s; fetching it again", id, why);
+			sink_log(im->sink, "warning: bundle %s: %s; fetching it again", id, why);
 		}
 		json_decref(b);
 	}
@@ -490,7 +490,7 @@ json_t *img_ensure_cached(svm_images *im, const char *id, bool full_verify, svm_
 		return b;
 	}
 	img_unlock_bundle(lk);
-	svm_log(im->s, "warning: bundle %s: %s; fetching it again", id, why);
+	sink_log(im->sink, "warning: bundle %s: %s; fetching it again", id, why);
 	/* repaired from where it came from, against the checksums it was made with */
 	img_source src = {0};
 	json_t *fresh = NULL;

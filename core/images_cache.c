@@ -224,16 +224,16 @@ int img_prune(svm_images *im, const char *keep, char ***evicted, svm_error *err)
 	size_t nev = 0;
 	for (size_t i = im->max_images; i < n; i++) {
 		if (img_in_use(im, v[i].id)) {
-			svm_log(im->s, "warning: base image cache is over its limit of %u bundle(s), but "
+			sink_log(im->sink, "warning: base image cache is over its limit of %u bundle(s), but "
 				       "%s is in use by a running VM: kept", im->max_images, v[i].id);
 			continue;
 		}
-		svm_log(im->s, "warning: base image cache stores at most %u bundle(s). Evicting %s "
+		sink_log(im->sink, "warning: base image cache stores at most %u bundle(s). Evicting %s "
 			       "from %s/%s. Configure maximages to change this behavior.",
 			im->max_images, v[i].id, im->cache_dir, v[i].id);
 		svm_error e2;
 		if (img_evict(im, v[i].id, false, &e2) < 0) {
-			svm_log(im->s, "warning: could not evict %s: %s", v[i].id, e2.message);
+			sink_log(im->sink, "warning: could not evict %s: %s", v[i].id, e2.message);
 			continue;
 		}
 		if (evicted) {
@@ -284,7 +284,7 @@ int img_evict(svm_images *im, const char *id, bool explicit_op, svm_error *err)
 	img_unlock_bundle(lk);
 	if (rc == 0) {
 		if (explicit_op)
-			svm_log(im->s, "images: evicted %s", id);
+			sink_log(im->sink, "images: evicted %s", id);
 		img_emit(im, IMAGES_EV_REMOVED, id);
 		static const char *const presets[] = {"latest", "lts", "hosted"};
 		for (size_t i = 0; i < 3; i++) {

@@ -33,7 +33,7 @@ static bool force_word(int argc, char **argv, int at, svm_error *err)
  * very words this parser runs. */
 static int host_path_ok(svm_images *im, const char *path, svm_error *err)
 {
-	if (svm_host_path_allowed(im->s, path))
+	if (!im->path_allowed || im->path_allowed(im->path_ud, path))
 		return 0;
 	return svm_error_set(err, SVM_PERMISSION, "host path %s is not under -o paths", path);
 }

@@ -161,7 +161,7 @@ static int fetch_release(svm_images *im, const char *version, char *msg, size_t 
 		img_fmt(msg, msglen, "%s: %s", archive, strerror(errno));
 		goto out;
 	}
-	svm_log(im->s, "images: downloading Firecracker %s from %s", version, url);
+	sink_log(im->sink, "images: downloading Firecracker %s from %s", version, url);
 	struct fc_progress pr = {im, version};
 	int dl = img_http_download(url, fd, -1, hex, NULL, on_fc_progress, &pr, NULL, msg, msglen);
 	set_progress(im, NULL);
@@ -177,7 +177,7 @@ static int fetch_release(svm_images *im, const char *version, char *msg, size_t 
 		goto out;
 	}
 	if (!have)
-		svm_log(im->s, "warning: Firecracker %s: the release publishes no SHA-256 for %s",
+		sink_log(im->sink, "warning: Firecracker %s: the release publishes no SHA-256 for %s",
 			version, name);
 	static const char *const bins[2] = {"firecracker", "jailer"};
 	for (int i = 0; i < 2; i++) {
@@ -190,7 +190,7 @@ static int fetch_release(svm_images *im, const char *version, char *msg, size_t 
 				img_fmt(msg, msglen, "%s: %s", name, m);
 				goto out;
 			}
-			svm_log(im->s, "images: Firecracker %s: no jailer (%s)", version, m);
+			sink_log(im->sink, "images: Firecracker %s: no jailer (%s)", version, m);
 		}
 	}
 	unlink(archive);
@@ -206,7 +206,7 @@ static int fetch_release(svm_images *im, const char *version, char *msg, size_t 
 	}
 	staging[0] = '\0';
 	rc = 0;
-	svm_log(im->s, "images: Firecracker %s%s ready in %s", version,
+	sink_log(im->sink, "images: Firecracker %s%s ready in %s", version,
 		have ? " (SHA-256 verified)" : "", final);
 out:
 	if (staging[0])
@@ -238,7 +238,7 @@ static char *ensure_version(svm_images *im, const char *version, svm_error *err)
 	if (rc < 0) {
 		svm_error_set(err, SVM_DOWNLOAD_FAILED, "Failed to download Firecracker %s: %s", version,
 			      msg);
-		svm_log(im->s, "images: %s", err ? err->message : msg);
+		sink_log(im->sink, "images: %s", err ? err->message : msg);
 		return NULL;
 	}
 	return strdup(path);
@@ -259,7 +259,7 @@ char *images_fetch_firecracker(svm_images *im, const char *version, svm_error *e
 	}
 	char *p = ensure_version(im, version, err);
 	if (p)
-		svm_log(im->s, "images: Firecracker %s at %s", version, p);
+		sink_log(im->sink, "images: Firecracker %s at %s", version, p);
 	return p;
 }
 
@@ -309,15 +309,14 @@ char *images_cached_fc_version(svm_images *im)
 
 char *images_firecracker(svm_images *im, const char *version, svm_error *err)
 {
-	svm *s = im->s;
-	if (s->firecracker) {
-		if (vmm_check_binary(s->firecracker, err) < 0)
+	if (im->firecracker) {
+		if (vmm_check_binary(im->firecracker, err) < 0)
 			return NULL;
-		return strdup(s->firecracker);
+		return strdup(im->firecracker);
 	}
 	/* the configured version wins over the image's (as the seed's integration
 	 * test: SMARTVM_FIRECRACKER_VERSION || baseImage.firecrackerVersion) */
-	const char *want = s->fc_version_opt ? s->fc_version_opt : version;
+	const char *want = im->fc_version_opt ? im->fc_version_opt : version;
 	char latest[64];
 	char *cached = NULL;
 	if (!want) {

@@ -87,7 +87,7 @@ char *images_blank(svm_images *im, const char *name, unsigned mib, svm_error *er
 	}
 	if (place(tmp, target, SVM_ROOTFS_CREATE_FAILED, err) < 0)
 		return NULL;
-	svm_log(im->s, "images: blank rootfs %s (%u MiB)", target, mib);
+	sink_log(im->sink, "images: blank rootfs %s (%u MiB)", target, mib);
 	return strdup(target);
 }
 
@@ -184,7 +184,7 @@ char *images_clone(svm_images *im, const char *src, const char *name, svm_error 
 		free(from);
 		return NULL;
 	}
-	svm_log(im->s, "images: cloned %s to %s (%s)", from, target, reflinked ? "reflink" : "copy");
+	sink_log(im->sink, "images: cloned %s to %s (%s)", from, target, reflinked ? "reflink" : "copy");
 	free(from);
 	return strdup(target);
 }
@@ -247,7 +247,7 @@ char *images_import_checked(svm_images *im, const char *kind, const char *url, c
 	}
 	if (place(tmp, target, SVM_DOWNLOAD_FAILED, err) < 0)
 		return NULL;
-	svm_log(im->s, "images: imported %s %s (%llu bytes, sha256 %s%s)", kind, target,
+	sink_log(im->sink, "images: imported %s %s (%llu bytes, sha256 %s%s)", kind, target,
 		(unsigned long long)bytes, hex, *want ? ", as expected" : ", not checked: none given");
 	return strdup(target);
 }

@@ -6,14 +6,15 @@
 #define SVM_IMAGES_INT_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "base.h"
 #include "images.h"
-#include "internal.h"
 
 #define IMG_DEFAULT_RELEASES_URL "https://github.com/firecracker-microvm/firecracker/releases"
 #define IMG_DEFAULT_CI_BUCKET_URL "https://s3.amazonaws.com/spec.ccfc.min"
@@ -37,8 +38,11 @@ typedef struct img_hold {
 } img_hold;
 
 struct svm_images {
-	svm *s;
+	svm_sink *sink;
 	char *data_dir, *cache_dir, *arch, *manifest, *releases_url, *ci_bucket_url;
+	char *firecracker, *fc_version_opt, *default_config;
+	bool (*path_allowed)(void *ud, const char *path);
+	void *path_ud;
 	unsigned max_images;
 	atomic_bool cancelled; /* the mount is ending: every transfer stops */
 	pthread_mutex_t mu; /* guards everything below */

@@ -12,10 +12,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "config.h"
 #include "fcapi.h"
 #include "loop.h"
 #include "ring.h"
 #include "smartvm.h"
+#include "base.h"
+#include "svmlog.h"
 
 #define SVM_ID_LEN 8          /* random [a-z0-9] */
 #define SVM_SOCK_MAX 108      /* sizeof(sun_path) */
@@ -41,8 +44,7 @@ struct svm {
 	uint64_t next_gen;
 	char *fc_version;     /* resolved lazily */
 	bool fc_emulator;     /* the binary is fc-emulator, the test double (with fc_version) */
-	svm_ring log;         /* the daemon's own log */
-	svm_ring errors;      /* the root error file */
+	svm_sink sink;        /* the daemon's log, the root error file, events */
 	svm_ring image_errors; /* /images/error */
 	atomic_int ops;       /* async ops in flight */
 	pthread_cond_t ops_cv;
@@ -124,22 +126,18 @@ struct svm_vm {
 	uint64_t metrics_seq;
 };
 
-/* One failure as one line of an error file: "command: message", control bytes as \xHH. */
-void svm_note_line(svm_ring *r, const char *command, const svm_error *e);
-
-/* time */
-uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */
-int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
-
-/* events: record under vm->mu with vm_event_locked, deliver after unlocking */
-void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text);
+/* events: record under vm->mu with vm_event_locked, deliver after unlocking
+ * (sink_emit(&vm->s->sink, ...)) */
 uint64_t vm_state_locked(svm_vm *vm, svm_state st); /* set + record; returns seq */
 uint64_t vm_event_locked(svm_vm *vm, const char *line); /* record an event; returns seq */
 /* -o persist: rewrites the VM's definition (persist.c); a failure is a log line. */
 void vm_persist_locked(svm_vm *vm);
 /* The host side of cfg's vsock (malloc'd): vsock.udsPath, or RUNTIME/vsock.sock; NULL
  * without a vsock device. Caller holds vm->mu, or owns cfg. */
-char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg);
+static inline char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg)
+{
+	return svm_config_vsock_host_path(cfg, vm->rundir);
+}
 /* The owner's uid, for the lower files (svm_vm_owner_uid is the public one). */
 static inline uid_t vm_owner(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
 void vm_touch(svm_vm *vm);

@@ -12,7 +12,7 @@
 
 /* ------------------------------------------------------------ object */
 
-svm_net *net_new(svm *s, svm_error *err)
+svm_net *net_new(const net_settings *s, svm_sink *sink, svm_error *err)
 {
 	net_cidr sn;
 	if (net_check_ifname(s->bridge, "bridge", err) < 0 || net_subnet_parse(s->subnet, &sn, err) < 0)
@@ -28,7 +28,8 @@ svm_net *net_new(svm *s, svm_error *err)
 		return NULL;
 	}
 	pthread_mutex_init(&n->mu, NULL);
-	n->s = s;
+	n->sink = sink;
+	snprintf(n->runtime_dir, sizeof n->runtime_dir, "%s", s->runtime_dir);
 	n->sn = sn;
 	n->ip_forward_orig = -1;
 	n->lock_fd = -1;
@@ -67,11 +68,11 @@ static void lease_remove(svm_net *n, struct nl_sock *sk, size_t i, const char *w
 	net_lease *l = &n->leases[i];
 	svm_error e;
 	if (!sk)
-		svm_log(n->s, "net: cannot remove TAP %s: no netlink socket", l->tap);
+		sink_log(n->sink, "net: cannot remove TAP %s: no netlink socket", l->tap);
 	else if (net_link_delete(sk, l->tap, &e) < 0)
-		svm_log(n->s, "net: %s", e.message);
+		sink_log(n->sink, "net: %s", e.message);
 	else
-		svm_log(n->s, "net: removed TAP %s of %s/%s (%s)", l->tap, l->vm_name, l->iface, why);
+		sink_log(n->sink, "net: removed TAP %s of %s/%s (%s)", l->tap, l->vm_name, l->iface, why);
 	memmove(l, l + 1, (n->nleases - i - 1) * sizeof *l);
 	n->nleases--;
 }
@@ -89,7 +90,7 @@ void net_free(svm_net *n)
 	net_host_unlock(n);
 	pthread_mutex_unlock(&n->mu);
 	/* svm_free tried before our files were gone; only if empty */
-	rmdir(svm_runtime_dir(n->s));
+	rmdir(n->runtime_dir);
 	free(n->leases);
 	free(n->notes);
 	pthread_mutex_destroy(&n->mu);
@@ -222,7 +223,7 @@ static net_lease *lease_new(svm_net *n, struct nl_sock *sk, const char *vm_id,
 	net_neigh_flush(sk, n->bridge_index, l.addr);
 	n->leases[n->nleases] = l;
 	char a[NET_ADDRSTRLEN];
-	svm_log(n->s, "net: TAP %s for %s/%s: %s %s", l.tap, vm_name, iface, net_ipv4_str(l.addr, a),
+	sink_log(n->sink, "net: TAP %s for %s/%s: %s %s", l.tap, vm_name, iface, net_ipv4_str(l.addr, a),
 		l.mac);
 	return &n->leases[n->nleases++];
 }
@@ -236,7 +237,7 @@ static int lease_check(svm_net *n, struct nl_sock *sk, net_lease *l, svm_error *
 	int idx = net_link_index(sk, l->tap);
 	if (idx > 0)
 		return net_link_setup(sk, idx, NULL, n->bridge_index, err); /* no-op if so */
-	svm_log(n->s, "net: TAP %s of %s/%s was gone: creating it again", l->tap, l->vm_name,
+	sink_log(n->sink, "net: TAP %s of %s/%s was gone: creating it again", l->tap, l->vm_name,
 		l->iface);
 	return tap_build(n, sk, l, err);
 }
@@ -275,10 +276,9 @@ static void remove_vm_leases(svm_net *n, struct nl_sock *sk, const char *vm_id, 
 
 /* One interface: its lease (new, existing, or none when hostDevName names a
  * link that is not ours: honoured as given). */
-static int prepare_iface(svm_net *n, struct nl_sock *sk, svm_vm *vm, json_t *iface,
-			 net_lease **out, svm_error *err)
+static int prepare_iface(svm_net *n, struct nl_sock *sk, const char *id, const char *name,
+			 json_t *iface, net_lease **out, svm_error *err)
 {
-	const char *id = svm_vm_id(vm), *name = svm_vm_name(vm);
 	const char *ifid = json_string_value(json_object_get(iface, "ifaceId"));
 	const char *host = json_string_value(json_object_get(iface, "hostDevName"));
 	if (!ifid)
@@ -299,7 +299,7 @@ static int prepare_iface(svm_net *n, struct nl_sock *sk, svm_vm *vm, json_t *ifa
 		if (!l) {
 			int idx = net_link_index(sk, host);
 			if (idx > 0) {
-				svm_log(n->s, "net: %s/%s uses %s as given (not made by smartvmfs)",
+				sink_log(n->sink, "net: %s/%s uses %s as given (not made by smartvmfs)",
 					name, ifid, host);
 				return 0;
 			}
@@ -324,7 +324,7 @@ static int prepare_iface(svm_net *n, struct nl_sock *sk, svm_vm *vm, json_t *ifa
 
 /* The seed's getGuestNetworkBootArgs for the first interface that has a lease,
  * unless the boot arguments carry an ip= already. */
-static void add_boot_arg(svm_net *n, svm_vm *vm, json_t *cfg, const net_lease *l, size_t index)
+static void add_boot_arg(svm_net *n, const char *id, json_t *cfg, const net_lease *l, size_t index)
 {
 	json_t *boot = json_object_get(cfg, "bootSource");
 	const char *args = json_string_value(json_object_get(boot, "bootArgs"));
@@ -346,14 +346,13 @@ static void add_boot_arg(svm_net *n, svm_vm *vm, json_t *cfg, const net_lease *l
 		}
 		snprintf(text, sizeof text, "%s", arg);
 	}
-	note_set(n, svm_vm_id(vm), text);
+	note_set(n, id, text);
 }
 
-int net_prepare_vm(svm_net *n, svm_vm *vm, json_t *cfg, svm_error *err)
+int net_prepare_vm(svm_net *n, const char *id, const char *name, json_t *cfg, svm_error *err)
 {
 	json_t *ifaces = json_object_get(cfg, "networkInterfaces");
 	pthread_mutex_lock(&n->mu);
-	const char *id = svm_vm_id(vm);
 	for (size_t i = 0; i < n->nleases; i++)
 		if (!strcmp(n->leases[i].vm_id, id))
 			n->leases[i].pending = false; /* kept by an earlier start */
@@ -370,7 +369,7 @@ int net_prepare_vm(svm_net *n, svm_vm *vm, json_t *cfg, svm_error *err)
 	bool have_first = false;
 	json_array_foreach(ifaces, i, iface) {
 		net_lease *l = NULL;
-		if (rc < 0 || (rc = prepare_iface(n, sk, vm, iface, &l, err)) < 0)
+		if (rc < 0 || (rc = prepare_iface(n, sk, id, name, iface, &l, err)) < 0)
 			break;
 		if (l && !have_first) {
 			first_lease = *l;
@@ -379,7 +378,7 @@ int net_prepare_vm(svm_net *n, svm_vm *vm, json_t *cfg, svm_error *err)
 		}
 	}
 	if (rc == 0 && have_first)
-		add_boot_arg(n, vm, cfg, &first_lease, first);
+		add_boot_arg(n, id, cfg, &first_lease, first);
 	if (rc < 0 && sk)
 		remove_vm_leases(n, sk, id, true, "start failed");
 	net_link_close(sk);
@@ -387,19 +386,18 @@ int net_prepare_vm(svm_net *n, svm_vm *vm, json_t *cfg, svm_error *err)
 	return rc;
 }
 
-void net_rollback_vm(svm_net *n, svm_vm *vm)
+void net_rollback_vm(svm_net *n, const char *id)
 {
 	pthread_mutex_lock(&n->mu);
 	struct nl_sock *sk = net_link_open(NULL);
-	remove_vm_leases(n, sk, svm_vm_id(vm), true, "start failed");
+	remove_vm_leases(n, sk, id, true, "start failed");
 	net_link_close(sk);
 	pthread_mutex_unlock(&n->mu);
 }
 
-void net_release_vm(svm_net *n, svm_vm *vm)
+void net_release_vm(svm_net *n, const char *id)
 {
 	pthread_mutex_lock(&n->mu);
-	const char *id = svm_vm_id(vm);
 	note_set(n, id, NULL);
 	bool any = false;
 	for (size_t i = 0; i < n->nleases; i++)
@@ -414,9 +412,8 @@ void net_release_vm(svm_net *n, svm_vm *vm)
 
 /* ------------------------------------------------------------ re-adoption */
 
-json_t *net_vm_leases_json(svm_net *n, const svm_vm *vm)
+json_t *net_vm_leases_json(svm_net *n, const char *id)
 {
-	const char *id = svm_vm_id(vm);
 	json_t *o = json_object(), *v = json_array();
 	char a[NET_ADDRSTRLEN];
 	pthread_mutex_lock(&n->mu);
@@ -436,7 +433,7 @@ json_t *net_vm_leases_json(svm_net *n, const svm_vm *vm)
 	return o;
 }
 
-void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *doc)
+void net_adopt_leases(svm_net *n, const char *id, const char *name, const json_t *doc)
 {
 	const json_t *v = json_object_get(doc, "interfaces");
 	const char *note = json_string_value(json_object_get(doc, "bootarg"));
@@ -455,10 +452,10 @@ void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *doc)
 		    l.addr < net_first_guest(&n->sn) || l.addr > net_last_guest(&n->sn) ||
 		    net_check_ifname(tap, "TAP name", NULL) < 0 || strlen(mac) >= sizeof l.mac ||
 		    strlen(iface) >= sizeof l.iface || find_tap(n, tap) ||
-		    find_lease(n, svm_vm_id(vm), iface))
+		    find_lease(n, id, iface))
 			continue;
-		snprintf(l.vm_id, sizeof l.vm_id, "%s", svm_vm_id(vm));
-		snprintf(l.vm_name, sizeof l.vm_name, "%s", svm_vm_name(vm));
+		snprintf(l.vm_id, sizeof l.vm_id, "%s", id);
+		snprintf(l.vm_name, sizeof l.vm_name, "%s", name);
 		snprintf(l.iface, sizeof l.iface, "%s", iface);
 		snprintf(l.tap, sizeof l.tap, "%s", tap);
 		snprintf(l.mac, sizeof l.mac, "%s", mac);
@@ -475,69 +472,55 @@ void net_adopt_leases(svm_net *n, const svm_vm *vm, const json_t *doc)
 	pthread_mutex_unlock(&n->mu);
 	if (note) {
 		pthread_mutex_lock(&n->mu);
-		note_set(n, svm_vm_id(vm), note);
+		note_set(n, id, note);
 		pthread_mutex_unlock(&n->mu);
 	}
 }
 
 /* ------------------------------------------------------------ /net/ctl */
 
-/* untap: the VM's TAP and lease go, unless its VMM may be using them. */
-static int untap(svm_net *n, svm_vm *vm, const char *iface, svm_error *err)
+static int check_iface(const char *iface, svm_error *err)
 {
-	svm_state st = svm_vm_state(vm);
-	if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING)
-		return svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the TAP: "
-				     "stop it first", svm_vm_name(vm), svm_state_name(st));
+	if (!svm_config_id_valid(iface))
+		return svm_error_set(err, SVM_INVALID_ARGUMENT,
+				     "interface id \"%s\": 1 to 64 letters, digits or underscores", iface);
+	return 0;
+}
+
+int net_tap(svm_net *n, const char *id, const char *name, const char *iface, svm_error *err)
+{
+	if (check_iface(iface, err) < 0)
+		return -1;
+	pthread_mutex_lock(&n->mu);
+	struct nl_sock *sk = net_link_open(err);
+	int rc = -1;
+	if (sk) {
+		net_lease *l = find_lease(n, id, iface);
+		if (l)
+			rc = lease_check(n, sk, l, err); /* there already: fine */
+		else
+			rc = lease_new(n, sk, id, name, iface, NULL, true, err) ? 0 : -1;
+	}
+	net_link_close(sk);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+int net_untap(svm_net *n, const char *id, const char *name, const char *iface, svm_error *err)
+{
+	if (check_iface(iface, err) < 0)
+		return -1;
 	pthread_mutex_lock(&n->mu);
 	int rc = 0;
-	net_lease *l = find_lease(n, svm_vm_id(vm), iface);
+	net_lease *l = find_lease(n, id, iface);
 	if (!l) {
-		rc = svm_error_set(err, SVM_NOT_FOUND, "untap: %s has no TAP for %s", svm_vm_name(vm),
-				   iface);
+		rc = svm_error_set(err, SVM_NOT_FOUND, "untap: %s has no TAP for %s", name, iface);
 	} else {
 		struct nl_sock *sk = net_link_open(NULL);
 		lease_remove(n, sk, (size_t)(l - n->leases), "untap");
 		net_link_close(sk);
 	}
 	pthread_mutex_unlock(&n->mu);
-	return rc;
-}
-
-int net_ctl(svm_net *n, const char *line, svm_error *err)
-{
-	char verb[16], vmname[80], iface[80], extra[2];
-	int k = sscanf(line, "%15s %79s %79s %1s", verb, vmname, iface, extra);
-	bool add = k >= 1 && !strcmp(verb, "tap"), remove = k >= 1 && !strcmp(verb, "untap");
-	if (!add && !remove)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
-	if (k != 3)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s VM IFACE (got \"%s\")", verb,
-				     line);
-	if (!svm_config_id_valid(iface))
-		return svm_error_set(err, SVM_INVALID_ARGUMENT,
-				     "interface id \"%s\": 1 to 64 letters, digits or underscores", iface);
-	svm_vm *vm = svm_get_vm(n->s, vmname);
-	if (!vm)
-		return svm_error_set(err, SVM_NOT_FOUND, "no VM named %s", vmname);
-	if (remove) {
-		int rc = untap(n, vm, iface, err);
-		svm_vm_unref(vm);
-		return rc;
-	}
-	pthread_mutex_lock(&n->mu);
-	struct nl_sock *sk = net_link_open(err);
-	int rc = -1;
-	if (sk) {
-		net_lease *l = find_lease(n, svm_vm_id(vm), iface);
-		if (l)
-			rc = lease_check(n, sk, l, err); /* there already: fine */
-		else
-			rc = lease_new(n, sk, svm_vm_id(vm), vmname, iface, NULL, true, err) ? 0 : -1;
-	}
-	net_link_close(sk);
-	pthread_mutex_unlock(&n->mu);
-	svm_vm_unref(vm);
 	return rc;
 }
 
@@ -580,9 +563,8 @@ char *net_leases_text(svm_net *n)
 	return buf;
 }
 
-char *net_vm_text(svm_net *n, svm_vm *vm)
+char *net_vm_text(svm_net *n, const char *id)
 {
-	const char *id = svm_vm_id(vm);
 	char *buf = strdup(""), line[320], a[NET_ADDRSTRLEN];
 	size_t len = 0;
 	pthread_mutex_lock(&n->mu);

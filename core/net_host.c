@@ -94,7 +94,7 @@ static int setup_bridge(svm_net *n, struct nl_sock *sk, svm_error *err)
 			return -1;
 		n->bridge_created = true;
 		state_write(n);
-		svm_log(n->s, "net: created bridge %s", n->bridge);
+		sink_log(n->sink, "net: created bridge %s", n->bridge);
 	} else {
 		/* a link of that name that is no bridge (a TAP, a NIC) cannot take ports */
 		char kind[32];
@@ -102,7 +102,7 @@ static int setup_bridge(svm_net *n, struct nl_sock *sk, svm_error *err)
 			return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED,
 					     "%s exists and is not a bridge (%s): choose another name "
 					     "with -o bridge=NAME", n->bridge, *kind ? kind : "a device");
-		svm_log(n->s, "net: using the existing bridge %s (left in place at unmount)",
+		sink_log(n->sink, "net: using the existing bridge %s (left in place at unmount)",
 			n->bridge);
 	}
 	n->bridge_index = idx;
@@ -130,7 +130,7 @@ static int setup_forwarding(svm_net *n, svm_error *err)
 					     "cannot turn on net.ipv4.ip_forward: %s", strerror(errno));
 		n->ip_forward_orig = cur < 0 ? 0 : cur;
 		state_write(n);
-		svm_log(n->s, "net: turned on net.ipv4.ip_forward (was %d)", n->ip_forward_orig);
+		sink_log(n->sink, "net: turned on net.ipv4.ip_forward (was %d)", n->ip_forward_orig);
 	}
 	/* recorded before adding, so a crash in between still finds them */
 	n->fw_nat = true;
@@ -147,7 +147,7 @@ static int setup_forwarding(svm_net *n, svm_error *err)
 		if (net_fw_ensure(&in, n->tag, err) < 0 || net_fw_ensure(&out, n->tag, err) < 0)
 			return -1;
 	}
-	svm_log(n->s, "net: NAT for %s out of any link but %s%s", n->subnet_text, n->bridge,
+	sink_log(n->sink, "net: NAT for %s out of any link but %s%s", n->subnet_text, n->bridge,
 		drops ? "; FORWARD policy drops: accept rules added for the bridge" : "");
 	return 0;
 }
@@ -159,7 +159,7 @@ int net_host_ensure(svm_net *n, struct nl_sock *sk, svm_error *err)
 		if (idx == n->bridge_index)
 			return 0;
 		/* someone removed it under us: build it again */
-		svm_log(n->s, "net: bridge %s disappeared; setting it up again", n->bridge);
+		sink_log(n->sink, "net: bridge %s disappeared; setting it up again", n->bridge);
 		n->host_ready = false;
 		n->bridge_created = false;
 	}
@@ -193,12 +193,12 @@ void net_host_teardown(svm_net *n, struct nl_sock *sk)
 		net_fw_remove(&r, n->tag);
 	}
 	if (n->fw_nat || n->fw_forward)
-		svm_log(n->s, "net: removed the NAT%s rules", n->fw_forward ? " and FORWARD" : "");
+		sink_log(n->sink, "net: removed the NAT%s rules", n->fw_forward ? " and FORWARD" : "");
 	if (n->ip_forward_orig >= 0) {
 		if (net_ip_forward_set(n->ip_forward_orig) == 0)
-			svm_log(n->s, "net: net.ipv4.ip_forward put back to %d", n->ip_forward_orig);
+			sink_log(n->sink, "net: net.ipv4.ip_forward put back to %d", n->ip_forward_orig);
 		else
-			svm_log(n->s, "net: cannot put net.ipv4.ip_forward back to %d: %s",
+			sink_log(n->sink, "net: cannot put net.ipv4.ip_forward back to %d: %s",
 				n->ip_forward_orig, strerror(errno));
 	}
 	if (n->addr_added && n->bridge_index > 0)
@@ -206,9 +206,9 @@ void net_host_teardown(svm_net *n, struct nl_sock *sk)
 	if (n->bridge_created) {
 		svm_error e;
 		if (net_link_delete(sk, n->bridge, &e) < 0)
-			svm_log(n->s, "net: %s", e.message);
+			sink_log(n->sink, "net: %s", e.message);
 		else
-			svm_log(n->s, "net: removed bridge %s", n->bridge);
+			sink_log(n->sink, "net: removed bridge %s", n->bridge);
 	}
 	n->fw_nat = n->fw_forward = n->addr_added = n->bridge_created = n->host_ready = false;
 	n->ip_forward_orig = -1;
@@ -230,7 +230,7 @@ void net_host_unlock(svm_net *n)
 
 static void log_rule(void *ud, const char *rule)
 {
-	svm_log(ud, "net: removed a rule left by a crashed run: %s", rule);
+	sink_log(ud, "net: removed a rule left by a crashed run: %s", rule);
 }
 
 /* Re-adopted VMs use the crashed run's host setup: it becomes ours, recorded
@@ -248,7 +248,7 @@ static void inherit_state(svm_net *n, struct nl_sock *sk, const char *bridge, bo
 	/* a bridge removed meanwhile is set up again at the next start */
 	n->host_ready = n->bridge_index > 0 && rules;
 	state_write(n);
-	svm_log(n->s, "net: kept bridge %s, its address and rules for the re-adopted VMs",
+	sink_log(n->sink, "net: kept bridge %s, its address and rules for the re-adopted VMs",
 		n->bridge);
 }
 
@@ -280,20 +280,20 @@ static void collect_state(svm_net *n, struct nl_sock *sk)
 		return;
 	}
 	if (rules) {
-		int k = net_fw_collect("nat", n->tag, log_rule, n->s);
-		int j = net_fw_collect("filter", n->tag, log_rule, n->s);
+		int k = net_fw_collect("nat", n->tag, log_rule, n->sink);
+		int j = net_fw_collect("filter", n->tag, log_rule, n->sink);
 		if (k < 0 || j < 0)
-			svm_log(n->s, "net: a crashed run left firewall rules tagged %s, but iptables "
+			sink_log(n->sink, "net: a crashed run left firewall rules tagged %s, but iptables "
 				      "could not list them",
 				n->tag);
 	}
 	if (fwd >= 0 && net_ip_forward_get() != fwd && net_ip_forward_set(fwd) == 0)
-		svm_log(n->s, "net: net.ipv4.ip_forward put back to %d (a crashed run had changed it)",
+		sink_log(n->sink, "net: net.ipv4.ip_forward put back to %d (a crashed run had changed it)",
 			fwd);
 	int idx = addr && bridge[0] ? net_link_index(sk, bridge) : 0;
 	if (idx > 0 && net_addr_del(sk, idx, addr, prefix) == 0) {
 		char a[NET_ADDRSTRLEN];
-		svm_log(n->s, "net: removed address %s/%d a crashed run added to bridge %s",
+		sink_log(n->sink, "net: removed address %s/%d a crashed run added to bridge %s",
 			net_ipv4_str(addr, a), prefix, bridge);
 	}
 	unlink(n->state_path);
@@ -324,20 +324,20 @@ static void collect_links(svm_net *n, struct nl_sock *sk)
 			if (pass == 1 && n->nleases > 0 && !strcmp(l[i].name, n->bridge))
 				continue; /* the re-adopted VMs' bridge: taken over */
 			if (pass == 0 && l[i].carrier) {
-				svm_log(n->s, "net: kept %s (%s): a process still has it open", l[i].name,
+				sink_log(n->sink, "net: kept %s (%s): a process still has it open", l[i].name,
 					l[i].alias);
 				continue;
 			}
 			if (pass == 1 && net_link_ports(sk, l[i].ifindex) > 0) {
-				svm_log(n->s, "net: kept bridge %s of a crashed run: it still has ports",
+				sink_log(n->sink, "net: kept bridge %s of a crashed run: it still has ports",
 					l[i].name);
 				continue;
 			}
 			if (net_link_delete(sk, l[i].name, &e) < 0)
-				svm_log(n->s, "net: cannot remove %s left by a crashed run: %s", l[i].name,
+				sink_log(n->sink, "net: cannot remove %s left by a crashed run: %s", l[i].name,
 					e.message);
 			else
-				svm_log(n->s, "net: removed %s %s left by a crashed run (%s)",
+				sink_log(n->sink, "net: removed %s %s left by a crashed run (%s)",
 					pass ? "bridge" : "TAP", l[i].name, l[i].alias);
 		}
 	free(l);
@@ -349,9 +349,9 @@ void net_host_lock(svm_net *n)
 	if (n->lock_fd >= 0 && flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		close(n->lock_fd);
 		n->lock_fd = -1;
-		svm_log(n->s, "net: another live mount uses runtime dir %s with bridge %s: its "
+		sink_log(n->sink, "net: another live mount uses runtime dir %s with bridge %s: its "
 			      "links and VMs are not collected",
-			svm_runtime_dir(n->s), n->bridge);
+			n->runtime_dir, n->bridge);
 	}
 }
 

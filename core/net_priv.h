@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <pthread.h>
 
-#include "internal.h"
 #include "net.h"
 #include "net_subnet.h"
 
@@ -18,7 +17,7 @@ struct nl_sock;
  * destroyed (kept across restarts, so a VM keeps its address and its TAP name,
  * which a snapshot restore needs). */
 typedef struct net_lease {
-	char vm_id[SVM_ID_LEN + 1];
+	char vm_id[NET_VM_ID_MAX + 1];
 	char vm_name[72];
 	char iface[72];
 	char tap[NET_IFNAMSIZ];
@@ -30,12 +29,13 @@ typedef struct net_lease {
 
 /* What the last prepare gave a VM's boot arguments, for its net file. */
 typedef struct net_note {
-	char vm_id[SVM_ID_LEN + 1];
+	char vm_id[NET_VM_ID_MAX + 1];
 	char text[160];
 } net_note;
 
 struct svm_net {
-	svm *s;
+	svm_sink *sink;
+	char runtime_dir[PATH_MAX];
 	pthread_mutex_t mu;  /* guards everything below */
 	net_cidr sn;
 	char bridge[NET_IFNAMSIZ];

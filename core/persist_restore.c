@@ -75,7 +75,7 @@ static void autostart_done(void *ud, const svm_error *err)
 	svm_vm *vm = ud;
 	if (err && err->code != SVM_OK) {
 		svm_vm_note_error(vm, "autostart", err);
-		svm_log(vm->s, "vm %s: autostart failed: %s", vm->name, err->message);
+		sink_log(&vm->s->sink, "vm %s: autostart failed: %s", vm->name, err->message);
 	}
 	svm_vm_unref(vm);
 }
@@ -139,6 +139,6 @@ int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err)
 	if (rc < 0)
 		svm_error_set(err, e.code, "the definition of %s is not kept: %s", vm->name, e.message);
 	pthread_mutex_unlock(&vm->mu);
-	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+	sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	return rc;
 }

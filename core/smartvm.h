@@ -212,8 +212,6 @@ typedef struct svm_options {
 	bool log_stderr;           /* also copy daemon log lines to stderr */
 	bool no_adopt;             /* a killed daemon's VMs are all killed and collected,
 	                              never re-adopted (docs/restart.md) */
-	bool defer_adopt;          /* svm_new leaves re-adoption and the collection of a
-	                              crashed run to a later svm_adopt() */
 	bool persist;              /* VM definitions outlast the mount: DATADIR/vms/NAME.json */
 	svm_event_fn on_event;     /* may be NULL */
 	void *event_ud;
@@ -236,7 +234,8 @@ void svm_free(svm *s);
  * Firecracker still runs and answers GET / is re-adopted (listed again, running
  * or paused, controllable; no_adopt: killed instead), every other VM's runtime
  * dir, TAPs, bridge and rules are collected; one log line per VM says which.
- * Once per orchestrator; svm_new runs it unless defer_adopt. Returns 0. */
+ * Once per orchestrator, by the front end once it is up (one that may still fail
+ * to start must not kill the VMs it re-adopted on its way out). Returns 0. */
 int svm_adopt(svm *s, svm_error *err);
 /* What this mount can still afford now, one "KEY VALUE" per line (malloc'd): how
  * many more VMs its descriptors allow, the descriptors free and the limit, what a

@@ -196,7 +196,7 @@ static void remove_staged(svm_vm *vm)
 	while ((de = readdir(d)))
 		if (is_staged_name(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 &&
 		    errno != ENOENT)
-			svm_log(vm->s, "vm %s: cannot remove staged drive %s: %s", vm->name,
+			sink_log(&vm->s->sink, "vm %s: cannot remove staged drive %s: %s", vm->name,
 				de->d_name, strerror(errno));
 	closedir(d);
 }
@@ -449,7 +449,7 @@ static void log_item(svm_vm *vm, const item *it, uint64_t t0)
 {
 	struct stat st;
 	double mib = fstat(it->dst, &st) == 0 ? (double)st.st_blocks * 512 / 1048576 : 0;
-	svm_log(vm->s, "vm %s: staged drive %s (%s, %.1f MiB allocated of %.1f MiB) in %.1f ms",
+	sink_log(&vm->s->sink, "vm %s: staged drive %s (%s, %.1f MiB allocated of %.1f MiB) in %.1f ms",
 		vm->name, it->id, it->cloned ? "reflink" : "copy", it->cloned ? 0.0 : mib,
 		(double)it->st.st_size / 1048576, (double)(svm_now_ns() - t0) / 1e6);
 }
@@ -463,7 +463,10 @@ int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err)
 		return (int)n;
 	}
 	t_staging = vm;
-	owner_set(vm, svm_vm_event_seq(vm));
+	pthread_mutex_lock(&vm->mu);
+	uint64_t seq = vm->events.seq;
+	pthread_mutex_unlock(&vm->mu);
+	owner_set(vm, seq);
 	/* copies an earlier run left (crash, or a cleanup still on its way) go first,
 	 * so O_EXCL below only ever meets a file someone else put there */
 	remove_staged(vm);
@@ -485,7 +488,7 @@ int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err)
 		for (ssize_t i = 0; i < n; i++)
 			json_object_set_new(items[i].drive, "pathOnHost", json_string(items[i].path));
 	else
-		svm_log(vm->s, "vm %s: staging drives failed after %.1f ms: %s", vm->name,
+		sink_log(&vm->s->sink, "vm %s: staging drives failed after %.1f ms: %s", vm->name,
 			(double)(svm_now_ns() - t0) / 1e6, err ? err->message : "");
 	close_items(items, (size_t)n, rc < 0);
 	free(items);

@@ -11,9 +11,9 @@ static svm_ring *ring_of(svm *s, svm_vm *vm, svm_stream which)
 {
 	switch (which) {
 	case SVM_STREAM_LOG:
-		return &s->log;
+		return &s->sink.log;
 	case SVM_STREAM_ERRORS:
-		return &s->errors;
+		return &s->sink.errors;
 	case SVM_STREAM_IMAGE_ERRORS:
 		return &s->image_errors;
 	case SVM_STREAM_VM_CONSOLE:

@@ -28,6 +28,8 @@
 #include "vmm.h"
 #include "vmstate.h"
 
+_Static_assert(NET_VM_ID_MAX >= SVM_ID_LEN, "a lease keeps a whole VM id");
+
 #define LOG_KEPT (256 * 1024)
 #define ROOT_ERRORS_KEPT 16384
 
@@ -128,6 +130,9 @@ static int fill_options(svm *s, const svm_options *in, svm_error *err)
 	if (o.api_timeout_ms <= 0)
 		o.api_timeout_ms = 5000;
 	s->opt = o;
+	s->sink.log_stderr = o.log_stderr;
+	s->sink.on_event = o.on_event;
+	s->sink.event_ud = o.event_ud;
 	/* every socket path must fit sun_path: RUNDIR/ID/fc.sock and vsock.sock */
 	struct sockaddr_un sun;
 	size_t need = strlen(s->runtime_dir) + 1 + SVM_ID_LEN + strlen("/vsock.sock") + 1;
@@ -173,7 +178,13 @@ static void on_images_event(void *ud, images_event ev, const char *id)
 	svm *s = ud;
 	/* a bundle's own files, or the list/presets/summary as a whole */
 	bool bundle = id && (ev == IMAGES_EV_STATUS || ev == IMAGES_EV_CHANGED);
-	svm_emit(s, SVM_EV_IMAGES, NULL, 0, bundle ? id : NULL);
+	sink_emit(&s->sink, SVM_EV_IMAGES, NULL, 0, bundle ? id : NULL);
+}
+
+/* /images/ctl's host paths: as every host path a user names */
+static bool host_path_allowed(void *ud, const char *path)
+{
+	return svm_host_path_allowed(ud, path);
 }
 
 svm *svm_new(const svm_options *opts, svm_error *err)
@@ -186,8 +197,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->seal_mu, NULL);
 	pthread_cond_init(&s->ops_cv, NULL);
-	ring_init(&s->log, LOG_KEPT);
-	ring_init(&s->errors, ROOT_ERRORS_KEPT);
+	sink_init(&s->sink, LOG_KEPT, ROOT_ERRORS_KEPT);
 	ring_init(&s->image_errors, ROOT_ERRORS_KEPT);
 	atomic_init(&s->ops, 0);
 	s->self_start = proc_start_time(getpid());
@@ -198,10 +208,21 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 		goto fail;
 	char nofile[256];
 	raise_nofile(nofile, sizeof nofile);
-	s->net = net_new(s, err);
+	s->net = net_new(&(net_settings){.runtime_dir = s->runtime_dir, .bridge = s->bridge,
+					 .subnet = s->subnet, .dns = s->dns},
+			 &s->sink, err);
 	if (!s->net)
 		goto fail;
-	s->images = images_new(s, err);
+	s->images = images_new(&(images_settings){.data_dir = s->data_dir, .cache_dir = s->image_cache,
+						   .arch = s->arch, .manifest = s->manifest,
+						   .firecracker = s->firecracker,
+						   .fc_version = s->fc_version_opt,
+						   .default_config = s->default_config,
+						   .releases_url = s->opt.releases_url,
+						   .ci_bucket_url = s->opt.ci_bucket_url,
+						   .max_images = s->opt.max_images,
+						   .path_allowed = host_path_allowed, .path_ud = s},
+			       &s->sink, err);
 	if (!s->images)
 		goto fail;
 	{
@@ -225,10 +246,6 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
 	if (nofile[0])
 		svm_log(s, "%s", nofile);
-	/* a front end that may still fail to start defers this: it must not kill
-	 * VMs it re-adopted on its way out (docs/restart.md) */
-	if (!s->opt.defer_adopt)
-		svm_adopt(s, NULL);
 	return s;
 fail:
 	s->loop = NULL;
@@ -321,6 +338,12 @@ bool svm_host_path_allowed(const svm *s, const char *path)
 	/* base images are every VM's to name (the daemon opens them) */
 	return hostpath_roots_cover(s->roots, path) ||
 	       (s->cache_root && hostpath_roots_cover(s->cache_root, path));
+}
+
+void svm_images_cancel(svm *s)
+{
+	if (s && s->images)
+		images_cancel(s->images);
 }
 
 svm_vm *svm_create_vm(svm *s, const char *name, svm_error *err)
@@ -460,10 +483,10 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err)
 	s->nvms--;
 	vmindex_del(&s->index, vm);
 	pthread_mutex_unlock(&s->mu);
-	net_release_vm(s->net, vm);
+	net_release_vm(s->net, vm->id);
 	vm_destroy_files(vm);
 	persist_remove(s, vm->name);
-	svm_emit(s, SVM_EV_REMOVED, vm, 0, NULL);
+	sink_emit(&s->sink, SVM_EV_REMOVED, vm, 0, NULL);
 	svm_vm_unref(vm);
 	return 0;
 }
@@ -587,7 +610,7 @@ void svm_free(svm *s)
 		/* a start that raced with the cleanup above */
 		svm_cleanup(s, NULL);
 		for (size_t i = 0; i < s->nvms; i++) {
-			net_release_vm(s->net, s->vms[i]);
+			net_release_vm(s->net, s->vms[i]->id);
 			vm_destroy_files(s->vms[i]);
 			svm_vm_unref(s->vms[i]);
 		}
@@ -626,8 +649,7 @@ void svm_free(svm *s)
 	free(s->manifest);
 	free(s->default_config);
 	free(s->fc_version);
-	ring_destroy(&s->log);
-	ring_destroy(&s->errors);
+	sink_destroy(&s->sink);
 	ring_destroy(&s->image_errors);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->seal_mu);
@@ -654,14 +676,37 @@ char *svm_net_text(svm *s, const char *name)
 	return NULL;
 }
 
+/* /net/ctl: "tap VM IFACE", "untap VM IFACE". The TAP of a VM whose VMM may be
+ * using it stays. */
 int svm_net_ctl(svm *s, const char *line, svm_error *err)
 {
-	return net_ctl(s->net, line, err);
+	char verb[16], vmname[80], iface[80], extra[2];
+	int k = sscanf(line, "%15s %79s %79s %1s", verb, vmname, iface, extra);
+	bool add = k >= 1 && !strcmp(verb, "tap"), remove = k >= 1 && !strcmp(verb, "untap");
+	if (!add && !remove)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
+	if (k != 3)
+		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s VM IFACE (got \"%s\")", verb,
+				     line);
+	svm_vm *vm = svm_get_vm(s, vmname);
+	if (!vm)
+		return svm_error_set(err, SVM_NOT_FOUND, "no VM named %s", vmname);
+	int rc;
+	svm_state st = svm_vm_state(vm);
+	if (add)
+		rc = net_tap(s->net, vm->id, vm->name, iface, err);
+	else if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING)
+		rc = svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the TAP: "
+				   "stop it first", vm->name, svm_state_name(st));
+	else
+		rc = net_untap(s->net, vm->id, vm->name, iface, err);
+	svm_vm_unref(vm);
+	return rc;
 }
 
 char *svm_vm_net_text(svm_vm *vm)
 {
-	return net_vm_text(vm->s->net, vm);
+	return net_vm_text(vm->s->net, vm->id);
 }
 
 /* ------------------------------------------------------------ base images */
@@ -684,7 +729,7 @@ int svm_images_ctl(svm *s, const char *line, svm_error *err)
 void svm_images_note_error(svm *s, const char *command, const svm_error *e)
 {
 	svm_note_line(&s->image_errors, command, e);
-	svm_emit(s, SVM_EV_IMAGES, NULL, 0, NULL);
+	sink_emit(&s->sink, SVM_EV_IMAGES, NULL, 0, NULL);
 }
 
 char *svm_images_summary(svm *s) { return images_summary(s->images); }
@@ -784,3 +829,22 @@ char *svm_images_user_file(svm *s, const char *kind, const char *name)
 	}
 	return p;
 }
+
+/* ------------------------------------------------ the log and the error file */
+
+void svm_log(svm *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sink_vlog(&s->sink, fmt, ap);
+	va_end(ap);
+}
+
+char *svm_log_text(svm *s) { return ring_text(&s->sink.log); }
+
+void svm_note_error(svm *s, const char *command, const svm_error *e)
+{
+	sink_note_error(&s->sink, command, e);
+}
+
+char *svm_error_text(svm *s) { return ring_text(&s->sink.errors); }

@@ -1,34 +1,49 @@
 /*
- * svmlog.c - the orchestrator's log, error files and event delivery: what any
- * file of the core reports through (svm_log, svm_note_*, svm_emit). It needs the
- * orchestrator's rings and its event callback (an upcall to the front end, a
- * function pointer), and calls nothing above it.
+ * svmlog.c - the sink every layer of the core reports through: the daemon's log,
+ * the root error file and event delivery (the front end's callback, a function
+ * pointer). It calls nothing above it.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
 #include "redact.h"
+#include "svmlog.h"
 
-void svm_log(svm *s, const char *fmt, ...)
+void sink_init(svm_sink *k, size_t log_kept, size_t errors_kept)
 {
-	char raw[1536];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof raw, fmt, ap);
-	va_end(ap);
-	char *shown = redact_credentials(raw); /* log is world-readable, and the journal */
-	const char *line = shown ? shown : raw;
-	ring_printf(&s->log, "%s", line);
-	if (s->opt.log_stderr)
-		fprintf(stderr, "smartvmfs: %s\n", line);
-	free(shown);
-	svm_emit(s, SVM_EV_DAEMON_LOG, NULL, 0, NULL);
+	ring_init(&k->log, log_kept);
+	ring_init(&k->errors, errors_kept);
 }
 
-char *svm_log_text(svm *s) { return ring_text(&s->log); }
+void sink_destroy(svm_sink *k)
+{
+	ring_destroy(&k->log);
+	ring_destroy(&k->errors);
+}
+
+void sink_vlog(svm_sink *k, const char *fmt, va_list ap)
+{
+	char raw[1536];
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	char *shown = redact_credentials(raw); /* log is world-readable, and the journal */
+	const char *line = shown ? shown : raw;
+	ring_printf(&k->log, "%s", line);
+	if (k->log_stderr)
+		fprintf(stderr, "smartvmfs: %s\n", line);
+	free(shown);
+	sink_emit(k, SVM_EV_DAEMON_LOG, NULL, 0, NULL);
+}
+
+void sink_log(svm_sink *k, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sink_vlog(k, fmt, ap);
+	va_end(ap);
+}
 
 /* Copies text with every control byte as \xHH: an error file holds one line per
  * failure, and a name or command with a newline or an escape sequence must not
@@ -70,18 +85,16 @@ void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
 	free(m);
 }
 
-void svm_note_error(svm *s, const char *command, const svm_error *e)
+void sink_note_error(svm_sink *k, const char *command, const svm_error *e)
 {
-	svm_note_line(&s->errors, command, e);
-	svm_emit(s, SVM_EV_ROOT_ERROR, NULL, 0, NULL);
+	svm_note_line(&k->errors, command, e);
+	sink_emit(k, SVM_EV_ROOT_ERROR, NULL, 0, NULL);
 }
 
-char *svm_error_text(svm *s) { return ring_text(&s->errors); }
-
-void svm_emit(svm *s, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text)
+void sink_emit(svm_sink *k, svm_event_kind kind, svm_vm *vm, uint64_t seq, const char *text)
 {
-	if (!s->opt.on_event)
+	if (!k->on_event)
 		return;
 	svm_event ev = {.kind = kind, .vm = vm, .seq = seq, .text = text};
-	s->opt.on_event(s->opt.event_ud, &ev);
+	k->on_event(k->event_ud, &ev);
 }

@@ -132,7 +132,7 @@ void vm_destroy_files(svm_vm *vm)
 		unlink(p);
 	}
 	if (rmdir(vm->rundir) < 0 && errno != ENOENT)
-		svm_log(vm->s, "vm %s: cannot remove %s: %s", vm->name, vm->rundir, strerror(errno));
+		sink_log(&vm->s->sink, "vm %s: cannot remove %s: %s", vm->name, vm->rundir, strerror(errno));
 }
 
 void svm_vm_ref(svm_vm *vm)
@@ -177,7 +177,7 @@ void vm_persist_locked(svm_vm *vm)
 {
 	svm_error e;
 	if (persist_save_locked(vm, &e) < 0)
-		svm_log(vm->s, "vm %s: its definition is not kept: %s", vm->name, e.message);
+		sink_log(&vm->s->sink, "vm %s: its definition is not kept: %s", vm->name, e.message);
 }
 
 void svm_vm_set_front_data(svm_vm *vm, void *data) { atomic_store(&vm->front, data); }
@@ -262,7 +262,7 @@ int svm_vm_set_config_json(svm_vm *vm, const char *text, size_t len, svm_error *
 	vmstate_save_locked(vm);
 	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
-	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+	sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;
 }
 
@@ -347,7 +347,7 @@ int svm_vm_set_metadata_json(svm_vm *vm, const char *text, size_t len, svm_error
 	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	pthread_mutex_unlock(&vm->md_mu);
-	svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+	sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	return 0;
 }
 
@@ -370,7 +370,7 @@ int vm_merge_metadata(svm_vm *vm, const char *text, svm_error *err)
 	}
 	pthread_mutex_unlock(&vm->md_mu);
 	if (rc == 0)
-		svm_emit(vm->s, SVM_EV_CONFIG, vm, 0, NULL);
+		sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	json_decref(patch);
 	return rc;
 }
@@ -513,7 +513,7 @@ char *svm_vm_event_line(svm_vm *vm, uint64_t seq, uint64_t *got)
 void svm_vm_note_error(svm_vm *vm, const char *command, const svm_error *e)
 {
 	svm_note_line(&vm->errors, command, e);
-	svm_emit(vm->s, SVM_EV_ERROR, vm, 0, NULL);
+	sink_emit(&vm->s->sink, SVM_EV_ERROR, vm, 0, NULL);
 }
 
 char *svm_vm_error_text(svm_vm *vm) { return ring_text(&vm->errors); }
@@ -598,20 +598,6 @@ char *svm_vm_vsock_path(svm_vm *vm)
 	pthread_mutex_lock(&vm->mu);
 	char *p = vm_vsock_path_locked(vm, vm->config);
 	pthread_mutex_unlock(&vm->mu);
-	return p;
-}
-
-char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg)
-{
-	const json_t *vsock = json_object_get(cfg, "vsock");
-	if (!vsock)
-		return NULL;
-	const char *user = json_string_value(json_object_get(vsock, "udsPath"));
-	char *p = NULL;
-	if (user)
-		return strdup(user); /* where the user asked (under -o paths with allow_other) */
-	if (asprintf(&p, "%s/vsock.sock", vm->rundir) < 0)
-		return NULL;
 	return p;
 }
 

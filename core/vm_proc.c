@@ -82,7 +82,7 @@ static void on_console(svm_watch *w, void *ud, uint32_t ev)
 	size_t got = 0;
 	bool open = drain_into(loop_fd(w), &vm->console, &got, vm->sercopy_fd);
 	if (got)
-		svm_emit(vm->s, SVM_EV_CONSOLE, vm, 0, NULL);
+		sink_emit(&vm->s->sink, SVM_EV_CONSOLE, vm, 0, NULL);
 	if (!open) {
 		stop_watch(vm, &vm->w_out);
 		console_closed(vm);
@@ -96,7 +96,7 @@ static void on_fclog(svm_watch *w, void *ud, uint32_t ev)
 	size_t got = 0;
 	bool open = drain_into(loop_fd(w), &vm->fclog, &got, vm->logcopy_fd);
 	if (got)
-		svm_emit(vm->s, SVM_EV_LOG, vm, 0, NULL);
+		sink_emit(&vm->s->sink, SVM_EV_LOG, vm, 0, NULL);
 	if (!open)
 		stop_watch(vm, &vm->w_log);
 }
@@ -156,7 +156,7 @@ static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
 		vm->mpart_cap = 0;
 	}
 	if (fresh)
-		svm_emit(vm->s, SVM_EV_METRICS, vm, 0, NULL);
+		sink_emit(&vm->s->sink, SVM_EV_METRICS, vm, 0, NULL);
 	if (!open)
 		stop_watch(vm, &vm->w_metrics);
 }
@@ -351,14 +351,14 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	free(image_held);
 
 	if (failed) {
-		svm_emit(vm->s, SVM_EV_ERROR, vm, 0, NULL);
-		svm_log(vm->s, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
+		sink_emit(&vm->s->sink, SVM_EV_ERROR, vm, 0, NULL);
+		sink_log(&vm->s->sink, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
 	}
-	svm_emit(vm->s, SVM_EV_EXIT, vm, exit_seq, exit_text);
+	sink_emit(&vm->s->sink, SVM_EV_EXIT, vm, exit_seq, exit_text);
 	if (state_seq) {
 		char line[32];
 		snprintf(line, sizeof line, "state %s", svm_state_name(now));
-		svm_emit(vm->s, SVM_EV_STATE, vm, state_seq, line);
+		sink_emit(&vm->s->sink, SVM_EV_STATE, vm, state_seq, line);
 	}
 	svm_vm_unref(vm); /* the reference the process held */
 }
@@ -412,7 +412,7 @@ static void console_closed(svm_vm *vm)
 	pthread_mutex_unlock(&vm->mu);
 	if (hung) {
 		/* never Firecracker: a VMM without its stdout is no VMM to keep */
-		svm_log(vm->s, "vm %s: its VMM (pid %d) closed its stdout but did not end: ended it",
+		sink_log(&vm->s->sink, "vm %s: its VMM (pid %d) closed its stdout but did not end: ended it",
 			vm->name, (int)pid);
 		siginfo_t si;
 		waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
@@ -702,7 +702,7 @@ static int reopen_fifo(svm_vm *vm, const char *name, int flags)
 		fd = -1;
 	}
 	if (fd < 0)
-		svm_log(vm->s, "vm %s: cannot reopen %s: %s", vm->name, p, strerror(errno));
+		sink_log(&vm->s->sink, "vm %s: cannot reopen %s: %s", vm->name, p, strerror(errno));
 	return fd;
 }
 
@@ -720,7 +720,7 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 	if (open_copy(vm, vm->config, "logger", "logPath", &lcopy, &ce) < 0 ||
 	    open_copy(vm, vm->config, "metrics", "metricsPath", &mcopy, &ce) < 0 ||
 	    open_copy(vm, vm->config, "serial", "serialOutPath", &scopy, &ce) < 0)
-		svm_log(s, "vm %s: its copy of the log, metrics or console stops: %s", vm->name,
+		sink_log(&s->sink, "vm %s: its copy of the log, metrics or console stops: %s", vm->name,
 			ce.message);
 	/* the exit watch first: without it nobody would ever notice the end */
 	vm->w_pid = loop_add(s->loop, pidfd, EPOLLIN, on_exit_, vm);

@@ -63,7 +63,7 @@ static void emit_state(svm_vm *vm, uint64_t seq)
 {
 	char line[32];
 	snprintf(line, sizeof line, "state %s", svm_state_name(svm_vm_state(vm)));
-	svm_emit(vm->s, SVM_EV_STATE, vm, seq, line);
+	sink_emit(&vm->s->sink, SVM_EV_STATE, vm, seq, line);
 }
 
 /* Ends an exclusive verb: new state (if the VMM is still there or force), not busy. */
@@ -268,7 +268,7 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	staged = true;
 	if (userfiles_link_in_place(uf, cfg, err) < 0)
 		goto out;
-	if (net_prepare_vm(s->net, vm, cfg, err) < 0)
+	if (net_prepare_vm(s->net, vm->id, vm->name, cfg, err) < 0)
 		goto out;
 	net_done = true;
 	if (vm_proc_spawn(vm, binary, cfg, show_at, err) < 0)
@@ -282,13 +282,13 @@ static int launch(svm_vm *vm, svm_verb verb, boot_fn boot, const void *arg, json
 	char *uds = vm_vsock_path_locked(vm, cfg);
 	pthread_mutex_unlock(&vm->mu);
 	if (userfiles_give_vsock(vm, uds) < 0)
-		svm_log(s, "vm %s: cannot give %s to uid %u: %s", vm->name, uds,
+		sink_log(&s->sink, "vm %s: cannot give %s to uid %u: %s", vm->name, uds,
 			(unsigned)svm_vm_owner_uid(vm), strerror(errno));
 	free(uds);
 	rc = 0;
 out:
 	if (rc < 0 && net_done)
-		net_rollback_vm(s->net, vm);
+		net_rollback_vm(s->net, vm->id);
 	if (rc < 0 && staged)
 		stage_cleanup(vm);
 	userfiles_free(uf); /* the VMM has its files open, or is gone */
@@ -901,12 +901,12 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 		double ready_ms = (double)(vm->ready_ns - vm->spawn_ns) / 1e6;
 		pthread_mutex_unlock(&vm->mu);
 		if (rc == 0)
-			svm_log(vm->s, "vm %s: %s (pid %d) in %.2f ms (API ready after %.2f ms)",
+			sink_log(&vm->s->sink, "vm %s: %s (pid %d) in %.2f ms (API ready after %.2f ms)",
 				vm->name, svm_state_name(st), (int)pid, run_ms, ready_ms);
 		else if (err && err->code == SVM_NO_SPACE)
 			/* the host ran out (descriptors, space): the administrator reads
 			 * the log; the user's own mistakes stay in the VM's error file */
-			svm_log(vm->s, "vm %s: %s failed: %s", vm->name,
+			sink_log(&vm->s->sink, "vm %s: %s failed: %s", vm->name,
 				verb == SVM_V_START ? "start" : "restore", err->message);
 	}
 	loop_note_churn(vm->s->loop);

@@ -36,7 +36,7 @@ static json_t *state_doc(svm_vm *vm, svm_state st)
 		json_object_set_new(o, "vsock", json_string(uds));
 	free(uds);
 	json_object_set(o, "config", vm->config);
-	json_object_set_new(o, "leases", net_vm_leases_json(s->net, vm));
+	json_object_set_new(o, "leases", net_vm_leases_json(s->net, vm->id));
 	return o;
 }
 
@@ -95,7 +95,7 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 	free(text);
 	if (!ok && !vm->state_warned) {
 		vm->state_warned = true;
-		svm_log(vm->s, "vm %s: cannot write its state file %s (%s): it cannot be re-adopted "
+		sink_log(&vm->s->sink, "vm %s: cannot write its state file %s (%s): it cannot be re-adopted "
 			       "after a daemon restart",
 			vm->name, path, strerror(e));
 	}

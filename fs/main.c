@@ -526,7 +526,6 @@ static void fill_svm_options(const struct fs_conf *c, unsigned maximages, bool l
 	o->no_ephemeral = c->noephemeral;
 	o->no_adopt = c->noadopt;
 	o->persist = c->persist;
-	o->defer_adopt = true; /* after the mount: a failed mount must not kill them */
 	o->console_size = c->consolesize;
 	o->max_vms = c->maxvms;
 	o->max_running = c->maxrunning;

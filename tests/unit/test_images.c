@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "images_int.h"
+#include "internal.h"
 
 extern char **environ;
 

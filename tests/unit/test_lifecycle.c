@@ -48,6 +48,8 @@ static svm *make_svm(const char *binary, int stop_timeout_ms)
 	svm *s = svm_new(&o, &e);
 	if (!s)
 		printf("# svm_new: %s\n", e.message);
+	else
+		svm_adopt(s, NULL); /* as a mount does once it is up */
 	return s;
 }
 
@@ -910,6 +912,8 @@ static svm *make_svm_at(const char *binary, const char *label, bool no_adopt)
 	svm *s = svm_new(&o, &e);
 	if (!s)
 		printf("# svm_new: %s\n", e.message);
+	else
+		svm_adopt(s, NULL); /* as a mount does once it is up */
 	return s;
 }
 

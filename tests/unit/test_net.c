@@ -172,7 +172,10 @@ static svm *orch(const char *label, const char *bridge, const char *subnet, cons
 		.dns = dns,
 		.kill_timeout_ms = 500,
 	};
-	return svm_new(&o, e);
+	svm *s = svm_new(&o, e);
+	if (s)
+		svm_adopt(s, NULL); /* what a crashed run left is collected, as a mount does */
+	return s;
 }
 
 static json_t *cfg_with(const char *ifaces_json, const char *bootargs)
@@ -342,7 +345,7 @@ static svm_vm *vm_new_named(svm *s, const char *name)
 static void prepare_ok(svm *s, svm_vm *vm, json_t *cfg, const char *what)
 {
 	svm_error e = {0};
-	int rc = net_prepare_vm(s->net, vm, cfg, &e);
+	int rc = net_prepare_vm(s->net, vm->id, vm->name, cfg, &e);
 	if (rc < 0)
 		printf("# %s: %s\n", what, e.message);
 	CHECK(rc == 0, what);
@@ -413,7 +416,7 @@ static void host_tests(void)
 	CHECK_INT(count_in(leases, "\n"), 3, "leases: three addresses in use");
 	CHECK(strstr(leases, "172.30.0.4 02:00:00:00:00:77 ") != NULL, "leases show the MAC in use");
 	free(leases);
-	char *vt = net_vm_text(s->net, a);
+	char *vt = net_vm_text(s->net, a->id);
 	snprintf(want, sizeof want,
 		 "eth0 %s %s 172.30.0.2/24 gateway 172.30.0.1\nbootarg ip=172.30.0.2::172.30.0.1:255.255.255.0::eth0:off\n",
 		 tap_a, mac_a);
@@ -456,7 +459,7 @@ static void host_tests(void)
 
 	/* a TAP name in use by another VM */
 	json_t *cu = cfg_with("[{\"ifaceId\": \"eth0\", \"hostDevName\": \"mytap0\"}]", "console=ttyS0");
-	CHECK(net_prepare_vm(s->net, d, cu, &e) < 0 && e.code == SVM_TAP_CREATE_FAILED &&
+	CHECK(net_prepare_vm(s->net, d->id, d->name, cu, &e) < 0 && e.code == SVM_TAP_CREATE_FAILED &&
 		      strstr(e.message, "in use"),
 	      "hostDevName of another VM's TAP: TAP_CREATE_FAILED, in use");
 	json_decref(cu);
@@ -469,30 +472,30 @@ static void host_tests(void)
 	char tr[NET_IFNAMSIZ];
 	snprintf(tr, sizeof tr, "%s", tap_r ? tap_r : "");
 	CHECK(link_exists(tr), "r's TAP exists");
-	net_rollback_vm(s->net, r);
+	net_rollback_vm(s->net, r->id);
 	CHECK(!link_exists(tr), "rollback removes r's new TAP");
-	net_rollback_vm(s->net, a);
+	net_rollback_vm(s->net, a->id);
 	CHECK(link_exists(tap_a), "rollback of a keeps the TAP of an earlier start");
 	json_decref(cr);
 
 	/* /net/ctl: manual mode */
-	CHECK(net_ctl(s->net, "tap r eth0", &e) == 0, "ctl: tap r eth0");
+	CHECK(svm_net_ctl(s, "tap r eth0", &e) == 0, "ctl: tap r eth0");
 	char tap_r2[NET_IFNAMSIZ];
 	net_tap_name(svm_vm_id(r), "eth0", tap_r2);
 	CHECK(link_exists(tap_r2) && !strcmp(master_of(tap_r2), "svbr0"), "ctl: TAP made ahead, on the bridge");
-	CHECK(net_ctl(s->net, "tap r eth0", &e) == 0, "ctl: tap again is fine");
+	CHECK(svm_net_ctl(s, "tap r eth0", &e) == 0, "ctl: tap again is fine");
 	cr = cfg_with("[{\"ifaceId\": \"eth0\"}]", "console=ttyS0");
 	prepare_ok(s, r, cr, "prepare r after ctl tap");
 	CHECK_STR(iface_str(cr, 0, "hostDevName"), tap_r2, "start uses the TAP made by ctl");
-	net_rollback_vm(s->net, r);
+	net_rollback_vm(s->net, r->id);
 	CHECK(link_exists(tap_r2), "a failed start keeps the ctl TAP");
 	json_decref(cr);
-	CHECK(net_ctl(s->net, "frob 3", &e) < 0 && e.code == SVM_INVALID_ARGUMENT &&
+	CHECK(svm_net_ctl(s, "frob 3", &e) < 0 && e.code == SVM_INVALID_ARGUMENT &&
 		      !strcmp(e.message, "unknown control message \"frob 3\""),
 	      "ctl: unknown message echoed");
-	CHECK(net_ctl(s->net, "tap nosuch eth0", &e) < 0 && e.code == SVM_NOT_FOUND, "ctl: no such VM");
-	CHECK(net_ctl(s->net, "tap r bad-id", &e) < 0 && e.code == SVM_INVALID_ARGUMENT, "ctl: bad iface id");
-	CHECK(net_ctl(s->net, "tap r", &e) < 0 && e.code == SVM_INVALID_ARGUMENT, "ctl: missing iface");
+	CHECK(svm_net_ctl(s, "tap nosuch eth0", &e) < 0 && e.code == SVM_NOT_FOUND, "ctl: no such VM");
+	CHECK(svm_net_ctl(s, "tap r bad-id", &e) < 0 && e.code == SVM_INVALID_ARGUMENT, "ctl: bad iface id");
+	CHECK(svm_net_ctl(s, "tap r", &e) < 0 && e.code == SVM_INVALID_ARGUMENT, "ctl: missing iface");
 
 	/* release and reuse: addresses and TAP names */
 	CHECK(svm_remove_vm(s, "a", &e) == 0, "remove VM a");
@@ -552,7 +555,7 @@ static void small_subnet_tests(void)
 	CHECK_STR(bootargs(ca), "console=ttyS0 ip=10.99.0.2::10.99.0.1:255.255.255.252::eth0:off:9.9.9.9",
 		  "dns option in ip=");
 	json_t *cb = cfg_with("[{\"ifaceId\": \"eth0\"}]", "console=ttyS0");
-	CHECK(net_prepare_vm(s->net, b, cb, &e) < 0 && e.code == SVM_IP_EXHAUSTED, "second VM on /30: IP_EXHAUSTED");
+	CHECK(net_prepare_vm(s->net, b->id, b->name, cb, &e) < 0 && e.code == SVM_IP_EXHAUSTED, "second VM on /30: IP_EXHAUSTED");
 	CHECK_INT(count_tagged(net_tag(s->net)), 2, "the failed prepare left no TAP (bridge + one TAP tagged)");
 	char *filt = rules("filter");
 	CHECK(!strstr(filt, "svbr2"), "FORWARD policy ACCEPT: no accept rules added");
@@ -606,8 +609,8 @@ static void crash_tests(void)
 		svm_vm *b = s ? svm_create_vm(s, "b", NULL) : NULL;
 		json_t *ca = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
 		json_t *cb = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
-		int ok = a && b && net_prepare_vm(s->net, a, ca, &e) == 0 &&
-			 net_prepare_vm(s->net, b, cb, &e) == 0;
+		int ok = a && b && net_prepare_vm(s->net, a->id, a->name, ca, &e) == 0 &&
+			 net_prepare_vm(s->net, b->id, b->name, cb, &e) == 0;
 		_exit(ok ? 0 : 1); /* no svm_free: a crash */
 	}
 	int st = 0;
@@ -654,7 +657,7 @@ static void permission_tests(void)
 		svm *s = orch("perm", NULL, NULL, NULL, NULL, &e);
 		svm_vm *a = s ? svm_create_vm(s, "a", NULL) : NULL;
 		json_t *ca = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
-		int rc = a ? net_prepare_vm(s->net, a, ca, &e) : 0;
+		int rc = a ? net_prepare_vm(s->net, a->id, a->name, ca, &e) : 0;
 		bool clear = rc < 0 && e.code == SVM_PERMISSION && strstr(e.message, "CAP_NET_ADMIN");
 		if (rc < 0)
 			printf("# without CAP_NET_ADMIN: %s\n", e.message);
@@ -695,7 +698,7 @@ static void start_test(const char *label, const char *binary, const char *kernel
 	if (!strcmp(label, "firecracker")) {
 		CHECK(slurp(p, v, sizeof v) == 0 && !strcmp(v, "1"), "firecracker: has the TAP open (carrier)");
 	}
-	char *vt = net_vm_text(s->net, vm);
+	char *vt = net_vm_text(s->net, vm->id);
 	CHECK(strstr(vt, tap) && strstr(vt, "bootarg ip=172.30.0.2::172.30.0.1:255.255.255.0::eth0:off"),
 	      "VM net text names its TAP and boot argument");
 	free(vt);
