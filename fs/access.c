@@ -31,7 +31,7 @@ int fs_may_write_vm(fuse_req_t req, svm_vm *vm)
 
 /* The -o paths directories become the core's host roots: every host path a
  * user names is opened with the VM owner's rights beneath one of them, when it
- * is used (core/hostpath.h). Here they are also the early answer to a config
+ * is used (core/base/hostpath.h). Here they are also the early answer to a config
  * write or a verb, and the mount warns of one that other users may write to. */
 /* A directory others may write to: what they plant there, any user may name. */
 static void warn_if_writable(const char *dir)

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 
-# The core looks for iptables at these paths, whatever PATH says (core/net_fw.c).
+# The core looks for iptables at these paths, whatever PATH says (core/net/net_fw.c).
 IPTABLES_PATHS = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables")
 
 

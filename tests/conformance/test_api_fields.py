@@ -5,7 +5,7 @@ description (api_fields.py makes it). The table "Every field of Firecracker's
 API" in docs/config.md must have one row per field - what smartvmfs does with it,
 or `left out:` with the reason - and no row for a field the API does not have.
 A mapped row names the config.json field, file or verb; that config.json field
-must be one core/config.c knows.
+must be one core/fc/config.c knows.
 """
 import json
 import os
@@ -48,12 +48,12 @@ def test_every_field_is_mapped_or_left_out_with_a_reason():
 
 
 def test_mapped_config_fields_exist_in_the_core():
-    """A row that says `section.field` names a field of core/config.c's table."""
-    known = set(re.findall(r'^\s+[A-Z]+\("([A-Za-z]+)"', open(os.path.join(SRC, "core", "config.c")).read(),
+    """A row that says `section.field` names a field of core/fc/config.c's table."""
+    known = set(re.findall(r'^\s+[A-Z]+\("([A-Za-z]+)"', open(os.path.join(SRC, "core", "fc", "config.c")).read(),
                            re.M))
     for key, what in table().items():
         if what.startswith("left out"):
             continue
         for ref in re.findall(r"`([a-z][A-Za-z]*(?:\[\])?\.[a-z][A-Za-z]*)`", what):
             leaf = ref.split(".")[-1]
-            assert leaf in known, f"{key}: {ref} is no field of core/config.c"
+            assert leaf in known, f"{key}: {ref} is no field of core/fc/config.c"

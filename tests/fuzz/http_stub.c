@@ -1,5 +1,5 @@
 /*
- * http_stub.c - the HTTP layer of core/images_http.c, replaced at link time for
+ * http_stub.c - the HTTP layer of core/images/images_http.c, replaced at link time for
  * the fuzz targets: img_http_get answers with the bytes the target sets, so a
  * hosted manifest or a CI bucket listing reaches its parser exactly as a remote
  * server would send it, without a network.

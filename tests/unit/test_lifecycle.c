@@ -678,7 +678,7 @@ static void test_live_updates(svm *s)
 	}
 	CHECK(bw == 5000 && ops == 7, "drive: the VMM reports the new rate limiter");
 	/* the VMM was handed the file by a name in the runtime dir (a link to the
-	 * daemon's open file, gone once the VMM has it: core/userfiles.h) */
+	 * daemon's open file, gone once the VMM has it: core/vm/userfiles.h) */
 	char want[400];
 	snprintf(want, sizeof want, "%s/drive-data.host", svm_vm_runtime_dir(vm));
 	CHECK(on_host && strcmp(on_host, want) == 0, "drive: '-' kept the backing file");

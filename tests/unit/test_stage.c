@@ -1,5 +1,5 @@
 /*
- * test_stage.c - ephemeral staging of drives (core/stage.c): the seed's staging
+ * test_stage.c - ephemeral staging of drives (core/vm/stage.c): the seed's staging
  * tests, sparse copies, the free-space check on a small tmpfs (a private mount
  * namespace, as root), and the source staying untouched.
  *

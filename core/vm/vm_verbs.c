@@ -302,6 +302,7 @@ out:
 		vm->started_as = end;
 		vm->started_pid = vm->pid;
 		/* the VMM's end (vm_proc.c) gives the bundle back */
+		images_release(s->images, vm->image_held); /* none: the last VMM ended */
 		free(vm->image_held);
 		vm->image_held = image_held;
 		image_held = NULL;
@@ -320,14 +321,15 @@ out:
 					      vm->last_exit);
 		}
 		end = vm->kill_requested ? SVM_STOPPED : prev;
+		/* the bundle is free before the state says the start failed */
+		images_release(s->images, image_held);
+		free(image_held);
 	}
 	seq = vm_state_locked(vm, end);
 	vm->busy = false;
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
 	emit_state(vm, seq);
-	images_release(s->images, image_held);
-	free(image_held);
 	json_decref(cfg);
 	json_decref(new_config);
 	json_decref(md);

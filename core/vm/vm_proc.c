@@ -320,7 +320,10 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		unlink(uds);
 	free(uds);
 	vm->pid = 0;
-	char *image_held = vm->image_held;
+	/* the bundle is free before anyone sees the VM stopped (lock order: a VM's
+	 * lock, then the images' one) */
+	images_release(vm->s->images, vm->image_held);
+	free(vm->image_held);
 	vm->image_held = NULL;
 	vm->pid_start = 0;
 	vm->adopted = false;
@@ -347,8 +350,6 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	svm_state now = vm->state;
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
-	images_release(vm->s->images, image_held);
-	free(image_held);
 
 	if (failed) {
 		sink_emit(&vm->s->sink, SVM_EV_ERROR, vm, 0, NULL);
@@ -457,7 +458,7 @@ static int open_copy(svm_vm *vm, const json_t *cfg, const char *section, const c
 	if (!p)
 		return 0;
 	/* a user's path: created or appended to with the VM owner's rights, beneath
-	 * the host roots (core/hostpath.h), never by the daemon's own */
+	 * the host roots (core/base/hostpath.h), never by the daemon's own */
 	char what[64];
 	snprintf(what, sizeof what, "%s.%s", section, key);
 	hostpath_who who;
