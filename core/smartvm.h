@@ -128,20 +128,72 @@ typedef enum svm_verb {
 	SVM_VERB_COUNT
 } svm_verb;
 
-typedef struct svm_verb_info {
-	svm_verb verb;
-	const char *name;     /* "start", ... : the ctl word */
-	int min_args, max_args;
-	unsigned valid_states; /* bit (1u << svm_state) for each state it is valid in */
-	const char *usage;    /* "snapshot DIR [full|diff]" */
-} svm_verb_info;
+/* ------------------------------------------------- the commands of ctl files
+ * Every ctl file (a VM's ctl, /ctl, /images/ctl, /net/ctl) is a table of
+ * commands and the one parser below (Plan 9's Cmdtab and parsecmd/lookupcmd):
+ * a new command is one enum value, one row and one handler. */
 
-/* The verb table, SVM_VERB_COUNT rows, indexed by svm_verb. */
+enum {
+	SVM_CF_REST = 1u << 0,    /* the last argument takes the rest of the line (JSON) */
+	SVM_CF_BOOTS = 1u << 1,   /* starts a VMM: cancellable while starting, timed in the log */
+	SVM_CF_SECRET = 1u << 2,  /* the arguments are never echoed (MMDS contents) */
+	SVM_CF_PATH_IF_SLASH = 1u << 3, /* path_arg is a host path only with a '/' (else a name) */
+	SVM_CF_DASH_KEEPS = 1u << 4,    /* path_arg "-" names no file (keep the one there) */
+};
+
+typedef struct svm_cmd {
+	int index;             /* the command's value in its table's enum (svm_verb, ...) */
+	const char *name;      /* "start", ... : the first word of a line */
+	int min_args, max_args;
+	unsigned valid_states; /* VM verbs: bit (1u << svm_state) per state it is valid in */
+	unsigned flags;        /* SVM_CF_* */
+	int path_arg;          /* the argument that names a host path (a caller's rule
+	                          checks it), or -1 */
+	const char *usage;     /* "snapshot DIR [full|diff]" */
+} svm_cmd;
+
+typedef struct svm_cmdtab {
+	const svm_cmd *rows;
+	int n;
+} svm_cmdtab;
+
+#define SVM_MAX_ARGS 4
+typedef struct svm_cmdline {
+	const svm_cmd *cmd;
+	int argc;
+	const char *argv[SVM_MAX_ARGS]; /* into the caller's scratch copy of the line */
+} svm_cmdline;
+
+/* The longest line a ctl file takes: a `metadata JSON` line carries up to
+ * Firecracker's MMDS limit (51200 bytes); nothing valid comes near this. */
+#define SVM_CMD_LINE_MAX 65536
+/* Parses one trimmed line: the first word names the command, then up to its
+ * max_args blank-separated arguments (with SVM_CF_REST the last one takes the
+ * rest of the line, blanks and all). scratch is a modifiable copy of line (as
+ * long). Returns 0 with out filled, or -1 with err (INVALID_ARGUMENT: an unknown
+ * command or bad arguments, echoing line and the usage). */
+int svm_cmd_parse(const svm_cmdtab *t, const char *line, char *scratch, svm_cmdline *out,
+		  svm_error *err);
+/* The argument of a parsed line that names a host path, or NULL. */
+const char *svm_cmd_path(const svm_cmdline *c);
+/* Judges the raw bytes of one line (its newline left out) before any C string
+ * is made of them: a NUL byte (a C string would end there and the part before
+ * it would run) or another control byte (but a tab, or a CR ending the line) is
+ * INVALID_ARGUMENT, a line over SVM_CMD_LINE_MAX is TOO_LARGE. */
+int svm_cmd_check_bytes(const char *bytes, size_t len, svm_error *err);
+/* A line as an error file echoes it (malloc'd, NULL on ENOMEM): control bytes as
+ * \xHH so it stays one line, at most SVM_CMD_ECHO_MAX bytes then "... (N bytes)";
+ * the arguments of a SVM_CF_SECRET command of t are left out. */
+#define SVM_CMD_ECHO_MAX 200
+char *svm_cmd_echo(const svm_cmdtab *t, const char *bytes, size_t len);
+
+/* The VM verbs: SVM_VERB_COUNT rows, indexed by svm_verb. */
+typedef svm_cmd svm_verb_info;
+const svm_cmdtab *svm_vm_commands(void);
 const svm_verb_info *svm_verb_table(void);
 /* Bitmask (1u << verb) of the verbs valid in state s. */
 unsigned svm_verbs_valid_in(svm_state s);
 
-#define SVM_MAX_ARGS 4
 typedef struct svm_request {
 	svm_verb verb;
 	int argc;
@@ -301,6 +353,8 @@ int svm_cleanup(svm *s, svm_error *err);
  * bridge and the NAT rules removed, ip_forward put back. The orchestrator stays
  * usable: a later start builds the network again. */
 int svm_purge(svm *s, svm_error *err);
+/* /ctl: one line, "stopall", "cleanup" or "purge" (the three above). */
+int svm_root_ctl(svm *s, const char *line, svm_error *err);
 
 /* The daemon's own log (ring of recent lines); fs and core both write to it. */
 void svm_log(svm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

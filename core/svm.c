@@ -678,30 +678,60 @@ char *svm_net_text(svm *s, const char *name)
 
 /* /net/ctl: "tap VM IFACE", "untap VM IFACE". The TAP of a VM whose VMM may be
  * using it stays. */
+enum { NET_TAP, NET_UNTAP };
+static const svm_cmd net_commands[] = {
+	{NET_TAP, "tap", 2, 2, 0, 0, -1, "tap VM IFACE"},
+	{NET_UNTAP, "untap", 2, 2, 0, 0, -1, "untap VM IFACE"},
+};
+static const svm_cmdtab net_table = {net_commands, 2};
+
 int svm_net_ctl(svm *s, const char *line, svm_error *err)
 {
-	char verb[16], vmname[80], iface[80], extra[2];
-	int k = sscanf(line, "%15s %79s %79s %1s", verb, vmname, iface, extra);
-	bool add = k >= 1 && !strcmp(verb, "tap"), remove = k >= 1 && !strcmp(verb, "untap");
-	if (!add && !remove)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
-	if (k != 3)
-		return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s VM IFACE (got \"%s\")", verb,
-				     line);
-	svm_vm *vm = svm_get_vm(s, vmname);
-	if (!vm)
-		return svm_error_set(err, SVM_NOT_FOUND, "no VM named %s", vmname);
-	int rc;
-	svm_state st = svm_vm_state(vm);
-	if (add)
-		rc = net_tap(s->net, vm->id, vm->name, iface, err);
-	else if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING)
-		rc = svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the TAP: "
-				   "stop it first", vm->name, svm_state_name(st));
-	else
-		rc = net_untap(s->net, vm->id, vm->name, iface, err);
-	svm_vm_unref(vm);
+	char *scratch = strdup(line);
+	if (!scratch)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	svm_cmdline c;
+	int rc = svm_cmd_parse(&net_table, line, scratch, &c, err);
+	svm_vm *vm = rc == 0 ? svm_get_vm(s, c.argv[0]) : NULL;
+	if (rc == 0 && !vm)
+		rc = svm_error_set(err, SVM_NOT_FOUND, "no VM named %s", c.argv[0]);
+	if (vm) {
+		svm_state st = svm_vm_state(vm);
+		if (c.cmd->index == NET_TAP)
+			rc = net_tap(s->net, vm->id, vm->name, c.argv[1], err);
+		else if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED ||
+			 st == SVM_STOPPING)
+			rc = svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the "
+					   "TAP: stop it first", vm->name, svm_state_name(st));
+		else
+			rc = net_untap(s->net, vm->id, vm->name, c.argv[1], err);
+		svm_vm_unref(vm);
+	}
+	free(scratch);
 	return rc;
+}
+
+/* /ctl: the mount's own commands. */
+enum { ROOT_STOPALL, ROOT_CLEANUP, ROOT_PURGE };
+static const svm_cmd root_commands[] = {
+	{ROOT_STOPALL, "stopall", 0, 0, 0, 0, -1, "stopall"},
+	{ROOT_CLEANUP, "cleanup", 0, 0, 0, 0, -1, "cleanup"},
+	{ROOT_PURGE, "purge", 0, 0, 0, 0, -1, "purge"},
+};
+static const svm_cmdtab root_table = {root_commands, 3};
+static int (*const root_handlers[])(svm *s, svm_error *err) = {
+	[ROOT_STOPALL] = svm_stop_all, [ROOT_CLEANUP] = svm_cleanup, [ROOT_PURGE] = svm_purge,
+};
+
+int svm_root_ctl(svm *s, const char *line, svm_error *err)
+{
+	char *scratch = strdup(line);
+	if (!scratch)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	svm_cmdline c;
+	int rc = svm_cmd_parse(&root_table, line, scratch, &c, err);
+	free(scratch);
+	return rc == 0 ? root_handlers[c.cmd->index](s, err) : rc;
 }
 
 char *svm_vm_net_text(svm_vm *vm)

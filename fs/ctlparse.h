@@ -21,9 +21,7 @@ int fs_ctl_parse_line(const char *line, char *scratch, svm_request *r, svm_error
  * (a NAME without '/' stays in the VM's own snapshot directory), drive ID PATH. */
 const char *fs_ctl_path_arg(const svm_request *r);
 
-/* The longest line a control file takes: a `metadata JSON` line carries up to
- * Firecracker's MMDS limit (51200 bytes); nothing valid comes near this. */
-#define FS_CTL_LINE_MAX 65536
+#define FS_CTL_LINE_MAX SVM_CMD_LINE_MAX
 
 /* Judges the raw bytes of one line (its newline left out) before any C string
  * is made of them: a NUL byte (a C string would end there and the part before
@@ -36,7 +34,7 @@ int fs_ctl_check_bytes(const char *bytes, size_t len, svm_error *err);
  * bytes (NUL, newline, ...) shown as \xHH so the echo stays one line, at most
  * FS_CTL_ECHO_MAX bytes of it then "... (N bytes)"; the argument of `metadata`
  * is left out (MMDS contents may carry secrets, and error files are 0444). */
-#define FS_CTL_ECHO_MAX 200
+#define FS_CTL_ECHO_MAX SVM_CMD_ECHO_MAX
 char *fs_ctl_echo(const char *bytes, size_t len);
 
 #endif

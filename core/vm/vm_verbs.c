@@ -343,8 +343,9 @@ static int boot_fresh(svm_vm *vm, const json_t *cfg, const json_t *md, const voi
 	return configure_and_boot(vm, cfg, md, cancel, err);
 }
 
-static int do_start(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
+static int do_start(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)req;
 	return launch(vm, SVM_V_START, boot_fresh, NULL, NULL, NULL, NULL, SVM_RUNNING, NULL, cancel,
 		      err);
 }
@@ -528,8 +529,10 @@ static bool is_x86(svm_vm *vm)
 	return strcmp(vm->s->arch, "x86_64") == 0;
 }
 
-static int do_stop(svm_vm *vm, svm_error *err)
+static int do_stop(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)req;
+	(void)cancel;
 	pthread_mutex_lock(&vm->mu);
 	if (begin_locked(vm, SVM_V_STOP, true, err) < 0) {
 		pthread_mutex_unlock(&vm->mu);
@@ -558,8 +561,10 @@ static int do_stop(svm_vm *vm, svm_error *err)
 	return 0;
 }
 
-static int do_kill(svm_vm *vm, svm_error *err)
+static int do_kill(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)req;
+	(void)cancel;
 	pthread_mutex_lock(&vm->mu);
 	if (begin_locked(vm, SVM_V_KILL, false, err) < 0) {
 		pthread_mutex_unlock(&vm->mu);
@@ -587,7 +592,7 @@ int vm_kill_and_wait(svm_vm *vm)
 	svm_error e;
 	if (svm_vm_pid(vm) == 0 && svm_vm_state(vm) != SVM_STARTING)
 		return 0;
-	return do_kill(vm, &e);
+	return do_kill(vm, NULL, NULL, &e);
 }
 
 /* ------------------------------------------------------------ snapshot */
@@ -623,8 +628,9 @@ static int keep_staged(svm_vm *vm, snapdir *d, svm_error *err)
 	return rc;
 }
 
-static int do_snapshot(svm_vm *vm, const svm_request *req, svm_error *err)
+static int do_snapshot(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)cancel;
 	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	/* the two-file form: STATE MEM (a second path), as the seed's createSnapshot */
@@ -727,8 +733,9 @@ static int patch_mib(svm_vm *vm, const svm_request *req, svm_verb verb, const ch
 
 /* hinting start [ack] | hinting stop: a free page hinting run of the balloon
  * (Firecracker's acknowledge_on_stop: the guest's pages come back at the stop). */
-static int do_hinting(svm_vm *vm, const svm_request *req, svm_error *err)
+static int do_hinting(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)cancel;
 	bool start = !strcmp(req->argv[0], "start"), stop = !strcmp(req->argv[0], "stop");
 	bool ack = req->argc > 1 && !strcmp(req->argv[1], "ack");
 	if ((!start && !stop) || (stop && req->argc > 1) || (start && req->argc > 1 && !ack))
@@ -761,8 +768,9 @@ static bool drive_read_only(svm_vm *vm, const char *id)
 
 /* drive ID PATH|- [RATELIMITER-JSON]: a new backing file ("-" keeps it) and/or a
  * new rate limiter ({"bandwidth": {...}, "ops": {...}} in the config's camelCase) */
-static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
+static int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)cancel;
 	bool new_path = strcmp(req->argv[1], "-") != 0;
 	if (!new_path && req->argc < 3)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
@@ -816,8 +824,9 @@ static int do_drive(svm_vm *vm, const svm_request *req, svm_error *err)
 	return rc;
 }
 
-static int do_netif(svm_vm *vm, const svm_request *req, svm_error *err)
+static int do_netif(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
+	(void)cancel;
 	json_error_t je;
 	json_t *upd = json_loads(req->argv[1], 0, &je);
 	if (!upd)
@@ -839,10 +848,79 @@ static int do_netif(svm_vm *vm, const svm_request *req, svm_error *err)
 
 /* ------------------------------------------------------------ dispatch */
 
+static int do_pause(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	(void)req;
+	(void)cancel;
+	return set_vm_state(vm, SVM_V_PAUSE, "Paused", SVM_PAUSED, err);
+}
+
+static int do_resume(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	(void)req;
+	(void)cancel;
+	return set_vm_state(vm, SVM_V_RESUME, "Resumed", SVM_RUNNING, err);
+}
+
+static int do_balloon(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	(void)cancel;
+	return patch_mib(vm, req, SVM_V_BALLOON, "/balloon", "amount_mib", err);
+}
+
+static int do_metadata(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	(void)cancel;
+	if (live_begin(vm, SVM_V_METADATA, err) < 0)
+		return -1;
+	return vm_merge_metadata(vm, req->argv[0], err);
+}
+
+static int do_flush_metrics(svm_vm *vm, const svm_request *req, const atomic_bool *cancel,
+			    svm_error *err)
+{
+	(void)req;
+	(void)cancel;
+	if (live_begin(vm, SVM_V_FLUSH_METRICS, err) < 0)
+		return -1;
+	return action(vm, "FlushMetrics", err);
+}
+
+static int do_hotplug(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
+{
+	(void)cancel;
+	/* how much of the hotplug region the guest should have plugged */
+	return patch_mib(vm, req, SVM_V_HOTPLUG, "/hotplug/memory", "requested_size_mib", err);
+}
+
+/* One handler per verb of the table (core/base/verbs.c), in its order. */
+typedef int verb_fn(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err);
+static verb_fn *const handlers[SVM_VERB_COUNT] = {
+	[SVM_V_START] = do_start,
+	[SVM_V_PAUSE] = do_pause,
+	[SVM_V_RESUME] = do_resume,
+	[SVM_V_STOP] = do_stop,
+	[SVM_V_KILL] = do_kill,
+	[SVM_V_SNAPSHOT] = do_snapshot,
+	[SVM_V_RESTORE] = do_restore,
+	[SVM_V_BALLOON] = do_balloon,
+	[SVM_V_DRIVE] = do_drive,
+	[SVM_V_NETIF] = do_netif,
+	[SVM_V_METADATA] = do_metadata,
+	[SVM_V_FLUSH_METRICS] = do_flush_metrics,
+	[SVM_V_HINTING] = do_hinting,
+	[SVM_V_HOTPLUG] = do_hotplug,
+};
+
+static bool boots(svm_verb verb)
+{
+	return (unsigned)verb < SVM_VERB_COUNT && (svm_verb_table()[verb].flags & SVM_CF_BOOTS);
+}
+
 int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
 	svm_error_clear(err);
-	if ((unsigned)req->verb >= SVM_VERB_COUNT)
+	if ((unsigned)req->verb >= SVM_VERB_COUNT || !handlers[req->verb])
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown verb %d", (int)req->verb);
 	const svm_verb_info *vi = &svm_verb_table()[req->verb];
 	if (req->argc < vi->min_args || req->argc > vi->max_args)
@@ -850,50 +928,13 @@ int vm_run(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_er
 	for (int i = 0; i < req->argc; i++)
 		if (!req->argv[i] || !*req->argv[i])
 			return svm_error_set(err, SVM_INVALID_ARGUMENT, "usage: %s", vi->usage);
-	switch (req->verb) {
-	case SVM_V_START:
-		return do_start(vm, cancel, err);
-	case SVM_V_PAUSE:
-		return set_vm_state(vm, SVM_V_PAUSE, "Paused", SVM_PAUSED, err);
-	case SVM_V_RESUME:
-		return set_vm_state(vm, SVM_V_RESUME, "Resumed", SVM_RUNNING, err);
-	case SVM_V_STOP:
-		return do_stop(vm, err);
-	case SVM_V_KILL:
-		return do_kill(vm, err);
-	case SVM_V_SNAPSHOT:
-		return do_snapshot(vm, req, err);
-	case SVM_V_RESTORE:
-		return do_restore(vm, req, cancel, err);
-	case SVM_V_BALLOON:
-		return patch_mib(vm, req, SVM_V_BALLOON, "/balloon", "amount_mib", err);
-	case SVM_V_DRIVE:
-		return do_drive(vm, req, err);
-	case SVM_V_NETIF:
-		return do_netif(vm, req, err);
-	case SVM_V_METADATA:
-		if (live_begin(vm, SVM_V_METADATA, err) < 0)
-			return -1;
-		return vm_merge_metadata(vm, req->argv[0], err);
-	case SVM_V_FLUSH_METRICS:
-		if (live_begin(vm, SVM_V_FLUSH_METRICS, err) < 0)
-			return -1;
-		return action(vm, "FlushMetrics", err);
-	case SVM_V_HINTING:
-		return do_hinting(vm, req, err);
-	case SVM_V_HOTPLUG:
-		/* how much of the hotplug region the guest should have plugged */
-		return patch_mib(vm, req, SVM_V_HOTPLUG, "/hotplug/memory", "requested_size_mib", err);
-	case SVM_VERB_COUNT:
-		break;
-	}
-	return svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown verb");
+	return handlers[req->verb](vm, req, cancel, err);
 }
 
 /* After an op has been answered: what may wait costs nobody there. */
 static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 {
-	if (verb == SVM_V_START || verb == SVM_V_RESTORE) {
+	if (boots(verb)) {
 		/* the daemon's log line (a write, an event) would delay the answer */
 		pthread_mutex_lock(&vm->mu);
 		/* as the start ended, not as it is now: the VMM may be gone by now */
@@ -909,7 +950,7 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 			/* the host ran out (descriptors, space): the administrator reads
 			 * the log; the user's own mistakes stay in the VM's error file */
 			sink_log(&vm->s->sink, "vm %s: %s failed: %s", vm->name,
-				verb == SVM_V_START ? "start" : "restore", err->message);
+				svm_verb_table()[verb].name, err->message);
 	}
 	loop_note_churn(vm->s->loop);
 	vm_proc_close_deferred(); /* it may wait a few ms */
@@ -1018,7 +1059,7 @@ void svm_op_cancel(svm_op *op)
 	 * the start rolls back. Only while it is still starting: a start that has
 	 * just succeeded keeps its VM. */
 	svm_vm *vm = op->vm;
-	if (op->req.verb != SVM_V_START && op->req.verb != SVM_V_RESTORE)
+	if (!boots(op->req.verb))
 		return;
 	pthread_mutex_lock(&vm->mu);
 	if (vm->busy && vm->state == SVM_STARTING && vm->pid != 0 && !vm->reaped) {
