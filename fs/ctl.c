@@ -102,8 +102,7 @@ static void job_finish(struct ctl_job *j, const svm_error *err)
 	/* after the invalidations of what the lines changed (the state event
 	 * came before the op's completion): the writer's next read is fresh */
 	if (err && err->code != SVM_OK && j->ok == 0) {
-		int e = svm_code_errno(err->code);
-		fs_reply_err_fresh(j->req, e ? e : EIO);
+		fs_reply_err_fresh(j->req, fs_errno(err->code));
 	} else {
 		fs_reply_write_fresh(j->req, j->ok);
 	}

@@ -177,7 +177,7 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 	json_decref(doc);
 	if (h->row->doc_apply(h->t.vm, nb, nlen, &err) != 0) {
 		free(nb);
-		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+		e = fs_errno(err.code);
 		goto out;
 	}
 	if (keep(h, nb, nlen, &err) < 0) {

@@ -397,5 +397,15 @@ void fs_note_shared_error(fuse_req_t req, const char *cmd, const svm_error *err)
 /* ---- util */
 uint64_t fs_hash(const char *s, size_t len);
 char *fs_strdupf(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The errno of a core failure: svm_code_errno, EIO when the code has none. */
+int fs_errno(svm_code code);
+/* The array v (elements of elem bytes, capacity *cap) with room for need, grown
+ * by doubling from first: v itself, or a larger copy; NULL when out of memory
+ * (v is left as it was). */
+void *fs_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
+/* A value handler's result from a malloc'd string (NULL: empty), taken over;
+ * _line: ending in a newline unless empty. 0 or ENOMEM. */
+int fs_text_take(char *s, char **text, size_t *len);
+int fs_text_take_line(char *s, char **text, size_t *len);
 
 #endif

@@ -33,21 +33,10 @@ _Static_assert(sizeof bundle_rows / sizeof bundle_rows[0] <= FS_ENT_ROWS_MAX, "b
 
 const struct fs_table fs_bundle_table = {bundle_rows, sizeof bundle_rows / sizeof bundle_rows[0]};
 
-static int owned(char *s, char **text, size_t *len)
-{
-	if (!s)
-		s = strdup("");
-	if (!s)
-		return ENOMEM;
-	*text = s;
-	*len = strlen(s);
-	return 0;
-}
-
 int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	return owned(svm_images_summary(t->s), text, len);
+	return fs_text_take(svm_images_summary(t->s), text, len);
 }
 
 int fs_images_command(const struct fs_target *t, const char *line, svm_error *err)
@@ -90,7 +79,7 @@ int fs_bundle_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 		int e = svm_code_errno(err->code);
 		return e ? e : ENOENT;
 	}
-	return owned(s, text, len);
+	return fs_text_take(s, text, len);
 }
 
 char *fs_bundle_link(const struct fs_target *t)

@@ -987,7 +987,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "mkdir vms/%s", name);
 		fs_note_shared_error(req, cmd, &err);
-		fuse_reply_err(req, svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO);
+		fuse_reply_err(req, fs_errno(err.code));
 		return;
 	}
 	svm_vm_set_owner_uid(vm, fuse_req_ctx(req)->uid);
@@ -1016,7 +1016,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	svm_error err;
 	svm_error_clear(&err);
 	if (!e && svm_remove_vm(fsd.s, name, &err) != 0)
-		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+		e = fs_errno(err.code);
 	if (e) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "rmdir vms/%s", name);
@@ -1165,7 +1165,7 @@ static int open_clone(fuse_req_t req, struct fs_handle *h)
 	svm_vm *vm = svm_create_vm_for(fsd.s, NULL, fuse_req_ctx(req)->uid, &err);
 	if (!vm) {
 		fs_note_shared_error(req, "open vms/clone", &err);
-		return svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+		return fs_errno(err.code);
 	}
 	svm_vm_set_owner_uid(vm, fuse_req_ctx(req)->uid);
 	h->node = fs_node_for(vm);

@@ -172,7 +172,7 @@ static void *cmd_job_run(void *arg)
 		int rc = *cmd ? j->row->cmd(&t, cmd, &err) : 0;
 		free(line);
 		if (rc != 0) {
-			e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
+			e = fs_errno(err.code);
 			break;
 		}
 		pos += linelen;

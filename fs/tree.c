@@ -225,14 +225,10 @@ struct fs_node *fs_node_for(svm_vm *vm)
 		goto out;
 	if (nnodes == 0)
 		nnodes = 1;
-	if (nnodes >= capnodes) {
-		size_t cap = capnodes ? capnodes * 2 : 64;
-		struct fs_node **nn = realloc(nodes, cap * sizeof *nn);
-		if (!nn)
-			goto out;
-		nodes = nn;
-		capnodes = cap;
-	}
+	struct fs_node **nv = fs_grow(nodes, &capnodes, nnodes + 1, sizeof *nodes, 64);
+	if (!nv)
+		goto out;
+	nodes = nv;
 	n = calloc(1, sizeof *n);
 	if (!n)
 		goto out;
@@ -321,14 +317,10 @@ struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struc
 		}
 	if (nents == 0)
 		nents = 1;
-	if (nents >= capents) {
-		size_t cap = capents ? capents * 2 : 64;
-		struct fs_entry **ne = realloc(ents, cap * sizeof *ne);
-		if (!ne)
-			goto out;
-		ents = ne;
-		capents = cap;
-	}
+	struct fs_entry **ev = fs_grow(ents, &capents, nents + 1, sizeof *ents, 64);
+	if (!ev)
+		goto out;
+	ents = ev;
 	e = calloc(1, sizeof *e);
 	if (!e)
 		goto out;
@@ -518,4 +510,61 @@ char *fs_strdupf(size_t *len, const char *fmt, ...)
 	if (len)
 		*len = (size_t)n;
 	return s;
+}
+
+/* The core's code as an errno: EIO when the code has none, so a failure never
+ * reads as success. */
+int fs_errno(svm_code code)
+{
+	int e = svm_code_errno(code);
+	return e ? e : EIO;
+}
+
+/* The array v (elements of elem bytes, capacity *cap) with room for need: v
+ * itself, or a larger copy; NULL when out of memory (v is left as it was). */
+void *fs_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	if (need <= *cap)
+		return v;
+	size_t n = *cap ? *cap * 2 : first;
+	while (n < need)
+		n *= 2;
+	void *nv = realloc(v, n * elem);
+	if (nv)
+		*cap = n;
+	return nv;
+}
+
+/* Takes a malloc'd string (NULL: empty) as a value; line: it ends in a newline
+ * unless it is empty. */
+static int text_take(char *s, bool line, char **text, size_t *len)
+{
+	if (!s)
+		s = strdup("");
+	if (!s)
+		return ENOMEM;
+	size_t n = strlen(s);
+	if (line && n > 0 && s[n - 1] != '\n') {
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return ENOMEM;
+		}
+		s = t;
+		s[n++] = '\n';
+		s[n] = '\0';
+	}
+	*text = s;
+	*len = n;
+	return 0;
+}
+
+int fs_text_take(char *s, char **text, size_t *len)
+{
+	return text_take(s, false, text, len);
+}
+
+int fs_text_take_line(char *s, char **text, size_t *len)
+{
+	return text_take(s, true, text, len);
 }
