@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "daemonlog.h"
-#include "fs.h"
+#include "serve/serve.h"
 
 /* ------------------------------------------------------------ fd 2 routing */
 

@@ -24,11 +24,9 @@
 
 #include "check.h"
 #include "daemonlog.h"
-#include "fs.h"
+#include "tree/tree.h"
 
 extern char **environ;
-
-struct fsd fsd;
 
 /* The options of DESIGN §3, as fuse_opt parses them. */
 struct fs_conf {
@@ -681,7 +679,7 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	svm_adopt(fsd.s, NULL);
 	svm_persist_restore(fsd.s); /* -o persist: the kept definitions, autostart */
-	if (fs_notify_start() != 0) {
+	if (fs_serve_start(&fs_smartvm_tree) != 0) {
 		fprintf(stderr, "smartvmfs: cannot start threads\n");
 		goto out_unmount;
 	}
@@ -748,8 +746,8 @@ out_core:
 			        (fs_now_ns() - t0) / 1e6);
 	}
 	fs_events_shutdown(); /* reads parked on events end first (end of file) */
-	fs_notify_stop(abort_fuse_conn);
-	fs_nodes_free();
+	fs_serve_stop(abort_fuse_conn);
+	fs_serve_free();
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "ctlparse.h"
-#include "fs.h"
+#include "tree.h"
 
 int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {

@@ -4,7 +4,7 @@
  *
  * No FUSE worker waits for a VM: the first line is submitted from the request
  * thread with svm_vm_submit(), each completion is handed to the pump thread
- * (notify.c), which submits the next line or replies - once the invalidations
+ * (pump.c), which submits the next line or replies - once the invalidations
  * of what the lines changed are delivered (fs_reply_*_fresh). Ctrl-C on the writer
  * makes the kernel send INTERRUPT; we cancel the op in flight (the core rolls it
  * back) and the completion replies EINTR.
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "ctlparse.h"
-#include "fs.h"
+#include "tree.h"
 
 struct ctl_job {
 	fuse_req_t req;
@@ -115,6 +115,8 @@ static void job_fail(struct ctl_job *j, const char *line, const svm_error *err)
 	job_finish(j, err);
 }
 
+static void ctl_continue(void *job, const svm_error *err);
+
 static void ctl_done(void *ud, const svm_error *err)
 {
 	struct ctl_job *j = ud;
@@ -122,7 +124,7 @@ static void ctl_done(void *ud, const svm_error *err)
 	j->op = NULL; /* gone once we return: the interrupt handler must not touch it */
 	j->finished++;
 	pthread_mutex_unlock(&jobs_lock);
-	fs_pump_post_done(j, err); /* a core thread: do nothing more here */
+	fs_pump_post_done(ctl_continue, j, err); /* a core thread: do nothing more here */
 }
 
 /* Runs lines until one is submitted (then its completion continues) or all are
@@ -217,7 +219,8 @@ static void job_step(struct ctl_job *j)
 	job_finish(j, NULL);
 }
 
-void fs_ctl_continue(void *job, const svm_error *err)
+/* On the pump thread, when an op completes. */
+static void ctl_continue(void *job, const svm_error *err)
 {
 	struct ctl_job *j = job;
 	if (err && err->code != SVM_OK) {

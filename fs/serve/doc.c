@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "serve.h"
 
 /* Far above any limit of the core (which answers TOO_LARGE itself): this only
  * bounds what one descriptor may make the daemon hold. */
