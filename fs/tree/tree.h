@@ -20,7 +20,7 @@ int fs_root_room_text(const struct fs_target *t, char **text, size_t *len, svm_e
 int fs_root_version_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_paths_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_root_command(const struct fs_target *t, const char *line, svm_error *err);
-/* Command files: lines run in order on a thread of their own (row->cmd). */
+/* cmd.c: command files, lines run in order on a thread of their own (row->cmd). */
 void fs_cmd_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 void fs_clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 
@@ -63,8 +63,5 @@ int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 
 /* ---- ctl.c: VM verbs, one per line, replied from the core's completion */
 void fs_vm_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
-
-/* Trims blanks at both ends in place. */
-char *fs_line_trim(char *line);
 
 #endif
