@@ -110,12 +110,61 @@ static void dirlist_add_root_rows(struct dirlist *d, const char *parent)
 	}
 }
 
-void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The VM directories under the directory of the VMs. -1: out of memory. */
+static int dirlist_add_vms(struct dirlist **dp, size_t *cap)
+{
+	size_t count = 0;
+	char **names = svm_list_vms(fsd.s, &count);
+	struct dirlist *d = realloc(*dp, sizeof(struct dirlist) + (*cap + count) * sizeof(d->e[0]));
+	if (!d) {
+		svm_strv_free(names);
+		return -1;
+	}
+	*dp = d;
+	*cap += count;
+	for (size_t i = 0; names && names[i]; i++) {
+		svm_vm *vm = svm_get_vm(fsd.s, names[i]);
+		if (!vm)
+			continue; /* removed meanwhile */
+		struct fs_node *n = fs_node_for(vm);
+		svm_vm_unref(vm);
+		if (n)
+			dirlist_add(d, names[i], FS_INO_VM(n->serial, 0), S_IFDIR);
+	}
+	svm_strv_free(names);
+	return 0;
+}
+
+/* A directory row of the root table: its rows (a directory of / only), the VMs
+ * (FS_VMS), the entries of a listing row. -1: out of memory. */
+static int dirlist_root_row(struct dirlist **dp, size_t *cap, fuse_ino_t ino,
+                            const struct fs_row *row)
 {
 	const struct fs_table *root = fsd.tree->root;
+	bool top = !strcmp(row->parent, "");
+	dirlist_add(*dp, ".", ino, S_IFDIR);
+	fuse_ino_t up = top ? FS_INO_ROOT : FS_INO_ROOTROW(fs_table_find(root, "", row->parent));
+	dirlist_add(*dp, "..", up, S_IFDIR);
+	if (top)
+		dirlist_add_root_rows(*dp, row->name);
+	if (fs_is_vms_dir(ino) && dirlist_add_vms(dp, cap) != 0)
+		return -1;
+	if (row->list)
+		dirlist_add_entries(dp, cap, ino, row, NULL, root->rows, root->nrows, row->name);
+	return 0;
+}
+
+/* The rows of a table; row i's inode is first + i. */
+static void dirlist_add_table(struct dirlist *d, const struct fs_table *tab, fuse_ino_t first)
+{
+	for (int i = 0; i < tab->nrows; i++)
+		dirlist_add(d, tab->rows[i].name, first + (fuse_ino_t)i, tab->rows[i].mode);
+}
+
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
 	struct fs_where w = fs_resolve(ino);
 	const struct fs_row *row = fs_where_row(&w);
-	struct dirlist *d = NULL;
 	size_t cap = 2 + FS_ROOT_ROWS_MAX + FS_VM_ROWS_MAX + FS_ENT_ROWS_MAX;
 	if (w.kind == FS_W_NONE) {
 		fuse_reply_err(req, ENOENT);
@@ -125,76 +174,43 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	d = dirlist_new(cap);
-	if (!d)
-		goto nomem;
+	struct dirlist *d = dirlist_new(cap);
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int rc = 0;
 	if (w.kind == FS_W_ROOT) {
 		dirlist_add(d, ".", FS_INO_ROOT, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
 		dirlist_add_root_rows(d, "");
 	} else if (w.kind == FS_W_ROOTROW) {
-		dirlist_add(d, ".", ino, S_IFDIR);
-		if (!strcmp(row->parent, ""))
-			dirlist_add(d, "..", FS_INO_ROOT, S_IFDIR);
-		else
-			dirlist_add(d, "..", FS_INO_ROOTROW(fs_table_find(root, "", row->parent)),
-			            S_IFDIR);
-		if (!strcmp(row->parent, ""))
-			dirlist_add_root_rows(d, row->name);
-		if (fs_is_vms_dir(ino)) {
-			size_t count = 0;
-			char **names = svm_list_vms(fsd.s, &count);
-			struct dirlist *nd = realloc(d, sizeof(struct dirlist) +
-			                                    (cap + count) * sizeof(d->e[0]));
-			if (!nd) {
-				svm_strv_free(names);
-				goto nomem;
-			}
-			d = nd;
-			cap += count;
-			for (size_t i = 0; names && names[i]; i++) {
-				svm_vm *vm = svm_get_vm(fsd.s, names[i]);
-				if (!vm)
-					continue; /* removed meanwhile */
-				struct fs_node *n = fs_node_for(vm);
-				svm_vm_unref(vm);
-				if (n)
-					dirlist_add(d, names[i], FS_INO_VM(n->serial, 0), S_IFDIR);
-			}
-			svm_strv_free(names);
-		}
-		if (row->list)
-			dirlist_add_entries(&d, &cap, ino, row, NULL, root->rows, root->nrows,
-			                    row->name);
+		rc = dirlist_root_row(&d, &cap, ino, row);
 	} else if (w.kind == FS_W_VMDIR) {
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_ROOTROW(fsd.vms_row), S_IFDIR);
-		for (int i = 0; i < fsd.tree->vm->nrows; i++)
-			dirlist_add(d, fsd.tree->vm->rows[i].name, FS_INO_VM(w.node->serial, i + 1),
-			            fsd.tree->vm->rows[i].mode);
+		dirlist_add_table(d, fsd.tree->vm, FS_INO_VM(w.node->serial, 1));
 	} else if (w.kind == FS_W_VMROW) {
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_VM(w.node->serial, 0), S_IFDIR);
 		if (row->list)
 			dirlist_add_entries(&d, &cap, ino, row, w.node, NULL, 0, "");
 	} else if (w.kind == FS_W_ENT) {
-		const struct fs_table *tab = w.ent->dir->entries;
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", w.ent->parent, S_IFDIR);
-		for (int i = 0; i < tab->nrows; i++)
-			dirlist_add(d, tab->rows[i].name, FS_INO_ENT(w.ent->serial, i + 1),
-			            tab->rows[i].mode);
+		dirlist_add_table(d, w.ent->dir->entries, FS_INO_ENT(w.ent->serial, 1));
+	}
+	if (rc != 0) {
+		for (size_t i = 0; i < d->n; i++)
+			free(d->e[i].name);
+		free(d);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
 	dirlist_link(d);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fuse_reply_open(req, fi) != 0)
 		dirlist_free(d); /* interrupted: never released */
-	return;
-nomem:
-	for (size_t i = 0; d && i < d->n; i++)
-		free(d->e[i].name);
-	free(d);
-	fuse_reply_err(req, ENOMEM);
 }
 
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -54,125 +54,155 @@ static int snapshot_at_open(struct fs_handle *h)
 	return e;
 }
 
-void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* What an inode that is no regular file answers to an open; 0 for a file. */
+static int open_refused(const struct fs_where *w)
 {
-	struct fs_where w = fs_resolve(ino);
-	if (w.kind == FS_W_NONE) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	mode_t mode = fs_where_mode(&w);
-	if (S_ISDIR(mode)) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, ELOOP); /* the kernel follows symlinks before it opens */
-		return;
-	}
+	if (w->kind == FS_W_NONE)
+		return ENOENT;
+	mode_t mode = fs_where_mode(w);
+	if (S_ISDIR(mode))
+		return EISDIR;
+	if (!S_ISREG(mode))
+		return ELOOP; /* the kernel follows symlinks before it opens */
+	return 0;
+}
+
+/* A new handle for an open of the row w names; NULL when out of memory. */
+static struct fs_handle *handle_new(fuse_req_t req, fuse_ino_t ino, const struct fs_where *w,
+                                    const struct fuse_file_info *fi)
+{
 	struct fs_handle *h = calloc(1, sizeof *h);
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!h)
+		return NULL;
 	pthread_mutex_init(&h->lock, NULL);
 	fs_handle_link(h);
 	h->flags = fi->flags;
 	h->uid = fuse_req_ctx(req)->uid;
 	h->t.s = fsd.s;
-	h->row_index = w.row;
+	h->row_index = w->row;
 	h->ino = ino;
-	h->row = fs_where_row(&w);
+	h->row = fs_where_row(w);
 	h->t.row = h->row;
-	if (w.kind == FS_W_ENTROW) {
-		h->ent = w.ent;
-		h->t.id = strdup(w.ent->name);
+	if (w->kind == FS_W_ENTROW) {
+		h->ent = w->ent;
+		h->t.id = strdup(w->ent->name);
 		if (!h->t.id) {
 			fs_handle_free(h);
-			fuse_reply_err(req, ENOMEM);
-			return;
+			return NULL;
 		}
+	}
+	return h;
+}
+
+/* A file of a VM: the open holds a reference to the VM; FS_OWNED rows are
+ * written by the VM's owner only. */
+static int open_vm_row(fuse_req_t req, struct fs_handle *h, const struct fs_where *w, bool writing)
+{
+	h->node = w->node;
+	h->t.vm = fs_node_vm(w->node);
+	if (!h->t.vm)
+		return ENOENT;
+	if (writing && (h->row->flags & FS_OWNED))
+		return fs_may_write_vm(req, h->t.vm);
+	return 0;
+}
+
+/* Small values: through the page cache when it holds this open's value
+ * ("small values" in pcache.c). keep_cache always: the pages only ever hold
+ * pc_text, and a new pc_text drops them first. No FLUSH: nothing to say.
+ * Replies, unless it fails (an errno). */
+static int open_small(fuse_req_t req, struct fs_handle *h, fuse_ino_t ino,
+                      struct fuse_file_info *fi)
+{
+	int e = snapshot_at_open(h);
+	if (e)
+		return e;
+	enum pc_open mode = fs_pc_open(fs_rowstate_of(h), ino, h->snap ? h->snap : "", h->snap_len);
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (mode == PC_DIRECT) {
+		fi->direct_io = 1;
+		h->direct = true;
+	} else {
+		h->pc_cached = true;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (mode == PC_CACHED_NEW || mode == PC_CACHED_BEHIND)
+		fs_reply_open_behind(req, fi, open_abandoned, h);
+	else if (fuse_reply_open(req, fi) != 0)
+		open_abandoned(h);
+	return 0;
+}
+
+/* Value files are read around the page cache (direct_io), each open from its
+ * own snapshot, unless the value never changes while mounted. The page cache
+ * and the inode's size are shared by every open of the file, and a value may
+ * change between any two requests: pages filled from one open's value and a
+ * size from another's (an attribute reply, an invalidation on its way) mixed
+ * values, cut them or padded them with zeros. So a read through one open sees
+ * one value, whole, whatever the kernel cached; the attributes stay cached (and
+ * invalidated on change), which is what spares `cat state` its GETATTRs. Write
+ * opens are direct_io too: what a writer sends goes to its buffer, never into
+ * pages other readers would see, and its O_TRUNC leaves the pages of the stored
+ * value alone. */
+static int open_value(struct fs_handle *h, struct fuse_file_info *fi, bool writing)
+{
+	const struct fs_row *row = h->row;
+	if (!writing && (row->flags & FS_STABLE) && row->text) {
+		fi->keep_cache = 1; /* the same value for as long as the mount lasts */
+		return snapshot_at_open(h);
+	}
+	fi->direct_io = 1;
+	h->direct = true;
+	/* A live value is taken at open, so that st_size, which is the length
+	 * last served, is this open's from here on: `wc -c < info` and
+	 * `tail -n 2 metrics` ask the size after the open, then read that very
+	 * value. A failure here is left for the read to report. */
+	if (!writing && (row->flags & FS_LIVE) && row->text) {
+		svm_error err;
+		svm_error_clear(&err);
+		pthread_mutex_lock(&h->lock);
+		h->snap_unread = fs_refresh_snapshot(h, &err) == 0;
+		pthread_mutex_unlock(&h->lock);
+	}
+	if ((row->flags & FS_STREAM) && writing)
+		fi->nonseekable = 1; /* the waiting reads of events */
+	return 0;
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_where w = fs_resolve(ino);
+	int e = open_refused(&w);
+	struct fs_handle *h = e ? NULL : handle_new(req, ino, &w, fi);
+	if (!h) {
+		fuse_reply_err(req, e ? e : ENOMEM);
+		return;
 	}
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	const struct fs_row *row = h->row;
-	int e = 0;
-
 	if (writing && !row->write) {
 		e = EACCES; /* root passes the mode bits; the table still says no */
-		goto fail;
-	}
-	if (row->flags & FS_CLONE) {
-		e = open_clone(req, h);
-		if (e)
-			goto fail;
-		fi->direct_io = 1;
-		fi->fh = (uint64_t)(uintptr_t)h;
-		fuse_reply_open(req, fi);
-		return;
-	}
-	if (w.kind == FS_W_VMROW) {
-		h->node = w.node;
-		h->t.vm = fs_node_vm(w.node);
-		if (!h->t.vm) {
-			e = ENOENT;
-			goto fail;
-		}
-		if (writing && (row->flags & FS_OWNED) && (e = fs_may_write_vm(req, h->t.vm)))
-			goto fail;
-	}
-	/* Small values: through the page cache when it holds this open's value
-	 * ("small values" above). keep_cache always: the pages only ever hold
-	 * pc_text, and a new pc_text drops them first. No FLUSH: nothing to say. */
-	if (!writing && fs_pc_row(row)) {
-		if ((e = snapshot_at_open(h)))
-			goto fail;
-		enum pc_open mode = fs_pc_open(fs_rowstate_of(h), ino, h->snap ? h->snap : "", h->snap_len);
-		fi->keep_cache = 1;
-		fi->noflush = 1;
-		if (mode == PC_DIRECT) {
+	} else if (row->flags & FS_CLONE) {
+		if (!(e = open_clone(req, h))) {
 			fi->direct_io = 1;
-			h->direct = true;
-		} else {
-			h->pc_cached = true;
+			fi->fh = (uint64_t)(uintptr_t)h;
+			fuse_reply_open(req, fi);
+			return;
 		}
-		fi->fh = (uint64_t)(uintptr_t)h;
-		if (mode == PC_CACHED_NEW || mode == PC_CACHED_BEHIND)
-			fs_reply_open_behind(req, fi, open_abandoned, h);
-		else if (fuse_reply_open(req, fi) != 0)
-			open_abandoned(h);
-		return;
+	} else if (w.kind == FS_W_VMROW) {
+		e = open_vm_row(req, h, &w, writing);
 	}
-	/* Value files are read around the page cache (direct_io), each open from
-	 * its own snapshot, unless the value never changes while mounted. The page
-	 * cache and the inode's size are shared by every open of the file, and a
-	 * value may change between any two requests: pages filled from one open's
-	 * value and a size from another's (an attribute reply, an invalidation on
-	 * its way) mixed values, cut them or padded them with zeros. So a read
-	 * through one open sees one value, whole, whatever the kernel cached; the
-	 * attributes stay cached (and invalidated on change), which is what spares
-	 * `cat state` its GETATTRs. Write opens are direct_io too: what a writer
-	 * sends goes to its buffer, never into pages other readers would see, and
-	 * its O_TRUNC leaves the pages of the stored value alone. */
-	if (writing || !(row->flags & FS_STABLE) || !row->text) {
-		fi->direct_io = 1;
-		h->direct = true;
-		/* A live value is taken at open, so that st_size, which is the length
-		 * last served, is this open's from here on: `wc -c < info` and
-		 * `tail -n 2 metrics` ask the size after the open, then read that very
-		 * value. A failure here is left for the read to report. */
-		if (!writing && (row->flags & FS_LIVE) && row->text) {
-			svm_error err;
-			svm_error_clear(&err);
-			pthread_mutex_lock(&h->lock);
-			h->snap_unread = fs_refresh_snapshot(h, &err) == 0;
-			pthread_mutex_unlock(&h->lock);
-		}
-		if ((row->flags & FS_STREAM) && writing)
-			fi->nonseekable = 1; /* the waiting reads of events */
-	} else {
-		if ((e = snapshot_at_open(h)))
-			goto fail;
-		fi->keep_cache = 1; /* the same value for as long as the mount lasts */
+	if (!e && !writing && fs_pc_row(row)) {
+		if (!(e = open_small(req, h, ino, fi)))
+			return;
+	} else if (!e) {
+		e = open_value(h, fi, writing);
+	}
+	if (e) {
+		fs_handle_free(h);
+		fuse_reply_err(req, e);
+		return;
 	}
 	/* nothing to report at close of a read-only open, nor of a write open of
 	 * a file that applies each write as it comes (ctl): only a document's
@@ -184,10 +214,6 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_events_opened(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
-	return;
-fail:
-	fs_handle_free(h);
-	fuse_reply_err(req, e);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "serve.h"
 
 struct inval_item {
@@ -214,11 +215,10 @@ static bool notifier_in_fuse(void)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/self/task/%d/stack", (int)atomic_load(&notifier_tid));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
