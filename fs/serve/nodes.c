@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ops.h"
 #include "serve.h"
 
 struct fs_rowstate fs_root_state[FS_ROOT_ROWS_MAX];
