@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "daemonlog.h"
-#include "fs.h"
+#include "serve/serve.h"
 
 /* ------------------------------------------------------------ fd 2 routing */
 
@@ -225,14 +225,10 @@ static struct timing *timing_of(svm_vm *vm, bool add)
 			return &timings.v[i];
 	if (!add)
 		return NULL;
-	if (timings.n == timings.cap) {
-		size_t cap = timings.cap ? timings.cap * 2 : 16;
-		struct timing *v = realloc(timings.v, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		timings.v = v;
-		timings.cap = cap;
-	}
+	struct timing *v = fs_grow(timings.v, &timings.cap, timings.n + 1, sizeof *v, 16);
+	if (!v)
+		return NULL;
+	timings.v = v;
 	timings.v[timings.n] = (struct timing){.vm = vm, .gen = gen};
 	return &timings.v[timings.n++];
 }

@@ -24,11 +24,10 @@
 
 #include "check.h"
 #include "daemonlog.h"
-#include "fs.h"
+#include "serve/cleanup.h"
+#include "tree/tree.h"
 
 extern char **environ;
-
-struct fsd fsd;
 
 /* The options of DESIGN §3, as fuse_opt parses them. */
 struct fs_conf {
@@ -419,14 +418,12 @@ static int fusectl_abort(void)
 {
 	char path[128];
 	snprintf(path, sizeof path, FUSECTL "/%u/abort", conn_id);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL, "fusectl", 0, NULL) == 0)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int rc = write(fd, "1", 1) == 1 ? 0 : -1;
-	close(fd);
-	return rc;
+	return write(fd, "1", 1) == 1 ? 0 : -1;
 }
 
 /* Ends the FUSE connection at once. A request stuck in the kernel holds a
@@ -560,173 +557,166 @@ static void free_conf(struct fs_conf *c)
 	}
 }
 
-int main(int argc, char *argv[])
+/* The options: --help, --version and --check are answered here. Returns true
+ * when there is a mount to make; else *ret is the exit status. */
+static bool parse_conf(struct fuse_args *args, struct fs_conf *conf, int *ret)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fs_conf conf = {0};
-	struct fuse_cmdline_opts cl = {0};
-	struct fuse_session *se = NULL;
-	struct fuse_loop_config *lc = NULL;
-	char *dead = NULL;
-	int ret = 1;
-	int64_t t0 = fs_now_ns();
-
-	fs_systemd_init();
-	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0) {
+	if (fuse_opt_parse(args, conf, conf_opts, conf_proc) != 0) {
 		fprintf(stderr, "smartvmfs: bad options (smartvmfs --help lists them)\n");
-		goto out;
+		return false;
 	}
-	if (conf.help) {
+	if (conf->help) {
 		usage("smartvmfs");
-		ret = 0;
-		goto out;
+		*ret = 0;
+		return false;
 	}
-	if (conf.refused[0]) {
-		fprintf(stderr, "smartvmfs: %s (smartvmfs --help lists the options)\n", conf.refused);
-		goto out;
+	if (conf->refused[0]) {
+		fprintf(stderr, "smartvmfs: %s (smartvmfs --help lists the options)\n", conf->refused);
+		return false;
 	}
-	conf.datadir = absolute(conf.datadir);
-	conf.runtimedir = absolute(conf.runtimedir);
-	conf.imagecache = absolute(conf.imagecache);
-	conf.firecracker = absolute(conf.firecracker);
-	conf.manifest = absolute(conf.manifest);
-	if (conf.version) {
-		version(&conf);
-		ret = 0;
-		goto out;
+	conf->datadir = absolute(conf->datadir);
+	conf->runtimedir = absolute(conf->runtimedir);
+	conf->imagecache = absolute(conf->imagecache);
+	conf->firecracker = absolute(conf->firecracker);
+	conf->manifest = absolute(conf->manifest);
+	if (conf->version) {
+		version(conf);
+		*ret = 0;
+		return false;
 	}
-	if (conf.check) {
-		struct fs_check_in in = {conf.runtimedir, conf.firecracker, conf.datadir,
-		                         is_emulator(conf.firecracker)};
+	if (conf->check) {
+		struct fs_check_in in = {conf->runtimedir, conf->firecracker, conf->datadir,
+		                         is_emulator(conf->firecracker)};
 		int problems = fs_check_run(&in, print_check, NULL);
 		printf("smartvmfs --check: %s\n", problems ? "problems above" : "all is well");
-		ret = problems ? 1 : 0;
-		goto out;
+		*ret = problems ? 1 : 0;
+		return false;
 	}
-	const char *mp = conf.nwords ? conf.words[conf.nwords - 1] : NULL;
+	return true;
+}
+
+/* The mountpoint and libfuse's own options; the daemon's facts of the mount.
+ * Returns true when there is a mountpoint. */
+static bool parse_cmdline(struct fuse_args *args, struct fs_conf *conf,
+                          struct fuse_cmdline_opts *cl)
+{
+	const char *mp = conf->nwords ? conf->words[conf->nwords - 1] : NULL;
 	if (!mp) {
 		fprintf(stderr, "smartvmfs: no mountpoint (smartvmfs --help)\n");
-		goto out;
+		return false;
 	}
-	fuse_opt_add_arg(&args, mp);
-	if (fuse_parse_cmdline(&args, &cl) != 0)
-		goto out;
-	conf.foreground = cl.foreground;
-	if (!cl.mountpoint) {
+	fuse_opt_add_arg(args, mp);
+	if (fuse_parse_cmdline(args, cl) != 0)
+		return false;
+	conf->foreground = cl->foreground;
+	if (!cl->mountpoint) {
 		fprintf(stderr, "smartvmfs: no mountpoint (smartvmfs --help)\n");
-		goto out;
+		return false;
 	}
 	/* Mode bits are the access rules (VM files belong to their creator). */
-	fuse_opt_add_arg(&args, "-odefault_permissions");
-	fuse_opt_add_arg(&args, "-ofsname=smartvmfs");
-	fuse_opt_add_arg(&args, "-osubtype=smartvmfs");
+	fuse_opt_add_arg(args, "-odefault_permissions");
+	fuse_opt_add_arg(args, "-ofsname=smartvmfs");
+	fuse_opt_add_arg(args, "-osubtype=smartvmfs");
 
-	fsd.allow_other = conf.allow_other;
+	fsd.allow_other = conf->allow_other;
 	fsd.mount_uid = getuid();
 	fsd.mount_gid = getgid();
 	fsd.mount_ns = fs_now_ns();
+	return true;
+}
 
-	/* options the core would only judge after mounting are judged here */
-	unsigned maximages = 0;
+/* The one place the core starts. The core starts threads: before daemonizing
+ * they would be lost in the fork, so in the background the core starts after
+ * the fork. In the foreground it starts first, so a bad option fails before
+ * mounting. */
+static int start_core(const struct fs_conf *conf, unsigned maximages, bool foreground)
+{
+	svm_options so;
 	svm_error err;
 	svm_error_clear(&err);
-	if (conf.maximages && svm_parse_cache_limit(conf.maximages, &maximages, &err) != 0) {
-		fprintf(stderr, "smartvmfs: -o maximages=%s: %s (%s)\n", conf.maximages, err.message,
-		        svm_code_name(err.code));
-		goto out;
-	}
-
-	dead = clear_dead_mount(cl.mountpoint);
-
-	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
-	if (!se)
-		goto out;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out_session;
-	/* The core starts threads: before daemonizing they would be lost in the
-	 * fork, so in the background the core starts after the fork. In the
-	 * foreground it starts first, so a bad option fails before mounting. */
-	svm_options so;
-	if (cl.foreground) {
-		fill_svm_options(&conf, maximages, fs_log_route(true), &so);
-		fsd.s = svm_new(&so, &err);
-		if (!fsd.s) {
-			fprintf(stderr, "smartvmfs: %s (%s)\n", err.message, svm_code_name(err.code));
-			goto out_signals;
-		}
-	}
-	if (fuse_session_mount(se, cl.mountpoint) != 0)
-		goto out_core;
-	fsd.se = se;
-	conn_id = mounted_conn_id(cl.mountpoint);
-	snprintf(conn_mountpoint, sizeof conn_mountpoint, "%s", cl.mountpoint);
-	fuse_daemonize(cl.foreground);
+	fill_svm_options(conf, maximages, fs_log_route(foreground), &so);
+	fsd.s = svm_new(&so, &err);
 	if (!fsd.s) {
-		/* detached: stderr is /dev/null now; the log goes to syslog */
-		fill_svm_options(&conf, maximages, fs_log_route(false), &so);
-		fsd.s = svm_new(&so, &err);
-		if (!fsd.s) {
-			fprintf(stderr, "smartvmfs: %s (%s)\n", err.message, svm_code_name(err.code));
-			goto out_unmount;
-		}
+		fprintf(stderr, "smartvmfs: %s (%s)\n", err.message, svm_code_name(err.code));
+		return -1;
 	}
+	return 0;
+}
+
+/* Mounted, not serving yet: the core (in the background), the VMs a killed
+ * daemon left (re-adopted or collected now, so the first lookup sees them:
+ * docs/restart.md), the engine's threads, the checks. 0, or -1 to unmount. */
+static int ready(struct fs_conf *conf, const struct fuse_cmdline_opts *cl, unsigned maximages,
+                 const char *dead, int64_t t0)
+{
+	/* detached: stderr is /dev/null now; the log goes to syslog */
+	if (!fsd.s && start_core(conf, maximages, false) != 0)
+		return -1;
 	if (dead)
 		svm_log(fsd.s, "%s", dead);
-	/* mounted, not serving yet: a killed daemon's VMs are re-adopted or collected
-	 * now, so the first lookup sees them (docs/restart.md) */
-	if (!conf.paths)
-		conf.paths = default_paths();
-	if (fs_paths_init(conf.paths) != 0) /* before any VM starts, autostarted ones too */
-		goto out_unmount;
+	if (!conf->paths)
+		conf->paths = default_paths();
+	if (fs_paths_init(conf->paths) != 0) /* before any VM starts, autostarted ones too */
+		return -1;
 	svm_adopt(fsd.s, NULL);
 	svm_persist_restore(fsd.s); /* -o persist: the kept definitions, autostart */
-	if (fs_notify_start() != 0) {
+	if (fs_serve_start(&fs_smartvm_tree) != 0) {
 		fprintf(stderr, "smartvmfs: cannot start threads\n");
-		goto out_unmount;
+		return -1;
 	}
-	svm_log(fsd.s, "smartvmfs %s mounted on %s%s in %.1f ms", SMARTVMFS_VERSION, cl.mountpoint,
+	svm_log(fsd.s, "smartvmfs %s mounted on %s%s in %.1f ms", SMARTVMFS_VERSION, cl->mountpoint,
 	        fsd.allow_other ? " (allow_other)" : "", (fs_now_ns() - t0) / 1e6);
-	if (!conf.nocheck) {
-		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf.firecracker, conf.datadir,
+	if (!conf->nocheck) {
+		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf->firecracker, conf->datadir,
 		                         svm_fc_emulated(fsd.s)};
 		fs_check_run(&in, log_check, NULL);
 	}
-	char ready[PATH_MAX + 64];
-	snprintf(ready, sizeof ready, "READY=1\nSTATUS=mounted on %s", cl.mountpoint);
-	fs_systemd_notify(ready);
+	char msg[PATH_MAX + 64];
+	snprintf(msg, sizeof msg, "READY=1\nSTATUS=mounted on %s", cl->mountpoint);
+	fs_systemd_notify(msg);
+	return 0;
+}
 
-	if (cl.singlethread) {
+/* The FUSE loop, until unmount or a signal: the exit status. */
+static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
+{
+	int ret;
+	if (cl->singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
-		lc = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-		if (cl.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(lc, cl->clone_fd);
+		if (cl->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, cl->max_idle_threads);
 		/* Starts and events hold no worker; this bounds a burst of plain reads. */
-		fuse_loop_cfg_set_max_threads(lc, cl.max_threads > 0 && cl.max_threads <= 100000
-		                                      ? cl.max_threads : 64);
+		fuse_loop_cfg_set_max_threads(lc, cl->max_threads > 0 && cl->max_threads <= 100000
+		                                      ? cl->max_threads : 64);
 		ret = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
 	}
 	/* the signals we asked libfuse to handle are an orderly end, not a failure */
-	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+	return !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+}
 
-out_unmount:
-	/* Unmount first so nobody waits on a mount that no longer answers, then
-	 * stop every VM; their completions still reply, to a closed channel: the
-	 * session is marked exited so libfuse fails those writes quietly. */
+/* Unmounts first so nobody waits on a mount that no longer answers; the VMs
+ * stop after (stop_core): their completions still reply, to a closed channel:
+ * the session is marked exited so libfuse fails those writes quietly. Returns
+ * when it began, for the log of the stop. */
+static int64_t unmount(struct fuse_session *se, const char *mountpoint)
+{
 	fs_systemd_notify("STOPPING=1");
 	fsd.stopping = true;
 	fuse_session_exit(se);
 	fuse_session_unmount(se);
-	t0 = fs_now_ns();
+	int64_t t0 = fs_now_ns();
 	if (fsd.s) {
 		size_t n[SVM_STATE_COUNT];
 		svm_count_by_state(fsd.s, n);
 		size_t live = n[SVM_STARTING] + n[SVM_RUNNING] + n[SVM_PAUSED] + n[SVM_STOPPING];
 		if (live)
-			svm_log(fsd.s, "unmounted %s; stopping %zu VM(s)", cl.mountpoint, live);
+			svm_log(fsd.s, "unmounted %s; stopping %zu VM(s)", mountpoint, live);
 		else
-			svm_log(fsd.s, "unmounted %s", cl.mountpoint);
+			svm_log(fsd.s, "unmounted %s", mountpoint);
 	}
 	/* a stopall, cleanup or download still running uses the core: downloads
 	 * stop now (a slow one must not hold the end), the others finish */
@@ -737,33 +727,90 @@ out_unmount:
 			        __atomic_load_n(&fsd.root_jobs, __ATOMIC_SEQ_CST));
 		usleep(50 * 1000);
 	}
-out_core:
+	return t0;
+}
+
+/* Every VM stops and what the daemon made goes (svm_free), then the engine. */
+static void stop_core(int64_t t0)
+{
 	if (fsd.s) {
 		bool mounted = fsd.se != NULL;
 		svm_free(fsd.s);
 		fsd.s = NULL;
 		if (mounted)
-				fs_logf("stopped every VM and removed what the daemon made in %.1f ms",
+			fs_logf("stopped every VM and removed what the daemon made in %.1f ms",
 			        (fs_now_ns() - t0) / 1e6);
 	}
 	fs_events_shutdown(); /* reads parked on events end first (end of file) */
-	fs_notify_stop(abort_fuse_conn);
-	fs_nodes_free();
-out_signals:
-	fuse_remove_signal_handlers(se);
-out_session:
+	fs_serve_stop(abort_fuse_conn);
+	fs_serve_free();
+}
+
+/* Mounts, serves until the end, and ends in order: the exit status. */
+static int mount_and_serve(struct fuse_session *se, struct fs_conf *conf,
+                           const struct fuse_cmdline_opts *cl, unsigned maximages,
+                           const char *dead, int64_t t0)
+{
+	if (cl->foreground && start_core(conf, maximages, true) != 0)
+		return 1;
+	int ret = 1;
+	if (fuse_session_mount(se, cl->mountpoint) == 0) {
+		fsd.se = se;
+		conn_id = mounted_conn_id(cl->mountpoint);
+		snprintf(conn_mountpoint, sizeof conn_mountpoint, "%s", cl->mountpoint);
+		fuse_daemonize(cl->foreground);
+		if (ready(conf, cl, maximages, dead, t0) == 0)
+			ret = loop(se, cl);
+		t0 = unmount(se, cl->mountpoint);
+	}
+	stop_core(t0);
+	return ret;
+}
+
+/* The session around the mount: the exit status. */
+static int run(struct fuse_args *args, struct fs_conf *conf, const struct fuse_cmdline_opts *cl,
+               int64_t t0)
+{
+	/* options the core would only judge after mounting are judged here */
+	unsigned maximages = 0;
+	svm_error err;
+	svm_error_clear(&err);
+	if (conf->maximages && svm_parse_cache_limit(conf->maximages, &maximages, &err) != 0) {
+		fprintf(stderr, "smartvmfs: -o maximages=%s: %s (%s)\n", conf->maximages, err.message,
+		        svm_code_name(err.code));
+		return 1;
+	}
+	cleanup_free char *dead = clear_dead_mount(cl->mountpoint);
+	struct fuse_session *se = fuse_session_new(args, &fs_ops, sizeof fs_ops, NULL);
+	if (!se)
+		return 1;
+	int ret = 1;
+	if (fuse_set_signal_handlers(se) == 0) {
+		ret = mount_and_serve(se, conf, cl, maximages, dead, t0);
+		fuse_remove_signal_handlers(se);
+	}
 	fsd.se = NULL;
 	fuse_session_destroy(se);
-out:
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fs_conf conf = {0};
+	struct fuse_cmdline_opts cl = {0};
+	int ret = 1;
+	int64_t t0 = fs_now_ns();
+
+	fs_systemd_init();
+	if (parse_conf(&args, &conf, &ret) && parse_cmdline(&args, &conf, &cl))
+		ret = run(&args, &conf, &cl, t0);
 	fs_log_unroute();
-	if (lc)
-		fuse_loop_cfg_destroy(lc);
 	if (fsd.paths) {
 		for (size_t i = 0; fsd.paths[i]; i++)
 			free(fsd.paths[i]);
 		free(fsd.paths);
 	}
-	free(dead);
 	free(cl.mountpoint);
 	for (int i = 0; i < conf.nwords; i++)
 		free(conf.words[i]);

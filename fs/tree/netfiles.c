@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ctlparse.h"
-#include "fs.h"
+#include "tree.h"
 
 /* bridge, subnet, gateway, leases: the row's name is the core's name */
 int fs_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -35,7 +35,7 @@ int fs_net_command(const struct fs_target *t, const char *line, svm_error *err)
 		svm_note_error(t->s, cmd, err);
 		return -1;
 	}
-	int r = fs_root_row_index("net", "leases");
+	int r = fs_table_find(&fs_root_table, "net", "leases");
 	if (r >= 0)
 		fs_root_row_changed(r);
 	return 0;

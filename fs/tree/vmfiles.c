@@ -9,37 +9,7 @@
 #include <string.h>
 
 #include "ctlparse.h"
-#include "fs.h"
-
-/* Takes a malloc'd string (or NULL: empty) and makes sure it ends in a newline
- * unless it is empty. */
-static int give_line(char *s, char **text, size_t *len)
-{
-	if (!s)
-		s = strdup("");
-	if (!s)
-		return ENOMEM;
-	size_t n = strlen(s);
-	if (n > 0 && s[n - 1] != '\n') {
-		char *t = realloc(s, n + 2);
-		if (!t) {
-			free(s);
-			return ENOMEM;
-		}
-		s = t;
-		s[n++] = '\n';
-		s[n] = '\0';
-	}
-	*text = s;
-	*len = n;
-	return 0;
-}
-
-static int core_failed(const svm_error *err)
-{
-	int e = svm_code_errno(err->code);
-	return e ? e : EIO;
-}
+#include "tree.h"
 
 int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
@@ -67,7 +37,7 @@ int fs_vm_state_text(const struct fs_target *t, char **text, size_t *len, svm_er
 int fs_vm_config_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	return give_line(svm_vm_config_json(t->vm), text, len);
+	return fs_text_take_line(svm_vm_config_json(t->vm), text, len);
 }
 
 int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -78,16 +48,16 @@ int fs_vm_metadata_text(const struct fs_target *t, char **text, size_t *len, svm
 	if (!s && err->code == SVM_API_ERROR && strstr(err->message, "not initialized"))
 		s = strdup("{}");
 	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+		return fs_errno(err->code);
+	return fs_text_take_line(s, text, len);
 }
 
 int fs_vm_info_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	char *s = svm_vm_info_json(t->vm, err);
 	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+		return fs_errno(err->code);
+	return fs_text_take_line(s, text, len);
 }
 
 int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -102,7 +72,7 @@ int fs_vm_pid_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 int fs_vm_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	return give_line(svm_vm_net_text(t->vm), text, len);
+	return fs_text_take_line(svm_vm_net_text(t->vm), text, len);
 }
 
 int fs_vm_runtime_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -137,8 +107,8 @@ int fs_vm_metrics_text(const struct fs_target *t, char **text, size_t *len, svm_
 	if (!s && running) /* a VMM too busy to flush still has its last line */
 		s = svm_vm_metrics(t->vm, false, err);
 	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+		return fs_errno(err->code);
+	return fs_text_take_line(s, text, len);
 }
 
 /* An editor that opened `console`, then saves it, writes back what the guest
@@ -167,8 +137,8 @@ int fs_vm_version_text(const struct fs_target *t, char **text, size_t *len, svm_
 	}
 	char *s = svm_vm_version_json(t->vm, err);
 	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+		return fs_errno(err->code);
+	return fs_text_take_line(s, text, len);
 }
 
 int fs_vm_autostart_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -221,7 +191,7 @@ void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size
 	ssize_t n = svm_vm_console_write(h->t.vm, buf, size, &err);
 	if (n < 0) {
 		svm_vm_note_error(h->t.vm, "write console", &err);
-		fuse_reply_err(req, core_failed(&err));
+		fuse_reply_err(req, fs_errno(err.code));
 		return;
 	}
 	fuse_reply_write(req, (size_t)n);
@@ -264,13 +234,13 @@ static int live_json(const struct fs_target *t, const char *section, const char 
 		     char *(*get)(svm_vm *, svm_error *), char **text, size_t *len, svm_error *err)
 {
 	if (!running_with(t->vm, section, flag))
-		return give_line(NULL, text, len);
+		return fs_text_take_line(NULL, text, len);
 	char *s = get(t->vm, err);
 	if (!s && err->code == SVM_INVALID_STATE) /* it stopped meanwhile */
-		return give_line(NULL, text, len);
+		return fs_text_take_line(NULL, text, len);
 	if (!s)
-		return core_failed(err);
-	return give_line(s, text, len);
+		return fs_errno(err->code);
+	return fs_text_take_line(s, text, len);
 }
 
 int fs_vm_balloon_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
@@ -291,7 +261,7 @@ int fs_vm_hotplug_text(const struct fs_target *t, char **text, size_t *len, svm_
 int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	return give_line(svm_vm_vsock_path(t->vm), text, len);
+	return fs_text_take_line(svm_vm_vsock_path(t->vm), text, len);
 }
 
 /* snapshots/: one symlink per directory under svm_vm_snapshot_dir() */

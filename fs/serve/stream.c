@@ -1,14 +1,14 @@
 /*
  * stream.c - reads of the growing files (FS_OFFSET rows: console, the logs, the
  * error files, the event history): bytes of one of the core's streams by their
- * absolute offset. ops.c serves every such row with it, events.c the read-only
+ * absolute offset. file.c serves every such row with it, events.c the read-only
  * opens of events.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "serve.h"
 
 void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
 {

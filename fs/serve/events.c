@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "serve.h"
 
 struct waiter {
 	fuse_req_t req;

@@ -11,43 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "fs.h"
-
-#define IMG_EV (1u << SVM_EV_IMAGES)
-
-/* One row per file of a bundle; the row's name is the core's file name. */
-static const struct fs_row bundle_rows[] = {
-	{.name = "manifest.json", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
-	{.name = "bootargs", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
-	{.name = "rootfstype", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
-	{.name = "firecracker", .mode = S_IFREG | 0444, .text = fs_bundle_text, .changes_on = IMG_EV},
-	/* bytes done / total: its events are throttled (10/s), so attributes are not cached */
-	{.name = "status", .mode = S_IFREG | 0444, .flags = FS_NOATTR, .text = fs_bundle_text,
-	 .changes_on = IMG_EV},
-	{.name = "kernel", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
-	{.name = "rootfs", .mode = S_IFLNK | 0777, .link = fs_bundle_link, .changes_on = IMG_EV},
-};
-_Static_assert(sizeof bundle_rows / sizeof bundle_rows[0] <= FS_ENT_ROWS_MAX, "bundle table");
-
-const struct fs_table fs_bundle_table = {bundle_rows, sizeof bundle_rows / sizeof bundle_rows[0]};
-
-static int owned(char *s, char **text, size_t *len)
-{
-	if (!s)
-		s = strdup("");
-	if (!s)
-		return ENOMEM;
-	*text = s;
-	*len = strlen(s);
-	return 0;
-}
+#include "tree.h"
 
 int fs_images_summary_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	return owned(svm_images_summary(t->s), text, len);
+	return fs_text_take(svm_images_summary(t->s), text, len);
 }
 
 int fs_images_command(const struct fs_target *t, const char *line, svm_error *err)
@@ -90,7 +60,7 @@ int fs_bundle_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 		int e = svm_code_errno(err->code);
 		return e ? e : ENOENT;
 	}
-	return owned(s, text, len);
+	return fs_text_take(s, text, len);
 }
 
 char *fs_bundle_link(const struct fs_target *t)

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "cleanup.h"
+#include "serve.h"
 
 /* Far above any limit of the core (which answers TOO_LARGE itself): this only
  * bounds what one descriptor may make the daemon hold. */
@@ -100,41 +101,67 @@ static void note(struct fs_handle *h, const svm_error *err)
 	svm_vm_note_error(h->t.vm, cmd, err);
 }
 
-void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+/* The buffer this write makes: the bytes before the write's offset, then buf
+ * (nlen bytes, NUL-terminated); NULL with *e (and err) set when refused. */
+static char *doc_join(struct fs_handle *h, const char *buf, size_t size, off_t off, size_t *nlen,
+                      svm_error *err, int *e)
 {
-	svm_error err;
-	svm_error_clear(&err);
-	int e = 0;
-	pthread_mutex_lock(&h->lock);
-	if (!h->wbuf)
-		h->wuid = fuse_req_ctx(req)->uid;
 	/* Writes arrive at the descriptor's position; a write before the end
 	 * replaces the tail (pwrite), one past the end would leave a hole. */
 	size_t at = off < 0 ? h->wlen : (size_t)off;
 	if (h->flags & O_APPEND)
 		at = h->wlen;
 	if (at > h->wlen) {
-		svm_error_set(&err, SVM_INVALID_ARGUMENT, "write at offset %zu past the %zu bytes written",
+		svm_error_set(err, SVM_INVALID_ARGUMENT, "write at offset %zu past the %zu bytes written",
 		              at, h->wlen);
-		e = EINVAL;
-		goto out;
+		*e = EINVAL;
+		return NULL;
 	}
 	if (at + size > DOC_BUFFER_MAX) {
-		svm_error_set(&err, SVM_TOO_LARGE, "document larger than %u bytes", DOC_BUFFER_MAX);
-		e = EFBIG;
-		goto out;
+		svm_error_set(err, SVM_TOO_LARGE, "document larger than %u bytes", DOC_BUFFER_MAX);
+		*e = EFBIG;
+		return NULL;
 	}
 	char *nb = malloc(at + size + 1);
 	if (!nb) {
-		e = ENOMEM;
-		goto out;
+		*e = ENOMEM;
+		return NULL;
 	}
 	if (at)
 		memcpy(nb, h->wbuf, at);
 	memcpy(nb + at, buf, size);
-	size_t nlen = at + size;
-	nb[nlen] = '\0';
+	*nlen = at + size;
+	nb[*nlen] = '\0';
+	return nb;
+}
 
+/* Why a buffer that is no document and cannot become one is refused: an errno. */
+static int doc_refuse(const struct fs_handle *h, const char *nb, size_t nlen, json_error_t *jerr,
+                      svm_error *err)
+{
+	if (nlen > SVM_DOC_MAX_BYTES) {
+		svm_error_set(err, SVM_TOO_LARGE, "%s is %zu bytes, more than the %d allowed",
+		              h->row->name, nlen, SVM_DOC_MAX_BYTES);
+		return EFBIG;
+	}
+	/* jansson quotes the text where it stopped ("near '...'"): never for
+	 * metadata, which may carry secrets into the world-readable error file */
+	char *near = strcmp(h->row->name, "metadata") == 0 ? strstr(jerr->text, " near ") : NULL;
+	if (near)
+		*near = '\0';
+	if (memchr(nb, '\0', nlen))
+		svm_error_set(err, SVM_INVALID_CONFIG, "%s: a NUL byte is not JSON", h->row->name);
+	else
+		svm_error_set(err, SVM_INVALID_CONFIG, "%s: JSON syntax error: %s (line %d, column %d)",
+		              h->row->name, jerr->text, jerr->line, jerr->column);
+	return EINVAL;
+}
+
+/* Judges the whole buffer nb (taken over): kept while incomplete, applied and
+ * kept when complete. 0, or an errno with err saying why. */
+static int doc_judge(struct fs_handle *h, char *nb, size_t nlen, svm_error *err)
+{
+	cleanup_free char *mine = nb; /* ours until the handle keeps it */
 	json_error_t jerr;
 	json_t *doc = json_loadb(nb, nlen, 0, &jerr);
 	/* Not complete yet: keep it, judge it at the next write or at close. Only
@@ -143,50 +170,38 @@ void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t s
 	 * character, but a NUL byte or a text over the limit is never incomplete,
 	 * even where jansson calls it a premature end. */
 	if (!doc && svm_text_incomplete(nb, nlen)) {
-		if (keep(h, nb, nlen, &err) < 0) {
-			free(nb);
-			e = EDQUOT;
-			goto out;
-		}
+		if (keep(h, nb, nlen, err) < 0)
+			return EDQUOT;
+		mine = NULL;
 		h->doc_dirty = true;
-		goto out;
+		return 0;
 	}
-	if (!doc && nlen > SVM_DOC_MAX_BYTES) {
-		svm_error_set(&err, SVM_TOO_LARGE, "%s is %zu bytes, more than the %d allowed",
-		              h->row->name, nlen, SVM_DOC_MAX_BYTES);
-		free(nb);
-		e = EFBIG;
-		goto out;
-	}
-	if (!doc) {
-		/* jansson quotes the text where it stopped ("near '...'"): never for
-		 * metadata, which may carry secrets into the world-readable error file */
-		char *near = strcmp(h->row->name, "metadata") == 0 ? strstr(jerr.text, " near ") : NULL;
-		if (near)
-			*near = '\0';
-		if (memchr(nb, '\0', nlen))
-			svm_error_set(&err, SVM_INVALID_CONFIG, "%s: a NUL byte is not JSON", h->row->name);
-		else
-			svm_error_set(&err, SVM_INVALID_CONFIG,
-			              "%s: JSON syntax error: %s (line %d, column %d)", h->row->name,
-			              jerr.text, jerr.line, jerr.column);
-		free(nb);
-		e = EINVAL;
-		goto out;
-	}
+	if (!doc)
+		return doc_refuse(h, nb, nlen, &jerr, err);
 	json_decref(doc);
-	if (h->row->doc_apply(h->t.vm, nb, nlen, &err) != 0) {
-		free(nb);
-		e = svm_code_errno(err.code) ? svm_code_errno(err.code) : EIO;
-		goto out;
-	}
-	if (keep(h, nb, nlen, &err) < 0) {
-		free(nb); /* stored, but not kept as this descriptor's buffer */
-		fs_doc_forget(h);
-	}
-	svm_error_clear(&err);
+	if (h->row->doc_apply(h->t.vm, nb, nlen, err) != 0)
+		return fs_errno(err->code);
+	if (keep(h, nb, nlen, err) == 0)
+		mine = NULL;
+	else
+		fs_doc_forget(h); /* stored, but not kept as this descriptor's buffer */
+	svm_error_clear(err);
 	h->doc_dirty = false;
-out:
+	return 0;
+}
+
+void fs_doc_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	svm_error err;
+	svm_error_clear(&err);
+	int e = 0;
+	size_t nlen = 0;
+	pthread_mutex_lock(&h->lock);
+	if (!h->wbuf)
+		h->wuid = fuse_req_ctx(req)->uid;
+	char *nb = doc_join(h, buf, size, off, &nlen, &err, &e);
+	if (nb)
+		e = doc_judge(h, nb, nlen, &err);
 	pthread_mutex_unlock(&h->lock);
 	/* the document (or the error file) changed: answer once the kernel's
 	 * copies are invalidated, so the writer reads back what it wrote */

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fs.h"
+#include "serve.h"
 
 int fs_may_write_vm(fuse_req_t req, svm_vm *vm)
 {

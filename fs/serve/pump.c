@@ -1,0 +1,296 @@
+/*
+ * pump.c - the pump thread: core events and completions become fs work.
+ *
+ * The pump: the core's on_event and op-completion callbacks run on core threads
+ * and must not block, so they only append to a queue. The pump thread takes
+ * the queue in order and does the work: marks which files changed (their
+ * st_mtime), answers parked `events` reads and pollers, runs what a completed
+ * op continues with (fs_pump_post_done: the next line of a ctl write), and asks
+ * for invalidations.
+ *
+ * Replies that must not overtake invalidations (fs_reply_*_fresh: a write that
+ * changed values) travel the same road: through the pump queue, behind the core
+ * events the change caused, then through the notifier queue, behind their
+ * invalidations; the notifier sends the reply once those were delivered. Opens
+ * of a small value the page cache is about to hold take the notifier queue too,
+ * behind the invalidation of the old page (pcache.c). No thread
+ * waits for another. This is safe because an inode invalidation takes
+ * no lock a pending request holds (the kernel drops attributes and unlocked
+ * pages, never waiting on i_rwsem), and no deferred reply is for a request that
+ * holds a directory lock (mkdir and rmdir reply at once), which an entry
+ * invalidation ahead of it could wait for.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve.h"
+
+struct pump_item {
+	enum { P_EVENT, P_DONE, P_REPLY } type;
+	svm_event_kind kind;
+	svm_vm *vm;       /* our reference, or NULL */
+	char *text;       /* SVM_EV_IMAGES: the bundle id, or NULL */
+	void (*fn)(void *job, const svm_error *err); /* P_DONE: fn(job, &err) */
+	void *job;        /* P_DONE */
+	svm_error err;    /* P_DONE */
+	fuse_req_t req;   /* P_REPLY */
+	size_t count;     /* P_REPLY: bytes written, when errnum is 0 */
+	int errnum;       /* P_REPLY */
+	struct pump_item *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pump_item *head, **tail;
+	bool stop;
+	pthread_t th;
+	bool running;
+} pump = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pump.head, false, 0, false};
+
+static void pump_push(struct pump_item *it)
+{
+	pthread_mutex_lock(&pump.lock);
+	*pump.tail = it;
+	pump.tail = &it->next;
+	pthread_cond_signal(&pump.cond);
+	pthread_mutex_unlock(&pump.lock);
+}
+
+void fs_on_core_event(void *ud, const svm_event *ev)
+{
+	(void)ud;
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return; /* a lost invalidation; the short timeouts still bound staleness */
+	it->type = P_EVENT;
+	it->kind = ev->kind;
+	if (ev->vm) {
+		svm_vm_ref(ev->vm);
+		it->vm = ev->vm;
+	}
+	if (ev->kind == SVM_EV_IMAGES && ev->text)
+		it->text = strdup(ev->text); /* NULL on ENOMEM: then the whole list is looked at */
+	pump_push(it);
+}
+
+void fs_pump_post_done(void (*fn)(void *job, const svm_error *err), void *job,
+                       const svm_error *err)
+{
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		/* cannot queue: continue here rather than lose a reply */
+		fn(job, err);
+		return;
+	}
+	it->type = P_DONE;
+	it->fn = fn;
+	it->job = job;
+	if (err)
+		it->err = *err;
+	pump_push(it);
+}
+
+static void reply_fresh(fuse_req_t req, size_t count, int errnum)
+{
+	if (pump.running && pthread_equal(pthread_self(), pump.th)) {
+		fs_inval_reply(req, count, errnum); /* the events before it are handled */
+		return;
+	}
+	struct pump_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		fs_inval_reply(req, count, errnum);
+		return;
+	}
+	it->type = P_REPLY;
+	it->req = req;
+	it->count = count;
+	it->errnum = errnum;
+	pthread_mutex_lock(&pump.lock);
+	bool queued = pump.running && !pump.stop;
+	if (queued) {
+		*pump.tail = it;
+		pump.tail = &it->next;
+		pthread_cond_signal(&pump.cond);
+	}
+	pthread_mutex_unlock(&pump.lock);
+	if (!queued) {
+		free(it);
+		fs_inval_reply(req, count, errnum);
+	}
+}
+
+void fs_reply_write_fresh(fuse_req_t req, size_t count)
+{
+	reply_fresh(req, count, 0);
+}
+
+void fs_reply_err_fresh(fuse_req_t req, int err)
+{
+	reply_fresh(req, 0, err ? err : EIO);
+}
+
+/* A file's value changed: move its st_mtime, tell a reply whose attributes were
+ * taken before now to invalidate once more (gen, reply_done), and drop what the
+ * kernel may have cached. */
+static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
+{
+	__atomic_store_n(&rs->mtime_ns, now, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rs->gen, 1, __ATOMIC_SEQ_CST);
+	if (fs_row_cacheable(row))
+		fs_row_inval(row, rs, ino, true);
+}
+
+void fs_root_row_changed(int row)
+{
+	changed(&fsd.tree->root->rows[row], &fs_root_state[row], FS_INO_ROOTROW(row), fs_now_ns());
+}
+
+void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node)
+{
+	struct fs_target t = {.s = fsd.s, .row = dir};
+	if (node && !(t.vm = fs_node_vm(node)))
+		return;
+	size_t nn = 0, ne = 0;
+	char **names = dir->list(&t, &nn);
+	struct fs_entry **v = fs_entries_under(parent, &ne);
+	for (size_t i = 0; v && i < ne; i++) {
+		bool listed = false;
+		for (size_t k = 0; names && names[k] && !listed; k++)
+			listed = !strcmp(names[k], v[i]->name);
+		if (listed)
+			continue;
+		fs_entry_mark_gone(v[i]);
+		fs_inval_entry(parent, v[i]->name);
+	}
+	free(v);
+	svm_strv_free(names);
+	if (t.vm)
+		svm_vm_unref(t.vm);
+}
+
+/* SVM_EV_IMAGES: a bundle's files (text = its id), or the listings as a whole. */
+static void images_changed(const char *id, int64_t now)
+{
+	unsigned bit = 1u << SVM_EV_IMAGES;
+	for (int r = 0; r < fsd.tree->root->nrows; r++) {
+		const struct fs_row *dir = &fsd.tree->root->rows[r];
+		if (!dir->list || !(dir->changes_on & bit))
+			continue;
+		fuse_ino_t parent = FS_INO_ROOTROW(r);
+		if (!id) {
+			fs_entries_sync(parent, dir, NULL);
+			continue;
+		}
+		size_t n = 0;
+		struct fs_entry **v = fs_entries_under(parent, &n);
+		for (size_t i = 0; v && i < n; i++) {
+			struct fs_entry *e = v[i];
+			if (strcmp(e->name, id))
+				continue;
+			__atomic_store_n(&e->mtime_ns, now, __ATOMIC_RELAXED);
+			fs_inval_inode(FS_INO_ENT(e->serial, 0));
+			for (int k = 0; dir->entries && k < dir->entries->nrows; k++)
+				if (dir->entries->rows[k].changes_on & bit)
+					changed(&dir->entries->rows[k], &e->rows[k],
+					        FS_INO_ENT(e->serial, k + 1), now);
+		}
+		free(v);
+	}
+}
+
+static void handle_event(struct pump_item *it)
+{
+	int64_t now = fs_now_ns();
+	unsigned bit = 1u << it->kind;
+	for (int i = 0; i < fsd.tree->root->nrows; i++)
+		if (fsd.tree->root->rows[i].changes_on & bit)
+			changed(&fsd.tree->root->rows[i], &fs_root_state[i], FS_INO_ROOTROW(i), now);
+	if (it->kind == SVM_EV_IMAGES)
+		images_changed(it->text, now);
+	if (!it->vm)
+		return;
+	struct fs_node *n = fs_node_find(it->vm);
+	if (!n)
+		return;
+	/* A VM's directory shows the VM's own mtime (svm_vm_mtime_ns), which a
+	 * state, config or metadata change moves; its files their own. Cached
+	 * attributes of every cacheable file go at such a change all the same (a
+	 * config.json that a start replaced: image, restore). */
+	bool touched = it->kind == SVM_EV_STATE || it->kind == SVM_EV_EXIT ||
+	               it->kind == SVM_EV_CONFIG;
+	for (int i = 0; i < fsd.tree->vm->nrows; i++) {
+		fuse_ino_t ino = FS_INO_VM(n->serial, i + 1);
+		if (fsd.tree->vm->rows[i].changes_on & bit)
+			changed(&fsd.tree->vm->rows[i], &n->rows[i], ino, now);
+		else if (touched && fs_row_cacheable(&fsd.tree->vm->rows[i]))
+			fs_row_inval(&fsd.tree->vm->rows[i], &n->rows[i], ino, false);
+	}
+	if (touched)
+		fs_inval_inode(FS_INO_VM(n->serial, 0));
+	switch (it->kind) {
+	case SVM_EV_STATE:
+	case SVM_EV_EXIT:
+		fs_events_wake(n, false);
+		break;
+	case SVM_EV_REMOVED:
+		fs_node_mark_removed(n);
+		fs_events_wake(n, true);
+		fs_inval_entry(FS_INO_ROOTROW(fsd.vms_row), n->name);
+		fs_inval_inode(FS_INO_ROOTROW(fsd.vms_row));
+		break;
+	default:
+		break;
+	}
+}
+
+static void *pump_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pump.lock);
+		while (!pump.head && !pump.stop)
+			pthread_cond_wait(&pump.cond, &pump.lock);
+		struct pump_item *it = pump.head;
+		if (!it) { /* stopping, and drained */
+			pthread_mutex_unlock(&pump.lock);
+			return NULL;
+		}
+		pump.head = it->next;
+		if (!pump.head)
+			pump.tail = &pump.head;
+		pthread_mutex_unlock(&pump.lock);
+		if (it->type == P_DONE)
+			it->fn(it->job, &it->err);
+		else if (it->type == P_REPLY)
+			fs_inval_reply(it->req, it->count, it->errnum);
+		else
+			handle_event(it);
+		if (it->vm)
+			svm_vm_unref(it->vm);
+		free(it->text);
+		free(it);
+	}
+}
+
+int fs_pump_start(void)
+{
+	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
+		return -1;
+	pump.running = true;
+	return 0;
+}
+
+/* Drains first: every reply is sent. */
+void fs_pump_stop(void)
+{
+	if (pump.running) {
+		pthread_mutex_lock(&pump.lock);
+		pump.stop = true;
+		pthread_cond_signal(&pump.cond);
+		pthread_mutex_unlock(&pump.lock);
+		pthread_join(pump.th, NULL); /* drains first: every reply is sent */
+		pump.running = false;
+	}
+}
