@@ -1,6 +1,6 @@
 /*
- * vm_verbs_int.h - what the files of the verbs share (vm_verbs.c: checks,
- * dispatch and async; vm_launch.c: start and restore; vm_snapshot.c;
+ * vm_verbs_int.h - what the files of the verbs share (vm_steps.c: the checks
+ * and steps every handler takes; vm_launch.c: start and restore; vm_snapshot.c;
  * vm_live.c: the verbs of a running VM). Every handler has one shape, so the
  * dispatch is a table indexed by the verb.
  */
@@ -13,7 +13,7 @@
 
 typedef int verb_fn(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err);
 
-/* vm_verbs.c: checks that verb may run now (vm->mu held) and, for exclusive
+/* vm_steps.c: checks that verb may run now (vm->mu held) and, for exclusive
  * verbs, marks the VM busy; finish ends one: new state (if the VMM is still there
  * or force), not busy. */
 int begin_locked(svm_vm *vm, svm_verb verb, bool exclusive, svm_error *err);

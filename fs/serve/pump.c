@@ -147,6 +147,13 @@ void fs_root_row_changed(int row)
 	changed(&fsd.tree->root->rows[row], &fs_root_state[row], FS_INO_ROOTROW(row), fs_now_ns());
 }
 
+void fs_root_file_changed(const char *parent, const char *name)
+{
+	int r = fs_table_find(fsd.tree->root, parent, name);
+	if (r >= 0)
+		fs_root_row_changed(r);
+}
+
 void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node)
 {
 	struct fs_target t = {.s = fsd.s, .row = dir};

@@ -237,6 +237,9 @@ int fs_pump_start(void);
 void fs_pump_stop(void);
 /* A root row's value changed (from fs itself, not a core event). */
 void fs_root_row_changed(int row);
+/* The same for the root-table row parent/name of the tree being served (a
+ * handler's own change that no core event reports). */
+void fs_root_file_changed(const char *parent, const char *name);
 /* Drops entries the listing no longer gives (and their cached names). */
 void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node);
 

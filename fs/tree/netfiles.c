@@ -35,8 +35,6 @@ int fs_net_command(const struct fs_target *t, const char *line, svm_error *err)
 		svm_note_error(t->s, cmd, err);
 		return -1;
 	}
-	int r = fs_table_find(&fs_root_table, "net", "leases");
-	if (r >= 0)
-		fs_root_row_changed(r);
+	fs_root_file_changed("net", "leases");
 	return 0;
 }

@@ -133,3 +133,52 @@ def test_calls_follow_the_layers():
                 continue
             wrong.append(f"{rel} calls {s} of {to}")
     assert not wrong, "calls against the layering:\n" + "\n".join(wrong)
+
+
+def circles(graph):
+    """The strongly connected sets of more than one file (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            ring = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                ring.append(w)
+                if w == v:
+                    break
+            if len(ring) > 1:
+                out.append(sorted(ring))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_circles_are_found():
+    assert circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.skipif(not BUILD, reason="no SMARTVMFS_BUILD_DIR: the built objects are not at hand")
+def test_no_circle_of_calls_between_files():
+    """Inside a layer too, files call each other one way: no two files (or more)
+    call each other round in a circle."""
+    objs = objects()
+    table = {rel: symbols(o) for rel, o in objs.items()}
+    owner = {s: rel for rel, (defined, _) in table.items() for s in defined}
+    graph = {rel: {owner[s] for s in undefined if s in owner and owner[s] != rel}
+             for rel, (_, undefined) in table.items()}
+    found = circles(graph)
+    assert not found, "circles of calls: " + "; ".join(" <-> ".join(c) for c in found)
