@@ -62,15 +62,7 @@ int fs_root_paths_text(const struct fs_target *t, char **text, size_t *len, svm_
 
 int fs_root_command(const struct fs_target *t, const char *line, svm_error *err)
 {
-	int rc;
-	if (!strcmp(line, "stopall"))
-		rc = svm_stop_all(t->s, err);
-	else if (!strcmp(line, "cleanup"))
-		rc = svm_cleanup(t->s, err);
-	else if (!strcmp(line, "purge"))
-		rc = svm_purge(t->s, err);
-	else
-		rc = svm_error_set(err, SVM_INVALID_ARGUMENT, "unknown control message \"%s\"", line);
+	int rc = svm_root_ctl(t->s, line, err);
 	if (rc != 0) {
 		char *echo = fs_ctl_echo(line, strlen(line)); /* one line, bounded */
 		svm_note_error(t->s, echo ? echo : "", err);

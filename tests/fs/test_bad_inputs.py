@@ -166,7 +166,7 @@ ROWS = [
     Row("root-ctl-unknown", "write", "ctl", "frob\n", errno.EINVAL, "error",
         'frob: unknown control message "frob"'),
     Row("root-ctl-args", "write", "ctl", "stopall now\n", errno.EINVAL, "error",
-        'unknown control message "stopall now"'),
+        'bad arguments "stopall now": usage: stopall'),
     Row("root-ctl-escape", "write", "ctl", "frob \x1b[2J\r\n", errno.EINVAL, "error",
         "frob \\x1b[2J: control message has a control byte 0x1b at offset 5"),
     Row("root-ctl-crlf", "write", "ctl", "frob\r\n", errno.EINVAL, "error",
