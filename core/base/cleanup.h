@@ -75,4 +75,13 @@ static inline int steal_fd(int *fd)
 	return v;
 }
 
+/* Closes *fd (if open) and marks it closed: a field or variable that is
+ * closed twice, or read after, sees -1. */
+static inline void close_and_reset(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 #endif

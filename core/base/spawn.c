@@ -1,7 +1,7 @@
-/* vmm.c - spawning and reaping VMM processes (see vmm.h). */
+/* spawn.c - starting and reaping child processes (see svmspawn.h); svm_run, which
+ * runs one to its end and collects its output, is in spawn_run.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "base.h"
+#include "svmspawn.h"
 
 extern char **environ;
 
@@ -24,12 +24,27 @@ extern char **environ;
 #define P_PIDFD 3
 #endif
 
-static int pidfd_open_(pid_t pid)
+/* The pidfd of a child just started (pidfd NULL: none wanted). Race-free:
+ * nobody else reaps our children, so the pid cannot be reused yet. A child
+ * that cannot have one is ended: the caller has no way to wait for it. */
+static int open_pidfd(pid_t pid, int *pidfd, svm_error *err)
 {
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!pidfd)
+		return 0;
+	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (*pidfd < 0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		svm_error_set(err, svm_start_code(e), "pidfd_open: %s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
+	return 0;
 }
 
-svm_code vmm_code_of(int e)
+svm_code svm_start_code(int e)
 {
 	switch (e) {
 	case EMFILE:
@@ -44,22 +59,7 @@ svm_code vmm_code_of(int e)
 	}
 }
 
-int vmm_check_binary(const char *path, svm_error *err)
-{
-	struct stat st;
-	if (!path || !*path)
-		return svm_error_set(err, SVM_BINARY_NOT_FOUND,
-				     "no Firecracker binary configured (-o firecracker=PATH)");
-	if (stat(path, &st) < 0)
-		return svm_error_set(err, SVM_BINARY_NOT_FOUND, "Firecracker binary %s: %s", path,
-				     strerror(errno));
-	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
-		return svm_error_set(err, SVM_BINARY_NOT_FOUND,
-				     "Firecracker binary %s is not an executable file", path);
-	return 0;
-}
-
-int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_error *err)
+int svm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_error *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -80,21 +80,13 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 	int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (rc != 0)
-		return svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : vmm_code_of(rc),
-				     "cannot start %s: %s", argv[0], strerror(rc));
-	if (!pidfd)
-		return 0;
-	/* race-free: nobody else reaps our children, so the pid cannot be reused yet */
-	*pidfd = pidfd_open_(*pid);
-	if (*pidfd < 0) {
-		int e = errno;
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
+	if (rc != 0) {
+		svm_error_set(err, rc == ENOENT ? SVM_BINARY_NOT_FOUND : svm_start_code(rc),
+			      "cannot start %s: %s", argv[0], strerror(rc));
+		errno = rc;
+		return -1;
 	}
-	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
-	return 0;
+	return open_pidfd(*pid, pidfd, err);
 }
 
 /* ------------------------------------------------------------ with a bind mount */
@@ -106,8 +98,8 @@ int vmm_spawn(char *const argv[], const int fds[3], pid_t *pid, int *pidfd, svm_
 static char **fuse_mounts(void)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char **v = calloc(1, sizeof *v);
-	size_t n = 0;
+	size_t n = 0, vcap = 1;
+	char **v = calloc(vcap, sizeof *v);
 	char *line = NULL;
 	size_t cap = 0;
 	while (f && v && getline(&line, &cap, f) > 0) {
@@ -130,12 +122,10 @@ static char **fuse_mounts(void)
 			}
 		}
 		*o = '\0';
-		char **nv = realloc(v, (n + 2) * sizeof *v);
-		if (!nv) {
+		if (svm_grow(&v, &vcap, n + 2, sizeof *v) < 0) {
 			free(mp);
 			break;
 		}
-		v = nv;
 		v[n++] = mp;
 		v[n] = NULL;
 	}
@@ -193,7 +183,7 @@ fail:
 	_exit(127);
 }
 
-int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const char *dst,
+int svm_spawn_bind(char *const argv[], const int fds[3], const char *src, const char *dst,
 		   pid_t *pid, int *pidfd, svm_error *err)
 {
 	size_t stack_size = 256 * 1024;
@@ -219,7 +209,7 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 		free(*d);
 	free(detach);
 	if (p < 0)
-		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : vmm_code_of(clone_errno),
+		return svm_error_set(err, clone_errno == EPERM ? SVM_PERMISSION : svm_start_code(clone_errno),
 				     "cannot start %s in a private mount namespace%s: %s", argv[0],
 				     clone_errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "",
 				     strerror(clone_errno));
@@ -232,17 +222,7 @@ int vmm_spawn_bind(char *const argv[], const int fds[3], const char *src, const 
 				     c.step, strerror(c.err));
 	}
 	*pid = p;
-	if (!pidfd)
-		return 0;
-	*pidfd = pidfd_open_(p);
-	if (*pidfd < 0) {
-		int e = errno;
-		kill(p, SIGKILL);
-		waitpid(p, NULL, 0);
-		return svm_error_set(err, vmm_code_of(e), "pidfd_open: %s", strerror(e));
-	}
-	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
-	return 0;
+	return open_pidfd(p, pidfd, err);
 }
 
 static int reap(idtype_t type, id_t id, int *wstatus)
@@ -258,17 +238,17 @@ static int reap(idtype_t type, id_t id, int *wstatus)
 	return 0;
 }
 
-int vmm_reap(int pidfd, int *wstatus)
+int svm_reap(int pidfd, int *wstatus)
 {
 	return reap((idtype_t)P_PIDFD, (id_t)pidfd, wstatus);
 }
 
-int vmm_reap_pid(pid_t pid, int *wstatus)
+int svm_reap_pid(pid_t pid, int *wstatus)
 {
 	return pid > 0 ? reap(P_PID, (id_t)pid, wstatus) : -1;
 }
 
-void vmm_status_text(int wstatus, char *buf, size_t len)
+void svm_status_text(int wstatus, char *buf, size_t len)
 {
 	if (WIFEXITED(wstatus))
 		snprintf(buf, len, "exit %d", WEXITSTATUS(wstatus));
@@ -276,82 +256,4 @@ void vmm_status_text(int wstatus, char *buf, size_t len)
 		snprintf(buf, len, "signal %d", WTERMSIG(wstatus));
 	else
 		snprintf(buf, len, "status %d", wstatus);
-}
-
-int vmm_proc_stat(pid_t pid, uint64_t *user_ns, uint64_t *sys_ns, uint64_t *rss_bytes)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* fields after the command name, which may contain spaces: start after ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	unsigned long long ut = 0, st = 0;
-	long rss = 0;
-	/* state(3) ... utime(14) stime(15) ... rss(24) */
-	int field = 2;
-	char *save = NULL; /* strtok_r: stat files are read on many threads at once */
-	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		field++;
-		if (field == 14)
-			ut = strtoull(tok, NULL, 10);
-		else if (field == 15)
-			st = strtoull(tok, NULL, 10);
-		else if (field == 24) {
-			rss = strtol(tok, NULL, 10);
-			break;
-		}
-	}
-	long hz = sysconf(_SC_CLK_TCK);
-	*user_ns = ut * (1000000000ULL / (unsigned long long)hz);
-	*sys_ns = st * (1000000000ULL / (unsigned long long)hz);
-	*rss_bytes = (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
-	return 0;
-}
-
-char *vmm_capture(char *const argv[], int timeout_ms)
-{
-	int out[2];
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return NULL;
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int fds[3] = {devnull, out[1], devnull};
-	pid_t pid;
-	int pidfd;
-	svm_error err;
-	if (devnull < 0 || vmm_spawn(argv, fds, &pid, &pidfd, &err) < 0) {
-		close(out[0]);
-		close(out[1]);
-		if (devnull >= 0)
-			close(devnull);
-		return NULL;
-	}
-	close(out[1]);
-	close(devnull);
-	char *buf = calloc(1, 4097);
-	size_t used = 0;
-	struct pollfd p = {.fd = out[0], .events = POLLIN};
-	while (buf && used < 4096 && poll(&p, 1, timeout_ms) > 0) {
-		ssize_t n = read(out[0], buf + used, 4096 - used);
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-	}
-	close(out[0]);
-	kill(pid, SIGKILL); /* harmless if it already ended; bounds the wait below */
-	int ws;
-	struct pollfd pp = {.fd = pidfd, .events = POLLIN};
-	poll(&pp, 1, timeout_ms);
-	if (vmm_reap(pidfd, &ws) < 0)
-		waitpid(pid, &ws, 0);
-	close(pidfd);
-	return buf;
 }

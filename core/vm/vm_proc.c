@@ -264,7 +264,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	/* our child is reaped under the lock that signals take: a reaped pid is
 	 * never signalled (it may be another process's by then) */
 	int reaped = vm->pid == 0 || vm->reaped ? -1 : adopted ? 0
-		     : vm->pidfd >= 0 ? vmm_reap(vm->pidfd, &ws) : vmm_reap_pid(vm->pid, &ws);
+		     : vm->pidfd >= 0 ? svm_reap(vm->pidfd, &ws) : svm_reap_pid(vm->pid, &ws);
 	if (reaped == 0 && !adopted)
 		vm->reaped = true;
 	pthread_mutex_unlock(&vm->mu);
@@ -280,7 +280,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 
 	char tail[320], status[32];
 	stderr_tail(vm, tail, sizeof tail);
-	vmm_status_text(ws, status, sizeof status);
+	svm_status_text(ws, status, sizeof status);
 	/* what the error file says if this end was not asked for */
 	svm_error why;
 	if (adopted)
@@ -428,11 +428,11 @@ static int make_fifo(const char *path, int *rfd, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "mkfifo %s: %s", path, strerror(errno));
 	/* our read end first, so Firecracker's open for writing finds a reader */
 	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (*rfd < 0)
-		return svm_error_set(err, vmm_code_of(errno), "open %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "open %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -441,7 +441,7 @@ static int make_fifo_at(const char *path, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "mkfifo %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -556,7 +556,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	if (!e && (in = open(inp, O_RDWR | O_CLOEXEC)) < 0)
 		e = errno;
 	if (e) {
-		svm_error_set(err, vmm_code_of(e), "opening the VMM's streams in %s: %s", vm->rundir,
+		svm_error_set(err, svm_start_code(e), "opening the VMM's streams in %s: %s", vm->rundir,
 			      strerror(e));
 		goto fail;
 	}
@@ -599,8 +599,8 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	int fds[3] = {in, out[1], er};
 	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
 	/* no pidfd: the console's hang-up is the exit watch (console_closed) */
-	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
-		     : vmm_spawn(argv, fds, &pid, NULL, err)) < 0)
+	if ((show_at ? svm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
+		     : svm_spawn(argv, fds, &pid, NULL, err)) < 0)
 		goto fail;
 	close(in);
 	close(out[1]);
@@ -637,7 +637,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		svm_vm_unref(vm);
-		svm_error_set(err, vmm_code_of(e), "cannot watch the VMM process (epoll_ctl: %s)",
+		svm_error_set(err, svm_start_code(e), "cannot watch the VMM process (epoll_ctl: %s)",
 			      strerror(e));
 		goto fail;
 	}
@@ -653,7 +653,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		/* ended as any VMM ends: its exit watch (on_exit_) closes and removes
 		 * all, and the start rolls back as after a VMM that died */
 		vm_proc_signal_wait(vm, SIGKILL, -1);
-		return svm_error_set(err, vmm_code_of(e),
+		return svm_error_set(err, svm_start_code(e),
 				     "cannot watch the VMM's output streams (epoll_ctl: %s)", strerror(e));
 	}
 	return 0;
