@@ -10,35 +10,31 @@
 #include "cleanup.h"
 #include "fileio.h"
 
-int svm_write_all(int fd, const void *p, size_t n)
+/* Both writers: at off, or (off < 0) at the file position (pipes, sockets). */
+static int write_at(int fd, const char *c, size_t n, off_t off)
 {
-	const char *c = p;
 	while (n) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w = off < 0 ? write(fd, c, n) : pwrite(fd, c, n, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return w < 0 ? -1 : (errno = ENOSPC, -1);
 		c += w;
 		n -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
 }
 
+int svm_write_all(int fd, const void *p, size_t n)
+{
+	return write_at(fd, p, n, -1);
+}
+
 int svm_pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
-	const char *c = p;
-	while (n) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -1 : (errno = ENOSPC, -1);
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
+	return write_at(fd, p, n, off);
 }
 
 char **svm_dir_names(const char *dir, svm_dir_keep keep, void *ud, size_t *count)

@@ -87,15 +87,7 @@ static void owner_set(const svm_vm *vm, uint64_t seq)
 {
 	pthread_mutex_lock(&owners_mu);
 	struct owner *o = owner_find(vm);
-	if (!o && nowners == capowners) {
-		size_t cap = capowners ? 2 * capowners : 8;
-		struct owner *n = realloc(owners, cap * sizeof *n);
-		if (n) {
-			owners = n;
-			capowners = cap;
-		}
-	}
-	if (!o && nowners < capowners)
+	if (!o && svm_grow(&owners, &capowners, nowners + 1, sizeof *owners) == 0)
 		o = &owners[nowners++];
 	if (o) /* out of memory: no record, a late cleanup then cleans (the old way) */
 		*o = (struct owner){vm, seq};
