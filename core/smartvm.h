@@ -356,6 +356,13 @@ int svm_purge(svm *s, svm_error *err);
 /* /ctl: one line, "stopall", "cleanup" or "purge" (the three above). */
 int svm_root_ctl(svm *s, const char *line, svm_error *err);
 
+/* Runs argv (no shell; argv[0] a path, or a name looked up in PATH) to its end,
+ * the one way the core runs a child: stdin /dev/null, stdout and stderr into out
+ * (NUL-terminated, at most len - 1 bytes; out NULL: nowhere), killed after
+ * timeout_ms without output (-1: no limit). Returns the bytes captured, -1 if it
+ * did not run; *status gets its exit status (-1: killed, or not run). */
+ssize_t svm_run_capture(char *const argv[], char *out, size_t len, int timeout_ms, int *status);
+
 /* The daemon's own log (ring of recent lines); fs and core both write to it. */
 void svm_log(svm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Whole current text of the log ring (malloc'd). */

@@ -19,6 +19,7 @@
 #include "persist.h"
 #include "quota.h"
 #include "redact.h"
+#include "fileio.h"
 #include "hostpath.h"
 #include "images.h"
 #include "internal.h"
@@ -305,14 +306,8 @@ static ssize_t index_of_locked(svm *s, const svm_vm *vm)
 /* Appends vm with a new generation; the list takes a reference. */
 static int list_append_locked(svm *s, svm_vm *vm)
 {
-	if (s->nvms == s->capvms) {
-		size_t cap = s->capvms ? s->capvms * 2 : 16;
-		svm_vm **v = realloc(s->vms, cap * sizeof *v);
-		if (!v)
-			return -1;
-		s->vms = v;
-		s->capvms = cap;
-	}
+	if (svm_grow(&s->vms, &s->capvms, s->nvms + 1, sizeof *s->vms) < 0)
+		return -1;
 	if (vmindex_add(&s->index, vm) < 0)
 		return -1;
 	vm->gen = ++s->next_gen;
@@ -799,32 +794,11 @@ static bool user_kind_valid(const char *kind)
 }
 
 /* Names in dir (no dot files), NULL-terminated; only directories if dirs_only. */
-static char **list_names(const char *dir, bool dirs_only, size_t *count)
+static bool is_dir(void *ud, const char *dir, const struct dirent *de)
 {
-	DIR *d = opendir(dir);
-	size_t n = 0, cap = 8;
-	char **v = calloc(cap + 1, sizeof *v);
-	struct dirent *de;
-	while (d && v && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		if (n == cap) {
-			char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
-			if (!nv)
-				break;
-			v = nv;
-			cap *= 2;
-		}
-		if ((v[n] = strdup(de->d_name)))
-			v[++n] = NULL;
-	}
-	if (d)
-		closedir(d);
-	if (count)
-		*count = n;
-	return v;
+	(void)ud;
+	(void)dir;
+	return de->d_type == DT_DIR || de->d_type == DT_UNKNOWN;
 }
 
 char **svm_images_user_files(svm *s, const char *kind, size_t *count)
@@ -835,13 +809,13 @@ char **svm_images_user_files(svm *s, const char *kind, size_t *count)
 		return NULL;
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/%s", s->data_dir, kind);
-	return list_names(dir, false, count);
+	return svm_dir_names(dir, NULL, NULL, count);
 }
 
 char **svm_vm_snapshot_list(svm_vm *vm, size_t *count)
 {
 	char *dir = svm_vm_snapshot_dir(vm);
-	char **v = dir ? list_names(dir, true, count) : NULL;
+	char **v = dir ? svm_dir_names(dir, is_dir, NULL, count) : NULL;
 	free(dir);
 	return v;
 }

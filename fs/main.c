@@ -10,7 +10,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +23,7 @@
 
 #include "check.h"
 #include "daemonlog.h"
-#include "serve/cleanup.h"
+#include "cleanup.h"
 #include "tree/tree.h"
 
 extern char **environ;
@@ -269,56 +268,12 @@ static void usage(const char *prog)
 	prog, prog, prog, prog, fs_check_default_runtime_dir(rt, sizeof rt), arch);
 }
 
-/* Runs argv (no shell) with stdout and stderr into out; waits at most
- * timeout_ms, then kills it. Returns bytes read, -1 if it did not run. */
-static ssize_t capture_argv(char *const argv[], char *out, size_t len, int timeout_ms)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	pid_t pid;
-	int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (rc != 0) {
-		close(p[0]);
-		return -1;
-	}
-	size_t have = 0;
-	int64_t deadline = fs_now_ns() + (int64_t)timeout_ms * 1000000;
-	for (;;) {
-		int64_t left = (deadline - fs_now_ns()) / 1000000;
-		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			break;
-		ssize_t n = read(p[0], out + have, len - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		if (have == len - 1)
-			break;
-	}
-	out[have] = '\0';
-	close(p[0]);
-	kill(pid, SIGKILL); /* done or too slow: it has said what it will */
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	return (ssize_t)have;
-}
-
 /* fc-emulator says what it is in its --version (a second line). */
 static bool is_emulator(const char *firecracker)
 {
 	char out[512] = "";
 	char *argv[] = {(char *)firecracker, "--version", NULL};
-	return firecracker && capture_argv(argv, out, sizeof out, 2000) > 0 &&
+	return firecracker && svm_run_capture(argv, out, sizeof out, 2000, NULL) > 0 &&
 	       strstr(out, "\nfc-emulator:") != NULL;
 }
 
@@ -331,7 +286,7 @@ static void version(const struct fs_conf *c)
 	if (c->firecracker) {
 		char out[512] = "";
 		char *argv[] = {c->firecracker, "--version", NULL};
-		char *v = capture_argv(argv, out, sizeof out, 2000) > 0 ? strstr(out, " v") : NULL;
+		char *v = svm_run_capture(argv, out, sizeof out, 2000, NULL) > 0 ? strstr(out, " v") : NULL;
 		bool emulator = strstr(out, "\nfc-emulator:") != NULL;
 		if (v) {
 			v++;
@@ -467,19 +422,6 @@ static char *absolute(char *p)
 	return abs;
 }
 
-/* Runs argv (no shell) and waits. Returns the exit status, -1 if not run. */
-static int run_argv(char *const argv[])
-{
-	pid_t pid;
-	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
-		return -1;
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* A smartvmfs killed with SIGKILL leaves its mount answering ENOTCONN; clear it
  * (lazily: a process may still have it as its cwd) before mounting again.
  * Returns a message for the log, or NULL if there was nothing to do. */
@@ -495,7 +437,7 @@ static char *clear_dead_mount(const char *mp)
 		rc = umount2(mp, MNT_DETACH);
 	if (rc != 0) {
 		char *argv[] = {"fusermount3", "-u", "-z", (char *)mp, NULL};
-		rc = run_argv(argv);
+		svm_run_capture(argv, NULL, 0, -1, &rc);
 	}
 	char *msg = fs_strdupf(NULL, "%s was a dead mount (ENOTCONN): %s", mp,
 	                       rc == 0 ? "lazily unmounted it" : "could not unmount it");

@@ -1,8 +1,9 @@
 /*
  * base.c - the small pure utilities every layer of the core uses: clocks, the
- * VM-name rule, string vectors. Nothing here knows an orchestrator or a VM, so
+ * VM-name rule, string vectors, growing arrays, escaping control bytes. Nothing here knows an orchestrator or a VM, so
  * any file may call it without calling up.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,4 +46,40 @@ void svm_strv_free(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+int svm_grow(void *pv, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap > 4 ? *cap * 2 : 8;
+	if (n < need)
+		n = need;
+	if (elem && n > SIZE_MAX / elem)
+		return -1;
+	void *old;
+	memcpy(&old, pv, sizeof old); /* pv is a T **: read it without knowing T */
+	void *v = realloc(old, n * elem);
+	if (!v)
+		return -1;
+	memcpy(pv, &v, sizeof v);
+	*cap = n;
+	return 0;
+}
+
+char *svm_escape(const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *out = malloc(n * 4 + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
 }

@@ -1,13 +1,26 @@
 /*
- * base.h - the clocks every layer of the core reads (base.c). The VM-name rule
- * and string vectors are public (smartvm.h).
+ * base.h - the small utilities every layer of the core uses (base.c): the clocks,
+ * growing an array, escaping control bytes. The VM-name rule and string vectors
+ * are public (smartvm.h).
  */
 #ifndef SVM_BASE_H
 #define SVM_BASE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */
 int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
+
+/* Makes room for need elements of elem bytes in the array at *(T **)pv, whose
+ * room is *cap elements: realloc to the larger of need and twice *cap (at least
+ * 8). 0, or -1 (out of memory) with the array and *cap unchanged. The added
+ * room is not zeroed. */
+int svm_grow(void *pv, size_t *cap, size_t need, size_t elem);
+
+/* A copy of text (malloc'd, NULL when out of memory) with every control byte as
+ * \xHH: a line that shows a name or a command stays one line, and no escape
+ * sequence reaches a terminal through `cat`. */
+char *svm_escape(const char *text);
 
 #endif

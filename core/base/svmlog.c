@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "redact.h"
 #include "svmlog.h"
 
@@ -45,32 +46,12 @@ void sink_log(svm_sink *k, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Copies text with every control byte as \xHH: an error file holds one line per
- * failure, and a name or command with a newline or an escape sequence must not
- * split it or reach a terminal through `cat error`. */
-static char *printable(const char *text)
-{
-	size_t n = strlen(text), o = 0;
-	char *out = malloc(n * 4 + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void svm_note_line(svm_ring *r, const char *command, const svm_error *e)
 {
 	char *rc = redact_credentials(command ? command : "");
 	char *rm = redact_credentials(e ? e->message : "");
-	char *c = printable(rc ? rc : "?");
-	char *m = printable(rm ? rm : "?");
+	char *c = svm_escape(rc ? rc : "?");
+	char *m = svm_escape(rm ? rm : "?");
 	free(rc);
 	free(rm);
 	/* the code's name, and Firecracker's HTTP status when it answered: what a

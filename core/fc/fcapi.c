@@ -25,6 +25,8 @@
 
 #include <curl/curl.h>
 
+#include "base.h"
+#include "cleanup.h"
 #include "fcapi.h"
 
 /* A misbehaving server must not make us buffer without bound; Firecracker's own
@@ -114,17 +116,9 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 		b->overflow = true;
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d) {
-			b->oom = true;
-			return 0;
-		}
-		b->data = d;
-		b->cap = cap;
+	if (svm_grow(&b->data, &b->cap, b->len + n + 1, 1) < 0) {
+		b->oom = true;
+		return 0;
 	}
 	memcpy(b->data + b->len, ptr, n);
 	b->len += n;
@@ -337,12 +331,19 @@ int svm_api_classify(const char *method, const char *path, long status, const ch
 
 /* -------------------------------------------------------------- the call */
 
-int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
-			 const json_t *body, int timeout_ms, svm_api_reply *reply,
-			 svm_error *err)
+/* What one request gave: curl's result, the answer and what the system said. */
+struct exchange {
+	struct buf resp;
+	long status;
+	long os_errno;
+	CURLcode rc;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The request's own faults, found before any I/O; url gets the request URL. */
+static int check_call(const svm_api *api, const char *method, const char *path, char *url,
+		      size_t url_size, svm_error *err)
 {
-	if (reply)
-		*reply = (svm_api_reply){0};
 	if (!api || !method || !*method)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "API call without a client or method");
 	if (!path_ok(path))
@@ -355,40 +356,14 @@ int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
 				     method, path, strlen(api->socket_path),
 				     sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
 				     api->socket_path);
-	char url[2048];
-	if (svm_api_url(url, sizeof url, path) < 0)
+	if (svm_api_url(url, url_size, path) < 0)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT, "%s: API path too long", method);
+	return 0;
+}
 
-	char *payload = NULL;
-	if (body) {
-		payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (!payload)
-			return svm_error_set(err, SVM_INVALID_ARGUMENT,
-					     "%s %s: body cannot be encoded as JSON", method, path);
-	}
-	if (timeout_ms <= 0)
-		timeout_ms = api->timeout_ms;
-
-	struct buf resp = {0};
-	long status = 0;
-	int ret = -1;
-
-	pthread_mutex_lock(&api->lock);
-	if (!api->curl && setup_handle(api) < 0) {
-		pthread_mutex_unlock(&api->lock);
-		free(payload);
-		return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				     "%s %s failed: cannot create a libcurl handle", method, path);
-	}
-	CURL *c = api->curl;
-	api->errbuf[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	/* Connecting to a Unix socket is immediate or refused, except when the
-	 * server's listen backlog is full; do not let that eat the whole budget
-	 * silently, but never exceed it either. */
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+/* The method, body and headers of this request on the reused handle. */
+static void set_method(CURL *c, const svm_api *api, const char *method, const char *payload)
+{
 	if (payload) {
 		/* POSTFIELDS + POSTFIELDSIZE: curl sends Content-Length, never chunked;
 		 * CUSTOMREQUEST only changes the method word on the request line. */
@@ -409,66 +384,116 @@ int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, api->hdr_nobody);
 	}
+}
 
-	CURLcode rc = curl_easy_perform(c);
-	long os_errno = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-	/* Do not leave a pointer to our (soon freed) payload and stack buffer in the
-	 * handle between calls. */
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-	char errbuf[CURL_ERROR_SIZE];
-	snprintf(errbuf, sizeof errbuf, "%s", api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
-	pthread_mutex_unlock(&api->lock);
-	close_if_idle(api); /* after the unlock: a release that came meanwhile may have missed it */
-	free(payload);
-
-	if (rc != CURLE_OK) {
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			svm_error_set(err, SVM_API_TIMEOUT,
-				      "%s %s: no answer within %d ms (socket %s)", method, path,
-				      timeout_ms, api->socket_path);
-		else if (resp.overflow)
-			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				      "%s %s failed: answer larger than %u bytes (socket %s)",
-				      method, path, RESP_MAX, api->socket_path);
-		else if (resp.oom)
-			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				      "%s %s failed: out of memory reading the answer", method,
-				      path);
-		else if (os_errno)
-			/* curl's own text would say "localhost port 80", which is
-			 * misleading on a Unix socket: name the failure and the errno. */
-			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				      "%s %s failed: %s: %s (socket %s)", method, path,
-				      curl_easy_strerror(rc), strerror((int)os_errno),
-				      api->socket_path);
-		else
-			svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-				      "%s %s failed: %s (socket %s)", method, path, errbuf,
-				      api->socket_path);
-		free(resp.data);
+/* One request on the client's connection, under its lock. -1: no libcurl handle. */
+static int exchange(svm_api *api, const char *method, const char *url, const char *payload,
+		    int timeout_ms, struct exchange *x)
+{
+	pthread_mutex_lock(&api->lock);
+	if (!api->curl && setup_handle(api) < 0) {
+		pthread_mutex_unlock(&api->lock);
 		return -1;
 	}
+	CURL *c = api->curl;
+	api->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->resp);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	/* Connecting to a Unix socket is immediate or refused, except when the
+	 * server's listen backlog is full; do not let that eat the whole budget
+	 * silently, but never exceed it either. */
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	set_method(c, api, method, payload);
 
-	if (!resp.data) {
-		resp.data = strdup("");
-		if (!resp.data)
-			return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
-					     "%s %s failed: out of memory", method, path);
-	}
+	x->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x->status);
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &x->os_errno);
+	/* Do not leave a pointer to our (soon freed) payload and the caller's buffer
+	 * in the handle between calls. */
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+	snprintf(x->errbuf, sizeof x->errbuf, "%s",
+		 api->errbuf[0] ? api->errbuf : curl_easy_strerror(x->rc));
+	pthread_mutex_unlock(&api->lock);
+	close_if_idle(api); /* after the unlock: a release that came meanwhile may have missed it */
+	return 0;
+}
+
+/* A request that got no HTTP answer: why, in words that fit a Unix socket. */
+static void transport_error(svm_error *err, const svm_api *api, const char *method,
+			    const char *path, int timeout_ms, const struct exchange *x)
+{
+	if (x->rc == CURLE_OPERATION_TIMEDOUT)
+		svm_error_set(err, SVM_API_TIMEOUT, "%s %s: no answer within %d ms (socket %s)",
+			      method, path, timeout_ms, api->socket_path);
+	else if (x->resp.overflow)
+		svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+			      "%s %s failed: answer larger than %u bytes (socket %s)", method, path,
+			      RESP_MAX, api->socket_path);
+	else if (x->resp.oom)
+		svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+			      "%s %s failed: out of memory reading the answer", method, path);
+	else if (x->os_errno)
+		/* curl's own text would say "localhost port 80", which is misleading on
+		 * a Unix socket: name the failure and the errno. */
+		svm_error_set(err, SVM_SOCKET_REQUEST_FAILED, "%s %s failed: %s: %s (socket %s)",
+			      method, path, curl_easy_strerror(x->rc), strerror((int)x->os_errno),
+			      api->socket_path);
+	else
+		svm_error_set(err, SVM_SOCKET_REQUEST_FAILED, "%s %s failed: %s (socket %s)", method,
+			      path, x->errbuf, api->socket_path);
+}
+
+/* An HTTP answer: classified, and handed to the caller (reply) or dropped. */
+static int take_answer(const char *method, const char *path, struct exchange *x,
+		       svm_api_reply *reply, svm_error *err)
+{
+	cleanup_free char *text = steal_pointer(&x->resp.data);
+	if (!text && !(text = strdup("")))
+		return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED, "%s %s failed: out of memory",
+				     method, path);
 	json_t *json = NULL;
-	ret = svm_api_classify(method, path, status, resp.data, resp.len, &json, err);
+	int ret = svm_api_classify(method, path, x->status, text, x->resp.len, &json, err);
 	if (reply) {
-		reply->status = status;
+		reply->status = x->status;
 		reply->json = json;
-		reply->text = resp.data;
+		reply->text = steal_pointer(&text);
 	} else {
 		json_decref(json);
-		free(resp.data);
 	}
 	return ret;
+}
+
+int svm_api_call_timeout(svm_api *api, const char *method, const char *path,
+			 const json_t *body, int timeout_ms, svm_api_reply *reply,
+			 svm_error *err)
+{
+	if (reply)
+		*reply = (svm_api_reply){0};
+	char url[2048];
+	if (check_call(api, method, path, url, sizeof url, err) < 0)
+		return -1;
+	cleanup_free char *payload = NULL;
+	if (body) {
+		payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!payload)
+			return svm_error_set(err, SVM_INVALID_ARGUMENT,
+					     "%s %s: body cannot be encoded as JSON", method, path);
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = api->timeout_ms;
+
+	struct exchange x = {0};
+	if (exchange(api, method, url, payload, timeout_ms, &x) < 0)
+		return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED,
+				     "%s %s failed: cannot create a libcurl handle", method, path);
+	if (x.rc != CURLE_OK) {
+		transport_error(err, api, method, path, timeout_ms, &x);
+		free(x.resp.data);
+		return -1;
+	}
+	return take_answer(method, path, &x, reply, err);
 }
 
 int svm_api_call(svm_api *api, const char *method, const char *path, const json_t *body,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "images_int.h"
 
 static const char *const label[2] = {"kernel", "rootfs"};
@@ -151,21 +152,6 @@ static int on_progress(void *ud, uint64_t done, uint64_t total)
 	return atomic_load(&p->im->cancelled) ? -1 : 0; /* the mount is ending */
 }
 
-static int pwrite_all(int fd, const char *buf, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, buf, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* Copies a local artifact, hashing it; holes stay holes (SEEK_DATA/SEEK_HOLE)
  * and are hashed as the zeros they read as. */
 static int copy_path(const char *from, int out, char *hex, uint64_t *bytes, struct prog *pr,
@@ -203,7 +189,7 @@ static int copy_path(const char *from, int out, char *hex, uint64_t *bytes, stru
 			ssize_t n = pread(in, buf, want, off);
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0 || pwrite_all(out, buf, (size_t)n, off) < 0) {
+			if (n <= 0 || svm_pwrite_all(out, buf, (size_t)n, off) < 0) {
 				img_fmt(msg, msglen, "copy of %s: %s", from, n == 0 ? "file shrank" : strerror(errno));
 				rc = -1;
 				break;

@@ -161,14 +161,9 @@ static cached *list_bundles(svm_images *im, size_t *count)
 		json_t *b = img_read_bundle(im, e->d_name);
 		if (!b)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			cached *nv = realloc(v, cap * sizeof *nv);
-			if (!nv) {
-				json_decref(b);
-				break;
-			}
-			v = nv;
+		if (svm_grow(&v, &cap, n + 1, sizeof *v) < 0) {
+			json_decref(b);
+			break;
 		}
 		char mpath[PATH_MAX];
 		struct stat st;

@@ -136,14 +136,8 @@ static int collect_keys(const char *body, keylist *k)
 		const char *e = strstr(p, "</Key>");
 		if (!e)
 			break;
-		if (k->n == k->cap) {
-			size_t cap = k->cap ? k->cap * 2 : 64;
-			char **v = realloc(k->v, cap * sizeof *v);
-			if (!v)
-				return -1;
-			k->v = v;
-			k->cap = cap;
-		}
+		if (svm_grow(&k->v, &k->cap, k->n + 1, sizeof *k->v) < 0)
+			return -1;
 		if (!(k->v[k->n] = xml_decode(p, (size_t)(e - p))))
 			return -1;
 		k->n++;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "images_int.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -25,37 +26,28 @@ static bool contains(char **v, size_t n, const char *s)
 	return false;
 }
 
+/* A cache entry is listed once its manifest is there (a bundle being written
+ * has none yet). */
+static bool is_bundle(void *ud, const char *dir, const struct dirent *de)
+{
+	(void)ud;
+	char path[PATH_MAX];
+	img_fmt(path, sizeof path, "%s/%s/manifest.json", dir, de->d_name);
+	return img_valid_name(de->d_name) && access(path, F_OK) == 0;
+}
+
 char **images_list(svm_images *im, size_t *count)
 {
-	size_t n = 0, cap = 16;
-	char **v = calloc(cap + 1, sizeof *v);
-	DIR *d = opendir(im->cache_dir);
-	struct dirent *e;
-	while (v && d && (e = readdir(d))) {
-		char path[PATH_MAX];
-		img_fmt(path, sizeof path, "%s/%s/manifest.json", im->cache_dir, e->d_name);
-		if (e->d_name[0] == '.' || !img_valid_name(e->d_name) || access(path, F_OK) < 0)
-			continue;
-		if (n == cap) {
-			char **nv = realloc(v, (cap * 2 + 1) * sizeof *nv);
-			if (!nv)
-				break;
-			v = nv;
-			cap *= 2;
-		}
-		v[n++] = strdup(e->d_name);
-	}
-	if (d)
-		closedir(d);
+	size_t n = 0;
+	char **v = svm_dir_names(im->cache_dir, is_bundle, NULL, &n);
+	size_t cap = n + 1;
 	/* and those being downloaded: their status shows the progress */
 	pthread_mutex_lock(&im->mu);
 	for (size_t i = 0; v && i < im->nflights; i++) {
 		if (contains(v, n, im->flights[i].id))
 			continue;
-		char **nv = realloc(v, (n + 2) * sizeof *nv);
-		if (!nv)
+		if (svm_grow(&v, &cap, n + 2, sizeof *v) < 0)
 			break;
-		v = nv;
 		v[n++] = strdup(im->flights[i].id);
 	}
 	pthread_mutex_unlock(&im->mu);

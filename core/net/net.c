@@ -207,15 +207,9 @@ static net_lease *lease_new(svm_net *n, struct nl_sock *sk, const char *vm_id,
 	if (net_check_ifname(l.tap, "TAP name", err) < 0 || alloc_addr(n, &l.addr, err) < 0)
 		return NULL;
 	net_mac(vm_id, iface, l.mac);
-	if (n->nleases == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 8;
-		net_lease *v = realloc(n->leases, cap * sizeof *v);
-		if (!v) {
-			svm_error_set(err, SVM_NO_SPACE, "out of memory");
-			return NULL;
-		}
-		n->leases = v;
-		n->cap = cap;
+	if (svm_grow(&n->leases, &n->cap, n->nleases + 1, sizeof *n->leases) < 0) {
+		svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		return NULL;
 	}
 	if (tap_build(n, sk, &l, err) < 0)
 		return NULL;
@@ -459,14 +453,8 @@ void net_adopt_leases(svm_net *n, const char *id, const char *name, const json_t
 		snprintf(l.iface, sizeof l.iface, "%s", iface);
 		snprintf(l.tap, sizeof l.tap, "%s", tap);
 		snprintf(l.mac, sizeof l.mac, "%s", mac);
-		if (n->nleases == n->cap) {
-			size_t cap = n->cap ? n->cap * 2 : 8;
-			net_lease *nv = realloc(n->leases, cap * sizeof *nv);
-			if (!nv)
-				break;
-			n->leases = nv;
-			n->cap = cap;
-		}
+		if (svm_grow(&n->leases, &n->cap, n->nleases + 1, sizeof *n->leases) < 0)
+			break;
 		n->leases[n->nleases++] = l;
 	}
 	pthread_mutex_unlock(&n->mu);

@@ -1,9 +1,7 @@
-/* net_fw.c - iptables from an argv (posix_spawn, no shell), rules tagged with a
+/* net_fw.c - iptables from an argv (svm_run: no shell), rules tagged with a
  * comment, and the ip_forward sysctl. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +9,7 @@
 #include <unistd.h>
 
 #include "net_fw.h"
-
-extern char **environ;
+#include "svmspawn.h"
 
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
 #define MAX_ARGS 40
@@ -26,31 +23,6 @@ const char *net_fw_binary(void)
 		if (access(known[i], X_OK) == 0)
 			return known[i];
 	return NULL;
-}
-
-static char *read_all(int fd)
-{
-	size_t len = 0, cap = 1024;
-	char *buf = malloc(cap);
-	while (buf) {
-		if (len + 512 > cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	if (buf)
-		buf[len] = '\0';
-	return buf;
 }
 
 int net_fw_run(const char *const args[], char **out, svm_error *err)
@@ -70,51 +42,24 @@ int net_fw_run(const char *const args[], char **out, svm_error *err)
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;
 
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	/* what it says on either stream is one text: its complaint is the message */
+	svm_run_io io = {.out_fd = -1, .capture = true, .merge_err = true, .timeout_ms = -1};
+	svm_error e;
+	if (svm_run(argv, &io, &e) < 0 && io.failed == SVM_RUN_PIPE)
 		return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	/* the core's threads block signals; the child must not inherit that */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	pid_t pid;
-	int rc = posix_spawn(&pid, bin, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(p[1]);
-	if (rc != 0) {
-		close(p[0]);
+	if (io.failed)
 		return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "cannot run %s: %s", bin,
-				     strerror(rc));
+				     strerror(errno));
+	if (WIFEXITED(io.wstatus)) {
+		if (out)
+			*out = io.out;
+		else
+			free(io.out);
+		return WEXITSTATUS(io.wstatus);
 	}
-	char *text = read_all(p[0]);
-	close(p[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (out)
-		*out = text;
-	else
-		free(text);
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (out) {
-		free(*out);
-		*out = NULL;
-	}
+	free(io.out);
 	return svm_error_set(err, SVM_BRIDGE_SETUP_FAILED, "%s ended by signal %d", bin,
-			     WTERMSIG(st));
+			     WTERMSIG(io.wstatus));
 }
 
 /* -t TABLE OP CHAIN [1] SPEC... with the comment before the target (where

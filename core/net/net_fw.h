@@ -2,7 +2,7 @@
  * net_fw.h - the firewall side of networking: iptables rules (NAT masquerade,
  * FORWARD accepts) and net.ipv4.ip_forward.
  *
- * iptables is started from an argv with posix_spawn, never a shell. Debian 12's
+ * iptables is started from an argv (svm_run, svmspawn.h), never a shell. Debian 12's
  * iptables is the nf_tables frontend (iptables-nft), so the rules land in the
  * same tables Docker and firewalld use. Every rule carries a comment with the
  * mount's tag, so the rules of a crashed run are found by tag.

@@ -17,6 +17,7 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/neighbour.h>
 
+#include "base.h"
 #include "net_link.h"
 
 #define PERMISSION_HINT "creating network links needs CAP_NET_ADMIN (run smartvmfs as root)"
@@ -236,19 +237,14 @@ int net_links_tagged(struct nl_sock *sk, const char *prefix, net_link_info **out
 	*out = NULL;
 	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
 		return -1;
-	int n = 0, cap = 0;
+	size_t n = 0, cap = 0;
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
 		const char *alias = rtnl_link_get_ifalias(l);
 		if (!alias || strncmp(alias, prefix, strlen(prefix)))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			net_link_info *v = realloc(*out, (size_t)cap * sizeof *v);
-			if (!v)
-				break;
-			*out = v;
-		}
+		if (svm_grow(out, &cap, n + 1, sizeof **out) < 0)
+			break;
 		net_link_info *li = &(*out)[n++];
 		memset(li, 0, sizeof *li);
 		snprintf(li->name, sizeof li->name, "%s", rtnl_link_get_name(l));
@@ -259,7 +255,7 @@ int net_links_tagged(struct nl_sock *sk, const char *prefix, net_link_info **out
 		li->bridge = rtnl_link_is_bridge(l) != 0;
 	}
 	nl_cache_free(cache);
-	return n;
+	return (int)n;
 }
 
 int net_link_ports(struct nl_sock *sk, int ifindex)

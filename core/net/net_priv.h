@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 
+#include "base.h"
 #include "net.h"
 #include "net_subnet.h"
 

@@ -150,7 +150,7 @@ void vm_destroy_files(svm_vm *vm);
 int vm_kill_and_wait(svm_vm *vm);
 
 /* vm_proc.c: the process side of a VM */
-/* show_at: NULL, or the path where the VMM is to see vm->rundir (vmm_spawn_bind) */
+/* show_at: NULL, or the path where the VMM is to see vm->rundir (svm_spawn_bind) */
 int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
 		  svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "quota.h"
 #include "seal.h"
 #include "snapfiles.h"
@@ -263,20 +264,6 @@ int snapdir_file(snapdir *d, const char *name, svm_error *err)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -1 : (errno = ENOSPC, -1);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int snapdir_write(snapdir *d, const char *name, const char *text, svm_error *err)
 {
 	if (!text)
@@ -284,7 +271,7 @@ int snapdir_write(snapdir *d, const char *name, const char *text, svm_error *err
 	int fd = snapdir_fresh(d, name, err);
 	if (fd < 0)
 		return -1;
-	int rc = write_all(fd, text, strlen(text));
+	int rc = svm_write_all(fd, text, strlen(text));
 	int e = errno;
 	if (close(fd) < 0 && rc == 0) {
 		rc = -1;
@@ -330,7 +317,7 @@ static int sha_fd(int fd, int copy_fd, char hex[SEAL_HEX])
 		if (n == 0)
 			break;
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		if (copy_fd >= 0 && write_all(copy_fd, buf, (size_t)n) < 0)
+		if (copy_fd >= 0 && svm_write_all(copy_fd, buf, (size_t)n) < 0)
 			rc = -1;
 		off += n;
 	}

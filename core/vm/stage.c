@@ -37,6 +37,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "internal.h"
 #include "stage.h"
 
@@ -86,15 +87,7 @@ static void owner_set(const svm_vm *vm, uint64_t seq)
 {
 	pthread_mutex_lock(&owners_mu);
 	struct owner *o = owner_find(vm);
-	if (!o && nowners == capowners) {
-		size_t cap = capowners ? 2 * capowners : 8;
-		struct owner *n = realloc(owners, cap * sizeof *n);
-		if (n) {
-			owners = n;
-			capowners = cap;
-		}
-	}
-	if (!o && nowners < capowners)
+	if (!o && svm_grow(&owners, &capowners, nowners + 1, sizeof *owners) == 0)
 		o = &owners[nowners++];
 	if (o) /* out of memory: no record, a late cleanup then cleans (the old way) */
 		*o = (struct owner){vm, seq};
@@ -209,21 +202,6 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* Writes the non-zero grains of buf (file offset off) to dst; zero grains stay
  * holes, since dst was sized by ftruncate and starts all hole. */
 static int write_nonzero(int dst, const unsigned char *buf, size_t len, off_t off)
@@ -242,7 +220,7 @@ static int write_nonzero(int dst, const unsigned char *buf, size_t len, off_t of
 				break;
 			i += g;
 		}
-		if (write_all(dst, buf + start, i - start, off + (off_t)start) < 0)
+		if (svm_pwrite_all(dst, buf + start, i - start, off + (off_t)start) < 0)
 			return -1;
 	}
 	return 0;

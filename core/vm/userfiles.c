@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "stagerule.h"
 #include "userfiles.h"
 
@@ -61,15 +62,9 @@ const hostpath_who *userfiles_who(const userfiles *uf)
 
 int userfiles_hold(userfiles *uf, int fd, char *name, size_t len, svm_error *err)
 {
-	if (uf->n == uf->cap) {
-		size_t cap = uf->cap ? uf->cap * 2 : 8;
-		int *p = realloc(uf->fd, cap * sizeof *p);
-		if (!p) {
-			close(fd);
-			return svm_error_set(err, SVM_NO_SPACE, "out of memory");
-		}
-		uf->fd = p;
-		uf->cap = cap;
+	if (svm_grow(&uf->fd, &uf->cap, uf->n + 1, sizeof *uf->fd) < 0) {
+		close(fd);
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
 	}
 	uf->fd[uf->n++] = fd;
 	hostpath_fd_name(fd, name, len);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "config.h"
 #include "internal.h"
 #include "stage.h"
@@ -161,13 +162,6 @@ static void on_metrics(svm_watch *w, void *ud, uint32_t ev)
 		stop_watch(vm, &vm->w_metrics);
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* Last line(s) of Firecracker's stderr, for error messages. */
 static void stderr_tail(svm_vm *vm, char *buf, size_t len)
 {
@@ -244,12 +238,9 @@ static void remove_fifos(svm_vm *vm)
 	}
 }
 
-static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
+/* What a VMM wrote before dying is still in the pipes: taken first. */
+static void drain_final(svm_vm *vm)
 {
-	(void)w;
-	(void)ev;
-	svm_vm *vm = ud;
-	/* what it wrote before dying is still in the pipes: take it first */
 	if (vm->w_out)
 		on_console(vm->w_out, vm, 0);
 	stderr_keep(vm);
@@ -257,60 +248,63 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 		on_fclog(vm->w_log, vm, 0);
 	if (vm->w_metrics)
 		on_metrics(vm->w_metrics, vm, 0);
+}
 
-	int ws = 0;
+/* Reaps the VMM if it has ended (*ws: its wait status; *adopted: not our
+ * child, so no status). -1: a spurious wake (not exited yet), or handled
+ * already. */
+static int reap_vmm(svm_vm *vm, int *ws, bool *adopted)
+{
 	pthread_mutex_lock(&vm->mu);
-	bool adopted = vm->adopted; /* vm_proc_adopt may be finishing on another thread */
+	*adopted = vm->adopted; /* vm_proc_adopt may be finishing on another thread */
 	/* our child is reaped under the lock that signals take: a reaped pid is
 	 * never signalled (it may be another process's by then) */
-	int reaped = vm->pid == 0 || vm->reaped ? -1 : adopted ? 0
-		     : vm->pidfd >= 0 ? vmm_reap(vm->pidfd, &ws) : vmm_reap_pid(vm->pid, &ws);
-	if (reaped == 0 && !adopted)
+	int reaped = vm->pid == 0 || vm->reaped ? -1 : *adopted ? 0
+		     : vm->pidfd >= 0 ? svm_reap(vm->pidfd, ws) : svm_reap_pid(vm->pid, ws);
+	if (reaped == 0 && !*adopted)
 		vm->reaped = true;
 	pthread_mutex_unlock(&vm->mu);
 	if (reaped < 0)
-		return; /* spurious wake: not exited yet (or handled already) */
-	if (adopted) {
+		return -1;
+	if (*adopted) {
 		/* not our child: nothing to reap, and no exit status to know; the
 		 * pidfd is readable once the process has ended */
 		struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
 		if (poll(&p, 1, 0) <= 0)
-			return;
+			return -1;
 	}
+	return 0;
+}
 
-	char tail[320], status[32];
+/* What the error file says if this end was not asked for. */
+static void exit_reason(svm_vm *vm, bool adopted, const char *status, svm_error *why)
+{
+	char tail[320];
 	stderr_tail(vm, tail, sizeof tail);
-	vmm_status_text(ws, status, sizeof status);
-	/* what the error file says if this end was not asked for */
-	svm_error why;
 	if (adopted)
-		svm_error_set(&why, SVM_START_FAILED,
+		svm_error_set(why, SVM_START_FAILED,
 			      "firecracker ended unexpectedly (its exit status is unknown: it was "
 			      "re-adopted after a daemon restart, so it is not our child)%s%s",
 			      tail[0] ? ": " : "", tail);
 	else
-		svm_error_set(&why, SVM_START_FAILED, "firecracker ended unexpectedly (%s)%s%s", status,
+		svm_error_set(why, SVM_START_FAILED, "firecracker ended unexpectedly (%s)%s%s", status,
 			      tail[0] ? ": " : "", tail);
-	/* staged drives go with the VMM that used them; removed before the state
-	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
-	 * start cannot race with this cleanup */
-	stage_cleanup(vm);
-	remove_made_dirs(vm);
+}
 
-	pthread_mutex_lock(&vm->mu);
+/* The ended VMM's resources go (vm->mu held): its watches and descriptors, the
+ * sockets and FIFOs it leaves behind, the bundle it was started from. */
+static void release_process_locked(svm_vm *vm)
+{
 	svm_loop *l = vm->s->loop;
 	loop_del(l, vm->w_pid);
 	loop_del(l, vm->w_out);
 	loop_del(l, vm->w_log);
 	loop_del(l, vm->w_metrics);
 	vm->w_pid = vm->w_out = vm->w_log = vm->w_metrics = NULL;
-	close_fd(&vm->pidfd);
-	close_fd(&vm->out_fd);
-	close_fd(&vm->log_fd);
-	close_fd(&vm->metrics_fd);
-	close_fd(&vm->logcopy_fd);
-	close_fd(&vm->metcopy_fd);
-	close_fd(&vm->sercopy_fd);
+	int *fds[] = {&vm->pidfd,      &vm->out_fd,     &vm->log_fd,    &vm->metrics_fd,
+		      &vm->logcopy_fd, &vm->metcopy_fd, &vm->sercopy_fd};
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		close_and_reset(fds[i]);
 	/* Firecracker never unlinks its API socket (DESIGN §6), nor its vsock one */
 	unlink(vm->sock);
 	remove_fifos(vm);
@@ -328,39 +322,84 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	vm->pid_start = 0;
 	vm->adopted = false;
 	vm->reaped = false;
+}
+
+/* What an end changed, told once the lock is dropped. */
+struct exit_news {
+	uint64_t exit_seq, state_seq; /* 0: no state change */
+	bool failed;                  /* an end nobody asked for */
+	char exit_text[32];
+	svm_state now;
+};
+
+/* The VM's record of the end and its state after it (vm->mu held). */
+static void settle_locked(svm_vm *vm, bool adopted, int ws, const char *status,
+			  const svm_error *why, struct exit_news *n)
+{
 	snprintf(vm->last_exit, sizeof vm->last_exit, "%s", adopted ? "exit unknown" : status);
-	uint64_t exit_seq = vm_event_locked(vm, vm->last_exit);
-	uint64_t state_seq = 0;
+	n->exit_seq = vm_event_locked(vm, vm->last_exit);
+	n->state_seq = 0;
+	n->failed = false;
 	svm_state st = vm->state;
-	bool failed = false;
 	/* a start in progress owns the state: it rolls back and reports */
 	if (st != SVM_STARTING) {
 		bool clean = vm->expect_exit || (!adopted && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-		failed = !clean;
+		n->failed = !clean;
 		/* the error file first: whoever sees `error` finds why */
-		if (failed)
-			ring_printf(&vm->errors, "vmm: %s", why.message);
+		if (n->failed)
+			ring_printf(&vm->errors, "vmm: %s", why->message);
 		if (st != SVM_STOPPED && st != SVM_ERROR)
-			state_seq = vm_state_locked(vm, clean ? SVM_STOPPED : SVM_ERROR);
+			n->state_seq = vm_state_locked(vm, clean ? SVM_STOPPED : SVM_ERROR);
 	}
-	if (!state_seq)
+	if (!n->state_seq)
 		vmstate_save_locked(vm); /* no pid any more */
-	char exit_text[32];
-	snprintf(exit_text, sizeof exit_text, "%s", vm->last_exit);
-	svm_state now = vm->state;
+	snprintf(n->exit_text, sizeof n->exit_text, "%s", vm->last_exit);
+	n->now = vm->state;
+}
+
+static void tell_exit(svm_vm *vm, const struct exit_news *n)
+{
+	if (n->failed) {
+		sink_emit(&vm->s->sink, SVM_EV_ERROR, vm, 0, NULL);
+		sink_log(&vm->s->sink, "vm %s: firecracker ended unexpectedly (%s)", vm->name,
+			 n->exit_text);
+	}
+	sink_emit(&vm->s->sink, SVM_EV_EXIT, vm, n->exit_seq, n->exit_text);
+	if (n->state_seq) {
+		char line[32];
+		snprintf(line, sizeof line, "state %s", svm_state_name(n->now));
+		sink_emit(&vm->s->sink, SVM_EV_STATE, vm, n->state_seq, line);
+	}
+}
+
+/* The VMM's end: its exit watch (the pidfd, or the console's hang-up). */
+static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
+{
+	(void)w;
+	(void)ev;
+	svm_vm *vm = ud;
+	drain_final(vm);
+	int ws = 0;
+	bool adopted;
+	if (reap_vmm(vm, &ws, &adopted) < 0)
+		return;
+	char status[32];
+	svm_status_text(ws, status, sizeof status);
+	svm_error why;
+	exit_reason(vm, adopted, status, &why);
+	/* staged drives go with the VMM that used them; removed before the state
+	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
+	 * start cannot race with this cleanup */
+	stage_cleanup(vm);
+	remove_made_dirs(vm);
+
+	struct exit_news news;
+	pthread_mutex_lock(&vm->mu);
+	release_process_locked(vm);
+	settle_locked(vm, adopted, ws, status, &why, &news);
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
-
-	if (failed) {
-		sink_emit(&vm->s->sink, SVM_EV_ERROR, vm, 0, NULL);
-		sink_log(&vm->s->sink, "vm %s: firecracker ended unexpectedly (%s)", vm->name, exit_text);
-	}
-	sink_emit(&vm->s->sink, SVM_EV_EXIT, vm, exit_seq, exit_text);
-	if (state_seq) {
-		char line[32];
-		snprintf(line, sizeof line, "state %s", svm_state_name(now));
-		sink_emit(&vm->s->sink, SVM_EV_STATE, vm, state_seq, line);
-	}
+	tell_exit(vm, &news);
 	svm_vm_unref(vm); /* the reference the process held */
 }
 
@@ -428,11 +467,11 @@ static int make_fifo(const char *path, int *rfd, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "mkfifo %s: %s", path, strerror(errno));
 	/* our read end first, so Firecracker's open for writing finds a reader */
 	*rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (*rfd < 0)
-		return svm_error_set(err, vmm_code_of(errno), "open %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "open %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -441,7 +480,7 @@ static int make_fifo_at(const char *path, svm_error *err)
 {
 	unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return svm_error_set(err, vmm_code_of(errno), "mkfifo %s: %s", path, strerror(errno));
+		return svm_error_set(err, svm_start_code(errno), "mkfifo %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -501,17 +540,43 @@ static int make_mount_point(svm_vm *vm, const char *path, svm_error *err)
 	}
 }
 
-int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
-		  svm_error *err)
+/* The VMM's streams while a start makes them: our read ends, its own ends and
+ * the user's copies. Every stream of the VMM is a FIFO in its runtime dir,
+ * reachable by name, so a daemon started after this one was killed can take
+ * them over (docs/restart.md); stderr is a file (stderr_keep), stdin a FIFO the
+ * daemon opens for each write (svm_vm_console_write). */
+struct vmm_streams {
+	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
+	int log_r, met_r, out_r; /* ours */
+	int in, out_w, err_w;    /* the VMM's stdin, stdout, stderr */
+	int lcopy, mcopy, scopy; /* logger.logPath, metrics.metricsPath, serial.serialOutPath */
+};
+#define VMM_STREAMS_INIT                                                                    \
+	{.log_r = -1, .met_r = -1, .out_r = -1, .in = -1, .out_w = -1, .err_w = -1, .lcopy = -1, \
+	 .mcopy = -1, .scopy = -1}
+
+/* Closes what is still the start's (what the VM took is -1 here): the scope's
+ * end, on every path out of vm_proc_spawn. */
+static void streams_close(struct vmm_streams *st)
 {
-	svm *s = vm->s;
+	int *fds[] = {&st->log_r, &st->met_r, &st->out_r, &st->in,    &st->out_w,
+		      &st->err_w, &st->lcopy, &st->mcopy, &st->scopy};
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		close_and_reset(fds[i]);
+}
+
+/* The runtime dir made ready: the binary checked, a clone's view of another
+ * runtime dir made (*show_at; NULL when it is the VM's own), no stale
+ * socket. */
+static int prepare_rundir(svm_vm *vm, const char *binary, const char **show_at, svm_error *err)
+{
 	if (vmm_check_binary(binary, err) < 0)
 		return -1;
-	if (show_at && strcmp(show_at, vm->rundir) == 0)
-		show_at = NULL; /* its own snapshot: nothing to map */
-	snprintf(vm->vmm_rundir, sizeof vm->vmm_rundir, "%s", show_at ? show_at : "");
+	if (*show_at && strcmp(*show_at, vm->rundir) == 0)
+		*show_at = NULL; /* its own snapshot: nothing to map */
+	snprintf(vm->vmm_rundir, sizeof vm->vmm_rundir, "%s", *show_at ? *show_at : "");
 	vm->made_dir[0] = '\0';
-	if (show_at && make_mount_point(vm, show_at, err) < 0) {
+	if (*show_at && make_mount_point(vm, *show_at, err) < 0) {
 		remove_made_dirs(vm);
 		return -1;
 	}
@@ -519,25 +584,24 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		return svm_error_set(err, SVM_START_FAILED,
 				     "a stale API socket is in the way and cannot be removed: %s: %s",
 				     vm->sock, strerror(errno));
-	/* every stream of the VMM is a FIFO in its runtime dir, reachable by name,
-	 * so a daemon started after this one was killed can take them over
-	 * (docs/restart.md). Our read ends first: the VMM's opens find a reader.
-	 * stderr is a file (stderr_keep), stdin a FIFO the daemon opens for each
-	 * write (svm_vm_console_write). */
-	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
-	snprintf(logp, sizeof logp, "%s/log.fifo", vm->rundir);
-	snprintf(metp, sizeof metp, "%s/metrics.fifo", vm->rundir);
-	snprintf(inp, sizeof inp, "%s/stdin.fifo", vm->rundir);
-	snprintf(outp, sizeof outp, "%s/console.fifo", vm->rundir);
-	snprintf(errp, sizeof errp, "%s/stderr.log", vm->rundir);
-	int logfd = -1, metfd = -1, in = -1, out[2] = {-1, -1}, er = -1;
-	int lcopy = -1, mcopy = -1, scopy = -1;
-	if (open_copy(vm, cfg, "logger", "logPath", &lcopy, err) < 0 ||
-	    open_copy(vm, cfg, "metrics", "metricsPath", &mcopy, err) < 0 ||
-	    open_copy(vm, cfg, "serial", "serialOutPath", &scopy, err) < 0 ||
-	    make_fifo(logp, &logfd, err) < 0 || make_fifo(metp, &metfd, err) < 0 ||
-	    make_fifo(outp, &out[0], err) < 0 || make_fifo_at(inp, err) < 0)
-		goto fail;
+	return 0;
+}
+
+/* The FIFOs and files of the VMM's streams and the user's copies; our read
+ * ends first, so the VMM's opens find a reader. */
+static int open_streams(svm_vm *vm, const json_t *cfg, struct vmm_streams *st, svm_error *err)
+{
+	snprintf(st->logp, sizeof st->logp, "%s/log.fifo", vm->rundir);
+	snprintf(st->metp, sizeof st->metp, "%s/metrics.fifo", vm->rundir);
+	snprintf(st->inp, sizeof st->inp, "%s/stdin.fifo", vm->rundir);
+	snprintf(st->outp, sizeof st->outp, "%s/console.fifo", vm->rundir);
+	snprintf(st->errp, sizeof st->errp, "%s/stderr.log", vm->rundir);
+	if (open_copy(vm, cfg, "logger", "logPath", &st->lcopy, err) < 0 ||
+	    open_copy(vm, cfg, "metrics", "metricsPath", &st->mcopy, err) < 0 ||
+	    open_copy(vm, cfg, "serial", "serialOutPath", &st->scopy, err) < 0 ||
+	    make_fifo(st->logp, &st->log_r, err) < 0 || make_fifo(st->metp, &st->met_r, err) < 0 ||
+	    make_fifo(st->outp, &st->out_r, err) < 0 || make_fifo_at(st->inp, err) < 0)
+		return -1;
 	/* the VMM's ends. stdout blocking, as with a terminal; while no daemon
 	 * reads it its writes fail (EPIPE: Firecracker ignores SIGPIPE) and the
 	 * output is lost, but the guest never stalls on a full pipe. stdin
@@ -545,24 +609,28 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	 * EOF, and the daemon's opens for writing always find a reader. stderr
 	 * appends to a fresh file. */
 	int e = 0;
-	out[1] = open(outp, O_WRONLY | O_CLOEXEC);
-	if (out[1] < 0)
+	st->out_w = open(st->outp, O_WRONLY | O_CLOEXEC);
+	if (st->out_w < 0)
 		e = errno;
 	if (!e)
-		unlink(errp); /* a stale one (an earlier daemon's crash): O_EXCL below */
-	if (!e && (er = open(errp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-			     0600)) < 0)
+		unlink(st->errp); /* a stale one (an earlier daemon's crash): O_EXCL below */
+	if (!e && (st->err_w = open(st->errp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW |
+						      O_CLOEXEC, 0600)) < 0)
 		e = errno;
-	if (!e && (in = open(inp, O_RDWR | O_CLOEXEC)) < 0)
+	if (!e && (st->in = open(st->inp, O_RDWR | O_CLOEXEC)) < 0)
 		e = errno;
-	if (e) {
-		svm_error_set(err, vmm_code_of(e), "opening the VMM's streams in %s: %s", vm->rundir,
-			      strerror(e));
-		goto fail;
-	}
+	if (e)
+		return svm_error_set(err, svm_start_code(e), "opening the VMM's streams in %s: %s",
+				     vm->rundir, strerror(e));
+	return 0;
+}
 
+/* Firecracker's command line: the API socket, the id, the log and metrics
+ * FIFOs and the logger's options (argv has room for 20). */
+static void vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
+		     const struct vmm_streams *st, char *argv[])
+{
 	const json_t *logger = json_object_get(cfg, "logger");
-	char *argv[20];
 	int a = 0;
 	argv[a++] = (char *)binary;
 	argv[a++] = "--api-sock";
@@ -570,11 +638,11 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	argv[a++] = "--id";
 	argv[a++] = vm->id;
 	argv[a++] = "--log-path";
-	argv[a++] = logp;
+	argv[a++] = (char *)st->logp;
 	argv[a++] = "--level";
 	argv[a++] = (char *)logger_level(cfg);
 	argv[a++] = "--metrics-path";
-	argv[a++] = metp;
+	argv[a++] = (char *)st->metp;
 	if (json_is_true(json_object_get(logger, "showLevel")))
 		argv[a++] = "--show-level";
 	if (json_is_true(json_object_get(logger, "showLogOrigin")))
@@ -585,7 +653,11 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		argv[a++] = (char *)module;
 	}
 	argv[a] = NULL;
+}
 
+/* A new VMM's output starts from nothing. */
+static void reset_outputs(svm_vm *vm)
+{
 	ring_reset(&vm->console);
 	ring_reset(&vm->fclog);
 	ring_reset(&vm->errtail);
@@ -594,19 +666,17 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->metrics_line = NULL;
 	vm->mpart_len = 0;
 	pthread_mutex_unlock(&vm->mu);
+}
 
-	pid_t pid;
-	int fds[3] = {in, out[1], er};
-	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
-	/* no pidfd: the console's hang-up is the exit watch (console_closed) */
-	if ((show_at ? vmm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
-		     : vmm_spawn(argv, fds, &pid, NULL, err)) < 0)
-		goto fail;
-	close(in);
-	close(out[1]);
-	close(er);
-	in = out[1] = er = -1;
-
+/* The started VMM becomes the VM's: its pid, its streams (taken from st) and
+ * their watches on the event loop. 0; -1 when not even its console is watched
+ * (the VMM was ended, the streams are still st's); 1 when its other streams
+ * are not (the VMM was ended as any VMM ends: its exit watch closes and removes
+ * all, and the start rolls back as after a VMM that died). err says why. */
+static int watch_vmm(svm_vm *vm, pid_t pid, uint64_t spawn_ns, struct vmm_streams *st,
+		     svm_error *err)
+{
+	svm_loop *loop = vm->s->loop;
 	svm_vm_ref(vm); /* held by the process until it is reaped */
 	unsigned long long started = proc_start_time(pid);
 	pthread_mutex_lock(&vm->mu);
@@ -616,19 +686,19 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	vm->adopted = false;
 	vm->reaped = false;
 	vm->pidfd = -1;
-	vm->out_fd = out[0];
-	vm->log_fd = logfd;
-	vm->metrics_fd = metfd;
-	vm->logcopy_fd = lcopy;
-	vm->metcopy_fd = mcopy;
-	vm->sercopy_fd = scopy;
+	vm->out_fd = st->out_r;
+	vm->log_fd = st->log_r;
+	vm->metrics_fd = st->met_r;
+	vm->logcopy_fd = st->lcopy;
+	vm->metcopy_fd = st->mcopy;
+	vm->sercopy_fd = st->scopy;
 	vm->expect_exit = false;
 	vm->last_exit[0] = '\0';
 	/* the console first: its hang-up is the exit watch, without which
 	 * nobody would reap the VMM */
-	vm->w_out = loop_add(s->loop, out[0], EPOLLIN, on_console, vm);
+	vm->w_out = loop_add(loop, st->out_r, EPOLLIN, on_console, vm);
 	if (!vm->w_out) {
-		e = errno;
+		int e = errno;
 		vm->pid = 0;
 		vm->pid_start = 0;
 		vm->out_fd = vm->log_fd = vm->metrics_fd = -1;
@@ -637,44 +707,55 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		svm_vm_unref(vm);
-		svm_error_set(err, vmm_code_of(e), "cannot watch the VMM process (epoll_ctl: %s)",
-			      strerror(e));
-		goto fail;
+		return svm_error_set(err, svm_start_code(e),
+				     "cannot watch the VMM process (epoll_ctl: %s)", strerror(e));
 	}
+	/* the VM's now: its exit watch closes them */
+	st->out_r = st->log_r = st->met_r = st->lcopy = st->mcopy = st->scopy = -1;
 	/* every stream drained, or no VMM: one nobody reads stalls its guest */
-	vm->w_log = loop_add(s->loop, logfd, EPOLLIN, on_fclog, vm);
-	vm->w_metrics = vm->w_log ? loop_add(s->loop, metfd, EPOLLIN, on_metrics, vm) : NULL;
+	vm->w_log = loop_add(loop, vm->log_fd, EPOLLIN, on_fclog, vm);
+	vm->w_metrics = vm->w_log ? loop_add(loop, vm->metrics_fd, EPOLLIN, on_metrics, vm) : NULL;
 	bool ok = vm->w_metrics != NULL;
-	e = errno;
+	int e = errno;
 	if (ok)
 		vmstate_save_locked(vm); /* its pid: a later daemon finds it */
 	pthread_mutex_unlock(&vm->mu);
-	if (!ok) {
-		/* ended as any VMM ends: its exit watch (on_exit_) closes and removes
-		 * all, and the start rolls back as after a VMM that died */
-		vm_proc_signal_wait(vm, SIGKILL, -1);
-		return svm_error_set(err, vmm_code_of(e),
-				     "cannot watch the VMM's output streams (epoll_ctl: %s)", strerror(e));
-	}
-	return 0;
+	if (ok)
+		return 0;
+	vm_proc_signal_wait(vm, SIGKILL, -1);
+	svm_error_set(err, svm_start_code(e), "cannot watch the VMM's output streams (epoll_ctl: %s)",
+		      strerror(e));
+	return 1;
+}
+
+int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
+		  svm_error *err)
+{
+	if (prepare_rundir(vm, binary, &show_at, err) < 0)
+		return -1;
+	__attribute__((cleanup(streams_close))) struct vmm_streams st = VMM_STREAMS_INIT;
+	if (open_streams(vm, cfg, &st, err) < 0)
+		goto fail;
+	char *argv[20];
+	vmm_argv(vm, binary, cfg, &st, argv);
+	reset_outputs(vm);
+
+	pid_t pid;
+	int fds[3] = {st.in, st.out_w, st.err_w};
+	uint64_t spawn_ns = svm_now_ns(); /* published with the pid: stat reads both */
+	/* no pidfd: the console's hang-up is the exit watch (console_closed) */
+	if ((show_at ? svm_spawn_bind(argv, fds, vm->rundir, show_at, &pid, NULL, err)
+		     : svm_spawn(argv, fds, &pid, NULL, err)) < 0)
+		goto fail;
+	/* the VMM's own ends are its alone now */
+	close_and_reset(&st.in);
+	close_and_reset(&st.out_w);
+	close_and_reset(&st.err_w);
+	int watched = watch_vmm(vm, pid, spawn_ns, &st, err);
+	if (watched >= 0)
+		return watched == 0 ? 0 : -1;
 fail:
-	for (int i = 0; i < 2; i++)
-		if (out[i] >= 0)
-			close(out[i]);
-	if (in >= 0)
-		close(in);
-	if (er >= 0)
-		close(er);
-	if (logfd >= 0)
-		close(logfd);
-	if (metfd >= 0)
-		close(metfd);
-	if (lcopy >= 0)
-		close(lcopy);
-	if (mcopy >= 0)
-		close(mcopy);
-	if (scopy >= 0)
-		close(scopy);
+	streams_close(&st);
 	remove_fifos(vm);
 	unlink(vm->sock); /* a VMM ended here may have made it */
 	remove_made_dirs(vm);

@@ -17,8 +17,9 @@ LAYERS = {
     "fs/tree": ("fs", 2),       # what the tree is: the tables and their handlers
     "fs/serve": ("fs", 1),      # how any tree is served over FUSE
 }
-# the one header every side may include: core's public interface
-PUBLIC = "core/smartvm.h"
+# the headers every side may include: core's public interface, and the scoped
+# release idiom both sides use
+PUBLIC = ("core/smartvm.h", "core/cleanup.h")
 
 
 def may_use(user, used):

@@ -1,0 +1,26 @@
+/*
+ * fileio.h - writing a whole buffer and listing a directory (fileio.c): the two
+ * loops every layer of the core wrote for itself.
+ */
+#ifndef SVM_FILEIO_H
+#define SVM_FILEIO_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes all n bytes (at off, for the p variant), through short writes and
+ * EINTR. 0, or -1 with errno (ENOSPC when the file takes no more bytes). */
+int svm_write_all(int fd, const void *p, size_t n);
+int svm_pwrite_all(int fd, const void *p, size_t n, off_t off);
+
+/* Which entries of dir to list: those keep says yes to (NULL: all). */
+typedef bool (*svm_dir_keep)(void *ud, const char *dir, const struct dirent *de);
+
+/* The names in dir, without hidden ones (a leading '.'), as a NULL-terminated,
+ * unsorted string vector (svm_strv_free); *count (if not NULL) gets how many.
+ * A directory that cannot be opened lists empty. NULL only when out of memory. */
+char **svm_dir_names(const char *dir, svm_dir_keep keep, void *ud, size_t *count);
+
+#endif
