@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cleanup.h"
 #include "ops.h"
 
 static void ts_from_ns(struct timespec *ts, int64_t ns)
@@ -69,17 +70,16 @@ void fs_target_done(struct fs_target *t)
 	t->vm = NULL;
 }
 
-/* The value of a text row, for st_size. */
-static size_t text_len(const struct fs_row *row, const struct fs_target *t)
+/* The value of a text row now (malloc'd, or NULL with *len 0 when it fails). */
+static char *text_now(const struct fs_row *row, const struct fs_target *t, size_t *len)
 {
 	char *text = NULL;
-	size_t len = 0;
+	*len = 0;
 	svm_error err;
 	svm_error_clear(&err);
-	if (row->text(t, &text, &len, &err) != 0)
-		len = 0;
-	free(text);
-	return len;
+	if (row->text(t, &text, len, &err) != 0)
+		*len = 0;
+	return text;
 }
 
 /* A symlink's target: a row's link, or a symlink entry's. NULL when absent. */
@@ -107,17 +107,11 @@ static size_t row_size(const struct fs_row *row, struct fs_rowstate *rs, const s
 		return (size_t)__atomic_load_n(&rs->served_len, __ATOMIC_RELAXED);
 	if (!row->text)
 		return 0;
+	size_t len;
+	cleanup_free char *text = text_now(row, t, &len);
 	if (!rs || !fs_pc_row(row))
-		return text_len(row, t);
-	char *text = NULL;
-	size_t len = 0;
-	svm_error err;
-	svm_error_clear(&err);
-	if (row->text(t, &text, &len, &err) != 0)
-		len = 0;
-	size_t size = fs_pc_attr_size(rs, text ? text : "", len, no_cache);
-	free(text);
-	return size;
+		return len;
+	return fs_pc_attr_size(rs, text ? text : "", len, no_cache);
 }
 
 static mode_t root_row_mode(int r)

@@ -148,6 +148,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, ENOENT);
 }
 
+/* The attributes of w, as getattr and setattr answer them. */
+static void reply_attr(fuse_req_t req, const struct fs_where *w)
+{
+	struct stat st;
+	uint64_t gen;
+	double timeout = fs_serve_attr(w, &st, &gen);
+	fuse_reply_attr(req, &st, timeout);
+	fs_reply_done(w, gen);
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_where w = fs_resolve(ino);
@@ -179,11 +189,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	struct stat st;
-	uint64_t gen;
-	double timeout = fs_serve_attr(&w, &st, &gen);
-	fuse_reply_attr(req, &st, timeout);
-	fs_reply_done(&w, gen);
+	reply_attr(req, &w);
 }
 
 /* The kernel dropped nlookup lookups of ino: once none are left it caches
@@ -227,11 +233,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	struct stat st;
-	uint64_t gen;
-	double timeout = fs_serve_attr(&w, &st, &gen);
-	fuse_reply_attr(req, &st, timeout);
-	fs_reply_done(&w, gen);
+	reply_attr(req, &w);
 }
 
 
