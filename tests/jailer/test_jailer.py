@@ -1,0 +1,74 @@
+"""The jailer's test double does what the real jailer did (jailer-v1.5.1.json):
+the same exit status and reason for every bad command line, and for every good
+one the same jail (tree, modes, owners), the same view from inside (arguments,
+uid/gid, environment, limits, devices), the pid file and the cgroups.
+SMARTVMFS_JAILER=/path/to/jailer replays the scenarios on a real one too."""
+import json
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from scenarios import SCENARIOS, run
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TABLE = json.load(open(os.path.join(HERE, "jailer-v1.5.1.json")))
+DOUBLE = os.environ.get("SMARTVMFS_JAILER_DOUBLE")
+PROBE = os.environ.get("SMARTVMFS_JAILER_PROBE")
+REAL = os.environ.get("SMARTVMFS_JAILER")
+
+
+def v1_pids():
+    """cgroup v1 with the pids controller mounted alone, as where the table was made."""
+    try:
+        return any(l.split()[1] == "/sys/fs/cgroup/pids" and l.split()[2] == "cgroup"
+                   for l in open("/proc/mounts"))
+    except OSError:
+        return False
+
+
+def why_not():
+    if os.geteuid() != 0:
+        return "the jailer needs root (mount namespace, chroot, mknod, uid switch)"
+    if not DOUBLE or not PROBE:
+        return "SMARTVMFS_JAILER_DOUBLE and SMARTVMFS_JAILER_PROBE name the builds (meson test)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def base():
+    d = tempfile.mkdtemp(prefix="jailtest-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def replay(jailer, name, base):
+    if why_not():
+        pytest.skip(why_not())
+    if name == "limits-and-cgroup" and not v1_pids():
+        pytest.skip("no cgroup v1 pids controller at /sys/fs/cgroup/pids (the table's host had one)")
+    plain = os.path.join(base, "probe")
+    if not os.path.exists(plain):
+        shutil.copy(PROBE, plain)
+    got = run(jailer, name, PROBE, plain, base)
+    assert got == TABLE["scenarios"][name], f"{name}: the jail differs from {TABLE['jailer']}'s"
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_double_jails_as_the_real_jailer(name, base):
+    replay(DOUBLE, name, base)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_real_jailer_still_agrees(name, base):
+    if not REAL:
+        pytest.skip("no SMARTVMFS_JAILER: the recorded table stands for the real jailer")
+    replay(REAL, name, base)
+
+
+def test_table_covers_every_scenario():
+    assert sorted(TABLE["scenarios"]) == sorted(SCENARIOS)
+    assert any(s["exit"] != 0 for s in TABLE["scenarios"].values())
+    assert any(s["exit"] == 0 for s in TABLE["scenarios"].values())
