@@ -6,7 +6,10 @@ SMARTVMFS_JAILER=/path/to/jailer replays the scenarios on a real one too."""
 import json
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -72,3 +75,51 @@ def test_table_covers_every_scenario():
     assert sorted(TABLE["scenarios"]) == sorted(SCENARIOS)
     assert any(s["exit"] != 0 for s in TABLE["scenarios"].values())
     assert any(s["exit"] == 0 for s in TABLE["scenarios"].values())
+
+
+def api_get(sock_path, timeout=5.0):
+    """GET / over the API socket, once it answers."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(sock_path)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n")
+            data = s.recv(4096).decode(errors="replace")
+            s.close()
+            return data
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.02)
+
+
+@pytest.mark.parametrize("which", ["double", "real"])
+def test_the_emulator_runs_jailed(which, base):
+    """The static emulator is a VMM a jail can hold: jailed, it serves its API on
+    a socket inside the chroot, as the uid the jailer switched to."""
+    if why_not():
+        pytest.skip(why_not())
+    jailer = DOUBLE if which == "double" else REAL
+    if not jailer:
+        pytest.skip("no SMARTVMFS_JAILER: the recorded table stands for the real jailer")
+    emu = os.environ.get("SMARTVMFS_JAILED_EMULATOR")
+    if not emu:
+        pytest.skip("no static libmicrohttpd/jansson: the jailed emulator is not built")
+    jail = os.path.join(base, "firecracker-emulator", f"emu-{which}")
+    shutil.rmtree(jail, ignore_errors=True)
+    p = subprocess.Popen([jailer, "--id", f"emu-{which}", "--exec-file", emu, "--uid", "60100",
+                          "--gid", "60101", "--chroot-base-dir", base, "--",
+                          "--api-sock", "/run/api.sock"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        sock = os.path.join(jail, "root", "run", "api.sock")
+        answer = api_get(sock)
+        assert " 200 " in answer.splitlines()[0] and f'"id":"emu-{which}"' in answer
+        st = os.stat(sock)
+        assert (st.st_uid, st.st_gid) == (60100, 60101), "the socket is the jailed uid's"
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(jail, ignore_errors=True)
