@@ -101,7 +101,7 @@ static bool take(struct run *r, int i, const char *buf, size_t n)
 }
 
 /* Reads the child's pipes until they end (or a bounded run's wait runs out). */
-static void pump(struct run *r)
+static void collect_output(struct run *r)
 {
 	char buf[65536];
 	while (r->open > 0) {
@@ -201,7 +201,7 @@ int svm_run(char *const argv[], svm_run_io *io, svm_error *err)
 	r.p[0] = (struct pollfd){.fd = err_r, .events = POLLIN};
 	r.p[1] = (struct pollfd){.fd = out_r, .events = POLLIN};
 	r.open = (err_r >= 0) + (out_r >= 0);
-	pump(&r);
+	collect_output(&r);
 	io->wstatus = wait_end(r.pid, pidfd, io->timeout_ms);
 	close(pidfd);
 	return io->failed ? -1 : 0;
