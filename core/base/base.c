@@ -69,12 +69,17 @@ int svm_grow(void *pv, size_t *cap, size_t need, size_t elem)
 
 char *svm_escape(const char *text)
 {
-	size_t n = strlen(text), o = 0;
-	char *out = malloc(n * 4 + 1);
+	return svm_escape_bytes(text, strlen(text), 0);
+}
+
+char *svm_escape_bytes(const char *bytes, size_t n, size_t room)
+{
+	size_t o = 0;
+	char *out = malloc(n * 4 + 1 + room);
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
+		unsigned char c = (unsigned char)bytes[i];
 		if (c < 0x20 || c == 0x7f)
 			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
 		else

@@ -22,5 +22,8 @@ int svm_grow(void *pv, size_t *cap, size_t need, size_t elem);
  * \xHH: a line that shows a name or a command stays one line, and no escape
  * sequence reaches a terminal through `cat`. */
 char *svm_escape(const char *text);
+/* The same for n bytes that may hold a NUL (shown as \x00), with room more bytes
+ * allocated after the text for the caller to append. */
+char *svm_escape_bytes(const char *bytes, size_t n, size_t room);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "smartvm.h"
 
 static const svm_cmd *lookup(const svm_cmdtab *t, const char *word, size_t len)
@@ -124,19 +125,8 @@ char *svm_cmd_echo(const svm_cmdtab *t, const char *bytes, size_t len)
 		return s;
 	}
 	size_t shown = len < SVM_CMD_ECHO_MAX ? len : SVM_CMD_ECHO_MAX;
-	char *s = malloc(shown * 4 + 48);
-	if (!s)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)bytes[i];
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)sprintf(s + o, "\\x%02x", c);
-		else
-			s[o++] = (char)c;
-	}
-	if (shown < len)
-		o += (size_t)sprintf(s + o, "... (%zu bytes)", len);
-	s[o] = '\0';
+	char *s = svm_escape_bytes(bytes, shown, 48);
+	if (s && shown < len)
+		sprintf(s + strlen(s), "... (%zu bytes)", len);
 	return s;
 }
