@@ -1,7 +1,7 @@
 /*
  * fuzz_config.c - config.json as a user writes it: svm_config_parse (syntax,
  * field table, validation), svm_config_text_incomplete (the write buffering of
- * fs/doc.c), then what a stored config feeds: the dump read back by the user,
+ * fs/serve/doc.c), then what a stored config feeds: the dump read back by the user,
  * the bootability check and every Firecracker payload.
  *
  * Checks beyond "no crash": a parsed config survives dump -> parse unchanged;

@@ -1,7 +1,7 @@
 /*
  * fuzz_ctl.c - lines written to a VM's ctl file, on the core side: each line is
- * parsed by the daemon's own parser, fs/ctlparse.c's fs_ctl_parse_line (Plan 9
- * parsecmd: the verb, then up to max_args blank-separated arguments, the last
+ * parsed by the daemon's own parser, fs/tree/ctlparse.c's fs_ctl_parse_line
+ * over the core's command engine (Plan 9 parsecmd: the verb, then up to max_args blank-separated arguments, the last
  * taking the rest of the line; the -o paths check is the caller's, left out
  * here), and run with svm_vm_do on a VM whose VMM is the Firecracker emulator
  * ($SMARTVMFS_EMULATOR), running when each input starts.
@@ -181,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_strndup(data, size);
 	int lines = 0;
-	/* fs/ctl.c: lines split at '\n', each trimmed; a NUL ends a line's text */
+	/* fs/tree/lines.c: lines split at '\n', each trimmed; a NUL ends a line's text */
 	for (char *p = text; p < text + size && lines < 8;) {
 		char *nl = memchr(p, '\n', (size_t)(text + size - p));
 		if (nl)
