@@ -2,8 +2,8 @@
  * fuzz_ctl.c - lines written to a VM's ctl file, on the core side: each line is
  * parsed by the daemon's own parser, fs/tree/ctlparse.c's fs_ctl_parse_line
  * over the core's command engine (Plan 9 parsecmd: the verb, then up to
- * max_args blank-separated arguments, the last taking the rest of the line; the -o paths check is the caller's, left out
- * here), and run with svm_vm_do on a VM whose VMM is the Firecracker emulator
+ * max_args blank-separated arguments, the last taking the rest of the line;
+ * the -o paths check is the caller's, left out here), and run with svm_vm_do on a VM whose VMM is the Firecracker emulator
  * ($SMARTVMFS_EMULATOR), running when each input starts.
  *
  * Host paths in arguments (snapshot, restore, drive) are kept inside a scratch
