@@ -53,9 +53,17 @@ class Follow:
         time.sleep(0.5)
 
     def output(self, until, timeout=10.0):
-        """What tail -f printed, once `until` is in it (or the timeout passed)."""
+        """What tail -f printed, once the line holding `until` is in it whole (or the
+        timeout passed): tail may print a line in two writes, and a read between
+        them would see half of it."""
         deadline = time.monotonic() + timeout
-        while until.encode() not in self.out and time.monotonic() < deadline:
+        mark = until.encode()
+
+        def whole():
+            at = self.out.find(mark)
+            return at >= 0 and self.out.find(b"\n", at) >= 0
+
+        while not whole() and time.monotonic() < deadline:
             ready, _, _ = select.select([self.p.stdout], [], [], 0.1)
             if ready:
                 chunk = os.read(self.p.stdout.fileno(), 65536)
