@@ -12,6 +12,7 @@
 
 #include "jail.h"
 #include "jail_int.h"
+#include "stagerule.h"
 #include "vmm.h"
 
 /* ------------------------------------------------------------ the mode */
@@ -153,6 +154,13 @@ int jail_check_config(const svm *s, const json_t *cfg, svm_error *err)
 		return jail_refuse(s, "a pmem device", err);
 	if (json_array_size(json_object_get(cfg, "networkInterfaces")))
 		return jail_refuse(s, "a network interface", err);
+	/* the user's own file, which the jailed uid may not write: phase one
+	 * bind-mounts read-only drives only */
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(cfg, "drives"), i, d)
+		if (!stage_wanted(s, d) && !json_is_true(json_object_get(d, "isReadOnly")))
+			return jail_refuse(s, "a writable drive used in place", err);
 	return 0;
 }
 
