@@ -134,7 +134,7 @@ static int mkdir_p(const char *path, svm_error *err)
 	}
 }
 
-/* The file at src for the jailed uid alone, as root/name. */
+/* dst (in the jail) the jailed uid's, with mode: no other uid may use it. */
 static int own_for(svm_vm *vm, const char *dst, mode_t mode, svm_error *err)
 {
 	if (chown(dst, vm->jail_uid, vm->jail_uid) < 0 || chmod(dst, mode) < 0)
