@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "internal.h"
+#include "jail.h"
 #include "net.h"
 #include "vmstate.h"
 
@@ -251,6 +252,9 @@ static void judge(svm *s, const char *id, const char *dir, json_t *doc, bool *ad
 			snprintf(why, sizeof why, "its VMM (pid %d) is gone", (int)pid);
 		else
 			snprintf(why, sizeof why, "it had no VMM (%s)", state[0] ? state : "no state");
+	} else if (jail_present(dir)) {
+		snprintf(why, sizeof why, "it ran jailed, and re-adoption of a jailed VMM is not "
+			 "available yet: its VMM (pid %d) killed", (int)pid);
 	} else if (s->opt.no_adopt) {
 		snprintf(why, sizeof why, "re-adoption is off (noadopt): its VMM (pid %d) killed",
 			 (int)pid);
@@ -267,6 +271,7 @@ static void judge(svm *s, const char *id, const char *dir, json_t *doc, bool *ad
 	}
 	kill_vmm(pidfd);
 	remove_made_dirs(str_of(doc, "vmm_rundir"), str_of(doc, "made_dir"));
+	jail_collect(dir);
 	remove_rundir(s, dir);
 	svm_log(s, "collected VM %s (id %s) of a killed daemon: %s", name[0] ? name : "?", id, why);
 }

@@ -255,6 +255,11 @@ typedef struct svm_options {
 	unsigned max_data_mib;     /* the same: named snapshots in DATADIR/snapshots */
 	uid_t quota_exempt;        /* the mount's owner */
 	bool no_ephemeral;         /* do not stage writable drives */
+	const char *jailer;        /* Firecracker's jailer: every VMM runs under it, chrooted, with
+	                              a uid of its own (docs/jailer.md); NULL: unjailed. Borrowed */
+	const char *jail_uids;     /* "FROM-TO": the jailed uids (and gids); NULL: 900000000-900065535.
+	                              Borrowed */
+	bool no_jailer;            /* unjailed, whatever jailer says */
 	size_t console_size;       /* console bytes kept per VM, default 1 MiB */
 	int stop_timeout_ms;       /* stop: wait for the guest after Ctrl-Alt-Del, default 5000 */
 	int kill_timeout_ms;       /* after SIGTERM, before SIGKILL, default 2000 */

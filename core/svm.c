@@ -23,6 +23,7 @@
 #include "hostpath.h"
 #include "images.h"
 #include "internal.h"
+#include "jail.h"
 #include "net.h"
 #include "safedir.h"
 #include "vm_verbs.h"
@@ -202,7 +203,9 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	ring_init(&s->image_errors, ROOT_ERRORS_KEPT);
 	atomic_init(&s->ops, 0);
 	s->self_start = proc_start_time(getpid());
-	if (fill_options(s, opts, err) < 0)
+	char jail_mode[PATH_MAX + 128];
+	if (fill_options(s, opts, err) < 0 ||
+	    jail_conf_new(&s->opt, s->firecracker, &s->jail, jail_mode, sizeof jail_mode, err) < 0)
 		goto fail;
 	/* both default to world-writable places: made safely, refused if tampered */
 	if (safedir_make(s->data_dir, err) < 0 || safedir_make(s->runtime_dir, err) < 0)
@@ -245,6 +248,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 	}
 	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
+	svm_log(s, "%s", jail_mode);
 	if (nofile[0])
 		svm_log(s, "%s", nofile);
 	return s;
@@ -630,6 +634,7 @@ void svm_free(svm *s)
 		images_free(s->images);
 	hostpath_roots_free(s->roots);
 	hostpath_roots_free(s->cache_root);
+	jail_conf_free(s->jail);
 	free(s->vms);
 	vmindex_free(&s->index);
 	free(s->dns);

@@ -264,6 +264,50 @@ static void check_firecracker(struct run *r, const char *fc, const char *data_di
 		say(r, true, "firecracker", "firecracker: %s", fc);
 }
 
+/* " vX.Y.Z" of what binary --version says ("Jailer v1.5.1", "Firecracker
+ * v1.15.1"), in v; empty when it says none. */
+static void version_of(const char *binary, char *v, size_t len)
+{
+	char out[512], *argv[] = {(char *)binary, "--version", NULL};
+	char *p = svm_run_capture(argv, out, sizeof out, 2000, NULL) > 0 ? strstr(out, " v") : NULL;
+	v[0] = '\0';
+	if (p)
+		snprintf(v, len, "%.*s", (int)strcspn(p + 2, " \r\n"), p + 2);
+}
+
+/* The jailer and the VMM must come from one release (docs/jailer.md). */
+static void check_jailer(struct run *r, const char *jailer, bool off, const char *fc)
+{
+	if (off || !jailer || !*jailer) {
+		say(r, true, "jailer", "jailer: VMMs run unjailed (%s)",
+		    off ? "-o nojailer" : "no -o jailer=PATH given");
+		return;
+	}
+	char jv[64], fv[64];
+	if (access(jailer, X_OK) != 0) {
+		say(r, false, "jailer", "jailer %s: %s: give the path of Firecracker's jailer, of the "
+		    "release of the VMM (-o jailer=PATH), or -o nojailer", jailer, strerror(errno));
+		return;
+	}
+	version_of(jailer, jv, sizeof jv);
+	if (!jv[0]) {
+		say(r, false, "jailer", "jailer %s does not say its version (--version): not a jailer?",
+		    jailer);
+		return;
+	}
+	if (!fc || !*fc) {
+		say(r, true, "jailer", "jailer: %s v%s (the VMM's version is checked at the first start)",
+		    jailer, jv);
+		return;
+	}
+	version_of(fc, fv, sizeof fv);
+	if (strcmp(jv, fv) != 0)
+		say(r, false, "jailer", "jailer %s is v%s but firecracker %s is v%s: take both from one "
+		    "Firecracker release", jailer, jv, fc, fv[0] ? fv : "unknown");
+	else
+		say(r, true, "jailer", "jailer: %s v%s, the version of firecracker %s", jailer, jv, fc);
+}
+
 const char *fs_check_default_runtime_dir(char *buf, unsigned len)
 {
 	struct stat st;
@@ -290,5 +334,6 @@ int fs_check_run(const struct fs_check_in *in, fs_check_fn fn, void *ud)
 	check_nofile(&r);
 	check_space(&r, dir);
 	check_firecracker(&r, in->firecracker, in->data_dir);
+	check_jailer(&r, in->jailer, in->no_jailer, in->firecracker);
 	return r.problems;
 }

@@ -1,7 +1,7 @@
 /*
  * check.h - what the host must offer smartvmfs (`smartvmfs --check`, and the same
  * checks at mount as warnings): /dev/kvm, /dev/net/tun, /dev/fuse, iptables,
- * RLIMIT_NOFILE, free space in the runtime dir, the Firecracker binary.
+ * RLIMIT_NOFILE, free space in the runtime dir, the Firecracker binary, the jailer.
  */
 #ifndef SMARTVMFS_CHECK_H
 #define SMARTVMFS_CHECK_H
@@ -13,6 +13,8 @@ struct fs_check_in {
 	const char *firecracker; /* NULL: a release is downloaded at first start */
 	const char *data_dir;    /* NULL: /tmp/.smartvm */
 	bool emulator;           /* firecracker is fc-emulator, the test double: no KVM needed */
+	const char *jailer;      /* -o jailer: NULL, VMMs run unjailed */
+	bool no_jailer;          /* -o nojailer */
 };
 
 /* Called once per check: ok, and one line (no newline) saying what was found

@@ -141,7 +141,7 @@ static int ready(struct fs_conf *conf, const struct fuse_cmdline_opts *cl, unsig
 	        fsd.allow_other ? " (allow_other)" : "", (fs_now_ns() - t0) / 1e6);
 	if (!conf->nocheck) {
 		struct fs_check_in in = {svm_runtime_dir(fsd.s), conf->firecracker, conf->datadir,
-		                         svm_fc_emulated(fsd.s)};
+		                         svm_fc_emulated(fsd.s), conf->jailer, conf->nojailer};
 		fs_check_run(&in, log_check, NULL);
 	}
 	char msg[PATH_MAX + 64];

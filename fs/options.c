@@ -45,6 +45,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF("maxdata=%u", maxdata),
 	CONF("consolesize=%lu", consolesize),
 	CONF("readytimeout=%d", readytimeout),
+	CONF("jailer=%s", jailer),
+	CONF("jailuids=%s", jailuids),
+	CONF("nojailer", nojailer),
 	CONF("noephemeral", noephemeral),
 	CONF("nocheck", nocheck),
 	CONF("noadopt", noadopt),
@@ -63,7 +66,7 @@ static const char *const valued[] = {"datadir", "runtimedir", "imagecache", "man
                                      "firecracker", "fcversion", "arch", "bridge", "subnet",
                                      "paths", "dns", "releasesurl", "cibucketurl", "maximages",
                                      "consolesize", "readytimeout", "maxvms", "maxrunning",
-                                     "maxmem", "maxdata", NULL};
+                                     "maxmem", "maxdata", "jailer", "jailuids", NULL};
 
 static bool word_in(const char *arg, const char *const *words)
 {
@@ -198,6 +201,12 @@ static const char usage_text[] =
 	"    cibucketurl=URL        Firecracker CI bucket, for mirrors and tests\n"
 	"                           [https://s3.amazonaws.com/spec.ccfc.min]\n"
 	"    noephemeral            do not stage writable drives [off: they are staged]\n"
+	"    jailer=PATH            run every VMM under Firecracker's jailer, of the VMM's\n"
+	"                           release: chrooted in its runtime dir, with a uid and gid\n"
+	"                           of its own (smartvmfs(5), docs/jailer.md) [off: unjailed]\n"
+	"    jailuids=FROM-TO       the jailed VMMs' uids (and gids), one per running VM\n"
+	"                           [900000000-900065535]\n"
+	"    nojailer               VMMs run unjailed, whatever jailer= says [off]\n"
 	"    consolesize=BYTES      console bytes kept per VM [1048576]\n"
 	"    readytimeout=MS        how long a start waits for Firecracker's API socket\n"
 	"                           and its first answer [5000]\n"
@@ -346,6 +355,9 @@ void fs_fill_svm_options(const struct fs_conf *c, unsigned maximages, bool log_s
 	o->releases_url = c->releasesurl;
 	o->ci_bucket_url = c->cibucketurl;
 	o->no_ephemeral = c->noephemeral;
+	o->jailer = c->jailer;
+	o->jail_uids = c->jailuids;
+	o->no_jailer = c->nojailer;
 	o->no_adopt = c->noadopt;
 	o->persist = c->persist;
 	o->console_size = c->consolesize;
@@ -368,7 +380,7 @@ void fs_free_conf(struct fs_conf *c)
 {
 	char **strs[] = {&c->datadir, &c->runtimedir, &c->imagecache, &c->manifest, &c->firecracker,
 	                 &c->fcversion, &c->arch, &c->bridge, &c->subnet, &c->paths, &c->dns,
-	                 &c->releasesurl, &c->cibucketurl, &c->maximages};
+	                 &c->releasesurl, &c->cibucketurl, &c->maximages, &c->jailer, &c->jailuids};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -396,6 +408,7 @@ bool fs_parse_conf(struct fuse_args *args, struct fs_conf *conf, int *ret)
 	conf->runtimedir = absolute(conf->runtimedir);
 	conf->imagecache = absolute(conf->imagecache);
 	conf->firecracker = absolute(conf->firecracker);
+	conf->jailer = absolute(conf->jailer);
 	conf->manifest = absolute(conf->manifest);
 	if (conf->version) {
 		version(conf);
@@ -404,7 +417,8 @@ bool fs_parse_conf(struct fuse_args *args, struct fs_conf *conf, int *ret)
 	}
 	if (conf->check) {
 		struct fs_check_in in = {conf->runtimedir, conf->firecracker, conf->datadir,
-		                         fs_is_emulator(conf->firecracker)};
+		                         fs_is_emulator(conf->firecracker), conf->jailer,
+		                         conf->nojailer};
 		int problems = fs_check_run(&in, print_check, NULL);
 		printf("smartvmfs --check: %s\n", problems ? "problems above" : "all is well");
 		*ret = problems ? 1 : 0;

@@ -12,12 +12,12 @@
 /* The options of DESIGN §3, as fuse_opt parses them. */
 struct fs_conf {
 	char *datadir, *runtimedir, *imagecache, *manifest, *firecracker, *fcversion, *arch;
-	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl;
+	char *bridge, *subnet, *paths, *dns, *releasesurl, *cibucketurl, *jailer, *jailuids;
 	char *maximages;
 	unsigned maxvms, maxrunning, maxmem, maxdata;
 	unsigned long consolesize;
 	int readytimeout;
-	int noephemeral, nocheck, noadopt, persist;
+	int noephemeral, nocheck, noadopt, persist, nojailer;
 	int allow_other;
 	int help, version, check;
 	int foreground;

@@ -50,6 +50,7 @@ struct svm {
 	pthread_cond_t ops_cv;
 	unsigned long long self_start; /* our own /proc start time, in each vm.json */
 	bool adopt_done;      /* svm_adopt ran (once) */
+	struct jail_conf *jail;       /* -o jailer (jail.h); NULL: VMMs run unjailed */
 	struct hostpath_roots *roots; /* where users' host paths may lie (NULL: anywhere) */
 	struct hostpath_roots *cache_root; /* base images (cache, DATADIR/kernels, rootfs):
 	                                      opened as the daemon */
@@ -115,6 +116,11 @@ struct svm_vm {
 	 * the host for that path ("" = none), removed up to there when the VMM ends */
 	char vmm_rundir[SVM_SOCK_MAX];
 	char made_dir[SVM_SOCK_MAX];
+	/* its jail (jail.h) while one exists: the uid and gid it holds, the chroot
+	 * base RUNDIR/jail and the VMM's root in it (malloc'd: most VMs have none) */
+	bool jailed;
+	unsigned jail_uid;
+	char *jail_base, *jail_root;
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 	svm_state started_as;  /* how the last start or restore ended, for its log line */
 	pid_t started_pid;

@@ -17,6 +17,7 @@
 #include "fdroom.h"
 #include "config.h"
 #include "images.h"
+#include "jail.h"
 #include "net.h"
 #include "quota.h"
 #include "snapfiles.h"
@@ -192,7 +193,7 @@ static int launch_resolve(launch_job *j, svm_error *err)
 	svm *s = vm->s;
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
-	    svm_config_check_bootable(j->cfg, err) < 0 ||
+	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_config(s, j->cfg, err) < 0 ||
 	    images_apply(s->images, j->cfg, &j->fc_version, &j->image_held, err) < 0 ||
 	    userfiles_open_config(j->uf, j->cfg, err) < 0 ||
 	    !(j->binary = images_firecracker(s->images, j->fc_version, err)) ||
@@ -213,6 +214,8 @@ static int launch_build(launch_job *j, svm_error *err)
 	    net_prepare_vm(vm->s->net, vm->id, vm->name, j->cfg, err) < 0)
 		return -1;
 	j->net_done = true;
+	if (jail_prepare(vm, j->binary, j->cfg, err) < 0)
+		return -1;
 	if (vm_proc_spawn(vm, j->binary, j->cfg, j->show_at, err) < 0)
 		return -1;
 	if (vm_proc_wait_ready(vm, j->cancel, err) < 0 ||
@@ -239,6 +242,8 @@ static int launch_settle(launch_job *j, int rc, svm_error *err)
 		net_rollback_vm(vm->s->net, vm->id);
 	if (rc < 0 && j->staged)
 		stage_cleanup(vm);
+	if (rc < 0)
+		jail_release(vm); /* no VMM is left to use it */
 	userfiles_free(j->uf); /* the VMM has its files open, or is gone */
 	pthread_mutex_lock(&vm->mu);
 	svm_state end;
@@ -394,7 +399,7 @@ static json_t *restore_config(snapdir *d, userfiles *uf, const char *text, svm_e
 
 int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
-	if (check_snapshot_arg(req->argv[0], err) < 0)
+	if (jail_refuse(vm->s, "restore", err) < 0 || check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	restore_arg ra = {.resume = false};
 	bool pair = req->argc > 1 && strchr(req->argv[1], '/');

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jail.h"
 #include "userfiles.h"
 #include "vm_verbs.h"
 #include "vm_verbs_int.h"
@@ -178,6 +179,8 @@ int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_
 {
 	(void)cancel;
 	bool new_path = strcmp(req->argv[1], "-") != 0;
+	if (new_path && jail_refuse(vm->s, "a drive's new backing file", err) < 0)
+		return -1;
 	if (!new_path && req->argc < 3)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 				     "drive %s: nothing to change (usage: %s)", req->argv[0],

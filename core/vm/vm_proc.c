@@ -25,6 +25,7 @@
 #include "vmm.h"
 #include "hostpath.h"
 #include "images.h"
+#include "jail.h"
 #include "vmstate.h"
 
 /* ------------------------------------------------------------ draining */
@@ -391,6 +392,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	 * says stopped (and without vm->mu, which stage_cleanup takes), so a new
 	 * start cannot race with this cleanup */
 	stage_cleanup(vm);
+	jail_release(vm);
 	remove_made_dirs(vm);
 
 	struct exit_news news;
@@ -547,6 +549,7 @@ static int make_mount_point(svm_vm *vm, const char *path, svm_error *err)
  * daemon opens for each write (svm_vm_console_write). */
 struct vmm_streams {
 	char logp[PATH_MAX], metp[PATH_MAX], inp[PATH_MAX], outp[PATH_MAX], errp[PATH_MAX];
+	char jlogp[64], jmetp[64]; /* jailed: the log and metrics FIFOs as the VMM sees them */
 	int log_r, met_r, out_r; /* ours */
 	int in, out_w, err_w;    /* the VMM's stdin, stdout, stderr */
 	int lcopy, mcopy, scopy; /* logger.logPath, metrics.metricsPath, serial.serialOutPath */
@@ -626,23 +629,38 @@ static int open_streams(svm_vm *vm, const json_t *cfg, struct vmm_streams *st, s
 }
 
 /* Firecracker's command line: the API socket, the id, the log and metrics
- * FIFOs and the logger's options (argv has room for 20). */
-static void vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
-		     const struct vmm_streams *st, char *argv[])
+ * FIFOs and the logger's options; jailed, after the jailer's own (which gives
+ * the VMM its --id) and with the paths as the VMM sees them (argv has room for
+ * 40). */
+static int vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
+		    struct vmm_streams *st, char *argv[], char ids[2][32], svm_error *err)
 {
 	const json_t *logger = json_object_get(cfg, "logger");
 	int a = 0;
-	argv[a++] = (char *)binary;
+	const char *sock = vm->sock, *logp = st->logp, *metp = st->metp;
+	if (vm->jailed) {
+		if (jail_link_stream(vm, st->logp, "log.fifo", st->jlogp, sizeof st->jlogp, err) < 0 ||
+		    jail_link_stream(vm, st->metp, "metrics.fifo", st->jmetp, sizeof st->jmetp, err) < 0)
+			return -1;
+		a = jail_argv(vm, binary, argv, ids);
+		sock = jail_api_sock();
+		logp = st->jlogp;
+		metp = st->jmetp;
+	} else {
+		argv[a++] = (char *)binary;
+	}
 	argv[a++] = "--api-sock";
-	argv[a++] = vm->sock;
-	argv[a++] = "--id";
-	argv[a++] = vm->id;
+	argv[a++] = (char *)sock;
+	if (!vm->jailed) {
+		argv[a++] = "--id";
+		argv[a++] = vm->id;
+	}
 	argv[a++] = "--log-path";
-	argv[a++] = (char *)st->logp;
+	argv[a++] = (char *)logp;
 	argv[a++] = "--level";
 	argv[a++] = (char *)logger_level(cfg);
 	argv[a++] = "--metrics-path";
-	argv[a++] = (char *)st->metp;
+	argv[a++] = (char *)metp;
 	if (json_is_true(json_object_get(logger, "showLevel")))
 		argv[a++] = "--show-level";
 	if (json_is_true(json_object_get(logger, "showLogOrigin")))
@@ -653,6 +671,7 @@ static void vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
 		argv[a++] = (char *)module;
 	}
 	argv[a] = NULL;
+	return 0;
 }
 
 /* A new VMM's output starts from nothing. */
@@ -736,8 +755,9 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	__attribute__((cleanup(streams_close))) struct vmm_streams st = VMM_STREAMS_INIT;
 	if (open_streams(vm, cfg, &st, err) < 0)
 		goto fail;
-	char *argv[20];
-	vmm_argv(vm, binary, cfg, &st, argv);
+	char *argv[40], ids[2][32];
+	if (vmm_argv(vm, binary, cfg, &st, argv, ids, err) < 0)
+		goto fail;
 	reset_outputs(vm);
 
 	pid_t pid;
@@ -936,7 +956,9 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 			svm_error_set(err, SVM_INTERRUPTED, "start interrupted");
 			break;
 		}
-		bool exists = access(vm->sock, F_OK) == 0;
+		/* jailed: the socket the VMM bound in its jail, once it is there,
+		 * linked at vm->sock */
+		bool exists = vm->jailed ? jail_take_socket(vm) == 1 : access(vm->sock, F_OK) == 0;
 		if (exists) {
 			/* this probe, too, ends by the readiness deadline */
 			uint64_t now = svm_now_ns();

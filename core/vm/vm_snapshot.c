@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jail.h"
 #include "snapfiles.h"
 #include "stage.h"
 #include "userfiles.h"
@@ -55,7 +56,7 @@ static int keep_staged(svm_vm *vm, snapdir *d, svm_error *err)
 int do_snapshot(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
 	(void)cancel;
-	if (check_snapshot_arg(req->argv[0], err) < 0)
+	if (jail_refuse(vm->s, "snapshot", err) < 0 || check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	/* the two-file form: STATE MEM (a second path), as the seed's createSnapshot */
 	bool pair = req->argc > 1 && strchr(req->argv[1], '/');

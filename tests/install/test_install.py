@@ -51,7 +51,7 @@ pytestmark = pytest.mark.skipif(
 OPTIONS = ["datadir", "runtimedir", "imagecache", "maximages", "manifest", "firecracker",
            "fcversion", "arch", "bridge", "subnet", "noephemeral", "consolesize", "paths",
            "allow_other", "dns", "releasesurl", "cibucketurl", "nocheck", "noadopt", "persist", "readytimeout",
-           "maxvms", "maxrunning", "maxmem", "maxdata"]
+           "maxvms", "maxrunning", "maxmem", "maxdata", "jailer", "jailuids", "nojailer"]
 PASSED = ["rw", "nosuid", "nodev", "noauto", "_netdev", "x-systemd."]
 
 

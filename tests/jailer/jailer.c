@@ -28,6 +28,11 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
+
+/* The release this double stands for: the build gives the emulator's. */
+#ifndef JAILER_VERSION
+#define JAILER_VERSION "v1.5.1"
+#endif
 #include <unistd.h>
 #include <grp.h>
 #include <limits.h>
@@ -98,7 +103,7 @@ static void parse(int argc, char **argv, struct args *a)
 			break;
 		}
 		if (!strcmp(w, "--version")) {
-			printf("Jailer v1.5.1\n\n");
+			printf("Jailer %s\n\n", JAILER_VERSION);
 			exit(0);
 		}
 		if (!strcmp(w, "--help")) {

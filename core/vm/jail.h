@@ -1,0 +1,64 @@
+/*
+ * jail.h - every VMM under Firecracker's jailer (-o jailer=PATH; docs/jailer.md):
+ * the mode and its checks, a uid and gid of its own per VM from -o jailuids,
+ * the chroot under the VM's runtime dir with the files the VMM uses made
+ * visible in it, the jailer's command line, and the jail's complete removal.
+ */
+#ifndef SVM_JAIL_H
+#define SVM_JAIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "internal.h"
+
+/* The default uid range: far above the ranges useradd gives users and their
+ * subordinate ids, below 2^31 (which some tools take for negative). */
+#define JAIL_UIDS_FIRST 900000000u
+#define JAIL_UIDS_LAST 900065535u
+
+typedef struct jail_conf jail_conf;
+
+/* The mode the options ask for: *out NULL when VMMs run unjailed, else the
+ * jailer checked (executable; and when firecracker names the VMM, its version
+ * equal to the jailer's). mode gets the log line's text either way. -1 with
+ * err when jailing was asked for and cannot be had. */
+int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out, char *mode,
+		  size_t len, svm_error *err);
+void jail_conf_free(jail_conf *jc);
+
+/* What phase one does not do jailed: refused with SVM_INVALID_CONFIG, naming
+ * what (a verb or a config's device), when the mount jails its VMMs. */
+int jail_refuse(const svm *s, const char *what, svm_error *err);
+/* The config's devices a jailed start cannot have yet, refused before anything
+ * is built. */
+int jail_check_config(const svm *s, const json_t *cfg, svm_error *err);
+
+/* The jail of one start, after staging and the in-place links: the binary's
+ * version checked, a uid taken, the chroot made with the kernel, initrd and
+ * drives in it, and cfg's paths rewritten to the VMM's view. On failure nothing
+ * of it remains. Nothing happens when the mount does not jail. */
+int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err);
+/* A FIFO of the runtime dir (host path) made visible in the jail as /name, the
+ * jailed uid's; its path for the VMM in out. */
+int jail_link_stream(svm_vm *vm, const char *host, const char *name, char *out, size_t len,
+		     svm_error *err);
+/* The jailer's command line before the VMM's own arguments (the jailer gives
+ * the VMM its --id); returns the count put in argv (room for 16). */
+int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32]);
+/* Where the jailed VMM binds its API socket, as it sees it. */
+const char *jail_api_sock(void);
+/* The VMM's API socket, as the daemon reaches it: once the VMM has bound it in
+ * the jail, a hard link at vm->sock (a directory of the daemon's, so the jailed
+ * uid cannot swap it for a link to another socket). 1 when there, 0 not yet. */
+int jail_take_socket(svm_vm *vm);
+/* The VMM has ended (or never ran): every mount in the jail undone, the jail
+ * removed, the uid free. Idempotent. */
+void jail_release(svm_vm *vm);
+/* What a killed daemon's jail left in runtime dir dir: unmounted and removed. */
+void jail_collect(const char *dir);
+/* Does runtime dir dir hold a jail (its VMM ran jailed)? */
+bool jail_present(const char *dir);
+
+#endif

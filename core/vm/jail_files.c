@@ -1,0 +1,316 @@
+/*
+ * jail_files.c - what a jail holds (jail.h): the chroot RUNDIR/jail/EXEC/ID/root
+ * (the jailer's layout under the base the daemon gives it), the kernel, initrd
+ * and drives made visible in it for the jailed uid alone, the VMM's FIFOs, the
+ * API socket taken back out, and the removal of it all.
+ *
+ * Made visible how: a file of the daemon's own on the jail's filesystem is hard
+ * linked (a staged drive, chowned to the uid: it is this start's copy); a kernel
+ * or initrd is linked when it is the daemon's and readable by all, else copied
+ * (the user's file must not change owner); a read-only drive used in place is
+ * bind-mounted read-only, when the uid may read it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jail_int.h"
+#include "stage.h"
+#include "stagerule.h"
+#include "svmspawn.h"
+
+#define JAIL_DIR "jail"
+#define JAIL_SOCK "/run/api.sock" /* the VMM's API socket, as it sees it */
+#define JAILER_ID_MAX 64          /* the jailer's rule for --id */
+
+/* ------------------------------------------------------------ removal */
+
+/* Every mount under dir (the bind mounts of drives), detached: from
+ * /proc/self/mountinfo, deepest last listed first. */
+static void unmount_under(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	size_t n = strlen(dir), cap = 0, count = 0;
+	char **points = NULL, line[8192], mp[PATH_MAX];
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && !strncmp(mp, dir, n) &&
+		    mp[n] == '/' && svm_grow(&points, &cap, count + 1, sizeof *points) == 0)
+			points[count] = strdup(mp), count += points[count] != NULL;
+	fclose(f);
+	while (count--) {
+		umount2(points[count], MNT_DETACH);
+		free(points[count]);
+	}
+	free(points);
+}
+
+/* rm -r of name in dirfd, never following a link (the jailed uid made some of
+ * what is there), never crossing into a mount (they were detached). */
+static void remove_at(int dfd, const char *name, int depth)
+{
+	struct stat st;
+	if (depth > 16 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				remove_at(dirfd(d), de->d_name, depth + 1);
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+		unlinkat(dfd, name, AT_REMOVEDIR);
+		return;
+	}
+	unlinkat(dfd, name, 0);
+}
+
+void jail_collect(const char *dir)
+{
+	char base[PATH_MAX];
+	if ((size_t)snprintf(base, sizeof base, "%s/" JAIL_DIR, dir) >= sizeof base)
+		return;
+	unmount_under(base);
+	remove_at(AT_FDCWD, base, 0);
+}
+
+bool jail_present(const char *dir)
+{
+	char base[PATH_MAX];
+	struct stat st;
+	snprintf(base, sizeof base, "%s/" JAIL_DIR, dir);
+	return lstat(base, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void jail_release(svm_vm *vm)
+{
+	pthread_mutex_lock(&vm->mu);
+	bool was = vm->jailed;
+	vm->jailed = false;
+	unsigned uid = vm->jail_uid;
+	char *base = vm->jail_base, *root = vm->jail_root;
+	vm->jail_base = vm->jail_root = NULL;
+	pthread_mutex_unlock(&vm->mu);
+	if (!was)
+		return;
+	jail_collect(vm->rundir);
+	if (base && jail_present(vm->rundir))
+		sink_log(&vm->s->sink, "vm %s: cannot remove its jail %s", vm->name, base);
+	/* free only once nothing of the jail is left for the uid to reach */
+	jail_uid_give(vm->s->jail, uid);
+	free(base);
+	free(root);
+}
+
+/* ------------------------------------------------------------ making it */
+
+static int mkdir_p(const char *path, svm_error *err)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s", path);
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c)
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return svm_error_set(err, svm_start_code(errno), "jail: cannot create %s: %s", p,
+					     strerror(errno));
+		*c = saved;
+		if (!saved)
+			return 0;
+	}
+}
+
+/* dst (in the jail) the jailed uid's, with mode: no other uid may use it. */
+static int own_for(svm_vm *vm, const char *dst, mode_t mode, svm_error *err)
+{
+	if (chown(dst, vm->jail_uid, vm->jail_uid) < 0 || chmod(dst, mode) < 0)
+		return svm_error_set(err, SVM_START_FAILED, "jail: cannot give %s to uid %u: %s", dst,
+				     vm->jail_uid, strerror(errno));
+	return 0;
+}
+
+/* A kernel or initrd (a held file: /proc/PID/fd/N) in the jail as /name. */
+static int place_boot_file(svm_vm *vm, const char *src, const char *name, svm_error *err)
+{
+	char dst[PATH_MAX];
+	snprintf(dst, sizeof dst, "%s/%s", vm->jail_root, name);
+	struct stat st, rst;
+	if (stat(src, &st) < 0 || stat(vm->jail_root, &rst) < 0)
+		return svm_error_set(err, SVM_NOT_FOUND, "jail: %s: %s", src, strerror(errno));
+	bool shared = S_ISREG(st.st_mode) && st.st_dev == rst.st_dev && st.st_uid == geteuid() &&
+		      (st.st_mode & S_IROTH) && !(st.st_mode & (S_IWOTH | S_IWGRP));
+	if (shared && linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (stage_copy(src, dst, err) < 0)
+		return -1;
+	return own_for(vm, dst, 0400, err);
+}
+
+/* A read-only drive used in place, bind-mounted read-only at dst: the uid
+ * reads it through the "other" bits (it is in no group of the file's). */
+static int bind_drive(const char *id, const char *src, const char *dst, svm_error *err)
+{
+	struct stat st;
+	if (stat(src, &st) < 0)
+		return svm_error_set(err, SVM_NOT_FOUND, "drive %s: %s", id, strerror(errno));
+	if (!(st.st_mode & S_IROTH))
+		return svm_error_set(err, SVM_PERMISSION,
+				     "drive %s: a read-only drive used in place is bind-mounted into "
+				     "the jail, and its mode %04o does not let the jailed uid read it: "
+				     "make it readable by others, or stage it (\"ephemeral\": true)", id,
+				     (unsigned)(st.st_mode & 07777));
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	if (fd < 0)
+		return svm_error_set(err, svm_start_code(errno), "jail: %s: %s", dst, strerror(errno));
+	close(fd);
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return svm_error_set(err, errno == EPERM ? SVM_PERMISSION : SVM_START_FAILED,
+				     "drive %s: cannot bind-mount it into the jail: %s", id,
+				     strerror(errno));
+	return 0;
+}
+
+/* Each drive in the jail as /drive-ID, and cfg naming it so. */
+static int place_drives(svm_vm *vm, json_t *cfg, svm_error *err)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(cfg, "drives"), i, d) {
+		const char *id = json_string_value(json_object_get(d, "driveId"));
+		const char *src = json_string_value(json_object_get(d, "pathOnHost"));
+		char dst[PATH_MAX], inside[NAME_MAX];
+		if (!id || !src || strchr(id, '/') || id[0] == '.' ||
+		    (size_t)snprintf(inside, sizeof inside, "/drive-%s", id) >= sizeof inside)
+			return svm_error_set(err, SVM_INVALID_CONFIG, "jail: drive %s: no name for it",
+					     id ? id : "?");
+		snprintf(dst, sizeof dst, "%s%s", vm->jail_root, inside);
+		if (stage_wanted(vm->s, d)) {
+			/* the daemon's own copy, on the jail's filesystem */
+			if (link(src, dst) < 0)
+				return svm_error_set(err, svm_start_code(errno),
+						     "jail: drive %s: cannot link %s into it: %s", id, src,
+						     strerror(errno));
+			if (own_for(vm, dst, 0600, err) < 0)
+				return -1;
+		} else if (bind_drive(id, src, dst, err) < 0) {
+			return -1;
+		}
+		json_object_set_new(d, "pathOnHost", json_string(inside));
+	}
+	return 0;
+}
+
+/* The jail's paths and its uid (vm->mu not needed: no VMM yet, the start owns
+ * the VM). */
+static int make_jail(svm_vm *vm, const char *binary, svm_error *err)
+{
+	char real[PATH_MAX], base[PATH_MAX], root[PATH_MAX];
+	if (!realpath(binary, real))
+		return svm_error_set(err, SVM_BINARY_NOT_FOUND, "%s: %s", binary, strerror(errno));
+	const char *exec = strrchr(real, '/') + 1;
+	if (!strstr(exec, "firecracker"))
+		return svm_error_set(err, SVM_INVALID_CONFIG,
+				     "-o jailer: the jailer runs only a VMM whose file name holds "
+				     "\"firecracker\", not %s", real);
+	if (strlen(vm->id) > JAILER_ID_MAX)
+		return svm_error_set(err, SVM_NAME_TOO_LONG, "id %s: longer than the jailer's %d",
+				     vm->id, JAILER_ID_MAX);
+	int n = snprintf(base, sizeof base, "%s/" JAIL_DIR, vm->rundir);
+	int m = snprintf(root, sizeof root, "%s/%s/%s/root", base, exec, vm->id);
+	if (n < 0 || m < 0 || (size_t)m + sizeof JAIL_SOCK + NAME_MAX >= sizeof root)
+		return svm_error_set(err, SVM_NAME_TOO_LONG, "jail: %s/...: path too long", base);
+	unsigned uid;
+	if (jail_uid_take(vm->s->jail, &uid, err) < 0)
+		return -1;
+	pthread_mutex_lock(&vm->mu);
+	vm->jailed = true;
+	vm->jail_uid = uid;
+	vm->jail_base = strdup(base);
+	vm->jail_root = strdup(root);
+	bool ok = vm->jail_base && vm->jail_root;
+	pthread_mutex_unlock(&vm->mu);
+	if (!ok)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	jail_collect(vm->rundir); /* a jail of a crashed run in the way */
+	return mkdir_p(root, err);
+}
+
+int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err)
+{
+	jail_conf *jc = vm->s->jail;
+	if (!jc)
+		return 0;
+	if (jail_check_version(jc, binary, err) < 0)
+		return -1;
+	json_t *boot = json_object_get(cfg, "bootSource");
+	const char *kernel = json_string_value(json_object_get(boot, "kernelImagePath"));
+	const char *initrd = json_string_value(json_object_get(boot, "initrdPath"));
+	if (make_jail(vm, binary, err) < 0 ||
+	    (kernel && place_boot_file(vm, kernel, "kernel", err) < 0) ||
+	    (initrd && *initrd && place_boot_file(vm, initrd, "initrd", err) < 0) ||
+	    place_drives(vm, cfg, err) < 0) {
+		jail_release(vm);
+		return -1;
+	}
+	if (kernel)
+		json_object_set_new(boot, "kernelImagePath", json_string("/kernel"));
+	if (initrd && *initrd)
+		json_object_set_new(boot, "initrdPath", json_string("/initrd"));
+	return 0;
+}
+
+/* ------------------------------------------------------------ the VMM's endpoints */
+
+int jail_link_stream(svm_vm *vm, const char *host, const char *name, char *out, size_t len,
+		     svm_error *err)
+{
+	char dst[PATH_MAX];
+	snprintf(dst, sizeof dst, "%s/%s", vm->jail_root, name);
+	unlink(dst);
+	if (link(host, dst) < 0)
+		return svm_error_set(err, svm_start_code(errno), "jail: cannot link %s into it: %s",
+				     host, strerror(errno));
+	/* one inode: the daemon's read end opened it already */
+	if (own_for(vm, dst, 0600, err) < 0)
+		return -1;
+	snprintf(out, len, "/%s", name);
+	return 0;
+}
+
+int jail_take_socket(svm_vm *vm)
+{
+	char p[PATH_MAX], name[64];
+	snprintf(p, sizeof p, "%s" JAIL_SOCK, vm->jail_root);
+	int fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	/* the socket the jailed VMM bound: nothing else it could put there */
+	struct stat st;
+	int rc = 0;
+	snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == vm->jail_uid &&
+	    (linkat(AT_FDCWD, name, AT_FDCWD, vm->sock, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST))
+		rc = 1;
+	close(fd);
+	return rc;
+}
+
+const char *jail_api_sock(void)
+{
+	return JAIL_SOCK;
+}

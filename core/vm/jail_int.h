@@ -1,0 +1,29 @@
+/*
+ * jail_int.h - what jail.c (the mode, the uids, the command line) and
+ * jail_files.c (the files in a jail) share.
+ */
+#ifndef SVM_JAIL_INT_H
+#define SVM_JAIL_INT_H
+
+#include <pthread.h>
+
+#include "jail.h"
+
+struct jail_conf {
+	char *path;        /* the jailer */
+	char version[64];  /* what it says, "1.5.1" */
+	unsigned first, last; /* -o jailuids */
+	pthread_mutex_t mu;   /* guards what follows */
+	unsigned *held;       /* the uids of the jails that exist */
+	size_t nheld, cap;
+	unsigned cursor;      /* where the next search starts */
+	char *checked;        /* the VMM binary whose version was found equal */
+};
+
+/* The VMM binary's version equal to the jailer's (each binary asked once). */
+int jail_check_version(jail_conf *jc, const char *binary, svm_error *err);
+/* A uid no jail holds (SVM_NO_SPACE when the range is used up), and its return. */
+int jail_uid_take(jail_conf *jc, unsigned *uid, svm_error *err);
+void jail_uid_give(jail_conf *jc, unsigned uid);
+
+#endif

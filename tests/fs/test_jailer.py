@@ -1,0 +1,300 @@
+"""Every VMM under Firecracker's jailer (-o jailer=PATH, docs/jailer.md), through
+the mount: the jailer's test double (tests/jailer) jails the static emulator, the
+two of one release (v1.15.1, the emulator's)."""
+import errno
+import glob
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from conftest import BIN, check_output, start_daemon, stop_daemon, vm_config, _allowed
+
+DOUBLE = os.environ.get("SMARTVMFS_JAILER_DOUBLE", "")
+JAILED_FC = os.environ.get("SMARTVMFS_JAILED_EMULATOR", "")
+FIRST = 900000000  # the default range's first uid
+
+
+def need_jailing():
+    if not BIN or not os.path.exists(BIN):
+        pytest.skip("SMARTVMFS_BIN is not set (run through meson test)")
+    if os.geteuid() != 0:
+        pytest.skip("a jailer needs root (chroot, uid switch, device nodes)")
+    if not DOUBLE or not os.path.exists(DOUBLE):
+        pytest.skip("SMARTVMFS_JAILER_DOUBLE is not set (tests/jailer builds it)")
+    if not JAILED_FC or not os.path.exists(JAILED_FC):
+        pytest.skip("SMARTVMFS_JAILED_EMULATOR is empty: the static emulator is not built "
+                    "(static libmicrohttpd and jansson missing), and a jail holds no shared "
+                    "libraries")
+
+
+def jailed_mount(request, tmp_path, kernel, *opts):
+    m = start_daemon(str(tmp_path), JAILED_FC, kernel, checks=False,
+                     extra_opts=(f"jailer={DOUBLE}",) + opts)
+    request.addfinalizer(lambda: (stop_daemon(m), check_output(m, _allowed(request)),
+                                  no_mounts_under(m.runtime)))
+    return m
+
+
+@pytest.fixture
+def jmnt(request, tmp_path, kernel_file):
+    need_jailing()
+    return jailed_mount(request, tmp_path, kernel_file)
+
+
+def no_mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        left = [line.split()[4] for line in f if line.split()[4].startswith(path + "/")]
+    assert not left, f"mounts left behind: {left}"
+
+
+def ids_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        lines = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(lines["Uid"].split()[0]), int(lines["Gid"].split()[0])
+
+
+def jail_root(m, name):
+    rundir = m.read("vms", name, "runtime").strip()
+    roots = glob.glob(os.path.join(rundir, "jail", "*", "*", "root"))
+    assert len(roots) == 1, roots
+    return roots[0]
+
+
+def start(m, name, **more):
+    m.make_vm(name, **more)
+    m.ctl(name, "start")
+    assert m.state(name) == "running"
+    return int(m.read("vms", name, "pid"))
+
+
+def opens_as(uid, fd):
+    """Whether uid may open the file behind fd (reopened through /proc: its own
+    mode and owner decide, not the directories on the way)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY))
+            os._exit(0)
+        except PermissionError:
+            os._exit(13)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code in (0, 13), f"the helper failed otherwise ({code})"
+    return code == 0
+
+
+def refused(m, name, line):
+    with pytest.raises(OSError) as e:
+        m.ctl(name, line)
+    return e.value.errno, m.read("vms", name, "error")
+
+
+# ------------------------------------------------------------------ jailed VMs
+
+
+def test_a_jailed_vmm_runs_as_its_own_uid_in_its_jail(jmnt):
+    pid = start(jmnt, "a")
+    assert ids_of(pid) == (FIRST, FIRST)
+    root = jail_root(jmnt, "a")
+    # its root is the jail: the same directory the host sees under the runtime dir
+    here, there = os.stat(f"/proc/{pid}/root"), os.stat(root)
+    assert (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+    assert sorted(os.listdir(f"/proc/{pid}/root")) == sorted(os.listdir(root))
+    # the kernel: a copy the uid alone may read, or (on the jail's filesystem) a
+    # link to the daemon's own file that all may read and none but root write
+    st = os.stat(os.path.join(root, "kernel"))
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (FIRST, 0o400) or \
+        (st.st_uid == 0 and st.st_mode & 0o004 and not st.st_mode & 0o022)
+    # the daemon's own files stay outside
+    assert not os.path.exists(os.path.join(root, "vm.json"))
+    assert "Running Firecracker" in jmnt.read("vms", "a", "log")
+    assert json.loads(jmnt.read("vms", "a", "metrics"))
+    jmnt.ctl("a", "pause")
+    assert jmnt.state("a") == "paused"
+    jmnt.ctl("a", "resume")
+    assert jmnt.state("a") == "running"
+
+
+def test_two_vms_two_uids_and_a_uid_is_free_only_once_its_vmm_ended(request, tmp_path,
+                                                                       kernel_file):
+    need_jailing()
+    m = jailed_mount(request, tmp_path, kernel_file, "jailuids=700000-700001")
+    a, b = start(m, "a"), start(m, "b")
+    assert {ids_of(a)[0], ids_of(b)[0]} == {700000, 700001}
+    m.make_vm("c")
+    with pytest.raises(OSError) as e:
+        m.ctl("c", "start")
+    assert e.value.errno == errno.ENOSPC
+    assert "jailuids=700000-700001" in m.read("vms", "c", "error")
+    held = ids_of(a)[0]
+    root = jail_root(m, "a")
+    m.ctl("a", "kill")
+    assert m.state("a") == "stopped"
+    assert not os.path.exists(os.path.dirname(os.path.dirname(os.path.dirname(root))))
+    m.ctl("c", "start")
+    assert ids_of(int(m.read("vms", "c", "pid")))[0] == held
+
+
+def test_a_jailed_uid_reaches_neither_another_jail_nor_host_files(jmnt, tmp_path):
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * 4096)
+    drive = [{"driveId": "rootfs", "pathOnHost": str(img), "isRootDevice": True,
+              "isReadOnly": False}]
+    a, b = start(jmnt, "a", drives=drive), start(jmnt, "b", drives=drive)
+    ua, ub = ids_of(a)[0], ids_of(b)[0]
+    assert ua != ub
+    # b's staged copy of its drive, in its jail
+    fd = os.open(os.path.join(jail_root(jmnt, "b"), "drive-rootfs"), os.O_PATH)
+    shadow = os.open("/etc/shadow", os.O_PATH)
+    try:
+        assert opens_as(ub, fd)  # its own
+        assert not opens_as(ua, fd)
+        assert not opens_as(ua, shadow)
+    finally:
+        os.close(fd)
+        os.close(shadow)
+
+
+def test_stop_rmdir_and_unmount_leave_no_jail(jmnt):
+    start(jmnt, "a")
+    rundir = jmnt.read("vms", "a", "runtime").strip()
+    jmnt.ctl("a", "stop")
+    assert jmnt.state("a") == "stopped"
+    assert not os.path.exists(os.path.join(rundir, "jail"))
+    os.rmdir(jmnt.vm("a"))
+    start(jmnt, "b")  # left running: the unmount ends it (the fixture checks)
+
+
+def test_drives_staged_linked_in_place_bound_read_only(jmnt, tmp_path):
+    rw = tmp_path / "rw.img"
+    rw.write_bytes(b"\0" * 4096)
+    ro = tmp_path / "ro.img"
+    ro.write_bytes(b"\1" * 4096)
+    ro.chmod(0o644)
+    drives = [{"driveId": "rootfs", "pathOnHost": str(rw), "isRootDevice": True,
+               "isReadOnly": False},
+              {"driveId": "data", "pathOnHost": str(ro), "isRootDevice": False,
+               "isReadOnly": True}]
+    start(jmnt, "a", drives=drives)
+    root = jail_root(jmnt, "a")
+    staged = os.stat(os.path.join(root, "drive-rootfs"))
+    assert staged.st_uid == FIRST and staged.st_nlink == 2  # the daemon's copy, linked
+    assert rw.stat().st_uid == 0  # the user's file is untouched
+    with open(os.path.join(root, "drive-data"), "rb") as f:
+        assert f.read(4) == b"\1" * 4
+    with pytest.raises(OSError) as e:
+        open(os.path.join(root, "drive-data"), "wb")
+    assert e.value.errno == errno.EROFS
+    jmnt.ctl("a", "stop")
+    no_mounts_under(jmnt.runtime)
+    ro.chmod(0o600)  # the jailed uid could not read it
+    errno_, text = refused(jmnt, "a", "start")
+    assert errno_ == errno.EACCES and "readable by others" in text
+    no_mounts_under(jmnt.runtime)
+    assert not os.path.exists(os.path.join(jmnt.read("vms", "a", "runtime").strip(), "jail"))
+
+
+# ------------------------------------------------------------------ refused, clearly
+
+
+@pytest.mark.parametrize("more, what", [
+    ({"vsock": {"guestCid": 3}}, "a vsock device"),
+    ({"networkInterfaces": [{"ifaceId": "eth0"}]}, "a network interface"),
+])
+def test_what_phase_one_does_not_jail_is_refused_at_start(jmnt, more, what):
+    jmnt.make_vm("a", **more)
+    errno_, text = refused(jmnt, "a", "start")
+    assert errno_ == errno.EINVAL
+    assert f"{what} is not available with -o jailer yet" in text
+    assert jmnt.state("a") == "created"
+
+
+def test_a_writable_drive_used_in_place_is_refused(jmnt, tmp_path):
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * 4096)
+    jmnt.make_vm("a", drives=[{"driveId": "rootfs", "pathOnHost": str(img),
+                               "isRootDevice": True, "isReadOnly": False,
+                               "ephemeral": False}])
+    errno_, text = refused(jmnt, "a", "start")
+    assert errno_ == errno.EINVAL and "used in place is not available with -o jailer" in text
+
+
+def test_snapshot_restore_and_a_new_drive_file_are_refused(jmnt, tmp_path):
+    start(jmnt, "a")
+    jmnt.ctl("a", "pause")
+    errno_, text = refused(jmnt, "a", "snapshot s1")
+    assert errno_ == errno.EINVAL and "snapshot is not available with -o jailer yet" in text
+    jmnt.ctl("a", "resume")
+    img = tmp_path / "new.img"
+    img.write_bytes(b"\0" * 4096)
+    errno_, text = refused(jmnt, "a", f"drive rootfs {img}")
+    assert errno_ == errno.EINVAL and "not available with -o jailer yet" in text
+    jmnt.ctl("a", "stop")
+    errno_, text = refused(jmnt, "a", f"restore {tmp_path}")
+    assert errno_ == errno.EINVAL and "restore is not available with -o jailer yet" in text
+
+
+# ------------------------------------------------------------------ the mode
+
+
+def test_the_mount_log_says_jailed(jmnt):
+    assert f"VMMs run jailed: jailer {DOUBLE} v1.15.1, uids 900000000-900065535" in \
+        jmnt.daemon_output()
+
+
+def test_nojailer_wins(request, tmp_path, kernel_file):
+    need_jailing()
+    m = jailed_mount(request, tmp_path, kernel_file, "nojailer")
+    assert "VMMs run unjailed: -o nojailer" in m.daemon_output()
+    pid = start(m, "a")
+    assert ids_of(pid) == (0, 0)
+    assert not os.path.exists(os.path.join(m.read("vms", "a", "runtime").strip(), "jail"))
+
+
+def refused_mount(tmp_path, *opts):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([BIN, "-f", "-o", ",".join((f"firecracker={JAILED_FC}",
+                        f"runtimedir={tmp_path}/rt", f"datadir={tmp_path}/data", "nocheck")
+                        + opts), str(mnt)], capture_output=True, text=True, timeout=30)
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)])
+    assert r.returncode != 0, r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+def test_a_jailer_of_another_release_refuses_the_mount(tmp_path):
+    need_jailing()
+    other = tmp_path / "jailer"
+    other.write_text("#!/bin/sh\necho 'Jailer v1.5.1'\necho\n")
+    other.chmod(0o755)
+    out = refused_mount(tmp_path, f"jailer={other}")
+    assert "is v1.5.1 but the VMM" in out and "is v1.15.1" in out, out
+
+
+def test_a_missing_jailer_and_a_bad_range_refuse_the_mount(tmp_path):
+    need_jailing()
+    out = refused_mount(tmp_path, f"jailer={tmp_path}/nowhere")
+    assert "-o jailer" in out and "BINARY_NOT_FOUND" in out, out
+    (tmp_path / "mnt").rmdir()
+    out = refused_mount(tmp_path, f"jailer={DOUBLE}", "jailuids=5-1")
+    assert "-o jailuids=5-1" in out, out
+
+
+def test_a_kernel_the_uid_may_not_read_is_copied_for_it(jmnt, tmp_path):
+    k = tmp_path / "private-vmlinux"
+    k.write_bytes(open(jmnt.kernel, "rb").read())
+    k.chmod(0o600)
+    jmnt.kernel = str(k)
+    start(jmnt, "a")
+    st = os.stat(os.path.join(jail_root(jmnt, "a"), "kernel"))
+    assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink) == (FIRST, 0o400, 1)
+    assert stat.S_IMODE(k.stat().st_mode) == 0o600 and k.stat().st_uid == 0
