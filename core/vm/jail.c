@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jail.h"
 #include "jail_int.h"
+#include "safedir.h"
 #include "stagerule.h"
 #include "vmm.h"
 
@@ -129,6 +132,8 @@ void jail_conf_free(jail_conf *jc)
 {
 	if (!jc)
 		return;
+	while (jc->nheld)
+		jail_uid_give(jc, jc->held[0].uid);
 	pthread_mutex_destroy(&jc->mu);
 	free(jc->held);
 	free(jc->checked);
@@ -169,33 +174,65 @@ int jail_check_config(const svm *s, const json_t *cfg, svm_error *err)
 static bool held_locked(const jail_conf *jc, unsigned uid)
 {
 	for (size_t i = 0; i < jc->nheld; i++)
-		if (jc->held[i] == uid)
+		if (jc->held[i].uid == uid)
 			return true;
 	return false;
+}
+
+static void claim_path(unsigned uid, char *path, size_t len)
+{
+	snprintf(path, len, JAIL_CLAIMS "/%u", uid);
+}
+
+/* The host-wide claim on uid: a lock no other mount holds (-1: another has it,
+ * or the claim cannot be made: then the uid is not given). A claim's file goes
+ * when it is given back (jail_uid_give), so a lock taken on a file already
+ * unlinked is no claim: the name must still lead to the locked file. */
+static int claim(unsigned uid)
+{
+	char path[PATH_MAX];
+	claim_path(uid, path, sizeof path);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat held, named;
+	if (fd >= 0 && (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &held) != 0 ||
+			stat(path, &named) != 0 || held.st_ino != named.st_ino ||
+			held.st_dev != named.st_dev)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /* The next free uid after the last one given: a uid just freed is the last
  * to be given again. */
 int jail_uid_take(jail_conf *jc, unsigned *uid, svm_error *err)
 {
+	svm_error e;
+	if (safedir_make("/run/smartvmfs", &e) < 0 || safedir_make(JAIL_CLAIMS, &e) < 0)
+		return svm_error_set(err, SVM_START_FAILED, "the jailed uids' claims: %s", e.message);
 	pthread_mutex_lock(&jc->mu);
 	uint64_t span = (uint64_t)jc->last - jc->first + 1;
-	bool full = jc->nheld >= span;
-	bool nomem = !full && svm_grow(&jc->held, &jc->cap, jc->nheld + 1, sizeof *jc->held) < 0;
-	if (!full && !nomem) {
-		unsigned u = jc->cursor;
-		while (held_locked(jc, u))
-			u = u == jc->last ? jc->first : u + 1;
-		jc->held[jc->nheld++] = u;
-		jc->cursor = u == jc->last ? jc->first : u + 1;
-		*uid = u;
+	bool nomem = svm_grow(&jc->held, &jc->cap, jc->nheld + 1, sizeof *jc->held) < 0;
+	bool found = false;
+	unsigned u = jc->cursor;
+	/* each uid of the range once: ours in use are skipped, others' claims too */
+	for (uint64_t tried = 0; !nomem && !found && tried < span; tried++) {
+		int fd = held_locked(jc, u) ? -1 : claim(u);
+		if (fd >= 0) {
+			jc->held[jc->nheld++] = (struct jail_held){u, fd};
+			jc->cursor = u == jc->last ? jc->first : u + 1;
+			*uid = u;
+			found = true;
+		}
+		u = u == jc->last ? jc->first : u + 1;
 	}
 	pthread_mutex_unlock(&jc->mu);
-	if (full)
-		return svm_error_set(err, SVM_NO_SPACE, "-o jailuids=%u-%u: every uid of the range is "
-				     "held by a running VM", jc->first, jc->last);
 	if (nomem)
 		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	if (!found)
+		return svm_error_set(err, SVM_NO_SPACE, "-o jailuids=%u-%u: every uid of the range is "
+				     "held by a running VM (of this mount or another)", jc->first,
+				     jc->last);
 	return 0;
 }
 
@@ -203,7 +240,12 @@ void jail_uid_give(jail_conf *jc, unsigned uid)
 {
 	pthread_mutex_lock(&jc->mu);
 	for (size_t i = 0; i < jc->nheld; i++)
-		if (jc->held[i] == uid) {
+		if (jc->held[i].uid == uid) {
+			/* the claim ends with the jail: its file goes while still locked */
+			char path[PATH_MAX];
+			claim_path(uid, path, sizeof path);
+			unlink(path);
+			close(jc->held[i].claim_fd);
 			jc->held[i] = jc->held[--jc->nheld];
 			break;
 		}

@@ -9,12 +9,18 @@
 
 #include "jail.h"
 
+/* Host-wide: every mount on this host claims its jailed uids here. */
+#define JAIL_CLAIMS "/run/smartvmfs/jail-uids"
+
 struct jail_conf {
 	char *path;        /* the jailer */
 	char version[64];  /* what it says, "1.5.1" */
 	unsigned first, last; /* -o jailuids */
 	pthread_mutex_t mu;   /* guards what follows */
-	unsigned *held;       /* the uids of the jails that exist */
+	/* the uids of the jails that exist, each with its claim on the host (a
+	 * flock'd file under JAIL_CLAIMS, removed when the uid is given back): two
+	 * mounts given one range never hand out one uid at once */
+	struct jail_held { unsigned uid; int claim_fd; } *held;
 	size_t nheld, cap;
 	unsigned cursor;      /* where the next search starts */
 	char *checked;        /* the VMM binary whose version was found equal */

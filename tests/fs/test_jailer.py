@@ -143,6 +143,26 @@ def test_two_vms_two_uids_and_a_uid_is_free_only_once_its_vmm_ended(request, tmp
     assert ids_of(int(m.read("vms", "c", "pid")))[0] == held
 
 
+def test_two_mounts_given_one_range_never_share_a_uid(request, tmp_path, kernel_file):
+    """Each jailed uid is claimed on the host, not only in one mount: a second
+    mount with the same range takes the uids the first does not hold."""
+    need_jailing()
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    m1 = jailed_mount(request, one, kernel_file, "jailuids=700010-700011")
+    m2 = jailed_mount(request, two, kernel_file, "jailuids=700010-700011")
+    a = ids_of(start(m1, "a"))[0]
+    b = ids_of(start(m2, "b"))[0]
+    assert {a, b} == {700010, 700011}
+    m2.make_vm("c")
+    with pytest.raises(OSError) as e:
+        m2.ctl("c", "start")
+    assert e.value.errno == errno.ENOSPC, "the other mount's uid is not given"
+    m1.ctl("a", "kill")
+    assert ids_of(start(m2, "d"))[0] == a, "once the first mount's VMM ended, its uid is free"
+
+
 def test_a_jailed_uid_reaches_neither_another_jail_nor_host_files(jmnt, tmp_path):
     img = tmp_path / "disk.img"
     img.write_bytes(b"\0" * 4096)
