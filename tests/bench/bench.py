@@ -500,7 +500,7 @@ def fig9_11_snapshots():
            rt is not None and rt <= 1.1, samples={"ours": ours, "reference": ref})
 
     k = 10
-    cl_ours, cl_ref = [], []
+    cl_ours, cl_ref, cl_loop = [], [], []
     for r_ in range(3 if A.quick else 8):
         names = [f"c{r_}-{i}" for i in range(k)]
         for nm in names:
@@ -518,11 +518,16 @@ def fig9_11_snapshots():
             os.rmdir(m.p("vms", nm))
         for ok_ref, wall_ref in direct(A.emulator, 1, "restore", parallel=k):
             cl_ref.append(wall_ref if ok_ref == k else None)
-    s, r = stats(cl_ours), stats(cl_ref)
+        for ok_ref, wall_ref in direct(A.emulator, 1, "restore", floor=k):
+            cl_loop.append(wall_ref if ok_ref == k else None)
+    # the reference is the faster of a thread per VMM and one poll loop for all
+    s, thr, loop = stats(cl_ours), stats(cl_ref), stats(cl_loop)
+    r = min((x for x in (thr, loop) if x), key=lambda x: x["median"], default=None)
     rt = ratio(s, r)
     figure(10, "10 clones of one snapshot restored at once (total wall time)", "ms", s, r,
-           "fc-direct: 10 fresh VMMs at once, each PUT /snapshot/load", "<= 1.2x",
-           rt is not None and rt <= 1.2)
+           "10 fresh VMMs at once, each PUT /snapshot/load resumed "
+           f"({'fc-direct --floor 10: one poll loop' if r is loop else 'fc-direct: a thread each'})",
+           "<= 1.2x", rt is not None and rt <= 1.2, reference_threads=thr, reference_poll_loop=loop)
 
     m.ctl("s", "start")
     snap2 = os.path.join(m.root, "snap2")

@@ -23,7 +23,8 @@
  * VMMs spawned at once with nothing but their API socket (stdio on /dev/null),
  * each asked GET / as soon as its socket appears (one inotify instance, plain
  * non-blocking sockets), until all answered: "parallel K WALL_MS". No libcurl,
- * no FIFOs, no thread per VMM: the least a burst can cost here.
+ * no FIFOs, no thread per VMM: the least a burst can cost here. With --wait
+ * restore the one request is the snapshot load instead (K clones at once).
  *
  *   fc-direct --vmm PATH --kernel PATH --dir DIR [--args BOOTARGS]
  *             [--wait running|line|api|restore|ops] [--runs N] [--parallel K]
@@ -427,6 +428,29 @@ static int parallel_run(int parallel)
 
 /* ------------------------------------------------------------ the floor */
 
+/* The one request of each VMM of the floor, and the status that answers it. */
+static char floor_req[2048];
+static const char *floor_ok = "HTTP/1.1 200";
+
+static void floor_request_init(void)
+{
+	if (wait_for != W_RESTORE) {
+		snprintf(floor_req, sizeof floor_req,
+		         "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
+		return;
+	}
+	char body[1400];
+	snprintf(body, sizeof body,
+	         "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
+	         "\"backend_path\":\"%s\"},\"resume_vm\":true}",
+	         snap_state, snap_mem);
+	snprintf(floor_req, sizeof floor_req,
+	         "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
+	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	         strlen(body), body);
+	floor_ok = "HTTP/1.1 204";
+}
+
 struct fl {
 	pid_t pid;
 	int fd;       /* the API connection, -1 before it */
@@ -446,8 +470,8 @@ static int floor_ask(struct fl *f)
 		f->fd = -1;
 		return errno == ECONNREFUSED || errno == ENOENT || errno == EAGAIN ? 1 : -1;
 	}
-	static const char get[] = "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n";
-	f->sent = write(f->fd, get, sizeof get - 1) == (ssize_t)(sizeof get - 1);
+	size_t len = strlen(floor_req);
+	f->sent = write(f->fd, floor_req, len) == (ssize_t)len;
 	return f->sent ? 0 : -1;
 }
 
@@ -521,7 +545,7 @@ static double floor_burst(int k)
 					char r[512];
 					ssize_t n = read(fs[i].fd, r, sizeof r - 1);
 					fs[i].done = true;
-					n > 12 && !strncmp(r, "HTTP/1.1 200", 12) ? done++ : failed++;
+					n > 12 && !strncmp(r, floor_ok, 12) ? done++ : failed++;
 				}
 		}
 	}
@@ -593,8 +617,15 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int failed = 0;
 	if (floor_k > 0) {
+		if (wait_for == W_RESTORE && make_snapshot() < 0)
+			return 1;
+		floor_request_init();
 		for (int r = 0; r < runs; r++)
 			failed += floor_burst(floor_k) < 0;
+		if (wait_for == W_RESTORE) {
+			unlink(snap_state);
+			unlink(snap_mem);
+		}
 		return failed ? 1 : 0;
 	}
 	if (wait_for == W_OPS)
