@@ -253,8 +253,8 @@ static void usage(const char *prog)
 	"    auto_unmount           unmount when the daemon dies [off]\n"
 	"    allow_root             let root in besides the owner [off]\n"
 	"    max_threads=N          FUSE worker threads at most [64]\n"
-	"    max_idle_threads=N     idle FUSE workers kept [libfuse's: -1, all]\n"
-	"    clone_fd               a /dev/fuse descriptor per worker [off]\n"
+	"    max_idle_threads=N     idle FUSE workers kept (libfuse's own loop) [-1, all]\n"
+	"    clone_fd               a /dev/fuse descriptor per worker (libfuse's own loop) [off]\n"
 	"\n"
 	"Accepted and ignored (what fstab, mount(8), mount.fuse3 and systemd pass):\n"
 	"    defaults, auto, noauto, _netdev, nofail, user, users, nouser, owner, group,\n"
@@ -683,7 +683,8 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
 	int ret;
 	if (cl->singlethread) {
 		ret = fuse_session_loop(se);
-	} else {
+	} else if (cl->clone_fd || cl->max_idle_threads != UINT_MAX) {
+		/* options of libfuse's own multi-threaded loop: that loop, then */
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, cl->clone_fd);
 		if (cl->max_idle_threads != UINT_MAX)
@@ -693,6 +694,10 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
 		                                      ? cl->max_threads : 64);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
+	} else {
+		/* Starts and events hold no worker; this bounds a burst of plain reads. */
+		ret = fs_serve_loop(se, cl->max_threads > 0 && cl->max_threads <= 100000
+		                            ? cl->max_threads : 64);
 	}
 	/* the signals we asked libfuse to handle are an orderly end, not a failure */
 	return !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);

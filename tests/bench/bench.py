@@ -109,7 +109,7 @@ def make_tmp(prefix, base=None):
 class Mount:
     """A smartvmfs daemon in the foreground on a fresh mountpoint."""
 
-    def __init__(self, firecracker, extra="", data=None):
+    def __init__(self, firecracker, extra="", data=None, flags=()):
         self.root = make_tmp("svmbench-")
         self.rt = make_tmp("svb-", "/dev/shm")  # short: socket paths
         self.path = os.path.join(self.root, "mnt")
@@ -119,7 +119,7 @@ class Mount:
         if extra:
             opts += "," + extra
         self.logf = open(os.path.join(self.root, "daemon.log"), "wb")
-        self.proc = subprocess.Popen([A.smartvmfs, "-f", "-o", opts, self.path],
+        self.proc = subprocess.Popen([A.smartvmfs, "-f", *flags, "-o", opts, self.path],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         CLEANUPS.append(self.close)
@@ -311,6 +311,11 @@ def fig3_cat_state():
     m = Mount(A.emulator)
     m.new_vm("c", vm_config(A.kernel))
     m.ctl("c", "start")
+    # the same daemon with libfuse's single-threaded loop (-s): what is left of
+    # the difference once the loop is the reference's
+    m1 = Mount(A.emulator, flags=("-s",))
+    m1.new_vm("c", vm_config(A.kernel))
+    m1.ctl("c", "start")
     refdir = make_tmp("svmbench-minfuse-")
     mins, mins_mt = os.path.join(refdir, "st"), os.path.join(refdir, "mt")
     os.mkdir(mins)
@@ -326,7 +331,8 @@ def fig3_cat_state():
     deadline = now() + 5
     while not (os.path.ismount(mins) and os.path.ismount(mins_mt)) and now() < deadline:
         time.sleep(0.01)
-    paths = {"ours": m.p("vms", "c", "state"), "minfuse": os.path.join(mins, "state"),
+    paths = {"ours": m.p("vms", "c", "state"), "ours_st": m1.p("vms", "c", "state"),
+             "minfuse": os.path.join(mins, "state"),
              "minfuse_mt": os.path.join(mins_mt, "state"), "tmpfs": tmpfs_file}
     try:
         assert read_file(paths["ours"]) == b"running\n"
@@ -338,6 +344,7 @@ def fig3_cat_state():
             subprocess.run(["fusermount3", "-u", mp], stderr=subprocess.DEVNULL)
             p.wait(timeout=10)
         m.close()
+        m1.close()
     by_path = {}
     for line in r.stdout.splitlines():
         w = line.split()
@@ -361,6 +368,8 @@ def fig3_cat_state():
            ratio_to_tmpfs=ratio(ours, tmpfs), reference_ratio_to_tmpfs=ratio(ref, tmpfs),
            tmpfs={k: tmpfs[k] for k in ("median", "min", "max", "runs")},
            ratio_per_round_median=statistics.median(per_round),
+           ratio_to_minfuse_mt=ratio(ours, res["minfuse_mt"]),
+           single_threaded_ratio=ratio(res["ours_st"], res["minfuse"]),
            detail=res)
 
 
@@ -837,7 +846,10 @@ def write_outputs(meta):
         if f.get("figure") == 3 and "ratio_to_tmpfs" in f:
             extras.append(f"- 3: ours / tmpfs read = {f['ratio_to_tmpfs']:.1f}x; minimal server / tmpfs = "
                           f"{f['reference_ratio_to_tmpfs']:.1f}x; tmpfs median {f['tmpfs']['median']:.2f} us; "
-                          f"median of per-round ratios {f['ratio_per_round_median']:.2f}x.")
+                          f"median of per-round ratios {f['ratio_per_round_median']:.2f}x. Ours / the "
+                          f"minimal server's multi-threaded loop = {f['ratio_to_minfuse_mt']:.2f}x; ours "
+                          f"with the single-threaded loop (-s) / its single-threaded loop = "
+                          f"{f['single_threaded_ratio']:.2f}x (both are one OPEN and one RELEASE per cat).")
         if f.get("figure") == 2 and "start_write_only" in f:
             extras.append(f"- 2: the `start` write alone: {fmt(f['start_write_only'], 'ms')} ms.")
             st = f.get("steps_from_spawn_ms") or {}
