@@ -9,9 +9,9 @@
  * cross-CPU wake (tests/bench, figure 3: the same daemon with libfuse's
  * single-threaded loop is within a few per cent of a minimal server, with the
  * multi-threaded one twice its time). Here only the reader reads. It answers
- * itself what takes no lock a slow request holds: the open and release of a
- * row marked FS_QUICK (a VM's state, pid, runtime: atomics, a compare, a
- * copy), forgets and interrupts. Everything else (a live value
+ * itself what takes no lock a slow request holds: the open, release and
+ * attributes of a row marked FS_QUICK (a VM's state, pid, runtime: atomics, a
+ * compare, a copy), the attributes of a VM's directory, forgets and interrupts. Everything else (a live value
  * asked of Firecracker, a listing of 10,000 VMs, a ctl write, a lookup, an
  * attribute) goes to a worker, started when none is idle, up to max_threads:
  * a slow request never holds the reader, so `cat state` of one VM never waits
@@ -90,6 +90,13 @@ static bool quick(const struct fuse_buf *b)
 	case FUSE_BATCH_FORGET:
 	case FUSE_INTERRUPT:
 		return true;
+	case FUSE_GETATTR: {
+		/* a VM's directory (ls -l vms: one each) and its quick files: the
+		 * node's lock, atomics of the VM */
+		struct fs_where w = fs_resolve(in->nodeid);
+		return w.kind == FS_W_VMDIR ||
+		       (w.kind == FS_W_VMROW && (fs_where_row(&w)->flags & FS_QUICK));
+	}
 	case FUSE_OPEN: {
 		if (b->size < sizeof *in + sizeof(struct fuse_open_in))
 			return false;

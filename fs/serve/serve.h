@@ -137,8 +137,8 @@ void fs_serve_stop(void (*abort_conn)(bool in_fuse));
 void fs_serve_free(void);
 
 /* ---- loop.c: the FUSE loop, until unmount or a signal (0) or an error. One
- * reader answers the FS_QUICK rows' opens and releases itself, workers (up to
- * max_threads) the rest. */
+ * reader answers the FS_QUICK rows' opens, releases and attributes and the VM
+ * directories' attributes itself, workers (up to max_threads) the rest. */
 int fs_serve_loop(struct fuse_session *se, unsigned max_threads);
 
 /* ---- nodes.c: inode numbers, VM nodes, dynamic entries, lookup counts.
