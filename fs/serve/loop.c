@@ -1,6 +1,6 @@
 /*
- * loop.c - the FUSE loop: one reader that answers at once the requests that
- * never wait, and a pool of workers for all the others.
+ * loop.c - the FUSE loop: one thread reads at a time, answers itself the
+ * requests that never wait, and gives up reading before one that may.
  *
  * libfuse's multi-threaded loop has every idle worker wait in read() on
  * /dev/fuse, and the kernel wakes the one that has waited longest: each request
@@ -8,75 +8,46 @@
  * thread, and each wake of a sleeping thread costs a context switch, often a
  * cross-CPU wake (tests/bench, figure 3: the same daemon with libfuse's
  * single-threaded loop is within a few per cent of a minimal server, with the
- * multi-threaded one twice its time). Here only the reader reads. It answers
- * itself what takes no lock a slow request holds: the open, release and
- * attributes of a row marked FS_QUICK (a VM's state, pid, runtime: atomics, a
- * compare, a copy), the attributes of a VM's directory, forgets and interrupts. Everything else (a live value
- * asked of Firecracker, a listing of 10,000 VMs, a ctl write, a lookup, an
- * attribute) goes to a worker, started when none is idle, up to max_threads:
- * a slow request never holds the reader, so `cat state` of one VM never waits
- * behind another's.
+ * multi-threaded one up to twice its time). Here one thread, the reader, reads;
+ * the others wait on a condition (leader and followers). The reader answers
+ * itself what takes no lock a slow request holds and goes on reading: the open,
+ * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
+ * atomics, a compare, a copy), the attributes of a VM's directory, forgets and
+ * interrupts. Before any other request (a live value asked of Firecracker, a
+ * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
+ * follower, or starts one (up to max_threads), and then answers it: the wake
+ * runs beside the request instead of before it, and nothing slow ever holds
+ * the reading, so `cat state` of one VM never waits behind another's request.
  *
- * Signals (SIGTERM, SIGINT, SIGHUP) reach the reader only (workers block
- * them): its read() then returns EINTR and the loop sees the session exited.
+ * The main thread only waits for the end, as libfuse's loop does: signals
+ * (SIGTERM, SIGINT, SIGHUP) reach it alone (the others block them), it sees
+ * the session exited, and cancels the reader where it waits in read(), the one
+ * place a thread of the loop can be cancelled. An unmount ends the reader's
+ * read, and it tells the main thread.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
 
-/* A request handed to a worker; its buffer is kept for the next one. */
-struct job {
-	struct fuse_buf buf;
-	struct job *next;
-};
-
 static struct {
 	struct fuse_session *se;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *head, *tail; /* waiting for a worker */
-	struct job *spare;       /* done: their buffers are reused */
-	unsigned workers, idle, max;
-	pthread_t *threads;
+	pthread_cond_t cv;   /* followers wait here for the reading */
+	bool reading;        /* a thread reads (or is about to) */
 	bool exit;
+	unsigned threads, idle, max;
+	pthread_t *tids;
+	sem_t done;          /* the reader saw the end (unmount, a failed read) */
+	int error;           /* that failed read's, 0 for an unmount */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static void *worker_main(void *arg)
-{
-	(void)arg;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	pthread_mutex_lock(&L.mu);
-	for (;;) {
-		while (!L.head && !L.exit) {
-			L.idle++;
-			pthread_cond_wait(&L.cv, &L.mu);
-			L.idle--;
-		}
-		if (!L.head)
-			break;
-		struct job *j = L.head;
-		L.head = j->next;
-		if (!L.head)
-			L.tail = NULL;
-		pthread_mutex_unlock(&L.mu);
-		fuse_session_process_buf(L.se, &j->buf);
-		pthread_mutex_lock(&L.mu);
-		j->next = L.spare;
-		L.spare = j;
-	}
-	pthread_mutex_unlock(&L.mu);
-	return NULL;
-}
+static void start_thread(void);
 
 /* Does the reader answer this request itself? Only what never waits. */
 static bool quick(const struct fuse_buf *b)
@@ -118,78 +89,119 @@ static bool quick(const struct fuse_buf *b)
 	}
 }
 
-/* Queues the request for a worker, starting one if none is idle; the reader
- * gets a spare buffer (or none: libfuse then allocates one) in exchange. */
-static int hand_over(struct fuse_buf *buf)
+/* Gives up the reading to a follower, started if none is idle. L.mu held. */
+static void pass_reading(void)
 {
-	struct job *j = malloc(sizeof *j);
-	if (!j)
-		return -1;
-	j->buf = *buf;
-	j->next = NULL;
-	pthread_mutex_lock(&L.mu);
-	if (L.tail)
-		L.tail->next = j;
-	else
-		L.head = j;
-	L.tail = j;
+	L.reading = false;
 	if (L.idle > 0)
 		pthread_cond_signal(&L.cv);
-	else if (L.workers < L.max && pthread_create(&L.threads[L.workers], NULL, worker_main, NULL) == 0)
-		L.workers++;
-	struct job *s = L.spare;
-	if (s)
-		L.spare = s->next;
-	pthread_mutex_unlock(&L.mu);
-	memset(buf, 0, sizeof *buf);
-	if (s) {
-		buf->mem = s->buf.mem;
-		free(s);
-	}
+	else if (L.threads < L.max && !L.exit)
+		start_thread();
+}
+
+static void free_buf(void *buf)
+{
+	free(((struct fuse_buf *)buf)->mem);
+}
+
+/* One read, cancellable there alone; 1: a request in buf, 0: the loop ends. */
+static int read_one(struct fuse_buf *buf)
+{
+	int res;
+	do {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(L.se, buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	} while (res == -EINTR && !fuse_session_exited(L.se));
+	if (res > 0)
+		return 1;
+	L.error = res < 0 && res != -EINTR ? res : 0;
 	return 0;
 }
 
-static void free_jobs(struct job *j)
+static void *serve(void *arg)
 {
-	while (j) {
-		struct job *next = j->next;
-		free(j->buf.mem);
-		free(j);
-		j = next;
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	struct fuse_buf buf = {0};
+	pthread_cleanup_push(free_buf, &buf);
+	pthread_mutex_lock(&L.mu);
+	while (!L.exit) {
+		if (L.reading) {
+			L.idle++;
+			pthread_cond_wait(&L.cv, &L.mu);
+			L.idle--;
+			continue;
+		}
+		L.reading = true;
+		pthread_mutex_unlock(&L.mu);
+		if (!read_one(&buf)) {
+			pthread_mutex_lock(&L.mu);
+			L.exit = true;
+			pthread_cond_broadcast(&L.cv);
+			sem_post(&L.done);
+			break;
+		}
+		bool keep = quick(&buf);
+		if (!keep) {
+			pthread_mutex_lock(&L.mu);
+			pass_reading();
+			pthread_mutex_unlock(&L.mu);
+		}
+		fuse_session_process_buf(L.se, &buf);
+		pthread_mutex_lock(&L.mu);
+		if (keep)
+			L.reading = false; /* and this thread reads on at once */
 	}
+	pthread_mutex_unlock(&L.mu);
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+/* A thread of the loop; L.mu held. */
+static void start_thread(void)
+{
+	if (pthread_create(&L.tids[L.threads], NULL, serve, NULL) == 0)
+		L.threads++;
 }
 
 int fs_serve_loop(struct fuse_session *se, unsigned max_threads)
 {
 	L.se = se;
 	L.max = max_threads ? max_threads : 1;
-	L.threads = calloc(L.max, sizeof *L.threads);
-	if (!L.threads)
+	L.tids = calloc(L.max, sizeof *L.tids);
+	if (!L.tids || sem_init(&L.done, 0, 0) != 0) {
+		free(L.tids);
 		return -1;
-	struct fuse_buf buf = {0};
-	int res = 0;
-	while (!fuse_session_exited(se)) {
-		res = fuse_session_receive_buf(se, &buf);
-		if (res == -EINTR)
-			continue;
-		if (res <= 0)
-			break;
-		if (quick(&buf) || hand_over(&buf) < 0)
-			fuse_session_process_buf(se, &buf);
 	}
-	free(buf.mem);
+	pthread_mutex_lock(&L.mu);
+	start_thread();
+	bool started = L.threads > 0;
+	pthread_mutex_unlock(&L.mu);
+	while (started && !fuse_session_exited(se) && sem_wait(&L.done) != 0)
+		;
 	pthread_mutex_lock(&L.mu);
 	L.exit = true;
 	pthread_cond_broadcast(&L.cv);
+	unsigned n = L.threads;
 	pthread_mutex_unlock(&L.mu);
-	for (unsigned i = 0; i < L.workers; i++)
-		pthread_join(L.threads[i], NULL);
-	free_jobs(L.head); /* never answered: the connection is gone */
-	free_jobs(L.spare);
-	free(L.threads);
-	/* an unmount (read says so with 0) or a signal exits the session: an
-	 * orderly end; a failed read that did not is the loop's error */
-	bool orderly = fuse_session_exited(se) || res >= 0;
+	/* the reader waits in read() on a signal's end: cancelled there */
+	for (unsigned i = 0; i < n; i++)
+		pthread_cancel(L.tids[i]);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(L.tids[i], NULL);
+	free(L.tids);
+	sem_destroy(&L.done);
+	/* an unmount or a signal exits the session: an orderly end; a failed
+	 * read that did not is the loop's error */
+	bool orderly = started && (fuse_session_exited(se) || L.error == 0);
+	int error = L.error;
 	fuse_session_reset(se);
-	return orderly ? 0 : res;
+	return orderly ? 0 : error ? error : -1;
 }
