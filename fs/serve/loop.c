@@ -12,8 +12,8 @@
  * the others wait on a condition (leader and followers). The reader answers
  * itself what takes no lock a slow request holds and goes on reading: the open,
  * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
- * atomics, a compare, a copy), the attributes of a VM's directory, forgets and
- * interrupts. Before any other request (a live value asked of Firecracker, a
+ * atomics, a compare, a copy), the attributes of a VM's directory and forgets.
+ * Before any other request (a live value asked of Firecracker, a
  * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
  * follower, or starts one (up to max_threads), and then answers it: the wake
  * runs beside the request instead of before it, and nothing slow ever holds
@@ -59,8 +59,10 @@ static bool quick(const struct fuse_buf *b)
 	switch (in->opcode) {
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT:
 		return true;
+	/* not FUSE_INTERRUPT: libfuse runs the interrupted request's callback
+	 * under that request's lock, and a callback may wait for a lock the
+	 * thread answering it holds: a worker may wait there, never the reader */
 	case FUSE_GETATTR: {
 		/* a VM's directory (ls -l vms: one each) and its quick files: the
 		 * node's lock, atomics of the VM */
