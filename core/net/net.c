@@ -316,10 +316,14 @@ static int prepare_iface(svm_net *n, struct nl_sock *sk, const char *id, const c
 						     host);
 		}
 	}
-	if (!l && !(l = lease_new(n, sk, id, name, ifid, host, false, err)))
+	/* a lease made just now is there and on the bridge; an older one may
+	 * have lost its TAP or its bridge since */
+	if (!l) {
+		if (!(l = lease_new(n, sk, id, name, ifid, host, false, err)))
+			return -1;
+	} else if (lease_check(n, sk, l, err) < 0) {
 		return -1;
-	if (lease_check(n, sk, l, err) < 0)
-		return -1;
+	}
 	json_object_set_new(iface, "hostDevName", json_string(l->tap));
 	const char *mac = json_string_value(json_object_get(iface, "guestMac"));
 	if (mac)
