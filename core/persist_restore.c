@@ -35,6 +35,7 @@ static svm_vm *restore_one(svm *s, const char *file)
 	svm_error_clear(&e);
 	bool usable = name && json_integer_value(json_object_get(o, "format")) == PERSIST_FORMAT;
 	svm_vm *vm = NULL, *running = usable ? svm_get_vm(s, name) : NULL;
+	persist_quiet(true); /* the file holds the definition: written once, at the end */
 	if (!usable) {
 		svm_log(s, "a kept VM definition is not readable, left as it is: %s%s%s", file,
 			o ? "" : ": ", o ? "" : je.text);
@@ -59,12 +60,14 @@ static svm_vm *restore_one(svm *s, const char *file)
 			svm_vm_set_owner_uid(vm, (uid_t)json_integer_value(json_object_get(o, "uid")));
 			pthread_mutex_lock(&vm->mu);
 			vm->autostart = json_is_true(json_object_get(o, "autostart"));
+			persist_quiet(false); /* the one save of the whole definition */
 			vm_persist_locked(vm);
 			pthread_mutex_unlock(&vm->mu);
 		}
 		free(cfg);
 		free(md);
 	}
+	persist_quiet(false);
 	json_decref(o);
 	return vm;
 }

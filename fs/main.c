@@ -156,7 +156,8 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
 	int ret;
 	if (cl->singlethread) {
 		ret = fuse_session_loop(se);
-	} else {
+	} else if (cl->clone_fd || cl->max_idle_threads != UINT_MAX) {
+		/* options of libfuse's own multi-threaded loop: that loop, then */
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, cl->clone_fd);
 		if (cl->max_idle_threads != UINT_MAX)
@@ -166,6 +167,10 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
 		                                      ? cl->max_threads : 64);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
+	} else {
+		/* Starts and events hold no worker; this bounds a burst of plain reads. */
+		ret = fs_serve_loop(se, cl->max_threads > 0 && cl->max_threads <= 100000
+		                            ? cl->max_threads : 64);
 	}
 	/* the signals we asked libfuse to handle are an orderly end, not a failure */
 	return !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);

@@ -63,12 +63,16 @@ void net_collect(svm_net *n)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* A lease ends: its TAP goes back to the pool (net_pool.c), or is deleted. */
 static void lease_remove(svm_net *n, struct nl_sock *sk, size_t i, const char *why)
 {
 	net_lease *l = &n->leases[i];
 	svm_error e;
 	if (!sk)
 		sink_log(n->sink, "net: cannot remove TAP %s: no netlink socket", l->tap);
+	else if (net_pool_put(n, sk, l->tap))
+		sink_log(n->sink, "net: TAP %s of %s/%s back in the pool as %s (%s)", l->tap,
+			 l->vm_name, l->iface, n->pool[n->npool - 1].name, why);
 	else if (net_link_delete(sk, l->tap, &e) < 0)
 		sink_log(n->sink, "net: %s", e.message);
 	else
@@ -83,8 +87,7 @@ void net_free(svm_net *n)
 		return;
 	pthread_mutex_lock(&n->mu);
 	struct nl_sock *sk = net_link_open(NULL);
-	while (n->nleases)
-		lease_remove(n, sk, n->nleases - 1, "unmount");
+	net_pool_remove_all(n, sk, "unmount");
 	net_host_teardown(n, sk);
 	net_link_close(sk);
 	net_host_unlock(n);
@@ -93,6 +96,7 @@ void net_free(svm_net *n)
 	rmdir(n->runtime_dir);
 	free(n->leases);
 	free(n->notes);
+	free(n->pool);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
 }
@@ -103,8 +107,7 @@ void net_reset(svm_net *n)
 		return;
 	pthread_mutex_lock(&n->mu);
 	struct nl_sock *sk = net_link_open(NULL);
-	while (n->nleases)
-		lease_remove(n, sk, n->nleases - 1, "purge");
+	net_pool_remove_all(n, sk, "purge");
 	if (n->host_ready || n->bridge_created || n->fw_nat || n->fw_forward)
 		net_host_teardown(n, sk);
 	net_link_close(sk);
@@ -169,12 +172,15 @@ static int pick_tap_name(svm_net *n, struct nl_sock *sk, const char *vm_id, cons
 	return svm_error_set(err, SVM_TAP_CREATE_FAILED, "no free TAP name like %s", base);
 }
 
-/* Creates the TAP of l (tagged, a port of the bridge, up). */
+/* The TAP of l (tagged, a port of the bridge, up): a pooled one taken up
+ * again, else a new one. */
 static int tap_build(svm_net *n, struct nl_sock *sk, const net_lease *l, svm_error *err)
 {
 	char alias[256];
 	snprintf(alias, sizeof alias, "%s vm=%s name=%s iface=%s", n->tag, l->vm_id, l->vm_name,
 		 l->iface);
+	if (net_pool_take(n, sk, l->tap, alias) > 0)
+		return 0;
 	if (net_tap_create(l->tap, err) < 0)
 		return -1;
 	int idx = net_link_index(sk, l->tap);
@@ -219,7 +225,9 @@ static net_lease *lease_new(svm_net *n, struct nl_sock *sk, const char *vm_id,
 	char a[NET_ADDRSTRLEN];
 	sink_log(n->sink, "net: TAP %s for %s/%s: %s %s", l.tap, vm_name, iface, net_ipv4_str(l.addr, a),
 		l.mac);
-	return &n->leases[n->nleases++];
+	if (++n->nleases > n->peak)
+		n->peak = n->nleases;
+	return &n->leases[n->nleases - 1];
 }
 
 /* At each start a lease's TAP must exist and be a port of the bridge: either
@@ -302,10 +310,14 @@ static int prepare_iface(svm_net *n, struct nl_sock *sk, const char *id, const c
 						     host);
 		}
 	}
-	if (!l && !(l = lease_new(n, sk, id, name, ifid, host, false, err)))
+	/* a lease made just now is there and on the bridge; an older one may
+	 * have lost its TAP or its bridge since */
+	if (!l) {
+		if (!(l = lease_new(n, sk, id, name, ifid, host, false, err)))
+			return -1;
+	} else if (lease_check(n, sk, l, err) < 0) {
 		return -1;
-	if (lease_check(n, sk, l, err) < 0)
-		return -1;
+	}
 	json_object_set_new(iface, "hostDevName", json_string(l->tap));
 	const char *mac = json_string_value(json_object_get(iface, "guestMac"));
 	if (mac)
@@ -456,6 +468,8 @@ void net_adopt_leases(svm_net *n, const char *id, const char *name, const json_t
 		if (svm_grow(&n->leases, &n->cap, n->nleases + 1, sizeof *n->leases) < 0)
 			break;
 		n->leases[n->nleases++] = l;
+		if (n->nleases > n->peak)
+			n->peak = n->nleases;
 	}
 	pthread_mutex_unlock(&n->mu);
 	if (note) {

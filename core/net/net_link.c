@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,57 @@ int net_link_setup(struct nl_sock *sk, int ifindex, const char *alias, int maste
 			     master > 0 ? "alias, bridge port, up" : "alias, up", nl_geterror(rc));
 }
 
+int net_tap_reclaim(const char *name)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	/* no TUN_EXCL: the device exists; EBUSY if a process still holds its queue */
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	int rc = ioctl(fd, TUNSETIFF, &ifr);
+	close(fd); /* persistent: detaching leaves it, with the flags just set */
+	return rc < 0 ? -1 : 0;
+}
+
+/* One RTM_NEWLINK on ifindex: name, alias, master (> 0), and up or down. */
+static int link_change(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
+		       int master, bool up)
+{
+	struct rtnl_link *orig = NULL, *chg = NULL;
+	int rc = rtnl_link_get_kernel(sk, ifindex, NULL, &orig);
+	if (rc >= 0 && !(chg = rtnl_link_alloc()))
+		rc = -NLE_NOMEM;
+	if (rc >= 0) {
+		if (name && strcmp(name, rtnl_link_get_name(orig)))
+			rtnl_link_set_name(chg, name);
+		rtnl_link_set_ifalias(chg, alias);
+		if (master > 0)
+			rtnl_link_set_master(chg, master);
+		if (up)
+			rtnl_link_set_flags(chg, IFF_UP);
+		else
+			rtnl_link_unset_flags(chg, IFF_UP);
+		rc = rtnl_link_change(sk, orig, chg, 0);
+	}
+	rtnl_link_put(orig);
+	rtnl_link_put(chg);
+	return rc < 0 ? -1 : 0;
+}
+
+int net_link_park(struct nl_sock *sk, int ifindex, const char *name, const char *alias)
+{
+	return link_change(sk, ifindex, name, alias, 0, false);
+}
+
+int net_link_unpark(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
+		    int master)
+{
+	return link_change(sk, ifindex, name, alias, master, true);
+}
+
 int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err)
 {
 	struct rtnl_link *l = rtnl_link_alloc();
@@ -269,4 +321,46 @@ int net_link_ports(struct nl_sock *sk, int ifindex)
 			n++;
 	nl_cache_free(cache);
 	return n;
+}
+
+struct delete_share {
+	const char (*names)[NET_IFNAMSIZ];
+	int *rc;
+	size_t count, next;
+	pthread_mutex_t mu;
+};
+
+static void *delete_worker(void *arg)
+{
+	struct delete_share *d = arg;
+	struct nl_sock *sk = net_link_open(NULL);
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		size_t i = d->next < d->count ? d->next++ : d->count;
+		pthread_mutex_unlock(&d->mu);
+		if (i == d->count)
+			break;
+		d->rc[i] = sk ? net_link_delete(sk, d->names[i], NULL) : -1;
+	}
+	net_link_close(sk);
+	return NULL;
+}
+
+void net_links_delete(const char (*names)[NET_IFNAMSIZ], size_t count, int *rc)
+{
+	/* a link's delete waits for RCU grace periods outside the RTNL lock, so
+	 * deletes from several sockets at once overlap those waits */
+	enum { WORKERS = 8 };
+	struct delete_share d = {.names = names, .rc = rc, .count = count};
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_t th[WORKERS];
+	size_t started = 0;
+	while (started < WORKERS && started < count &&
+	       pthread_create(&th[started], NULL, delete_worker, &d) == 0)
+		started++;
+	if (started == 0)
+		delete_worker(&d);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&d.mu);
 }

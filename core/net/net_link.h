@@ -39,6 +39,20 @@ int net_link_setup(struct nl_sock *sk, int ifindex, const char *alias, int maste
 
 /* Deletes a link by name; 0 also when it is already gone. */
 int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err);
+/* Deletes count links at once, from several threads: rc[i] is 0 when names[i]
+ * is gone. The kernel's delete of a link is slow (~20 ms of RCU waits), and
+ * the waits of deletes made side by side overlap. */
+void net_links_delete(const char (*names)[NET_IFNAMSIZ], size_t count, int *rc);
+
+/* A pooled TAP taken up again: attached and detached once (IFF_TAP|IFF_NO_PI,
+ * so the features a VMM set are reset to a fresh TAP's); -1 (EBUSY) if a
+ * process still holds its queue, so it is never shared. */
+int net_tap_reclaim(const char *name);
+/* A TAP into the pool: down, renamed, the alias given (one RTM_NEWLINK). */
+int net_link_park(struct nl_sock *sk, int ifindex, const char *name, const char *alias);
+/* Out of the pool: renamed, the alias, the master (> 0), up (one RTM_NEWLINK). */
+int net_link_unpark(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
+		    int master);
 
 /* addr/prefix on ifindex. *added says whether it was added (false: it was
  * there already, so it is not ours to remove). */

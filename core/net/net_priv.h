@@ -28,6 +28,12 @@ typedef struct net_lease {
 	bool pending; /* made by the start in progress: its roll back removes it */
 } net_lease;
 
+/* A TAP in the pool (net_pool.c): parked, clean, for the next lease. */
+typedef struct net_pooled {
+	char name[NET_IFNAMSIZ];
+	int ifindex;
+} net_pooled;
+
 /* What the last prepare gave a VM's boot arguments, for its net file. */
 typedef struct net_note {
 	char vm_id[NET_VM_ID_MAX + 1];
@@ -61,7 +67,24 @@ struct svm_net {
 	size_t nleases, cap;
 	net_note *notes;
 	size_t nnotes;
+
+	/* the pool of clean TAPs (net_pool.c) */
+	net_pooled *pool;
+	size_t npool, pool_cap;
+	size_t peak;           /* the most leases held at once: the pool's bound */
+	unsigned pool_serial;  /* names of parked TAPs */
 };
+
+/* net_pool.c (n->mu held by the caller) */
+/* A TAP whose lease ends into the pool: true if parked there, false if the
+ * caller is to delete it (no room, or the kernel refused). */
+bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap);
+/* A pooled TAP made name (alias, bridge port, up): its ifindex, or 0 when the
+ * pool has none to give (the caller creates one). */
+int net_pool_take(svm_net *n, struct nl_sock *sk, const char *name, const char *alias);
+/* Unmount, purge: every leased and pooled TAP deleted, side by side; the
+ * leases and the pool are then empty. */
+void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why);
 
 /* net_host.c */
 /* Takes the identity lock (lock_fd stays -1 if another live mount holds it). */

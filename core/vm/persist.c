@@ -22,10 +22,16 @@ static void def_path(const svm *s, const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/vms/%s.json", s->data_dir, name);
 }
 
+/* per thread: the mount's restore is one thread, and a VM another thread
+ * changes meanwhile is saved as ever */
+static __thread bool quiet;
+
+void persist_quiet(bool on) { quiet = on; }
+
 int persist_save_locked(svm_vm *vm, svm_error *err)
 {
 	svm *s = vm->s;
-	if (!s->opt.persist || atomic_load(&vm->removed))
+	if (!s->opt.persist || atomic_load(&vm->removed) || quiet)
 		return 0;
 	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
 	snprintf(dir, sizeof dir, "%s/vms", s->data_dir);

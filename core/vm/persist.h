@@ -15,5 +15,9 @@
 int persist_save_locked(svm_vm *vm, svm_error *err);
 /* Removes the definition of a VM that was removed (no-op without -o persist). */
 void persist_remove(svm *s, const char *name);
+/* While on, on the calling thread only, persist_save_locked writes nothing: a
+ * kept definition read back at mount makes its VM through calls that each save
+ * (create, config, metadata, owner), and is written once at the end. */
+void persist_quiet(bool on);
 
 #endif

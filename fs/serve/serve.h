@@ -136,6 +136,12 @@ void fs_serve_stop(void (*abort_conn)(bool in_fuse));
  * left open and every node and entry. */
 void fs_serve_free(void);
 
+/* ---- loop.c: the FUSE loop, until unmount or a signal (0) or an error. One
+ * thread at a time reads and answers the FS_QUICK rows' opens, releases and
+ * attributes and the VM directories' attributes itself; before any other
+ * request it passes the reading to another (up to max_threads). */
+int fs_serve_loop(struct fuse_session *se, unsigned max_threads);
+
 /* ---- nodes.c: inode numbers, VM nodes, dynamic entries, lookup counts.
  * Inode numbers are computed, not stored (see nodes.c). */
 #define FS_INO_ROOT FUSE_ROOT_ID

@@ -87,11 +87,16 @@ static const struct fs_row root_rows[] = {
 
 /* FS_PAGE: small read-only values, read through the page cache while they hold
  * still (`cat state` is one OPEN), direct_io from the open's snapshot while they
- * change under open readers (serve/pcache.c). */
+ * change under open readers (serve/pcache.c). FS_QUICK: read from the VM
+ * without a lock (its state, pid and runtime dir are atomics or fixed), so the
+ * loop's reader answers their opens itself (serve/loop.c); not net, which waits
+ * for the network's lock that a start holds while it makes TAPs, nor vsock,
+ * which takes the VM's lock. */
 static const struct fs_row vm_rows[] = {
 	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_ctl_text,
 	 .write = fs_vm_ctl_write, .changes_on = STATEY},
-	{.name = "state", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_state_text,
+	{.name = "state", .mode = S_IFREG | 0444, .flags = FS_PAGE | FS_QUICK,
+	 .text = fs_vm_state_text,
 	 .changes_on = STATEY},
 	/* read-only: the history, ends like any file; read-write: reads wait (events.c) */
 	{.name = "events", .mode = S_IFREG | 0644, .flags = FS_STREAM | FS_OFFSET | FS_OWNED,
@@ -110,11 +115,13 @@ static const struct fs_row vm_rows[] = {
 	 .changes_on = EV(ERROR) | EV(EXIT)},
 	{.name = "info", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_info_text,
 	 .changes_on = STATEY},
-	{.name = "pid", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_pid_text,
+	{.name = "pid", .mode = S_IFREG | 0444, .flags = FS_PAGE | FS_QUICK,
+	 .text = fs_vm_pid_text,
 	 .changes_on = STATEY},
 	{.name = "net", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_net_text,
 	 .changes_on = STATEY},
-	{.name = "runtime", .mode = S_IFREG | 0444, .flags = FS_PAGE, .text = fs_vm_runtime_text,
+	{.name = "runtime", .mode = S_IFREG | 0444, .flags = FS_PAGE | FS_QUICK,
+	 .text = fs_vm_runtime_text,
 	 .changes_on = STATEY},
 	{.name = "stat", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_stat_text,
 	 .changes_on = STATEY},

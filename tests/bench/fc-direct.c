@@ -12,8 +12,23 @@
  * ("line"). The time from the mkdir of its directory to the event is one sample.
  * Then (not timed) the VMM is killed and its files removed.
  *
+ * Other waits: "api" is the machine's floor of a start, the VMM spawned and
+ * answering GET / and nothing else; "restore" loads a snapshot into the fresh
+ * VMM (PUT /snapshot/load, resumed) instead of configuring it, the snapshot made
+ * once beforehand from a booted VMM; "ops" boots one VMM (not timed), then times
+ * the bare requests of pause, resume and a full snapshot of the paused VM over
+ * its persistent connection ("op pause 0.12").
+ *
+ * --floor K is the machine's floor of a burst of K starts: from one thread, K
+ * VMMs spawned at once with nothing but their API socket (stdio on /dev/null),
+ * each asked GET / as soon as its socket appears (one inotify instance, plain
+ * non-blocking sockets), until all answered: "parallel K WALL_MS". No libcurl,
+ * no FIFOs, no thread per VMM: the least a burst can cost here. With --wait
+ * restore the one request is the snapshot load instead (K clones at once).
+ *
  *   fc-direct --vmm PATH --kernel PATH --dir DIR [--args BOOTARGS]
- *             [--wait running|line] [--runs N] [--parallel K]
+ *             [--wait running|line|api|restore|ops] [--runs N] [--parallel K]
+ *   fc-direct --vmm PATH --kernel PATH --dir DIR --floor K [--runs N]
  *
  * Prints one sample per line in ms, with the steps from just before the spawn to
  * the API's answer to GET /version and to InstanceStart's ("sample 3.214 2.6
@@ -46,8 +61,11 @@ extern char **environ;
 
 static const char *vmm, *kernel, *basedir;
 static const char *bootargs = "console=ttyS0 reboot=k panic=1 pci=off";
-static bool wait_line;
+enum wait { W_RUNNING, W_LINE, W_API, W_RESTORE, W_OPS };
+static enum wait wait_for;
 static const char *LINE = "smartvm-guest: ready";
+/* the snapshot every "restore" run loads (made once, before the runs) */
+static char snap_state[600], snap_mem[600];
 
 static double now_ms(void)
 {
@@ -117,146 +135,252 @@ static void drain(int fd)
  * daemon's log line of a start counts them): API ready, InstanceStart answered. */
 static double last_ready_ms, last_running_ms;
 
-/* One start; returns its time in ms, or -1. */
-static double one_start(int idx)
-{
+/* One VMM of a run: its files, its descriptors, its connection. */
+struct vmm {
 	char dir[512], sock[600], logp[600], metp[600], id[32];
-	snprintf(dir, sizeof dir, "%s/d%d", basedir, idx);
-	snprintf(sock, sizeof sock, "%s/api.sock", dir);
-	snprintf(logp, sizeof logp, "%s/log.fifo", dir);
-	snprintf(metp, sizeof metp, "%s/metrics.fifo", dir);
-	snprintf(id, sizeof id, "direct-%d", idx);
-	double result = -1;
+	pid_t pid;
+	int ino, in, out, er, logfd, metfd;
+	CURL *c;
+	double t0, t_spawn;
+};
 
-	/* the daemon makes the VM's runtime directory within the measured mkdir */
-	double t0 = now_ms();
-	mkdir(dir, 0700);
-	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	inotify_add_watch(ino, dir, IN_CREATE);
-	unlink(sock);
-	unlink(logp);
-	unlink(metp);
-	mkfifo(logp, 0600);
-	mkfifo(metp, 0600);
-	int logfd = open(logp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	int metfd = open(metp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+/* From the mkdir of its directory (the daemon makes the VM's runtime directory
+ * within the measured mkdir) to the spawn. */
+static int vmm_spawn(struct vmm *v, int idx)
+{
+	*v = (struct vmm){.pid = -1, .ino = -1, .in = -1, .out = -1, .er = -1, .logfd = -1,
+	                  .metfd = -1};
+	snprintf(v->dir, sizeof v->dir, "%s/d%d", basedir, idx);
+	snprintf(v->sock, sizeof v->sock, "%s/api.sock", v->dir);
+	snprintf(v->logp, sizeof v->logp, "%s/log.fifo", v->dir);
+	snprintf(v->metp, sizeof v->metp, "%s/metrics.fifo", v->dir);
+	snprintf(v->id, sizeof v->id, "direct-%d", idx);
+	v->t0 = now_ms();
+	mkdir(v->dir, 0700);
+	v->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	inotify_add_watch(v->ino, v->dir, IN_CREATE);
+	unlink(v->sock);
+	unlink(v->logp);
+	unlink(v->metp);
+	mkfifo(v->logp, 0600);
+	mkfifo(v->metp, 0600);
+	v->logfd = open(v->logp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	v->metfd = open(v->metp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	int in[2], out[2], er[2];
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0)
 		return -1;
+	v->in = in[1], v->out = out[0], v->er = er[0];
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(er[0], F_SETFL, O_NONBLOCK);
-	char *argv[] = {(char *)vmm, "--api-sock", sock, "--id", id, "--log-path", logp,
-	                "--level", "Info", "--metrics-path", metp, NULL};
+	char *argv[] = {(char *)vmm, "--api-sock", v->sock, "--id", v->id, "--log-path", v->logp,
+	                "--level", "Info", "--metrics-path", v->metp, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-	pid_t pid;
-	double t_spawn = now_ms();
-	if (posix_spawn(&pid, vmm, &fa, NULL, argv, environ) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -1;
-	}
+	v->t_spawn = now_ms();
+	int rc = posix_spawn(&v->pid, vmm, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(out[1]);
 	close(er[1]);
+	if (rc != 0)
+		v->pid = -1;
+	return rc == 0 ? 0 : -1;
+}
 
-	/* the socket: inotify says it appeared; connect says it listens. The same
-	 * wait as the daemon's (vm_proc_wait_ready): bound but refusing, again
-	 * after 50 us, doubling up to 1 ms */
+/* The socket: inotify says it appeared; connect says it listens. The same wait
+ * as the daemon's (vm_proc_wait_ready): bound but refusing, again after 50 us,
+ * doubling up to 1 ms. Then one libcurl connection. */
+static int vmm_connect(struct vmm *v)
+{
 	useconds_t refused_pause_us = 0;
-	while (!socket_answers(sock)) {
-		if (access(sock, F_OK) == 0) {
+	while (!socket_answers(v->sock)) {
+		if (access(v->sock, F_OK) == 0) {
 			refused_pause_us = refused_pause_us ? refused_pause_us * 2 : 50;
 			if (refused_pause_us > 1000)
 				refused_pause_us = 1000;
 			usleep(refused_pause_us);
 		} else {
-			struct pollfd p = {.fd = ino, .events = POLLIN};
+			struct pollfd p = {.fd = v->ino, .events = POLLIN};
 			if (poll(&p, 1, 1) > 0) {
 				char b[4096];
-				while (read(ino, b, sizeof b) > 0)
+				while (read(v->ino, b, sizeof b) > 0)
 					;
 			}
 		}
-		if (now_ms() - t0 > 5000)
-			goto end;
+		if (now_ms() - v->t0 > 5000)
+			return -1;
 	}
-	CURL *c = curl_easy_init();
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	v->c = curl_easy_init();
+	curl_easy_setopt(v->c, CURLOPT_UNIX_SOCKET_PATH, v->sock);
+	curl_easy_setopt(v->c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(v->c, CURLOPT_TIMEOUT_MS, 5000L);
+	return 0;
+}
+
+/* Not timed: the VMM killed, its files removed. */
+static void vmm_end(struct vmm *v)
+{
+	if (v->c)
+		curl_easy_cleanup(v->c);
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		waitpid(v->pid, NULL, 0);
+	}
+	int fds[] = {v->ino, v->in, v->out, v->er, v->logfd, v->metfd};
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	unlink(v->sock);
+	unlink(v->logp);
+	unlink(v->metp);
+	rmdir(v->dir);
+}
+
+/* The configuration requests of a fresh boot, then InstanceStart. */
+static long vmm_boot(struct vmm *v)
+{
 	char boot[1024];
 	snprintf(boot, sizeof boot, "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}", kernel,
 	         bootargs);
-	long st = request(c, "GET", "/version", NULL);
-	last_ready_ms = now_ms() - t_spawn;
-	if (st == 200)
-		st = request(c, "PUT", "/boot-source", boot);
+	long st = request(v->c, "PUT", "/boot-source", boot);
 	if (st == 204)
-		st = request(c, "PUT", "/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":128}");
+		st = request(v->c, "PUT", "/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":128}");
 	if (st == 204)
-		st = request(c, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
-	if (st != 204) {
-		fprintf(stderr, "fc-direct: request failed (%ld)\n", st);
-		curl_easy_cleanup(c);
-		goto end;
-	}
-	last_running_ms = now_ms() - t_spawn;
-	if (!wait_line) {
-		result = now_ms() - t0;
-	} else {
-		/* the guest's line on stdout, drained as the daemon does (log, metrics too) */
-		char acc[8192];
-		size_t len = 0;
-		for (;;) {
-			struct pollfd p[3] = {{.fd = out[0], .events = POLLIN},
-			                      {.fd = logfd, .events = POLLIN},
-			                      {.fd = metfd, .events = POLLIN}};
-			if (poll(p, 3, 100) < 0 && errno != EINTR)
-				break;
-			if (p[1].revents)
-				drain(logfd);
-			if (p[2].revents)
-				drain(metfd);
-			if (p[0].revents) {
-				ssize_t n = read(out[0], acc + len, sizeof acc - 1 - len);
-				if (n <= 0 && !(n < 0 && errno == EAGAIN))
-					break;
-				if (n > 0) {
-					len += (size_t)n;
-					acc[len] = '\0';
-					if (strstr(acc, LINE)) {
-						result = now_ms() - t0;
-						break;
-					}
-					if (len > sizeof acc / 2) {
-						memmove(acc, acc + len - 64, 64);
-						len = 64;
-					}
-				}
-			}
-			if (now_ms() - t0 > 10000)
-				break;
+		st = request(v->c, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	return st;
+}
+
+static long vmm_load(struct vmm *v)
+{
+	char body[1400];
+	snprintf(body, sizeof body,
+	         "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
+	         "\"backend_path\":\"%s\"},\"resume_vm\":true}",
+	         snap_state, snap_mem);
+	return request(v->c, "PUT", "/snapshot/load", body);
+}
+
+/* The guest's line on stdout, drained as the daemon does (log, metrics too). */
+static bool wait_guest_line(struct vmm *v)
+{
+	char acc[8192];
+	size_t len = 0;
+	while (now_ms() - v->t0 <= 10000) {
+		struct pollfd p[3] = {{.fd = v->out, .events = POLLIN},
+		                      {.fd = v->logfd, .events = POLLIN},
+		                      {.fd = v->metfd, .events = POLLIN}};
+		if (poll(p, 3, 100) < 0 && errno != EINTR)
+			return false;
+		if (p[1].revents)
+			drain(v->logfd);
+		if (p[2].revents)
+			drain(v->metfd);
+		if (!p[0].revents)
+			continue;
+		ssize_t n = read(v->out, acc + len, sizeof acc - 1 - len);
+		if (n <= 0 && !(n < 0 && errno == EAGAIN))
+			return false;
+		if (n <= 0)
+			continue;
+		len += (size_t)n;
+		acc[len] = '\0';
+		if (strstr(acc, LINE))
+			return true;
+		if (len > sizeof acc / 2) {
+			memmove(acc, acc + len - 64, 64);
+			len = 64;
 		}
 	}
-	curl_easy_cleanup(c);
+	return false;
+}
+
+/* One start (or load, or the floor); returns its time in ms, or -1. */
+static double one_start(int idx)
+{
+	struct vmm v;
+	double result = -1;
+	if (vmm_spawn(&v, idx) < 0 || vmm_connect(&v) < 0)
+		goto end;
+	long st = request(v.c, "GET", wait_for == W_API ? "/" : "/version", NULL);
+	last_ready_ms = now_ms() - v.t_spawn;
+	if (st == 200 && wait_for == W_API) {
+		result = now_ms() - v.t0;
+		goto end;
+	}
+	if (st == 200)
+		st = wait_for == W_RESTORE ? vmm_load(&v) : vmm_boot(&v);
+	if (st != 204) {
+		fprintf(stderr, "fc-direct: request failed (%ld)\n", st);
+		goto end;
+	}
+	last_running_ms = now_ms() - v.t_spawn;
+	if (wait_for != W_LINE || wait_guest_line(&v))
+		result = now_ms() - v.t0;
 end:
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(ino);
-	close(in[1]);
-	close(out[0]);
-	close(er[0]);
-	close(logfd);
-	close(metfd);
-	unlink(sock);
-	unlink(logp);
-	unlink(metp);
-	rmdir(dir);
+	vmm_end(&v);
 	return result;
+}
+
+static const char *PAUSE = "{\"state\":\"Paused\"}", *RESUME = "{\"state\":\"Resumed\"}";
+
+static long snapshot_create(struct vmm *v, const char *state, const char *mem)
+{
+	char body[1400];
+	snprintf(body, sizeof body,
+	         "{\"snapshot_type\":\"Full\",\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}",
+	         state, mem);
+	return request(v->c, "PUT", "/snapshot/create", body);
+}
+
+/* The snapshot the restore runs load: a booted VMM, paused, snapshotted. */
+static int make_snapshot(void)
+{
+	struct vmm v;
+	snprintf(snap_state, sizeof snap_state, "%s/snap.vmstate", basedir);
+	snprintf(snap_mem, sizeof snap_mem, "%s/snap.mem", basedir);
+	int rc = -1;
+	if (vmm_spawn(&v, 999999) == 0 && vmm_connect(&v) == 0 &&
+	    request(v.c, "GET", "/version", NULL) == 200 && vmm_boot(&v) == 204 &&
+	    request(v.c, "PATCH", "/vm", PAUSE) == 204 && snapshot_create(&v, snap_state, snap_mem) == 204)
+		rc = 0;
+	vmm_end(&v);
+	if (rc < 0)
+		fprintf(stderr, "fc-direct: could not make the snapshot to restore\n");
+	return rc;
+}
+
+/* The bare requests of pause, resume and a snapshot, timed one by one over the
+ * VMM's persistent connection. */
+static int ops(int runs)
+{
+	struct vmm v;
+	char state[600], mem[600];
+	snprintf(state, sizeof state, "%s/ops.vmstate", basedir);
+	snprintf(mem, sizeof mem, "%s/ops.mem", basedir);
+	int failed = 0;
+	if (vmm_spawn(&v, 0) < 0 || vmm_connect(&v) < 0 ||
+	    request(v.c, "GET", "/version", NULL) != 200 || vmm_boot(&v) != 204) {
+		vmm_end(&v);
+		return 1;
+	}
+	for (int r = 0; r < runs; r++) {
+		double t0 = now_ms();
+		failed += request(v.c, "PATCH", "/vm", PAUSE) != 204;
+		double t1 = now_ms();
+		failed += snapshot_create(&v, state, mem) != 204;
+		double t2 = now_ms();
+		failed += request(v.c, "PATCH", "/vm", RESUME) != 204;
+		double t3 = now_ms();
+		printf("op pause %.4f\nop snapshot %.4f\nop resume %.4f\n", t1 - t0, t2 - t1, t3 - t2);
+		fflush(stdout);
+	}
+	vmm_end(&v);
+	unlink(state);
+	unlink(mem);
+	return failed ? 1 : 0;
 }
 
 struct par {
@@ -273,9 +397,194 @@ static void *par_main(void *arg)
 	return NULL;
 }
 
+/* K starts at once, one thread each; returns how many failed. */
+static int parallel_run(int parallel)
+{
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, (unsigned)parallel + 1);
+	struct par *ps = calloc((size_t)parallel, sizeof *ps);
+	pthread_t *th = calloc((size_t)parallel, sizeof *th);
+	for (int i = 0; i < parallel; i++) {
+		ps[i].idx = i;
+		ps[i].bar = &bar;
+		pthread_create(&th[i], NULL, par_main, &ps[i]);
+	}
+	double t0 = now_ms();
+	pthread_barrier_wait(&bar);
+	for (int i = 0; i < parallel; i++)
+		pthread_join(th[i], NULL);
+	double wall = now_ms() - t0;
+	int ok = 0;
+	for (int i = 0; i < parallel; i++)
+		ok += ps[i].ms >= 0;
+	printf("parallel %d %.4f\n", ok, wall);
+	fflush(stdout);
+	free(ps);
+	free(th);
+	pthread_barrier_destroy(&bar);
+	return parallel - ok;
+}
+
+
+/* ------------------------------------------------------------ the floor */
+
+/* The one request of each VMM of the floor, and the status that answers it. */
+static char floor_req[2048];
+static const char *floor_ok = "HTTP/1.1 200";
+
+static void floor_request_init(void)
+{
+	if (wait_for != W_RESTORE) {
+		snprintf(floor_req, sizeof floor_req,
+		         "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
+		return;
+	}
+	char body[1400];
+	snprintf(body, sizeof body,
+	         "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
+	         "\"backend_path\":\"%s\"},\"resume_vm\":true}",
+	         snap_state, snap_mem);
+	snprintf(floor_req, sizeof floor_req,
+	         "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
+	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	         strlen(body), body);
+	floor_ok = "HTTP/1.1 204";
+}
+
+struct fl {
+	pid_t pid;
+	int fd;       /* the API connection, -1 before it */
+	bool sent, done, appeared;
+	char sock[600];
+};
+
+/* A connect to a VMM whose socket appeared: 0 connected and asked, 1 not yet
+ * (bound, not listening), -1 failed. */
+static int floor_ask(struct fl *f)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	memcpy(a.sun_path, f->sock, strlen(f->sock) + 1);
+	f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(f->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(f->fd);
+		f->fd = -1;
+		return errno == ECONNREFUSED || errno == ENOENT || errno == EAGAIN ? 1 : -1;
+	}
+	size_t len = strlen(floor_req);
+	f->sent = write(f->fd, floor_req, len) == (ssize_t)len;
+	return f->sent ? 0 : -1;
+}
+
+/* Sockets that appeared (inotify), asked as soon as they listen. */
+static void floor_inotify(int ino, const int *wds, struct fl *fs, int k)
+{
+	char b[8192] __attribute__((aligned(8)));
+	ssize_t n;
+	while ((n = read(ino, b, sizeof b)) > 0)
+		for (char *p = b; p < b + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+			for (int i = 0; i < k; i++)
+				if (wds[i] == e->wd && !strcmp(e->name, "api.sock"))
+					fs[i].appeared = true;
+			p += sizeof *e + e->len;
+		}
+}
+
+/* One burst; returns its wall time in ms, or -1. */
+static double floor_burst(int k)
+{
+	struct fl *fs = calloc((size_t)k, sizeof *fs);
+	int *wds = calloc((size_t)k, sizeof *wds);
+	struct pollfd *ps = calloc((size_t)k + 1, sizeof *ps);
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), devnull = open("/dev/null", O_RDWR);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	for (int fd = 0; fd < 3; fd++)
+		posix_spawn_file_actions_adddup2(&fa, devnull, fd);
+	double t0 = now_ms();
+	for (int i = 0; i < k; i++) {
+		char dir[512], id[32];
+		snprintf(dir, sizeof dir, "%s/f%d", basedir, i);
+		snprintf(fs[i].sock, sizeof fs[i].sock, "%s/api.sock", dir);
+		snprintf(id, sizeof id, "floor-%d", i);
+		mkdir(dir, 0700);
+		wds[i] = inotify_add_watch(ino, dir, IN_CREATE);
+		fs[i].fd = -1;
+		char *argv[] = {(char *)vmm, "--api-sock", fs[i].sock, "--id", id, NULL};
+		if (posix_spawn(&fs[i].pid, vmm, &fa, NULL, argv, environ) != 0)
+			fs[i].pid = -1;
+	}
+	int done = 0, failed = 0;
+	while (done + failed < k && now_ms() - t0 < 30000) {
+		int np = 0, waiting = 0;
+		ps[np++] = (struct pollfd){.fd = ino, .events = POLLIN};
+		for (int i = 0; i < k; i++) {
+			if (fs[i].done || fs[i].pid < 0)
+				continue;
+			if (fs[i].appeared && fs[i].fd < 0) {
+				int r = floor_ask(&fs[i]);
+				waiting += r == 1;
+				if (r < 0) {
+					fs[i].done = true;
+					failed++;
+					continue;
+				}
+			}
+			if (fs[i].fd >= 0)
+				ps[np++] = (struct pollfd){.fd = fs[i].fd, .events = POLLIN};
+		}
+		poll(ps, (nfds_t)np, waiting ? 0 : 10);
+		if (waiting)
+			usleep(50); /* bound but not listening yet: as the daemon's wait */
+		floor_inotify(ino, wds, fs, k);
+		for (int j = 1; j < np; j++) {
+			if (!ps[j].revents)
+				continue;
+			for (int i = 0; i < k; i++)
+				if (fs[i].fd == ps[j].fd && !fs[i].done) {
+					char r[512];
+					ssize_t n = read(fs[i].fd, r, sizeof r - 1);
+					fs[i].done = true;
+					n > 12 && !strncmp(r, floor_ok, 12) ? done++ : failed++;
+				}
+		}
+	}
+	double wall = now_ms() - t0;
+	for (int i = 0; i < k; i++) {
+		if (fs[i].pid > 0) {
+			kill(fs[i].pid, SIGKILL);
+			waitpid(fs[i].pid, NULL, 0);
+		}
+		if (fs[i].fd >= 0)
+			close(fs[i].fd);
+		unlink(fs[i].sock);
+		*strrchr(fs[i].sock, '/') = '\0';
+		rmdir(fs[i].sock);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(ino);
+	close(devnull);
+	free(fs);
+	free(wds);
+	free(ps);
+	printf("parallel %d %.4f\n", done, wall);
+	fflush(stdout);
+	return done == k ? wall : -1;
+}
+
+static enum wait parse_wait(const char *w)
+{
+	static const char *names[] = {"running", "line", "api", "restore", "ops"};
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(w, names[i]))
+			return (enum wait)i;
+	fprintf(stderr, "fc-direct: unknown --wait %s\n", w);
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
-	int runs = 1, parallel = 0;
+	int runs = 1, parallel = 0, floor_k = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--vmm") && v)
@@ -287,11 +596,13 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--args") && v)
 			bootargs = argv[++i];
 		else if (!strcmp(a, "--wait") && v)
-			wait_line = !strcmp(argv[++i], "line");
+			wait_for = parse_wait(argv[++i]);
 		else if (!strcmp(a, "--runs") && v)
 			runs = atoi(argv[++i]);
 		else if (!strcmp(a, "--parallel") && v)
 			parallel = atoi(argv[++i]);
+		else if (!strcmp(a, "--floor") && v)
+			floor_k = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "fc-direct: unknown argument %s\n", a);
 			return 2;
@@ -299,45 +610,43 @@ int main(int argc, char **argv)
 	}
 	if (!vmm || !kernel || !basedir) {
 		fprintf(stderr, "usage: fc-direct --vmm PATH --kernel PATH --dir DIR [--args A] "
-		                "[--wait running|line] [--runs N] [--parallel K]\n");
+		                "[--wait running|line|api|restore|ops] [--runs N] [--parallel K]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int failed = 0;
-	for (int r = 0; r < runs; r++) {
-		if (parallel <= 0) {
-			double ms = one_start(0);
-			if (ms < 0)
-				failed++;
-			else
-				printf("sample %.4f %.4f %.4f\n", ms, last_ready_ms, last_running_ms);
-			fflush(stdout);
+	if (floor_k > 0) {
+		if (wait_for == W_RESTORE && make_snapshot() < 0)
+			return 1;
+		floor_request_init();
+		for (int r = 0; r < runs; r++)
+			failed += floor_burst(floor_k) < 0;
+		if (wait_for == W_RESTORE) {
+			unlink(snap_state);
+			unlink(snap_mem);
+		}
+		return failed ? 1 : 0;
+	}
+	if (wait_for == W_OPS)
+		failed = ops(runs);
+	else if (wait_for == W_RESTORE && make_snapshot() < 0)
+		failed = 1;
+	for (int r = 0; r < runs && wait_for != W_OPS && !(wait_for == W_RESTORE && failed); r++) {
+		if (parallel > 0) {
+			failed += parallel_run(parallel);
 			continue;
 		}
-		pthread_barrier_t bar;
-		pthread_barrier_init(&bar, NULL, (unsigned)parallel + 1);
-		struct par *ps = calloc((size_t)parallel, sizeof *ps);
-		pthread_t *th = calloc((size_t)parallel, sizeof *th);
-		for (int i = 0; i < parallel; i++) {
-			ps[i].idx = i;
-			ps[i].bar = &bar;
-			pthread_create(&th[i], NULL, par_main, &ps[i]);
-		}
-		double t0 = now_ms();
-		pthread_barrier_wait(&bar);
-		for (int i = 0; i < parallel; i++)
-			pthread_join(th[i], NULL);
-		double wall = now_ms() - t0;
-		int ok = 0;
-		for (int i = 0; i < parallel; i++)
-			ok += ps[i].ms >= 0;
-		failed += parallel - ok;
-		printf("parallel %d %.4f\n", ok, wall);
+		double ms = one_start(0);
+		if (ms < 0)
+			failed++;
+		else
+			printf("sample %.4f %.4f %.4f\n", ms, last_ready_ms, last_running_ms);
 		fflush(stdout);
-		free(ps);
-		free(th);
-		pthread_barrier_destroy(&bar);
+	}
+	if (wait_for == W_RESTORE) {
+		unlink(snap_state);
+		unlink(snap_mem);
 	}
 	curl_global_cleanup();
 	return failed ? 1 : 0;

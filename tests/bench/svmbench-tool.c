@@ -11,6 +11,12 @@
  *       One thread per PATH; all start at once (barrier), each opens PATH for
  *       writing, writes TEXT and a newline, closes. Prints "ok N wall_ms W" and
  *       one "lat MS" per writer (its own open..close). Exit 1 if any failed.
+ *   svmbench-tool exitwait read|poll EVENTS PID
+ *       Waits on EVENTS as a program does (read: opened read-write, the first
+ *       read at once, the second waits; poll: opened read-only, read to its end,
+ *       then poll()) while another thread waits on a pidfd of PID, then kills
+ *       PID. Prints "exit OURS_US PIDFD_US": when each woke, from the kill; the
+ *       pidfd's wake is the kernel telling that the process ended.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -18,10 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,13 +177,76 @@ static int parwrite(const char *text, int n, char **paths)
 	return ok == n ? 0 : 1;
 }
 
+struct exitwait {
+	int fd, pidfd;
+	bool by_poll;
+	uint64_t t_ours, t_pidfd;
+};
+
+static void *events_waiter(void *arg)
+{
+	struct exitwait *e = arg;
+	char buf[4096];
+	if (e->by_poll) {
+		struct pollfd p = {.fd = e->fd, .events = POLLIN};
+		if (poll(&p, 1, 5000) == 1)
+			e->t_ours = now_ns();
+	} else if (read(e->fd, buf, sizeof buf) > 0) {
+		e->t_ours = now_ns();
+	}
+	return NULL;
+}
+
+static void *pidfd_waiter(void *arg)
+{
+	struct exitwait *e = arg;
+	struct pollfd p = {.fd = e->pidfd, .events = POLLIN};
+	if (poll(&p, 1, 5000) == 1)
+		e->t_pidfd = now_ns();
+	return NULL;
+}
+
+static int exitwait(const char *mode, const char *events, pid_t pid)
+{
+	struct exitwait e = {.by_poll = !strcmp(mode, "poll")};
+	e.fd = open(events, (e.by_poll ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	e.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (e.fd < 0 || e.pidfd < 0) {
+		fprintf(stderr, "exitwait: %s\n", strerror(errno));
+		return 1;
+	}
+	/* what is there now: the history (read-only) or the state (read-write) */
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(e.fd, buf, sizeof buf)) > 0 && e.by_poll)
+		;
+	pthread_t a, b;
+	pthread_create(&a, NULL, events_waiter, &e);
+	pthread_create(&b, NULL, pidfd_waiter, &e);
+	usleep(50000); /* both are waiting */
+	uint64_t t0 = now_ns();
+	kill(pid, SIGKILL);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	close(e.fd);
+	close(e.pidfd);
+	if (!e.t_ours || !e.t_pidfd) {
+		fprintf(stderr, "exitwait: no wake (ours %d, pidfd %d)\n", !!e.t_ours, !!e.t_pidfd);
+		return 1;
+	}
+	printf("exit %.3f %.3f\n", (double)(e.t_ours - t0) / 1e3, (double)(e.t_pidfd - t0) / 1e3);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "exitwait"))
+		return exitwait(argv[2], argv[3], (pid_t)atoi(argv[4]));
 	if (argc >= 5 && !strcmp(argv[1], "readloop"))
 		return readloop(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
 	if (argc >= 4 && !strcmp(argv[1], "parwrite"))
 		return parwrite(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: svmbench-tool readloop ROUNDS ITERS PATH... | "
-	                "parwrite TEXT PATH...\n");
+	                "parwrite TEXT PATH... | exitwait read|poll EVENTS PID\n");
 	return 2;
 }

@@ -109,6 +109,11 @@ def leases(m):
     return out
 
 
+def pooled_links(links):
+    """The links of the mount's TAP pool (alias "smartvmfs:HASH pool")."""
+    return [l for l in links.values() if l.get("ifalias", "").endswith(" pool")]
+
+
 def start_net_vm(m, name):
     m.make_vm(name, networkInterfaces=NET)
     m.ctl(name, "start")
@@ -164,14 +169,27 @@ def test_three_vms_bridge_taps_nat(netmnt):
     assert "-s 172.30.0.0/24 ! -o svbr0" in nat[0] and "MASQUERADE" in nat[0]
     assert ns.ip_forward() == "1"
 
-    # destroy one: its TAP goes, and its address is the next one given
+    # destroy one: its TAP leaves b (its name goes) for the pool, clean, and the
+    # next VM takes it and its address
     gone = ls["b"]
+    ifindex = links[gone["tap"]]["ifindex"]
     m.ctl("b", "kill")
     os.rmdir(m.p("vms", "b"))
-    assert gone["tap"] not in ns.links()
+    links = ns.links()
+    assert gone["tap"] not in links
     assert "b" not in leases(m)
+    pooled = pooled_links(links)
+    assert [l["ifindex"] for l in pooled] == [ifindex]
+    assert "UP" not in pooled[0]["flags"] and pooled[0].get("master") == "svbr0", pooled
     start_net_vm(m, "d")
-    assert leases(m)["d"]["addr"] == gone["addr"]
+    d = leases(m)["d"]
+    assert d["addr"] == gone["addr"]
+    links = ns.links()
+    assert pooled_links(links) == []
+    tap = links[d["tap"]]
+    assert tap["ifindex"] == ifindex  # the pooled TAP, taken up again
+    assert "UP" in tap["flags"] and tap.get("master") == "svbr0"
+    assert " name=d " in tap["ifalias"]
     assert len(ns.nat_rules()) == 1
 
     # unmount: no link, address or rule of ours is left, ip_forward as it was
@@ -294,9 +312,14 @@ def vmm_pids(m):
 @pytest.mark.daemon_output(r"left by a crashed run", r"a crashed run had changed it", r"dead mount")
 def test_crashed_run_collected(request, netns, tmp_path, kernel_file):
     m = mount_in(netns, tmp_path, kernel_file)
-    for n in ("a", "b"):
+    for n in ("a", "b", "p"):
         start_net_vm(m, n)
-    taps = [l["tap"] for l in leases(m).values()]
+    # p's TAP is in the pool when the daemon dies: collected by its tag too
+    m.ctl("p", "kill")
+    os.rmdir(m.p("vms", "p"))
+    pool = [l["ifname"] for l in pooled_links(netns.links())]
+    assert len(pool) == 1
+    taps = [l["tap"] for l in leases(m).values()] + pool
     assert set(taps) <= set(netns.links())
     crashed_dirs = {os.path.basename(m.read("vms", n, "runtime").strip()) for n in ("a", "b")}
     # the daemon and every VMM die at once, as in a power cut of the daemon

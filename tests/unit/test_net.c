@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <ifaddrs.h>
 #include <linux/capability.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -540,6 +542,103 @@ static void host_tests(void)
 	ipt("-P", "FORWARD", "ACCEPT");
 }
 
+/* the one link whose alias is exactly "TAG pool", "" if none */
+static const char *pooled_link(const char *tag)
+{
+	static char out[64];
+	char want[64];
+	snprintf(want, sizeof want, "%s pool", tag);
+	out[0] = '\0';
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && !strcmp(alias_of(de->d_name), want))
+			snprintf(out, sizeof out, "%.15s", de->d_name);
+	if (d)
+		closedir(d);
+	return out;
+}
+
+static unsigned long tun_flags(const char *name)
+{
+	char p[128], v[32];
+	snprintf(p, sizeof p, "/sys/class/net/%s/tun_flags", name);
+	return slurp(p, v, sizeof v) == 0 ? strtoul(v, NULL, 16) : 0;
+}
+
+/* A fd attached to the TAP's queue, as a VMM holds it (flags: the VMM's). */
+static int hold_tap(const char *name, short flags)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	struct ifreq ifr = {.ifr_flags = flags};
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A destroyed VM's TAP goes back to the pool, clean, and the next lease takes
+ * it; a pooled TAP a process holds is never given; unmount leaves none. */
+static void pool_tests(void)
+{
+	svm_error e;
+	svm *s = orch("pool", "svbr5", "10.77.0.0/24", NULL, NULL, &e);
+	CHECK(s != NULL, "pool: orchestrator");
+	if (!s)
+		return;
+	char tag[24], tap_a[NET_IFNAMSIZ], tap_b[NET_IFNAMSIZ], tap_c[NET_IFNAMSIZ];
+	snprintf(tag, sizeof tag, "%s", net_tag(s->net));
+	svm_vm *a = vm_new_named(s, "a"), *b = vm_new_named(s, "b"), *c = vm_new_named(s, "c");
+	json_t *ca = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
+	prepare_ok(s, a, ca, "pool: prepare a");
+	snprintf(tap_a, sizeof tap_a, "%s", iface_str(ca, 0, "hostDevName"));
+	unsigned ia = if_nametoindex(tap_a);
+	/* as a VMM leaves it: its features set, then its queue closed */
+	int fd = hold_tap(tap_a, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+	CHECK(fd >= 0 && (tun_flags(tap_a) & IFF_VNET_HDR), "pool: a's VMM set VNET_HDR");
+	close(fd);
+	CHECK(svm_remove_vm(s, "a", &e) == 0, "pool: remove a");
+	const char *p = pooled_link(tag);
+	char pooled[NET_IFNAMSIZ];
+	snprintf(pooled, sizeof pooled, "%s", p);
+	CHECK(!link_exists(tap_a) && pooled[0] && if_nametoindex(pooled) == ia,
+	      "pool: a's TAP parked under a pool name, a's name gone");
+	CHECK(!link_up(pooled) && !strcmp(master_of(pooled), "svbr5"), "pool: parked down, a port of the bridge");
+
+	json_t *cb = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
+	prepare_ok(s, b, cb, "pool: prepare b");
+	snprintf(tap_b, sizeof tap_b, "%s", iface_str(cb, 0, "hostDevName"));
+	CHECK(if_nametoindex(tap_b) == ia && !pooled_link(tag)[0], "pool: b took the pooled TAP");
+	CHECK(link_up(tap_b) && !strcmp(master_of(tap_b), "svbr5") && strstr(alias_of(tap_b), "name=b "),
+	      "pool: b's TAP is up, on the bridge, tagged for b");
+	CHECK_INT((int)tun_flags(tap_b), IFF_TAP | IFF_NO_PI | IFF_PERSIST,
+		  "pool: b's TAP has a fresh TAP's flags (no VNET_HDR)");
+
+	/* a pooled TAP that a process still holds is not given to c */
+	CHECK(svm_remove_vm(s, "b", &e) == 0, "pool: remove b");
+	snprintf(pooled, sizeof pooled, "%s", pooled_link(tag));
+	fd = hold_tap(pooled, IFF_TAP | IFF_NO_PI);
+	json_t *cc = cfg_with("[{\"ifaceId\": \"eth0\"}]", "x");
+	prepare_ok(s, c, cc, "pool: prepare c while the pooled TAP is held");
+	snprintf(tap_c, sizeof tap_c, "%s", iface_str(cc, 0, "hostDevName"));
+	CHECK(fd >= 0 && if_nametoindex(tap_c) != ia && !link_exists(pooled),
+	      "pool: c got a new TAP, the held one was removed");
+	if (fd >= 0)
+		close(fd);
+	svm_vm_unref(a);
+	svm_vm_unref(b);
+	svm_vm_unref(c);
+	json_decref(ca);
+	json_decref(cb);
+	json_decref(cc);
+	CHECK(svm_remove_vm(s, "c", &e) == 0 && pooled_link(tag)[0], "pool: c's TAP parked");
+	svm_free(s);
+	CHECK_INT(count_tagged(tag), 0, "pool: unmount leaves no leased or pooled TAP");
+	CHECK(!link_exists("svbr5"), "pool: unmount removes the bridge");
+}
+
 /* dns, exhaustion, and the FORWARD policy ACCEPT case in a second mount */
 static void small_subnet_tests(void)
 {
@@ -817,6 +916,7 @@ int main(void)
 		check_skip("host networking tests", why);
 	} else {
 		host_tests();
+		pool_tests();
 		small_subnet_tests();
 		existing_bridge_tests();
 		crash_tests();

@@ -1,0 +1,209 @@
+/*
+ * loop.c - the FUSE loop: one thread reads at a time, answers itself the
+ * requests that never wait, and gives up reading before one that may.
+ *
+ * libfuse's multi-threaded loop has every idle worker wait in read() on
+ * /dev/fuse, and the kernel wakes the one that has waited longest: each request
+ * of a `cat state` (an OPEN, then an asynchronous RELEASE) lands on another
+ * thread, and each wake of a sleeping thread costs a context switch, often a
+ * cross-CPU wake (tests/bench, figure 3: the same daemon with libfuse's
+ * single-threaded loop is within a few per cent of a minimal server, with the
+ * multi-threaded one up to twice its time). Here one thread, the reader, reads;
+ * the others wait on a condition (leader and followers). The reader answers
+ * itself what takes no lock a slow request holds and goes on reading: the open,
+ * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
+ * atomics, a compare, a copy), the attributes of a VM's directory and forgets.
+ * Before any other request (a live value asked of Firecracker, a
+ * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
+ * follower, or starts one (up to max_threads), and then answers it: the wake
+ * runs beside the request instead of before it, and nothing slow ever holds
+ * the reading, so `cat state` of one VM never waits behind another's request.
+ *
+ * The main thread only waits for the end, as libfuse's loop does: signals
+ * (SIGTERM, SIGINT, SIGHUP) reach it alone (the others block them), it sees
+ * the session exited, and cancels the reader where it waits in read(), the one
+ * place a thread of the loop can be cancelled. An unmount ends the reader's
+ * read, and it tells the main thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+static struct {
+	struct fuse_session *se;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* followers wait here for the reading */
+	bool reading;        /* a thread reads (or is about to) */
+	bool exit;
+	unsigned threads, idle, max;
+	pthread_t *tids;
+	sem_t done;          /* the reader saw the end (unmount, a failed read) */
+	int error;           /* that failed read's, 0 for an unmount */
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void start_thread(void);
+
+/* Does the reader answer this request itself? Only what never waits. */
+static bool quick(const struct fuse_buf *b)
+{
+	if (b->flags & FUSE_BUF_IS_FD || b->size < sizeof(struct fuse_in_header))
+		return false;
+	const struct fuse_in_header *in = b->mem;
+	const void *arg = (const char *)b->mem + sizeof *in;
+	switch (in->opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+		return true;
+	/* not FUSE_INTERRUPT: libfuse runs the interrupted request's callback
+	 * under that request's lock, and a callback may wait for a lock the
+	 * thread answering it holds: a worker may wait there, never the reader */
+	case FUSE_GETATTR: {
+		/* a VM's directory (ls -l vms: one each) and its quick files: the
+		 * node's lock, atomics of the VM */
+		struct fs_where w = fs_resolve(in->nodeid);
+		return w.kind == FS_W_VMDIR ||
+		       (w.kind == FS_W_VMROW && (fs_where_row(&w)->flags & FS_QUICK));
+	}
+	case FUSE_OPEN: {
+		if (b->size < sizeof *in + sizeof(struct fuse_open_in))
+			return false;
+		const struct fuse_open_in *o = arg;
+		struct fs_where w = fs_resolve(in->nodeid);
+		return w.kind == FS_W_VMROW && (o->flags & O_ACCMODE) == O_RDONLY &&
+		       (fs_where_row(&w)->flags & FS_QUICK);
+	}
+	case FUSE_RELEASE: {
+		if (b->size < sizeof *in + sizeof(struct fuse_release_in))
+			return false;
+		const struct fuse_release_in *r = arg;
+		const struct fs_handle *h = (const struct fs_handle *)(uintptr_t)r->fh;
+		/* the handle lives until this very release is answered */
+		return h && (h->row->flags & FS_QUICK) && (h->flags & O_ACCMODE) == O_RDONLY;
+	}
+	default:
+		return false;
+	}
+}
+
+/* Gives up the reading to a follower, started if none is idle. L.mu held. */
+static void pass_reading(void)
+{
+	L.reading = false;
+	if (L.idle > 0)
+		pthread_cond_signal(&L.cv);
+	else if (L.threads < L.max && !L.exit)
+		start_thread();
+}
+
+static void free_buf(void *buf)
+{
+	free(((struct fuse_buf *)buf)->mem);
+}
+
+/* One read, cancellable there alone; 1: a request in buf, 0: the loop ends. */
+static int read_one(struct fuse_buf *buf)
+{
+	int res;
+	do {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(L.se, buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	} while (res == -EINTR && !fuse_session_exited(L.se));
+	if (res > 0)
+		return 1;
+	L.error = res < 0 && res != -EINTR ? res : 0;
+	return 0;
+}
+
+static void *serve(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	struct fuse_buf buf = {0};
+	pthread_cleanup_push(free_buf, &buf);
+	pthread_mutex_lock(&L.mu);
+	while (!L.exit) {
+		if (L.reading) {
+			L.idle++;
+			pthread_cond_wait(&L.cv, &L.mu);
+			L.idle--;
+			continue;
+		}
+		L.reading = true;
+		pthread_mutex_unlock(&L.mu);
+		if (!read_one(&buf)) {
+			pthread_mutex_lock(&L.mu);
+			L.exit = true;
+			pthread_cond_broadcast(&L.cv);
+			sem_post(&L.done);
+			break;
+		}
+		bool keep = quick(&buf);
+		if (!keep) {
+			pthread_mutex_lock(&L.mu);
+			pass_reading();
+			pthread_mutex_unlock(&L.mu);
+		}
+		fuse_session_process_buf(L.se, &buf);
+		pthread_mutex_lock(&L.mu);
+		if (keep)
+			L.reading = false; /* and this thread reads on at once */
+	}
+	pthread_mutex_unlock(&L.mu);
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+/* A thread of the loop; L.mu held. */
+static void start_thread(void)
+{
+	if (pthread_create(&L.tids[L.threads], NULL, serve, NULL) == 0)
+		L.threads++;
+}
+
+int fs_serve_loop(struct fuse_session *se, unsigned max_threads)
+{
+	L.se = se;
+	L.max = max_threads ? max_threads : 1;
+	L.tids = calloc(L.max, sizeof *L.tids);
+	if (!L.tids || sem_init(&L.done, 0, 0) != 0) {
+		free(L.tids);
+		return -1;
+	}
+	pthread_mutex_lock(&L.mu);
+	start_thread();
+	bool started = L.threads > 0;
+	pthread_mutex_unlock(&L.mu);
+	while (started && !fuse_session_exited(se) && sem_wait(&L.done) != 0)
+		;
+	pthread_mutex_lock(&L.mu);
+	L.exit = true;
+	pthread_cond_broadcast(&L.cv);
+	unsigned n = L.threads;
+	pthread_mutex_unlock(&L.mu);
+	/* the reader waits in read() on a signal's end: cancelled there */
+	for (unsigned i = 0; i < n; i++)
+		pthread_cancel(L.tids[i]);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(L.tids[i], NULL);
+	free(L.tids);
+	sem_destroy(&L.done);
+	/* an unmount or a signal exits the session: an orderly end; a failed
+	 * read that did not is the loop's error */
+	bool orderly = started && (fuse_session_exited(se) || L.error == 0);
+	int error = L.error;
+	fuse_session_reset(se);
+	return orderly ? 0 : error ? error : -1;
+}
