@@ -222,8 +222,12 @@ def events_cat(m, name):
 
 # Files still open when the daemon ends (SIGTERM), or closed as a lazy unmount
 # ends (the last RELEASEs may not be delivered): the daemon frees their handles
-# itself at the end (LeakSanitizer checks it in the ASan build).
+# itself at the end (LeakSanitizer checks it in the ASan build). An ending under
+# mkdir/rmdir may leave the notifier waiting in the kernel on a directory lock a
+# request the ended loop never answers holds: the daemon then aborts its own
+# connection and says so (docs/architecture.md, Ending); it must still end.
 @needs_daemon
+@pytest.mark.daemon_output(r"the notifier was stuck in the kernel at the end")
 @pytest.mark.parametrize("how", ["lazy-unmount", "sigterm"])
 def test_unmount_under_load(request, tmp_path, kernel_file, how):
     m = mount(tmp_path, kernel_file)
