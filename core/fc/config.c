@@ -788,15 +788,20 @@ static bool truncated_token(const char *text, size_t len)
 			     strchr("+-.", text[start - 1])))
 		start--;
 	size_t n = len - start;
-	if (n == 0 || n > 64)
+	if (n == 0)
 		return false;
 	const char *tok = text + start;
 	if (!strncmp(tok, "true", n) || !strncmp(tok, "false", n) || !strncmp(tok, "null", n))
 		return n < 5;
-	/* a number cut after '-', '.', 'e' or a sign is completed by a digit */
-	char buf[80];
-	snprintf(buf, sizeof buf, "%.*s0", (int)n, tok);
+	/* a number cut after '-', '.', 'e' or a sign is completed by a digit (a
+	 * number has no length limit: one too big for an integer is a real) */
+	char *buf = malloc(n + 2);
+	if (!buf)
+		return false;
+	memcpy(buf, tok, n);
+	memcpy(buf + n, "0", 2);
 	json_t *num = json_loads(buf, JSON_DECODE_ANY, NULL);
+	free(buf);
 	bool ok = json_is_number(num);
 	json_decref(num);
 	return ok;
@@ -847,6 +852,10 @@ bool svm_config_text_incomplete(const char *text, size_t len)
 		if ((size_t)jerr.position != len)
 			return false;
 		return truncated_token(text, len) || truncated_escape(text, len);
+	case json_error_numeric_overflow:
+		/* an integer too big at the very end may still become a real with
+		 * more input ("-22337203685477777777" then ".5"), which JSON takes */
+		return (size_t)jerr.position == len && len > 0 && isdigit((unsigned char)text[len - 1]);
 	default:
 		return false;
 	}
