@@ -468,8 +468,7 @@ int svm_remove_vm(svm *s, const char *name, svm_error *err)
 	}
 	pthread_mutex_lock(&vm->mu);
 	svm_state st = vm->state;
-	bool live = st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED ||
-		    st == SVM_STOPPING || vm->busy || vm->pid != 0;
+	bool live = vm_state_has_vmm(st) || vm->busy || vm->pid != 0;
 	if (!live)
 		atomic_store(&vm->removed, true);
 	pthread_mutex_unlock(&vm->mu);
@@ -699,8 +698,7 @@ int svm_net_ctl(svm *s, const char *line, svm_error *err)
 		svm_state st = svm_vm_state(vm);
 		if (c.cmd->index == NET_TAP)
 			rc = net_tap(s->net, vm->id, vm->name, c.argv[1], err);
-		else if (st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED ||
-			 st == SVM_STOPPING)
+		else if (vm_state_has_vmm(st))
 			rc = svm_error_set(err, SVM_INVALID_STATE, "untap: %s is %s, its VMM uses the "
 					   "TAP: stop it first", vm->name, svm_state_name(st));
 		else

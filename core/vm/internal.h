@@ -144,6 +144,12 @@ static inline char *vm_vsock_path_locked(svm_vm *vm, const json_t *cfg)
 {
 	return svm_config_vsock_host_path(cfg, vm->rundir);
 }
+/* The states in which a VM's VMM may be alive (it holds its TAPs, memory, a
+ * quota slot): the rule untap, remove and the quotas share. */
+static inline bool vm_state_has_vmm(svm_state st)
+{
+	return st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING;
+}
 /* The owner's uid, for the lower files (svm_vm_owner_uid is the public one). */
 static inline uid_t vm_owner(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
 void vm_touch(svm_vm *vm);

@@ -30,11 +30,6 @@ int quota_may_create_locked(svm *s, uid_t owner, svm_error *err)
 			     "(remove one)", (unsigned)owner, n, max);
 }
 
-static bool holds_resources(svm_state st)
-{
-	return st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING;
-}
-
 static long long mem_of(const json_t *cfg)
 {
 	json_t *m = json_object_get(json_object_get(cfg, "machineConfig"), "memSizeMib");
@@ -55,7 +50,8 @@ int quota_may_start(svm_vm *vm, const json_t *cfg, svm_error *err)
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nvms; i++) {
 		svm_vm *o = s->vms[i];
-		if (o == vm || vm_owner(o) != owner || !holds_resources((svm_state)atomic_load(&o->state)))
+		if (o == vm || vm_owner(o) != owner ||
+		    !vm_state_has_vmm((svm_state)atomic_load(&o->state)))
 			continue;
 		running++;
 		mem += atomic_load(&o->quota_mem);
