@@ -62,6 +62,10 @@ void net_rollback_vm(svm_net *n, const char *vm_id);
 /* The VM is destroyed: remove its TAPs and release its leases for reuse. */
 void net_release_vm(svm_net *n, const char *vm_id);
 
+/* A jailed VMM attaches to its TAPs as its own uid: TAP name given to uid
+ * (0: root's again, as made). Only a TAP that exists; err may be NULL. */
+int net_tap_give(const char *name, unsigned uid, svm_error *err);
+
 /* Text for the files: per VM (its interfaces and the boot argument it got),
  * and for /net: bridge, subnet, gateway, leases (one line per address in use). */
 char *net_vm_text(svm_net *n, const char *vm_id);

@@ -19,6 +19,7 @@
 #include <netlink/route/neighbour.h>
 
 #include "base.h"
+#include "net.h"
 #include "net_link.h"
 
 #define PERMISSION_HINT "creating network links needs CAP_NET_ADMIN (run smartvmfs as root)"
@@ -101,7 +102,9 @@ int net_tap_create(const char *name, svm_error *err)
 	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
 	int rc = ioctl(fd, TUNSETIFF, &ifr);
 	int e = errno;
-	if (rc == 0 && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+	/* a TAP with no owner lets any uid attach (/dev/net/tun is 0666): root's
+	 * alone until a jailed VMM's uid is given it */
+	if (rc == 0 && (ioctl(fd, TUNSETOWNER, 0UL) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0)) {
 		e = errno;
 		rc = -1;
 		ioctl(fd, TUNSETPERSIST, 0); /* closing then removes it */
@@ -146,7 +149,10 @@ int net_link_setup(struct nl_sock *sk, int ifindex, const char *alias, int maste
 			     master > 0 ? "alias, bridge port, up" : "alias, up", nl_geterror(rc));
 }
 
-int net_tap_reclaim(const char *name)
+/* Attached without TUN_EXCL (the device exists) and, with owner >= 0, given to
+ * that uid: a TAP with an owner lets that uid attach, besides CAP_NET_ADMIN; 0
+ * is root's, as good as none. */
+static int tap_attach(const char *name, long owner)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -157,8 +163,30 @@ int net_tap_reclaim(const char *name)
 	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI);
 	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
 	int rc = ioctl(fd, TUNSETIFF, &ifr);
+	if (rc == 0 && owner >= 0)
+		rc = ioctl(fd, TUNSETOWNER, (unsigned long)owner);
+	int e = errno;
 	close(fd); /* persistent: detaching leaves it, with the flags just set */
+	errno = e;
 	return rc < 0 ? -1 : 0;
+}
+
+int net_tap_give(const char *name, unsigned uid, svm_error *err)
+{
+	/* TUNSETIFF makes a TAP of a name no device has: only one that exists */
+	if (if_nametoindex(name) == 0)
+		return err ? svm_error_set(err, SVM_TAP_CREATE_FAILED, "TAP %s: no such interface", name)
+			   : -1;
+	if (tap_attach(name, uid) == 0)
+		return 0;
+	return err ? svm_error_set(err, errno == EPERM ? SVM_PERMISSION : SVM_TAP_CREATE_FAILED,
+				   "cannot give TAP %s to uid %u: %s", name, uid, strerror(errno))
+		   : -1;
+}
+
+int net_tap_reclaim(const char *name)
+{
+	return tap_attach(name, 0); /* and no jailed uid's any more */
 }
 
 /* One RTM_NEWLINK on ifindex: name, alias, master (> 0), and up or down. */

@@ -45,8 +45,9 @@ int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err);
 void net_links_delete(const char (*names)[NET_IFNAMSIZ], size_t count, int *rc);
 
 /* A pooled TAP taken up again: attached and detached once (IFF_TAP|IFF_NO_PI,
- * so the features a VMM set are reset to a fresh TAP's); -1 (EBUSY) if a
- * process still holds its queue, so it is never shared. */
+ * so the features a VMM set are reset to a fresh TAP's), root's again (a
+ * jailed uid it was given to may no longer attach); -1 (EBUSY) if a process
+ * still holds its queue, so it is never shared. */
 int net_tap_reclaim(const char *name);
 /* A TAP into the pool: down, renamed, the alias given (one RTM_NEWLINK). */
 int net_link_park(struct nl_sock *sk, int ifindex, const char *name, const char *alias);

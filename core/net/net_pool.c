@@ -31,7 +31,8 @@ bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 		n->pool_cap = cap;
 	}
 	int idx = net_link_index(sk, tap);
-	if (idx <= 0)
+	/* root's again while parked: the jailed uid it was given to may not attach */
+	if (idx <= 0 || net_tap_reclaim(tap) != 0)
 		return false;
 	net_pooled p = {.ifindex = idx};
 	char alias[64];

@@ -157,8 +157,6 @@ int jail_check_config(const svm *s, const json_t *cfg, svm_error *err)
 		return jail_refuse(s, "a vsock device", err);
 	if (json_array_size(json_object_get(cfg, "pmem")))
 		return jail_refuse(s, "a pmem device", err);
-	if (json_array_size(json_object_get(cfg, "networkInterfaces")))
-		return jail_refuse(s, "a network interface", err);
 	/* the user's own file, which the jailed uid may not write: phase one
 	 * bind-mounts read-only drives only */
 	size_t i;

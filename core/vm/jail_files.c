@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "jail_int.h"
+#include "net.h"
 #include "stage.h"
 #include "stagerule.h"
 #include "svmspawn.h"
@@ -101,8 +102,16 @@ void jail_release(svm_vm *vm)
 	vm->jailed = false;
 	unsigned uid = vm->jail_uid;
 	char *base = vm->jail_base, *root = vm->jail_root;
+	char(*taps)[16] = vm->jail_taps;
+	size_t ntaps = vm->njail_taps;
 	vm->jail_base = vm->jail_root = NULL;
+	vm->jail_taps = NULL;
+	vm->njail_taps = 0;
 	pthread_mutex_unlock(&vm->mu);
+	/* a TAP still there (not pooled or deleted since) is root's again */
+	for (size_t i = 0; i < ntaps; i++)
+		net_tap_give(taps[i], 0, NULL);
+	free(taps);
 	if (!was)
 		return;
 	jail_collect(vm->rundir);
@@ -215,6 +224,35 @@ static int place_drives(svm_vm *vm, json_t *cfg, svm_error *err)
 	return 0;
 }
 
+/* Each TAP of the config given to the jailed uid, which the VMM attaches to as
+ * that uid: ours and a hostDevName given as is alike, root's again when the
+ * jail goes. */
+static int give_taps(svm_vm *vm, const json_t *cfg, svm_error *err)
+{
+	size_t i, n = json_array_size(json_object_get(cfg, "networkInterfaces"));
+	json_t *nic;
+	if (!n)
+		return 0;
+	char(*taps)[16] = calloc(n, sizeof *taps);
+	if (!taps)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	pthread_mutex_lock(&vm->mu);
+	vm->jail_taps = taps;
+	vm->njail_taps = 0;
+	pthread_mutex_unlock(&vm->mu);
+	json_array_foreach(json_object_get(cfg, "networkInterfaces"), i, nic) {
+		const char *tap = json_string_value(json_object_get(nic, "hostDevName"));
+		if (!tap || strlen(tap) >= sizeof *taps)
+			continue;
+		if (net_tap_give(tap, vm->jail_uid, err) < 0)
+			return -1;
+		pthread_mutex_lock(&vm->mu);
+		snprintf(taps[vm->njail_taps++], sizeof *taps, "%s", tap);
+		pthread_mutex_unlock(&vm->mu);
+	}
+	return 0;
+}
+
 /* The jail's paths and its uid (vm->mu not needed: no VMM yet, the start owns
  * the VM). */
 static int make_jail(svm_vm *vm, const char *binary, svm_error *err)
@@ -263,7 +301,7 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err)
 	if (make_jail(vm, binary, err) < 0 ||
 	    (kernel && place_boot_file(vm, kernel, "kernel", err) < 0) ||
 	    (initrd && *initrd && place_boot_file(vm, initrd, "initrd", err) < 0) ||
-	    place_drives(vm, cfg, err) < 0) {
+	    place_drives(vm, cfg, err) < 0 || give_taps(vm, cfg, err) < 0) {
 		jail_release(vm);
 		return -1;
 	}

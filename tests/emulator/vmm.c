@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -395,6 +398,51 @@ static void patch_drive(struct api_result *r, json_t *cfg)
 	ok(r);
 }
 
+/* The TAP attached as Firecracker attaches it (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR),
+ * its queue held while the VMM lives: -1 with errno as the kernel answers. */
+static int open_tap(const char *name)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Each interface's TAP queue, replaced when the interface is put again. */
+static struct { char id[64]; int fd; } g_taps[64];
+
+static void keep_tap(const char *id, int fd)
+{
+	size_t free_at = sizeof g_taps / sizeof *g_taps;
+	for (size_t i = 0; i < sizeof g_taps / sizeof *g_taps; i++) {
+		if (g_taps[i].id[0] && strcmp(g_taps[i].id, id) == 0) {
+			if (g_taps[i].fd >= 0)
+				close(g_taps[i].fd);
+			g_taps[i].fd = fd;
+			return;
+		}
+		if (!g_taps[i].id[0] && free_at == sizeof g_taps / sizeof *g_taps)
+			free_at = i;
+	}
+	if (fd < 0 || free_at == sizeof g_taps / sizeof *g_taps) {
+		if (fd >= 0)
+			close(fd); /* more than a VM has: checked as opened, not held */
+		return;
+	}
+	snprintf(g_taps[free_at].id, sizeof g_taps[free_at].id, "%s", id);
+	g_taps[free_at].fd = fd;
+}
+
 static void put_net(struct api_result *r, json_t *cfg)
 {
 	if (g_vmm.state != VM_NOT_STARTED)
@@ -405,9 +453,9 @@ static void put_net(struct api_result *r, json_t *cfg)
 	json_t *e;
 	json_array_foreach(g_vmm.nets, i, e) if (i != at && mac && gets(e, "guest_mac") && strcasecmp(mac, gets(e, "guest_mac")) == 0)
 		return api_fail(r, 400, "Network config error: The MAC address is already in use: %s", mac);
-	/* The TAP itself is not opened (no privileges needed), but the checks
-	 * Firecracker's TUNSETIFF makes are: the name fits IFNAMSIZ, and a TAP
-	 * already attached to another interface answers EBUSY. */
+	/* Firecracker's checks, then its TUNSETIFF (below): the name fits
+	 * IFNAMSIZ, a TAP already attached to another interface answers EBUSY, and
+	 * the kernel decides who may attach (a jailed VMM: the TAP's owner). */
 	const char *tap = gets(cfg, "host_dev_name");
 	if (access("/dev/net/tun", R_OK | W_OK) != 0) /* a host without TUN: Firecracker's open fails */
 		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Couldn't open /dev/net/tun: %s (os error %d)", strerror(errno), errno);
@@ -415,6 +463,13 @@ static void put_net(struct api_result *r, json_t *cfg)
 		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Invalid interface name");
 	json_array_foreach(g_vmm.nets, i, e) if (i != at && strcmp(tap, gets(e, "host_dev_name")) == 0)
 		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Error while creating ifreq structure: Resource busy (os error 16). Invalid TUN/TAP Backend provided by %s. Check our documentation on setting up the network devices.", tap);
+	keep_tap(id, -1); /* this interface's earlier TAP let go first */
+	int tfd = open_tap(tap);
+	if (tfd < 0) {
+		int e = errno;
+		return api_fail(r, 400, "Network config error: Could not create the network device: Open tap device failed: Error while creating ifreq structure: %s (os error %d). Invalid TUN/TAP Backend provided by %s. Check our documentation on setting up the network devices.", strerror(e), e, tap);
+	}
+	keep_tap(id, tfd);
 	json_t *n = json_pack("{s:s,s:O,s:O,s:o,s:o}", "iface_id", id, "host_dev_name",
 			      json_object_get(cfg, "host_dev_name"), "guest_mac",
 			      json_object_get(cfg, "guest_mac") ?: json_null(), "rx_rate_limiter",

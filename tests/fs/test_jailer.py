@@ -227,7 +227,6 @@ def test_drives_staged_linked_in_place_bound_read_only(jmnt, tmp_path):
 
 @pytest.mark.parametrize("more, what", [
     ({"vsock": {"guestCid": 3}}, "a vsock device"),
-    ({"networkInterfaces": [{"ifaceId": "eth0"}]}, "a network interface"),
 ])
 def test_what_phase_one_does_not_jail_is_refused_at_start(jmnt, more, what):
     jmnt.make_vm("a", **more)
@@ -318,3 +317,43 @@ def test_a_kernel_the_uid_may_not_read_is_copied_for_it(jmnt, tmp_path):
     st = os.stat(os.path.join(jail_root(jmnt, "a"), "kernel"))
     assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink) == (FIRST, 0o400, 1)
     assert stat.S_IMODE(k.stat().st_mode) == 0o600 and k.stat().st_uid == 0
+
+
+# ------------------------------------------------------------------ networking jailed
+
+
+def test_a_jailed_vmm_attaches_to_its_tap_as_its_uid(request, tmp_path, kernel_file):
+    need_jailing()
+    import hostfacts
+    if hostfacts.networking() is not None:
+        pytest.skip(str(hostfacts.networking()))
+    from test_net import NetNS, leases
+    ns = NetNS()
+    request.addfinalizer(ns.close)
+    m = start_daemon(str(tmp_path), JAILED_FC, kernel_file, checks=False,
+                     extra_opts=(f"jailer={DOUBLE}",), wrap=ns.wrap())
+    request.addfinalizer(lambda: (stop_daemon(m), check_output(m, _allowed(request)),
+                                  no_mounts_under(m.runtime)))
+
+    def owner(tap):
+        data = ns.links()[tap]["linkinfo"]["info_data"]
+        return data.get("user")
+
+    pid = start(m, "a", networkInterfaces=[{"ifaceId": "eth0"}])
+    uid, _ = ids_of(pid)
+    tap = leases(m)["a"]["tap"]
+    # the VMM, as its uid, holds the TAP's queue: the kernel let it attach
+    assert owner(tap) in (uid, str(uid))
+    m.ctl("a", "stop")
+    # the TAP stays the VM's, but no jailed uid's any more
+    assert owner(tap) in (0, "0", "root")
+    # another VM's uid next: the TAP, taken again, is given to it
+    m.ctl("a", "start")
+    assert m.state("a") == "running"
+    uid2, _ = ids_of(int(m.read("vms", "a", "pid")))
+    assert uid2 != uid and owner(tap) in (uid2, str(uid2))
+    m.ctl("a", "stop")
+    os.rmdir(m.p("vms", "a"))
+    pooled = [l for l in ns.links().values() if l.get("ifalias", "").endswith(" pool")]
+    assert pooled and all(l["linkinfo"]["info_data"].get("user") in (0, "0", "root")
+                          for l in pooled)

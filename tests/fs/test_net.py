@@ -436,3 +436,21 @@ def test_bridge_setup_failed(netmnt):
     assert ns.links()["svbr0"].get("linkinfo", {}).get("info_kind") == "tun"
     assert ns.nat_rules() == [] and m.read("net", "leases") == ""
     ns.run("ip", "tuntap", "del", "svbr0", "mode", "tap")
+
+
+def test_no_other_uid_may_attach_to_a_vms_tap(netmnt):
+    """/dev/net/tun is open to all on most hosts, and a TAP with no owner lets any uid attach:
+    the mount's TAPs are root's, so a local user cannot put itself on the bridge."""
+    start_net_vm(netmnt, "a")
+    tap = leases(netmnt)["a"]["tap"]
+    netmnt.ctl("a", "stop")  # its TAP is free now, and still on the bridge
+    # /dev/net/tun is opened first (it is 0666 on most hosts), then the uid drops
+    code = ("import fcntl,os,struct\n"
+            "fd=os.open('/dev/net/tun',os.O_RDWR)\n"
+            "os.setgroups([]); os.setresgid(65534,65534,65534); os.setresuid(65534,65534,65534)\n"
+            f"fcntl.ioctl(fd,0x400454ca,struct.pack('16sH','{tap}'.encode(),0x1002))\n")
+    r = subprocess.run([*netmnt.ns.wrap(), "/usr/bin/python3", "-c", code],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+    data = netmnt.ns.links()[tap]["linkinfo"]["info_data"]
+    assert data.get("user") in (0, "0", "root")
