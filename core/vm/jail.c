@@ -153,8 +153,6 @@ int jail_check_config(const svm *s, const json_t *cfg, svm_error *err)
 {
 	if (!s->jail)
 		return 0;
-	if (json_object_get(cfg, "vsock"))
-		return jail_refuse(s, "a vsock device", err);
 	if (json_array_size(json_object_get(cfg, "pmem")))
 		return jail_refuse(s, "a pmem device", err);
 	/* the user's own file, which the jailed uid may not write: phase one

@@ -53,6 +53,12 @@ const char *jail_api_sock(void);
  * the jail, a hard link at vm->sock (a directory of the daemon's, so the jailed
  * uid cannot swap it for a link to another socket). 1 when there, 0 not yet. */
 int jail_take_socket(svm_vm *vm);
+/* Where the jailed VMM binds its vsock socket, as it sees it. */
+const char *jail_vsock_sock(void);
+/* Its vsock socket once bound in the jail: hard linked to RUNDIR/vsock.sock (a
+ * directory of the daemon's) and, when host (the config's udsPath) is another
+ * path, named there by a symbolic link to it; both go with the jail. */
+int jail_take_vsock(svm_vm *vm, const char *host, svm_error *err);
 /* The VMM has ended (or never ran): every mount in the jail undone, the jail
  * removed, the uid free. Idempotent. */
 void jail_release(svm_vm *vm);

@@ -29,6 +29,7 @@
 
 #define JAIL_DIR "jail"
 #define JAIL_SOCK "/run/api.sock" /* the VMM's API socket, as it sees it */
+#define JAIL_VSOCK "/vsock.sock"  /* its vsock socket, as it sees it */
 #define JAILER_ID_MAX 64          /* the jailer's rule for --id */
 
 /* ------------------------------------------------------------ removal */
@@ -104,6 +105,8 @@ void jail_release(svm_vm *vm)
 	char *base = vm->jail_base, *root = vm->jail_root;
 	char(*taps)[16] = vm->jail_taps;
 	size_t ntaps = vm->njail_taps;
+	char *vlink = vm->jail_vsock_link;
+	vm->jail_vsock_link = NULL;
 	vm->jail_base = vm->jail_root = NULL;
 	vm->jail_taps = NULL;
 	vm->njail_taps = 0;
@@ -112,8 +115,17 @@ void jail_release(svm_vm *vm)
 	for (size_t i = 0; i < ntaps; i++)
 		net_tap_give(taps[i], 0, NULL);
 	free(taps);
+	/* the vsock socket's names outside the jail: ours, and the config's link
+	 * to it (when it still is one) */
+	char mine[PATH_MAX], to[PATH_MAX];
+	snprintf(mine, sizeof mine, "%s" JAIL_VSOCK, vm->rundir);
+	ssize_t n = vlink ? readlink(vlink, to, sizeof to - 1) : -1;
+	if (n > 0 && (to[n] = '\0', strcmp(to, mine) == 0))
+		unlink(vlink);
+	free(vlink);
 	if (!was)
 		return;
+	unlink(mine);
 	jail_collect(vm->rundir);
 	if (base && jail_present(vm->rundir))
 		sink_log(&vm->s->sink, "vm %s: cannot remove its jail %s", vm->name, base);
@@ -351,4 +363,48 @@ int jail_take_socket(svm_vm *vm)
 const char *jail_api_sock(void)
 {
 	return JAIL_SOCK;
+}
+
+const char *jail_vsock_sock(void)
+{
+	return JAIL_VSOCK;
+}
+
+int jail_take_vsock(svm_vm *vm, const char *host, svm_error *err)
+{
+	char p[PATH_MAX], name[64], mine[PATH_MAX];
+	snprintf(p, sizeof p, "%s" JAIL_VSOCK, vm->jail_root);
+	snprintf(mine, sizeof mine, "%s" JAIL_VSOCK, vm->rundir);
+	int fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != vm->jail_uid) {
+		if (fd >= 0)
+			close(fd);
+		return svm_error_set(err, SVM_START_FAILED, "jail: the VMM bound no vsock socket at %s",
+				     p);
+	}
+	/* the socket the VMM bound, linked where the uid cannot swap it (as the
+	 * API socket), then named where the config asks: a symbolic link when
+	 * that is another place (another filesystem, as often) */
+	snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+	unlink(mine);
+	int rc = linkat(AT_FDCWD, name, AT_FDCWD, mine, AT_SYMLINK_FOLLOW);
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return svm_error_set(err, SVM_START_FAILED, "jail: cannot link the vsock socket to %s: %s",
+				     mine, strerror(e));
+	if (strcmp(host, mine) == 0)
+		return 0;
+	struct stat hs;
+	if (lstat(host, &hs) == 0 && (S_ISSOCK(hs.st_mode) || S_ISLNK(hs.st_mode)))
+		unlink(host); /* a stale one of an earlier run */
+	if (symlink(mine, host) < 0)
+		return svm_error_set(err, svm_start_code(errno), "vsock.udsPath %s: %s", host,
+				     strerror(errno));
+	pthread_mutex_lock(&vm->mu);
+	free(vm->jail_vsock_link);
+	vm->jail_vsock_link = strdup(host);
+	pthread_mutex_unlock(&vm->mu);
+	return 0;
 }

@@ -92,8 +92,16 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 		}
 		if (in_way)
 			unlink(uds);
-		json_object_set_new(vsock, "uds_path", json_string(uds ? uds : ""));
+		json_object_set_new(vsock, "uds_path",
+				    json_string(vm->jailed ? jail_vsock_sock() : uds ? uds : ""));
+		/* jailed: the VMM binds it in its jail, and the daemon names it here */
+		int rc = put(vm, "/vsock", vsock, err);
+		if (rc == 0 && vm->jailed)
+			rc = jail_take_vsock(vm, uds, err);
 		free(uds);
+		if (rc < 0)
+			return -1;
+		vsock = NULL;
 	}
 	if (put(vm, "/vsock", vsock, err) < 0 || put(vm, "/balloon", svm_payload_balloon(cfg), err) < 0 ||
 	    put(vm, "/entropy", svm_payload_entropy(cfg), err) < 0 ||
@@ -226,6 +234,12 @@ static int launch_build(launch_job *j, svm_error *err)
 	pthread_mutex_lock(&vm->mu);
 	char *uds = vm_vsock_path_locked(vm, j->cfg);
 	pthread_mutex_unlock(&vm->mu);
+	if (uds && vm->jailed) {
+		/* the socket itself, not the link the config's path may be */
+		free(uds);
+		if (asprintf(&uds, "%s%s", vm->rundir, jail_vsock_sock()) < 0)
+			uds = NULL;
+	}
 	if (userfiles_give_vsock(vm, uds) < 0)
 		sink_log(&vm->s->sink, "vm %s: cannot give %s to uid %u: %s", vm->name, uds,
 			 (unsigned)svm_vm_owner_uid(vm), strerror(errno));

@@ -225,15 +225,30 @@ def test_drives_staged_linked_in_place_bound_read_only(jmnt, tmp_path):
 # ------------------------------------------------------------------ refused, clearly
 
 
-@pytest.mark.parametrize("more, what", [
-    ({"vsock": {"guestCid": 3}}, "a vsock device"),
-])
-def test_what_phase_one_does_not_jail_is_refused_at_start(jmnt, more, what):
-    jmnt.make_vm("a", **more)
-    errno_, text = refused(jmnt, "a", "start")
-    assert errno_ == errno.EINVAL
-    assert f"{what} is not available with -o jailer yet" in text
-    assert jmnt.state("a") == "created"
+def test_a_jailed_vsock_is_reached_where_the_config_says(jmnt, tmp_path):
+    import socket
+    start(jmnt, "a", vsock={"guestCid": 3})
+    root = jail_root(jmnt, "a")
+    uid = ids_of(int(jmnt.read("vms", "a", "pid")))[0]
+    inside = os.stat(os.path.join(root, "vsock.sock"))
+    assert stat.S_ISSOCK(inside.st_mode) and inside.st_uid == uid
+    # the daemon's name for it: the same socket, in a directory the uid cannot write
+    path = jmnt.read("vms", "a", "vsock").strip()
+    assert path == os.path.join(jmnt.read("vms", "a", "runtime").strip(), "vsock.sock")
+    assert os.lstat(path).st_ino == inside.st_ino
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(path)
+    jmnt.ctl("a", "stop")
+    assert not os.path.exists(path)
+    # the config's own path, elsewhere: a link to that socket, gone at the end
+    mine = tmp_path / "v.sock"
+    start(jmnt, "b", vsock={"guestCid": 4, "udsPath": str(mine)})
+    assert os.path.islink(mine) and stat.S_ISSOCK(os.stat(mine).st_mode)
+    assert jmnt.read("vms", "b", "vsock").strip() == str(mine)
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(str(mine))
+    jmnt.ctl("b", "kill")
+    assert not os.path.lexists(mine)
 
 
 def test_a_writable_drive_used_in_place_is_refused(jmnt, tmp_path):
