@@ -153,6 +153,13 @@ static inline bool vm_state_has_vmm(svm_state st)
 {
 	return st == SVM_STARTING || st == SVM_RUNNING || st == SVM_PAUSED || st == SVM_STOPPING;
 }
+/* The runtime dir as the VMM sees it, which the paths of its device state are
+ * in: "/" for a jailed one (its jail's root), a clone's original's, or its own. */
+#define VMM_RUNDIR_JAILED "/"
+static inline const char *vm_vmm_rundir(const svm_vm *vm)
+{
+	return vm->jailed ? VMM_RUNDIR_JAILED : vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir;
+}
 /* The owner's uid, for the lower files (svm_vm_owner_uid is the public one). */
 static inline uid_t vm_owner(const svm_vm *vm) { return (uid_t)atomic_load(&vm->uid); }
 void vm_touch(svm_vm *vm);

@@ -53,6 +53,25 @@ const char *jail_api_sock(void);
  * the jail, a hard link at vm->sock (a directory of the daemon's, so the jailed
  * uid cannot swap it for a link to another socket). 1 when there, 0 not yet. */
 int jail_take_socket(svm_vm *vm);
+/* A host file (src: a path or /proc/self/fd/N) in the jail as /name, readable
+ * by the uid alone: linked when it is the daemon's and all may read it, else
+ * copied (a reflink where the filesystem offers one); the path for the VMM in
+ * out. For a restore's snapshot files, which the user owns. */
+int jail_place_file(svm_vm *vm, const char *src, const char *name, char *out, size_t len,
+		    svm_error *err);
+/* A file the running VMM writes (a snapshot's, just made: fd) lent to it:
+ * bind-mounted as /name in the jail's mount namespace (the jailer's own, which
+ * the daemon joins for that) and the uid's until jail_unlend gives it back to
+ * its owner and takes the mount away. out: the path for the VMM. */
+typedef struct jail_loan {
+	int fd;
+	uid_t uid;
+	gid_t gid;
+	char at[4096];
+} jail_loan;
+int jail_lend(svm_vm *vm, int fd, const char *name, jail_loan *loan, char *out, size_t len,
+	      svm_error *err);
+void jail_unlend(jail_loan *loan);
 /* Where the jailed VMM binds its vsock socket, as it sees it. */
 const char *jail_vsock_sock(void);
 /* Its vsock socket once bound in the jail: hard linked to RUNDIR/vsock.sock (a

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -363,6 +365,103 @@ int jail_take_socket(svm_vm *vm)
 const char *jail_api_sock(void)
 {
 	return JAIL_SOCK;
+}
+
+int jail_place_file(svm_vm *vm, const char *src, const char *name, char *out, size_t len,
+		    svm_error *err)
+{
+	if (place_boot_file(vm, src, name, err) < 0)
+		return -1;
+	snprintf(out, len, "/%s", name);
+	return 0;
+}
+
+/* A mount put into the running VMM's namespace: a thread of its own (its
+ * filesystem context unshared, so the daemon's other threads stay where they
+ * are) joins that namespace (by the VMM's pidfd, or its /proc/PID/ns/mnt) and
+ * moves the detached bind mount tree onto at (the jail's path). */
+struct inject {
+	int tree, pidfd;
+	const char *at;
+	int err;
+};
+
+static void *inject_mount(void *p)
+{
+	struct inject *in = p;
+	if (unshare(CLONE_FS) < 0 || setns(in->pidfd, CLONE_NEWNS) < 0 ||
+	    syscall(SYS_move_mount, in->tree, "", AT_FDCWD, in->at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		in->err = errno;
+	return NULL;
+}
+
+static int mount_into_vmm(svm_vm *vm, int fd, const char *at)
+{
+	/* our child, not reaped while the verb runs (its pid is not reused); an
+	 * adopted VMM by its pidfd */
+	char ns[64];
+	snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", (int)atomic_load(&vm->pid));
+	struct inject in = {.pidfd = vm->pidfd >= 0 ? dup(vm->pidfd) : open(ns, O_RDONLY | O_CLOEXEC),
+			    .at = at};
+	if (in.pidfd < 0)
+		return -1;
+	in.tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (in.tree < 0) {
+		close(in.pidfd);
+		return -1;
+	}
+	pthread_t t;
+	int rc = pthread_create(&t, NULL, inject_mount, &in);
+	if (rc == 0)
+		pthread_join(t, NULL);
+	else
+		in.err = rc;
+	close(in.tree);
+	close(in.pidfd);
+	errno = in.err;
+	return in.err ? -1 : 0;
+}
+
+int jail_lend(svm_vm *vm, int fd, const char *name, jail_loan *loan, char *out, size_t len,
+	      svm_error *err)
+{
+	struct stat st;
+	char inside[NAME_MAX + 2];
+	loan->fd = -1;
+	snprintf(loan->at, sizeof loan->at, "%s/%s", vm->jail_root, name);
+	snprintf(inside, sizeof inside, "/%s", name);
+	if (fstat(fd, &st) < 0)
+		return svm_error_set(err, svm_start_code(errno), "jail: %s: %s", name, strerror(errno));
+	int at = open(loan->at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (at < 0)
+		return svm_error_set(err, svm_start_code(errno), "jail: %s: %s", loan->at,
+				     strerror(errno));
+	close(at);
+	loan->uid = st.st_uid;
+	loan->gid = st.st_gid;
+	/* the uid's while lent, the owner's again after (a file made just now,
+	 * under a name that is not yet the snapshot's) */
+	if (fchown(fd, vm->jail_uid, vm->jail_uid) < 0 || mount_into_vmm(vm, fd, inside) < 0) {
+		int e = errno;
+		if (fchown(fd, loan->uid, loan->gid) < 0) { /* it was the owner's: it stays so */ }
+		unlink(loan->at);
+		return svm_error_set(err, svm_start_code(e), "jail: cannot lend %s to the VMM: %s", name,
+				     strerror(e));
+	}
+	loan->fd = fd;
+	snprintf(out, len, "/%s", name);
+	return 0;
+}
+
+void jail_unlend(jail_loan *loan)
+{
+	if (loan->fd < 0)
+		return;
+	/* the mount point's removal from the host detaches the mount in the
+	 * VMM's namespace (a mount point of another namespace) */
+	unlink(loan->at);
+	if (fchown(loan->fd, loan->uid, loan->gid) < 0) { /* the owner's it was made */ }
+	loan->fd = -1;
 }
 
 const char *jail_vsock_sock(void)

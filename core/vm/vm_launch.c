@@ -353,14 +353,21 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 {
 	(void)cancel;
 	const restore_arg *ra = arg;
-	char uds[PATH_MAX];
+	char uds[PATH_MAX], state[64], mem[64];
 	/* the device state binds its vsock socket at the original path, which is
 	 * this runtime dir (for a clone, through its mount): a stale one would be
-	 * in the way */
+	 * in the way. Jailed, it is the jail's /vsock.sock, in a fresh jail */
 	snprintf(uds, sizeof uds, "%s/vsock.sock", vm->rundir);
 	unlink(uds);
-	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", ra->vmstate, "mem_backend",
-				 "backend_type", "File", "backend_path", ra->mem, "resume_vm", ra->resume);
+	snprintf(state, sizeof state, "%s", ra->vmstate);
+	snprintf(mem, sizeof mem, "%s", ra->mem);
+	/* jailed: the snapshot's files in the jail, for the uid to read */
+	if (vm->jailed && (jail_place_file(vm, ra->vmstate, "snapshot-state", state, sizeof state,
+					   err) < 0 ||
+			   jail_place_file(vm, ra->mem, "snapshot-mem", mem, sizeof mem, err) < 0))
+		return -1;
+	json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", state, "mem_backend",
+				 "backend_type", "File", "backend_path", mem, "resume_vm", ra->resume);
 	/* the device state names the original VM's TAPs: a clone has its own
 	 * (net_prepare_vm wrote them into cfg). Firecracker v1.12 and later. */
 	size_t i;
@@ -368,7 +375,7 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 	json_array_foreach(json_object_get(cfg, "networkInterfaces"), i, iface) {
 		const char *id = json_string_value(json_object_get(iface, "ifaceId"));
 		const char *tap = json_string_value(json_object_get(iface, "hostDevName"));
-		if (ra->clone && id && tap)
+		if ((ra->clone || vm->jailed) && id && tap)
 			json_array_append_new(ov, json_pack("{s:s, s:s}", "iface_id", id,
 							    "host_dev_name", tap));
 	}
@@ -376,6 +383,11 @@ static int boot_from_snapshot(svm_vm *vm, const json_t *cfg, const json_t *md, c
 		json_object_set(body, "network_overrides", ov);
 	json_decref(ov);
 	if (put(vm, "/snapshot/load", body, err) < 0)
+		return -1;
+	char *vsock_at = vm->jailed ? svm_config_vsock_host_path(cfg, vm->rundir) : NULL;
+	int rc = vsock_at ? jail_take_vsock(vm, vsock_at, err) : 0;
+	free(vsock_at);
+	if (rc < 0)
 		return -1;
 	/* the MMDS data store is not part of a snapshot: put it back */
 	if (md && put(vm, "/mmds", json_deep_copy(md), err) < 0)
@@ -413,7 +425,7 @@ static json_t *restore_config(snapdir *d, userfiles *uf, const char *text, svm_e
 
 int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
-	if (jail_refuse(vm->s, "restore", err) < 0 || check_snapshot_arg(req->argv[0], err) < 0)
+	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	restore_arg ra = {.resume = false};
 	bool pair = req->argc > 1 && strchr(req->argv[1], '/');
@@ -460,7 +472,17 @@ int do_restore(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, sv
 	/* where the snapshot's VMM had its runtime dir: the device state names
 	 * drive and vsock paths in it. Another VM's: restore as a clone, in a mount
 	 * namespace that shows this VM's runtime dir at that path. */
-	ra.clone = strcmp(c.rundir, vm->rundir) != 0;
+	bool of_jailed = strcmp(c.rundir, VMM_RUNDIR_JAILED) == 0;
+	if (of_jailed != (vm->s->jail != NULL)) {
+		svm_error_set(err, SVM_INVALID_CONFIG,
+			      of_jailed ? "restore: the snapshot is of a jailed VMM (its paths are its "
+					  "jail's): it is restored under -o jailer only"
+					: "restore: the snapshot is of an unjailed VMM (its paths are the "
+					  "host's): it cannot be restored under -o jailer");
+		goto bad;
+	}
+	/* jailed, every jail has the same paths: nothing to map */
+	ra.clone = !of_jailed && strcmp(c.rundir, vm->rundir) != 0;
 	snapdir_close(&d);
 	snapdir_close(&m);
 	free(c.config);

@@ -56,7 +56,7 @@ static int keep_staged(svm_vm *vm, snapdir *d, svm_error *err)
 int do_snapshot(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_error *err)
 {
 	(void)cancel;
-	if (jail_refuse(vm->s, "snapshot", err) < 0 || check_snapshot_arg(req->argv[0], err) < 0)
+	if (check_snapshot_arg(req->argv[0], err) < 0)
 		return -1;
 	/* the two-file form: STATE MEM (a second path), as the seed's createSnapshot */
 	bool pair = req->argc > 1 && strchr(req->argv[1], '/');
@@ -92,13 +92,24 @@ int do_snapshot(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, s
 	if (rc == 0 && ((vfd = snapdir_fresh(&d, d.state, err)) < 0 ||
 			(mfd = pair ? snapdir_fresh(&m, m.state, err) : snapdir_fresh(&d, "mem", err)) < 0))
 		rc = -1;
-	if (rc == 0) {
+	/* jailed, the files are lent to the VMM in its jail while it writes them */
+	jail_loan vl = {.fd = -1}, ml = {.fd = -1};
+	if (rc == 0 && vm->jailed)
+		rc = jail_lend(vm, vfd, "snapshot-state", &vl, vname, sizeof vname, err) < 0 ||
+				     jail_lend(vm, mfd, "snapshot-mem", &ml, mname, sizeof mname, err) < 0
+			     ? -1
+			     : 0;
+	else if (rc == 0) {
 		hostpath_fd_name(vfd, vname, sizeof vname);
 		hostpath_fd_name(mfd, mname, sizeof mname);
+	}
+	if (rc == 0) {
 		json_t *body = json_pack("{s:s, s:s, s:s}", "snapshot_type", type, "snapshot_path", vname,
 					 "mem_file_path", mname);
 		rc = put(vm, "/snapshot/create", body, err);
 	}
+	jail_unlend(&vl);
+	jail_unlend(&ml);
 	/* the directory form keeps copies of staged drives and config.json; the two
 	 * files keep the config in STATE.seal, and no drives */
 	if (rc == 0 && !pair)
@@ -109,7 +120,7 @@ int do_snapshot(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, s
 	/* the runtime dir as the VMM sees it (a clone's is its original's): what
 	 * the device state's paths are in, for a restore into another VM */
 	if (rc == 0)
-		rc = snapdir_seal(&d, vm, vfd, cfg, vm->vmm_rundir[0] ? vm->vmm_rundir : vm->rundir, err);
+		rc = snapdir_seal(&d, vm, vfd, cfg, vm_vmm_rundir(vm), err);
 	/* all made: now in place of the snapshot before (if any), which a failure
 	 * up to here left whole */
 	if (rc == 0 && pair)

@@ -261,19 +261,65 @@ def test_a_writable_drive_used_in_place_is_refused(jmnt, tmp_path):
     assert errno_ == errno.EINVAL and "used in place is not available with -o jailer" in text
 
 
-def test_snapshot_restore_and_a_new_drive_file_are_refused(jmnt, tmp_path):
+def test_a_new_drive_file_is_refused(jmnt, tmp_path):
     start(jmnt, "a")
-    jmnt.ctl("a", "pause")
-    errno_, text = refused(jmnt, "a", "snapshot s1")
-    assert errno_ == errno.EINVAL and "snapshot is not available with -o jailer yet" in text
-    jmnt.ctl("a", "resume")
     img = tmp_path / "new.img"
     img.write_bytes(b"\0" * 4096)
     errno_, text = refused(jmnt, "a", f"drive rootfs {img}")
     assert errno_ == errno.EINVAL and "not available with -o jailer yet" in text
-    jmnt.ctl("a", "stop")
-    errno_, text = refused(jmnt, "a", f"restore {tmp_path}")
-    assert errno_ == errno.EINVAL and "restore is not available with -o jailer yet" in text
+
+
+def test_snapshot_restore_and_clones_jailed(jmnt, tmp_path):
+    snap = tmp_path / "snap"
+    pid = start(jmnt, "a", vsock={"guestCid": 3})
+    jmnt.ctl("a", "pause")
+    jmnt.ctl("a", f"snapshot {snap}")
+    # written by the jailed VMM, the owner's again after, nothing left lent
+    for f in ("vmstate", "mem"):
+        st = os.stat(snap / f)
+        assert st.st_uid == 0 and st.st_size > 0
+    root = jail_root(jmnt, "a")
+    assert not [f for f in os.listdir(root) if f.startswith("snapshot-")]
+    no_mounts_under(root)
+    assert ids_of(pid)[0] >= FIRST
+    jmnt.ctl("a", "kill")
+    # restored into the same VM, and cloned into two others: each in a jail of its own
+    jmnt.ctl("a", f"restore {snap}")
+    assert jmnt.state("a") == "paused"
+    pids = {int(jmnt.read("vms", "a", "pid"))}
+    for name in ("b", "c"):
+        jmnt.make_vm(name, vsock={"guestCid": 3})
+        jmnt.ctl(name, f"restore {snap} resume")
+        assert jmnt.state(name) == "running"
+        pids.add(int(jmnt.read("vms", name, "pid")))
+    assert len({ids_of(p)[0] for p in pids}) == 3
+    for name in ("a", "b", "c"):
+        # the vsock socket of each, where its VM shows it
+        assert stat.S_ISSOCK(os.stat(jmnt.read("vms", name, "vsock").strip()).st_mode)
+        jmnt.ctl(name, "kill")
+        assert not os.path.exists(os.path.join(jmnt.read("vms", name, "runtime").strip(), "jail"))
+
+
+def test_an_unjailed_snapshot_is_not_restored_jailed(request, jmnt, tmp_path, kernel_file):
+    snap = tmp_path / "plain"
+    (tmp_path / "unjailed").mkdir()
+    plain = start_daemon(str(tmp_path / "unjailed"), JAILED_FC, kernel_file, checks=False)
+    request.addfinalizer(lambda: (stop_daemon(plain), check_output(plain, _allowed(request))))
+    start(plain, "a")
+    plain.ctl("a", "pause")
+    plain.ctl("a", f"snapshot {snap}")
+    plain.ctl("a", "kill")
+    # one key for both mounts' seals (it is read at its first use): the snapshot
+    # is trusted, and what refuses it is the jail
+    with open(os.path.join(plain.datadir, "seal.key"), "rb") as f:
+        key = f.read()
+    fd = os.open(os.path.join(jmnt.datadir, "seal.key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, key)
+    os.close(fd)
+    jmnt.make_vm("a")
+    errno_, text = refused(jmnt, "a", f"restore {snap}")
+    assert errno_ == errno.EINVAL and "unjailed VMM" in text
+    assert jmnt.state("a") == "created"
 
 
 # ------------------------------------------------------------------ the mode

@@ -302,10 +302,12 @@ static void close_fds(void)
 	closedir(d);
 }
 
-/* pivot_root into the jail: a mount namespace of its own, the old root gone. */
+/* pivot_root into the jail: a mount namespace of its own, the old root gone.
+ * A slave of the host's, as the jailer's (mounts made later under a shared
+ * mount of the host reach the jail; none go back). */
 static void enter_jail(const char *root)
 {
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_PRIVATE | MS_REC, NULL) != 0 ||
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) != 0 ||
 	    mount(root, root, NULL, MS_BIND | MS_REC, NULL) != 0 || chdir(root) != 0)
 		fail("Failed to enter the jail %s: %s", root, strerror(errno));
 	mkdir("old_root", 0700);
