@@ -222,7 +222,16 @@ static int adopt_one(svm *s, const json_t *doc, const char *id, pid_t pid, int p
 		return -1;
 	}
 	net_adopt_leases(s->net, vm->id, vm->name, json_object_get(doc, "leases"));
+	/* a jailed VMM: its jail and uid the VM's again (or it is not taken over) */
+	const json_t *jail = json_object_get(doc, "jail");
+	if ((jail || jail_present(vm->rundir)) && jail_adopt(vm, jail, pid, &e) < 0) {
+		snprintf(why, len, "%s", e.message);
+		svm_remove_vm(s, name, NULL);
+		svm_vm_unref(vm);
+		return -1;
+	}
 	if (vm_proc_adopt(vm, pid, pidfd, &e) < 0) {
+		jail_release(vm);
 		snprintf(why, len, "%s", e.message);
 		svm_remove_vm(s, name, NULL); /* not live yet: it goes, with its leases */
 		svm_vm_unref(vm);
@@ -245,16 +254,14 @@ static void judge(svm *s, const char *id, const char *dir, json_t *doc, bool *ad
 	snprintf(sock, sizeof sock, "%s/fc.sock", dir);
 	const char *name = str_of(doc, "name"), *state = str_of(doc, "state");
 	pid_t pid = 0;
-	int pidfd = find_vmm(doc, id, sock, &pid);
+	/* a jailed VMM names its socket as its jail shows it */
+	int pidfd = find_vmm(doc, id, json_object_get(doc, "jail") ? jail_api_sock() : sock, &pid);
 	*adopted = false;
 	if (pidfd < 0) {
 		if (pid > 0)
 			snprintf(why, sizeof why, "its VMM (pid %d) is gone", (int)pid);
 		else
 			snprintf(why, sizeof why, "it had no VMM (%s)", state[0] ? state : "no state");
-	} else if (jail_present(dir)) {
-		snprintf(why, sizeof why, "it ran jailed, and re-adoption of a jailed VMM is not "
-			 "available yet: its VMM (pid %d) killed", (int)pid);
 	} else if (s->opt.no_adopt) {
 		snprintf(why, sizeof why, "re-adoption is off (noadopt): its VMM (pid %d) killed",
 			 (int)pid);

@@ -232,6 +232,24 @@ int jail_uid_take(jail_conf *jc, unsigned *uid, svm_error *err)
 	return 0;
 }
 
+int jail_uid_hold(jail_conf *jc, unsigned uid, svm_error *err)
+{
+	svm_error e;
+	if (safedir_make("/run/smartvmfs", &e) < 0 || safedir_make(JAIL_CLAIMS, &e) < 0)
+		return svm_error_set(err, SVM_START_FAILED, "the jailed uids' claims: %s", e.message);
+	pthread_mutex_lock(&jc->mu);
+	int fd = -1;
+	bool nomem = svm_grow(&jc->held, &jc->cap, jc->nheld + 1, sizeof *jc->held) < 0;
+	if (!nomem && !held_locked(jc, uid) && (fd = claim(uid)) >= 0)
+		jc->held[jc->nheld++] = (struct jail_held){uid, fd};
+	pthread_mutex_unlock(&jc->mu);
+	if (nomem)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	if (fd < 0)
+		return svm_error_set(err, SVM_EXISTS, "its jailed uid %u is held by another VM", uid);
+	return 0;
+}
+
 void jail_uid_give(jail_conf *jc, unsigned uid)
 {
 	pthread_mutex_lock(&jc->mu);

@@ -81,6 +81,11 @@ int jail_take_vsock(svm_vm *vm, const char *host, svm_error *err);
 /* The VMM has ended (or never ran): every mount in the jail undone, the jail
  * removed, the uid free. Idempotent. */
 void jail_release(svm_vm *vm);
+/* The jail as the VM's state file keeps it (vm.json "jail"), NULL unjailed;
+ * and a VM taking it over again for a re-adopted VMM (pid): the mount must
+ * jail, the VMM must run as the uid it names, which this mount then holds. */
+json_t *jail_state_locked(const svm_vm *vm);
+int jail_adopt(svm_vm *vm, const json_t *state, pid_t pid, svm_error *err);
 /* What a killed daemon's jail left in runtime dir dir: unmounted and removed. */
 void jail_collect(const char *dir);
 /* Does runtime dir dir hold a jail (its VMM ran jailed)? */

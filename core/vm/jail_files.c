@@ -326,6 +326,83 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err)
 	return 0;
 }
 
+/* ------------------------------------------------------------ re-adoption */
+
+json_t *jail_state_locked(const svm_vm *vm)
+{
+	if (!vm->jailed)
+		return NULL;
+	json_t *taps = json_array();
+	for (size_t i = 0; i < vm->njail_taps; i++)
+		json_array_append_new(taps, json_string(vm->jail_taps[i]));
+	json_t *o = json_pack("{s:I, s:s, s:s, s:o}", "uid", (json_int_t)vm->jail_uid, "base",
+			      vm->jail_base ? vm->jail_base : "", "root",
+			      vm->jail_root ? vm->jail_root : "", "taps", taps);
+	if (o && vm->jail_vsock_link)
+		json_object_set_new(o, "vsock_link", json_string(vm->jail_vsock_link));
+	return o;
+}
+
+/* The uid a process runs as (-1: gone). */
+static long uid_of(pid_t pid)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(p, "re");
+	long uid = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return uid;
+}
+
+int jail_adopt(svm_vm *vm, const json_t *state, pid_t pid, svm_error *err)
+{
+	jail_conf *jc = vm->s->jail;
+	json_int_t uid = json_integer_value(json_object_get(state, "uid"));
+	const char *base = json_string_value(json_object_get(state, "base"));
+	const char *root = json_string_value(json_object_get(state, "root"));
+	char want[PATH_MAX];
+	snprintf(want, sizeof want, "%s/" JAIL_DIR "/", vm->rundir);
+	/* what the state file says is checked against what is there: its jail in
+	 * its runtime dir, and its VMM running as that uid */
+	if (!jc)
+		return svm_error_set(err, SVM_INVALID_CONFIG, "it ran jailed, and this mount does not "
+				     "jail its VMMs");
+	if (uid <= 0 || uid > UINT32_MAX || !base || !root || strncmp(root, want, strlen(want)) ||
+	    strncmp(base, want, strlen(want) - 1))
+		return svm_error_set(err, SVM_INVALID_CONFIG, "its state file's jail is not valid");
+	if (uid_of(pid) != (long)uid)
+		return svm_error_set(err, SVM_INVALID_CONFIG, "its VMM does not run as its jailed uid %u",
+				     (unsigned)uid);
+	if (jail_uid_hold(jc, (unsigned)uid, err) < 0)
+		return -1;
+	size_t n = json_array_size(json_object_get(state, "taps"));
+	char(*taps)[16] = n ? calloc(n, sizeof *taps) : NULL;
+	const char *vlink = json_string_value(json_object_get(state, "vsock_link"));
+	pthread_mutex_lock(&vm->mu);
+	vm->jailed = true;
+	vm->jail_uid = (unsigned)uid;
+	vm->jail_base = strdup(base);
+	vm->jail_root = strdup(root);
+	vm->jail_taps = taps;
+	for (size_t i = 0; taps && i < n; i++) {
+		const char *t = json_string_value(json_array_get(json_object_get(state, "taps"), i));
+		if (t && strlen(t) < sizeof *taps)
+			snprintf(taps[vm->njail_taps++], sizeof *taps, "%s", t);
+	}
+	vm->jail_vsock_link = vlink ? strdup(vlink) : NULL;
+	bool ok = vm->jail_base && vm->jail_root && (taps || !n);
+	pthread_mutex_unlock(&vm->mu);
+	if (!ok) {
+		jail_release(vm);
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ the VMM's endpoints */
 
 int jail_link_stream(svm_vm *vm, const char *host, const char *name, char *out, size_t len,

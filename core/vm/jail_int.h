@@ -31,5 +31,7 @@ int jail_check_version(jail_conf *jc, const char *binary, svm_error *err);
 /* A uid no jail holds (SVM_NO_SPACE when the range is used up), and its return. */
 int jail_uid_take(jail_conf *jc, unsigned *uid, svm_error *err);
 void jail_uid_give(jail_conf *jc, unsigned uid);
+/* That very uid held (a re-adopted VMM's), if no VM of any mount holds it. */
+int jail_uid_hold(jail_conf *jc, unsigned uid, svm_error *err);
 
 #endif

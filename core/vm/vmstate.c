@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jail.h"
 #include "net.h"
 #include "vmstate.h"
 
@@ -35,6 +36,9 @@ static json_t *state_doc(svm_vm *vm, svm_state st)
 	if (uds)
 		json_object_set_new(o, "vsock", json_string(uds));
 	free(uds);
+	json_t *jail = jail_state_locked(vm);
+	if (jail)
+		json_object_set_new(o, "jail", jail);
 	json_object_set(o, "config", vm->config);
 	json_object_set_new(o, "leases", net_vm_leases_json(s->net, vm->id));
 	return o;
@@ -175,7 +179,8 @@ bool proc_is_vmm(pid_t pid, const char *id, const char *sock)
 	bool has_id = false, has_sock = false;
 	const char *prev = NULL;
 	for (const char *a = buf; a < buf + n; a += strlen(a) + 1) {
-		if (prev && !strcmp(prev, "--id") && !strcmp(a, id))
+		if ((prev && !strcmp(prev, "--id") && !strcmp(a, id)) ||
+		    (!strncmp(a, "--id=", 5) && !strcmp(a + 5, id)))
 			has_id = true;
 		if (prev && !strcmp(prev, "--api-sock") && !strcmp(a, sock))
 			has_sock = true;

@@ -418,3 +418,64 @@ def test_a_jailed_vmm_attaches_to_its_tap_as_its_uid(request, tmp_path, kernel_f
     pooled = [l for l in ns.links().values() if l.get("ifalias", "").endswith(" pool")]
     assert pooled and all(l["linkinfo"]["info_data"].get("user") in (0, "0", "root")
                           for l in pooled)
+
+
+# ------------------------------------------------------------------ a daemon restart
+
+
+def crash_jailed(request, tmp_path, kernel_file):
+    """A jailed mount with a running VM (its vsock named elsewhere) and a paused
+    one, its daemon killed with SIGKILL."""
+    from test_readopt import kill_daemon
+    m = start_daemon(str(tmp_path), JAILED_FC, kernel_file, checks=False,
+                     extra_opts=(f"jailer={DOUBLE}",))
+    pids = {"a": start(m, "a", vsock={"guestCid": 3, "udsPath": str(tmp_path / "a.sock")}),
+            "b": start(m, "b")}
+    m.ctl("b", "pause")
+    uids = {n: ids_of(p)[0] for n, p in pids.items()}
+    kill_daemon(m)
+
+    def no_vmm_left():
+        from test_readopt import alive
+        for p in pids.values():
+            if alive(p):
+                os.kill(p, 9)
+    request.addfinalizer(no_vmm_left)
+    return pids, uids
+
+
+def test_a_restarted_jailed_mount_readopts_its_jailed_vmms(request, tmp_path, kernel_file):
+    need_jailing()
+    pids, uids = crash_jailed(request, tmp_path, kernel_file)
+    m = jailed_mount(request, tmp_path, kernel_file)
+    log = m.read("log")
+    assert f"adopted VM a (id " in log and f"pid {pids['a']}, running)" in log, log
+    assert m.state("a") == "running" and m.state("b") == "paused"
+    assert int(m.read("vms", "a", "pid")) == pids["a"]
+    # their uids are held again: a new VM gets another
+    c = start(m, "c")
+    assert ids_of(c)[0] not in uids.values()
+    m.ctl("b", "resume")
+    assert m.state("b") == "running"
+    # the ends as before: the jail, the vsock link and the uid go
+    link = tmp_path / "a.sock"
+    assert os.path.islink(link)
+    m.ctl("a", "stop")
+    assert not os.path.lexists(link)
+    assert not os.path.exists(os.path.join(m.read("vms", "a", "runtime").strip(), "jail"))
+    d = start(m, "d")
+    assert ids_of(d)[0] != uids["b"]
+
+
+def test_an_unjailed_mount_collects_jailed_vmms(request, tmp_path, kernel_file):
+    need_jailing()
+    pids, _ = crash_jailed(request, tmp_path, kernel_file)
+    m = start_daemon(str(tmp_path), JAILED_FC, kernel_file, checks=False)
+    request.addfinalizer(lambda: (stop_daemon(m), check_output(m, _allowed(request)),
+                                  no_mounts_under(m.runtime)))
+    log = m.read("log")
+    assert "it ran jailed, and this mount does not jail its VMMs" in log, log
+    from test_readopt import alive, wait_for
+    assert wait_for(lambda: not any(alive(p) for p in pids.values()))
+    assert not [d for d in os.listdir(m.runtime)
+                if os.path.exists(os.path.join(m.runtime, d, "jail"))]
