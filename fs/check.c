@@ -278,9 +278,16 @@ static void version_of(const char *binary, char *v, size_t len)
 /* The jailer and the VMM must come from one release (docs/jailer.md). */
 static void check_jailer(struct run *r, const char *jailer, bool off, const char *fc)
 {
-	if (off || !jailer || !*jailer) {
+	if (off || ((!jailer || !*jailer) && ((fc && *fc) || geteuid() != 0))) {
 		say(r, true, "jailer", "jailer: VMMs run unjailed (%s)",
-		    off ? "-o nojailer" : "no -o jailer=PATH given");
+		    off ? "-o nojailer"
+		    : geteuid() != 0 ? "no -o jailer=PATH given, and not root: the jailer needs root"
+				     : "no -o jailer=PATH given, and -o firecracker's VMM comes with none");
+		return;
+	}
+	if (!jailer || !*jailer) {
+		say(r, true, "jailer", "jailer: VMMs run jailed, each under the jailer of its downloaded "
+		    "Firecracker release (-o nojailer: unjailed)");
 		return;
 	}
 	char jv[64], fv[64];

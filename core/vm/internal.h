@@ -124,6 +124,7 @@ struct svm_vm {
 	char (*jail_taps)[16]; /* the TAPs given to the uid, root's again at the end */
 	size_t njail_taps;
 	char *jail_vsock_link; /* the config's udsPath, a link to the jailed socket */
+	char *jail_path;       /* the jailer this start runs (-o jailer's, or the release's) */
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 	svm_state started_as;  /* how the last start or restore ended, for its log line */
 	pid_t started_pid;

@@ -37,27 +37,56 @@ static void version_of(const char *binary, char *v, size_t len)
 
 /* The jailer and the VMM come from one release: a jailer of another version
  * may pass the VMM arguments it does not take, or miss what it needs. */
-int jail_check_version(jail_conf *jc, const char *binary, svm_error *err)
+int jail_check_version(jail_conf *jc, const char *jailer, const char *binary, svm_error *err)
 {
+	char *pair = NULL;
+	if (asprintf(&pair, "%s\n%s", jailer, binary) < 0)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
 	pthread_mutex_lock(&jc->mu);
-	bool known = jc->checked && !strcmp(jc->checked, binary);
+	bool known = jc->checked && !strcmp(jc->checked, pair);
 	pthread_mutex_unlock(&jc->mu);
-	if (known)
+	if (known) {
+		free(pair);
 		return 0;
-	char v[64];
+	}
+	char v[64], jv[64];
 	version_of(binary, v, sizeof v);
-	if (!v[0])
-		return svm_error_set(err, SVM_BINARY_NOT_FOUND,
-				     "-o jailer: %s does not say its version (--version)", binary);
-	if (strcmp(v, jc->version) != 0)
-		return svm_error_set(err, SVM_INVALID_CONFIG,
-				     "-o jailer: the jailer %s is v%s but the VMM %s is v%s: they must "
-				     "come from one Firecracker release", jc->path, jc->version, binary, v);
+	if (jc->path)
+		snprintf(jv, sizeof jv, "%s", jc->version);
+	else
+		version_of(jailer, jv, sizeof jv);
+	int rc = 0;
+	if (!v[0] || !jv[0])
+		rc = svm_error_set(err, SVM_BINARY_NOT_FOUND, "-o jailer: %s does not say its version "
+				   "(--version)", v[0] ? jailer : binary);
+	else if (strcmp(v, jv) != 0)
+		rc = svm_error_set(err, SVM_INVALID_CONFIG,
+				   "-o jailer: the jailer %s is v%s but the VMM %s is v%s: they must "
+				   "come from one Firecracker release", jailer, jv, binary, v);
+	if (rc < 0) {
+		free(pair);
+		return -1;
+	}
 	pthread_mutex_lock(&jc->mu);
 	free(jc->checked);
-	jc->checked = strdup(binary);
+	jc->checked = pair;
 	pthread_mutex_unlock(&jc->mu);
 	return 0;
+}
+
+char *jail_jailer_for(const jail_conf *jc, const char *binary)
+{
+	if (jc->path)
+		return strdup(jc->path);
+	const char *slash = strrchr(binary, '/');
+	char *p = NULL;
+	if (!slash || asprintf(&p, "%.*s/jailer", (int)(slash - binary), binary) < 0)
+		return NULL;
+	if (access(p, X_OK) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
 }
 
 static int parse_range(const char *text, unsigned *first, unsigned *last, svm_error *err)
@@ -83,18 +112,46 @@ static int parse_range(const char *text, unsigned *first, unsigned *last, svm_er
 	return 0;
 }
 
+/* Each downloaded release's VMM under that release's jailer. */
+static int release_conf(unsigned first, unsigned last, jail_conf **out, char *mode, size_t len,
+			svm_error *err)
+{
+	jail_conf *jc = calloc(1, sizeof *jc);
+	if (!jc)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	pthread_mutex_init(&jc->mu, NULL);
+	jc->first = first;
+	jc->last = last;
+	jc->cursor = first;
+	snprintf(mode, len, "VMMs run jailed: the jailer of each downloaded Firecracker release "
+		 "(beside its VMM, of its version), uids %u-%u (-o nojailer: unjailed)", first, last);
+	*out = jc;
+	return 0;
+}
+
 int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out, char *mode,
 		  size_t len, svm_error *err)
 {
 	*out = NULL;
-	if (o->no_jailer || !o->jailer || !*o->jailer) {
-		snprintf(mode, len, "VMMs run unjailed: %s",
-			 o->no_jailer ? "-o nojailer" : "no -o jailer given");
+	bool given = o->jailer && *o->jailer;
+	/* without -o jailer: a downloaded release's own jailer, when the daemon
+	 * can run one (root) and the VMM is a downloaded release */
+	const char *why = o->no_jailer ? "-o nojailer"
+			  : given      ? NULL
+			  : firecracker ? "no -o jailer given (the VMM of -o firecracker comes with no "
+					  "jailer)"
+			  : geteuid() != 0 ? "no -o jailer given, and the daemon is not root (the "
+					     "jailer needs root)"
+					   : NULL;
+	if (why) {
+		snprintf(mode, len, "VMMs run unjailed: %s", why);
 		return 0;
 	}
 	unsigned first, last;
 	if (parse_range(o->jail_uids, &first, &last, err) < 0)
 		return -1;
+	if (!given)
+		return release_conf(first, last, out, mode, len, err);
 	if (vmm_check_binary(o->jailer, err) < 0)
 		return svm_error_set(err, SVM_BINARY_NOT_FOUND, "-o jailer: %s", err->message);
 	if (o->jailer[0] != '/')
@@ -118,7 +175,7 @@ int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out
 		return -1;
 	}
 	/* the VMM known now is checked now; a downloaded one at its first start */
-	if (firecracker && jail_check_version(jc, firecracker, err) < 0) {
+	if (firecracker && jail_check_version(jc, jc->path, firecracker, err) < 0) {
 		jail_conf_free(jc);
 		return -1;
 	}
@@ -273,7 +330,7 @@ int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32])
 	int a = 0;
 	snprintf(bufs[0], 32, "%u", vm->jail_uid);
 	snprintf(bufs[1], 32, "%u", vm->jail_uid); /* its own group, the same number */
-	argv[a++] = vm->s->jail->path;
+	argv[a++] = vm->jail_path;
 	argv[a++] = "--id";
 	argv[a++] = vm->id;
 	argv[a++] = "--exec-file";

@@ -109,6 +109,8 @@ void jail_release(svm_vm *vm)
 	size_t ntaps = vm->njail_taps;
 	char *vlink = vm->jail_vsock_link;
 	vm->jail_vsock_link = NULL;
+	free(vm->jail_path);
+	vm->jail_path = NULL;
 	vm->jail_base = vm->jail_root = NULL;
 	vm->jail_taps = NULL;
 	vm->njail_taps = 0;
@@ -307,8 +309,21 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err)
 	jail_conf *jc = vm->s->jail;
 	if (!jc)
 		return 0;
-	if (jail_check_version(jc, binary, err) < 0)
+	char *jailer = jail_jailer_for(jc, binary);
+	if (!jailer) {
+		/* a downloaded release that has none (older archives) */
+		sink_log(&vm->s->sink, "vm %s: unjailed: the Firecracker release of %s has no jailer",
+			 vm->name, binary);
+		return 0;
+	}
+	if (jail_check_version(jc, jailer, binary, err) < 0) {
+		free(jailer);
 		return -1;
+	}
+	pthread_mutex_lock(&vm->mu);
+	free(vm->jail_path);
+	vm->jail_path = jailer;
+	pthread_mutex_unlock(&vm->mu);
 	json_t *boot = json_object_get(cfg, "bootSource");
 	const char *kernel = json_string_value(json_object_get(boot, "kernelImagePath"));
 	const char *initrd = json_string_value(json_object_get(boot, "initrdPath"));

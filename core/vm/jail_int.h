@@ -13,8 +13,8 @@
 #define JAIL_CLAIMS "/run/smartvmfs/jail-uids"
 
 struct jail_conf {
-	char *path;        /* the jailer */
-	char version[64];  /* what it says, "1.5.1" */
+	char *path;        /* the jailer of -o jailer; NULL: each release's own */
+	char version[64];  /* what it says, "1.5.1" (-o jailer) */
 	unsigned first, last; /* -o jailuids */
 	pthread_mutex_t mu;   /* guards what follows */
 	/* the uids of the jails that exist, each with its claim on the host (a
@@ -23,11 +23,15 @@ struct jail_conf {
 	struct jail_held { unsigned uid; int claim_fd; } *held;
 	size_t nheld, cap;
 	unsigned cursor;      /* where the next search starts */
-	char *checked;        /* the VMM binary whose version was found equal */
+	char *checked;        /* "JAILER\nVMM": a pair whose versions were found equal */
 };
 
-/* The VMM binary's version equal to the jailer's (each binary asked once). */
-int jail_check_version(jail_conf *jc, const char *binary, svm_error *err);
+/* The VMM binary's version equal to jailer's (each pair asked once). */
+int jail_check_version(jail_conf *jc, const char *jailer, const char *binary, svm_error *err);
+/* The jailer for a VMM binary: -o jailer's, or the one beside a downloaded
+ * release's VMM (DATADIR/bin/VERSION/jailer, from the same archive); NULL
+ * when that release has none. */
+char *jail_jailer_for(const jail_conf *jc, const char *binary);
 /* A uid no jail holds (SVM_NO_SPACE when the range is used up), and its return. */
 int jail_uid_take(jail_conf *jc, unsigned *uid, svm_error *err);
 void jail_uid_give(jail_conf *jc, unsigned uid);

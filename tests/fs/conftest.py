@@ -182,7 +182,9 @@ def start_daemon(tmp, firecracker, kernel, extra_opts=(), mountpoint=None, wrap=
     runtime = os.path.join(tmp, "rt")
     datadir = os.path.join(tmp, "data")
     os.makedirs(mnt, exist_ok=True)
-    opts = [f"firecracker={firecracker}", f"runtimedir={runtime}", f"datadir={datadir}"]
+    # no firecracker: the mount downloads a release at the first start
+    opts = ([f"firecracker={firecracker}"] if firecracker else []) + \
+        [f"runtimedir={runtime}", f"datadir={datadir}"]
     if not checks:
         opts.append("nocheck")
     opts += list(extra_opts)

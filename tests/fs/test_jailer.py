@@ -479,3 +479,49 @@ def test_an_unjailed_mount_collects_jailed_vmms(request, tmp_path, kernel_file):
     assert wait_for(lambda: not any(alive(p) for p in pids.values()))
     assert not [d for d in os.listdir(m.runtime)
                 if os.path.exists(os.path.join(m.runtime, d, "jail"))]
+
+
+# ------------------------------------------------------------------ the release's own jailer
+
+
+def test_a_downloaded_release_jails_its_vmms_by_default(request, tmp_path, kernel_file):
+    """No -o firecracker, no -o jailer: the VMM comes from a downloaded release,
+    and so does its jailer (the same archive): every VMM runs jailed."""
+    need_jailing()
+    import hashlib
+    import io
+    import platform
+    import tarfile
+    from test_images import Server
+    server = Server(str(tmp_path / "srv"))
+    request.addfinalizer(server.close)
+    version, arch = "v1.15.1", platform.machine()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, src in (("firecracker", JAILED_FC), ("jailer", DOUBLE)):
+            tar.add(src, arcname=f"release-{version}-{arch}/{name}-{version}-{arch}")
+    name = f"firecracker-{version}-{arch}.tgz"
+    at = tmp_path / "srv" / "releases" / version
+    at.mkdir(parents=True, exist_ok=True)
+    (at / name).write_bytes(buf.getvalue())
+    (at / (name + ".sha256.txt")).write_text(
+        f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {name}\n")
+    m = start_daemon(str(tmp_path), "", kernel_file, checks=False,
+                     extra_opts=(f"releasesurl={server.base}/releases",
+                                 f"cibucketurl={server.base}/bucket"))
+    request.addfinalizer(lambda: (stop_daemon(m), check_output(m, _allowed(request)),
+                                  no_mounts_under(m.runtime)))
+    assert "VMMs run jailed: the jailer of each downloaded Firecracker release" in m.read("log")
+    pid = start(m, "a")
+    assert ids_of(pid)[0] >= FIRST
+    root = jail_root(m, "a")
+    assert os.path.basename(os.path.dirname(os.path.dirname(root))) == "firecracker"
+    m.ctl("a", "stop")
+    # -o nojailer turns it off
+    stop_daemon(m)
+    m2 = start_daemon(str(tmp_path), "", kernel_file, checks=False,
+                      extra_opts=(f"releasesurl={server.base}/releases", "nojailer"))
+    request.addfinalizer(lambda: stop_daemon(m2))
+    assert "VMMs run unjailed: -o nojailer" in m2.read("log")
+    pid = start(m2, "b")
+    assert ids_of(pid)[0] == 0
