@@ -590,6 +590,67 @@ def fig12_exit():
                after_pidfd_us=stats([a - b for a, b in zip(*got[mode])]))
 
 
+def du_bytes(path):
+    """Allocated bytes and inodes under path (no link followed)."""
+    total, inodes = 0, 0
+    for d, dirs, files in os.walk(path):
+        for n in dirs + files:
+            try:
+                st = os.lstat(os.path.join(d, n))
+            except OSError:
+                continue
+            total += st.st_blocks * 512
+            inodes += 1
+    return total, inodes
+
+
+def fig13_jailed():
+    """Start latency jailed vs unjailed, the same static emulator both sides
+    (the jail's own cost), and what a jail holds while its VM runs."""
+    if not (A.jailer and A.static_emulator) or os.geteuid() != 0:
+        RESULTS.append({"figure": 13, "name": "jailed start", "mark": "reported",
+                        "skipped": "needs root, the jailer double and the static emulator"})
+        log("figure 13 skipped: needs root, tests/jailer/jailer and the static emulator")
+        return
+    runs = 20 if A.quick else 100
+    mj = Mount(A.static_emulator, f"jailer={A.jailer}")
+    mu = Mount(A.static_emulator)
+    cfg = json.dumps(vm_config(A.kernel))
+    starts = {"j": [], "u": []}
+    ends = {"j": [], "u": []}
+    cost = []
+    for i in range(runs):
+        for key, m in (("j", mj), ("u", mu)):
+            name = f"v{i}"
+            os.mkdir(m.p("vms", name))
+            write_file(m.p("vms", name, "config.json"), cfg)
+            t0 = now()
+            m.ctl(name, "start")
+            starts[key].append((now() - t0) * 1e3)
+            if key == "j" and i < 5:
+                rundir = read_file(m.p("vms", name, "runtime")).decode().strip()
+                cost.append(du_bytes(os.path.join(rundir, "jail")))
+            t0 = now()
+            m.ctl(name, "kill")
+            os.rmdir(m.p("vms", name))
+            ends[key].append((now() - t0) * 1e3)
+    mj.close()
+    mu.close()
+    s, r = stats(starts["j"]), stats(starts["u"])
+    figure("13", "start jailed (-o jailer, the jailer double) -> running, static emulator", "ms",
+           s, r, "the same start unjailed, same static emulator, interleaved", "reported", None,
+           samples={"ours": starts["j"], "reference": starts["u"]})
+    s, r = stats(ends["j"]), stats(ends["u"])
+    figure("13e", "kill + rmdir of a jailed VM (jail removed, uid given back)", "ms", s, r,
+           "the same unjailed, interleaved", "reported", None)
+    b = sorted(c[0] for c in cost)[len(cost) // 2]
+    n = sorted(c[1] for c in cost)[len(cost) // 2]
+    figure("13c", "a running VM's jail: bytes allocated (the VMM's copy, device nodes, links)",
+           "KiB", {"median": round(b / 1024, 1), "min": round(b / 1024, 1),
+                   "max": round(b / 1024, 1), "runs": len(cost)}, None, None, "reported", None,
+           inodes=n)
+
+
 def timed_mount(data, expect_vms):
     """A mount with -o persist on data (and the listing of its VMs, expect_vms
     of them) timed from the daemon's spawn; returns (Mount, ms)."""
@@ -962,6 +1023,11 @@ def main():
     A.smartvmfs = os.path.join(A.build, "fs", "smartvmfs")
     A.emulator = os.path.join(A.build, "tests", "emulator", "fc-emulator")
     A.kernel = os.path.join(A.build, "assets", "guest", "smartvm-guest.elf")
+    # figure 13: the jailer double and the static emulator it jails (when built)
+    A.jailer = os.path.join(A.build, "tests", "jailer", "jailer")
+    A.static_emulator = os.path.join(A.build, "tests", "emulator", "firecracker-emulator")
+    if not os.path.exists(A.jailer) or not os.path.exists(A.static_emulator):
+        A.jailer = A.static_emulator = None
     for p in (A.smartvmfs, A.emulator, A.kernel):
         if not os.path.exists(p):
             raise SystemExit(f"bench: {p} is missing")
@@ -999,6 +1065,8 @@ def main():
             fig9_11_snapshots()
         if want("12"):
             fig12_exit()
+        if want("13"):
+            fig13_jailed()
         if want("5"):
             fig5_many_vms()
         meta["load_end"] = load_average()
