@@ -278,6 +278,7 @@ static void judge(svm *s, const char *id, const char *dir, json_t *doc, bool *ad
 	}
 	kill_vmm(pidfd);
 	remove_made_dirs(str_of(doc, "vmm_rundir"), str_of(doc, "made_dir"));
+	jail_forget(json_object_get(doc, "jail"));
 	jail_collect(dir);
 	remove_rundir(s, dir);
 	svm_log(s, "collected VM %s (id %s) of a killed daemon: %s", name[0] ? name : "?", id, why);

@@ -125,6 +125,8 @@ struct svm_vm {
 	size_t njail_taps;
 	char *jail_vsock_link; /* the config's udsPath, a link to the jailed socket */
 	char *jail_path;       /* the jailer this start runs (-o jailer's, or the release's) */
+	struct jail_granted *jail_grants; /* users' files given to the uid (jail_acl.h) */
+	size_t njail_grants;
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 	svm_state started_as;  /* how the last start or restore ended, for its log line */
 	pid_t started_pid;

@@ -198,30 +198,6 @@ void jail_conf_free(jail_conf *jc)
 	free(jc);
 }
 
-int jail_refuse(const svm *s, const char *what, svm_error *err)
-{
-	if (!s->jail)
-		return 0;
-	return svm_error_set(err, SVM_INVALID_CONFIG,
-			     "%s is not available with -o jailer yet (docs/jailer.md)", what);
-}
-
-int jail_check_config(const svm *s, const json_t *cfg, svm_error *err)
-{
-	if (!s->jail)
-		return 0;
-	if (json_array_size(json_object_get(cfg, "pmem")))
-		return jail_refuse(s, "a pmem device", err);
-	/* the user's own file, which the jailed uid may not write: phase one
-	 * bind-mounts read-only drives only */
-	size_t i;
-	json_t *d;
-	json_array_foreach(json_object_get(cfg, "drives"), i, d)
-		if (!stage_wanted(s, d) && !json_is_true(json_object_get(d, "isReadOnly")))
-			return jail_refuse(s, "a writable drive used in place", err);
-	return 0;
-}
-
 /* ------------------------------------------------------------ uids */
 
 static bool held_locked(const jail_conf *jc, unsigned uid)

@@ -28,12 +28,6 @@ int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out
 		  size_t len, svm_error *err);
 void jail_conf_free(jail_conf *jc);
 
-/* What phase one does not do jailed: refused with SVM_INVALID_CONFIG, naming
- * what (a verb or a config's device), when the mount jails its VMMs. */
-int jail_refuse(const svm *s, const char *what, svm_error *err);
-/* The config's devices a jailed start cannot have yet, refused before anything
- * is built. */
-int jail_check_config(const svm *s, const json_t *cfg, svm_error *err);
 
 /* The jail of one start, after staging and the in-place links: the binary's
  * version checked, a uid taken, the chroot made with the kernel, initrd and
@@ -72,6 +66,12 @@ typedef struct jail_loan {
 int jail_lend(svm_vm *vm, int fd, const char *name, jail_loan *loan, char *out, size_t len,
 	      svm_error *err);
 void jail_unlend(jail_loan *loan);
+/* A running VM's drive given a new file (src: the owner's file, opened with
+ * the owner's rights already): bind-mounted as /drive-ID.N into the jail's
+ * namespace (read-only when ro), given to the uid as a drive used in place
+ * is; out: the path for the VMM. */
+int jail_lend_drive(svm_vm *vm, const char *id, const char *src, bool ro, char *out, size_t len,
+		    svm_error *err);
 /* Where the jailed VMM binds its vsock socket, as it sees it. */
 const char *jail_vsock_sock(void);
 /* Its vsock socket once bound in the jail: hard linked to RUNDIR/vsock.sock (a
@@ -86,6 +86,10 @@ void jail_release(svm_vm *vm);
  * jail, the VMM must run as the uid it names, which this mount then holds. */
 json_t *jail_state_locked(const svm_vm *vm);
 int jail_adopt(svm_vm *vm, const json_t *state, pid_t pid, svm_error *err);
+/* What a collected jailed VMM (not taken over) was given outside its jail,
+ * from its state file's "jail": the users' files' ACL entries and its TAPs
+ * taken back. */
+void jail_forget(const json_t *state);
 /* What a killed daemon's jail left in runtime dir dir: unmounted and removed. */
 void jail_collect(const char *dir);
 /* Does runtime dir dir hold a jail (its VMM ran jailed)? */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jail_acl.h"
 #include "jail_int.h"
 #include "net.h"
 #include "stage.h"
@@ -111,6 +112,10 @@ void jail_release(svm_vm *vm)
 	vm->jail_vsock_link = NULL;
 	free(vm->jail_path);
 	vm->jail_path = NULL;
+	struct jail_granted *grants = vm->jail_grants;
+	size_t ngrants = vm->njail_grants;
+	vm->jail_grants = NULL;
+	vm->njail_grants = 0;
 	vm->jail_base = vm->jail_root = NULL;
 	vm->jail_taps = NULL;
 	vm->njail_taps = 0;
@@ -131,6 +136,15 @@ void jail_release(svm_vm *vm)
 		return;
 	unlink(mine);
 	jail_collect(vm->rundir);
+	/* the user's files the uid was given: its VMM is gone, so is the grant */
+	for (size_t i = 0; i < ngrants; i++) {
+		if (jail_acl_revoke(grants[i].fd, &grants[i].g) < 0)
+			sink_log(&vm->s->sink, "vm %s: cannot take uid %u's ACL entry off %s: %s",
+				 vm->name, uid, grants[i].path, strerror(errno));
+		close(grants[i].fd);
+		free(grants[i].path);
+	}
+	free(grants);
 	if (base && jail_present(vm->rundir))
 		sink_log(&vm->s->sink, "vm %s: cannot remove its jail %s", vm->name, base);
 	/* free only once nothing of the jail is left for the uid to reach */
@@ -159,6 +173,28 @@ static int mkdir_p(const char *path, svm_error *err)
 	}
 }
 
+/* A grant the jail's end takes back (fd: the file, open, for that). */
+static int keep_grant(svm_vm *vm, int fd, const jail_grant *g)
+{
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	path[n > 0 ? n : 0] = '\0';
+	pthread_mutex_lock(&vm->mu);
+	struct jail_granted *v = realloc(vm->jail_grants, (vm->njail_grants + 1) * sizeof *v);
+	char *copy = strdup(path);
+	if (v)
+		vm->jail_grants = v;
+	if (v && copy)
+		v[vm->njail_grants++] = (struct jail_granted){fd, *g, copy};
+	pthread_mutex_unlock(&vm->mu);
+	if (!v || !copy) {
+		free(copy);
+		return -1;
+	}
+	return 0;
+}
+
 /* dst (in the jail) the jailed uid's, with mode: no other uid may use it. */
 static int own_for(svm_vm *vm, const char *dst, mode_t mode, svm_error *err)
 {
@@ -185,57 +221,84 @@ static int place_boot_file(svm_vm *vm, const char *src, const char *name, svm_er
 	return own_for(vm, dst, 0400, err);
 }
 
-/* A read-only drive used in place, bind-mounted read-only at dst: the uid
- * reads it through the "other" bits (it is in no group of the file's). */
-static int bind_drive(const char *id, const char *src, const char *dst, svm_error *err)
+/* A user's file used in place (a drive or pmem file not staged), bind-mounted
+ * at dst (nosuid, nodev; read-only when ro). The uid reads a read-only file
+ * all may read through the "other" bits (it is in no group of the file's);
+ * else it is given the file by an entry of its POSIX ACL for the VMM's life
+ * (jail_acl.h), the owner and mode untouched. */
+static int bind_user_file(svm_vm *vm, const char *what, const char *id, const char *src,
+			  const char *dst, bool ro, svm_error *err)
 {
 	struct stat st;
 	if (stat(src, &st) < 0)
-		return svm_error_set(err, SVM_NOT_FOUND, "drive %s: %s", id, strerror(errno));
-	if (!(st.st_mode & S_IROTH))
-		return svm_error_set(err, SVM_PERMISSION,
-				     "drive %s: a read-only drive used in place is bind-mounted into "
-				     "the jail, and its mode %04o does not let the jailed uid read it: "
-				     "make it readable by others, or stage it (\"ephemeral\": true)", id,
-				     (unsigned)(st.st_mode & 07777));
+		return svm_error_set(err, SVM_NOT_FOUND, "%s %s: %s", what, id, strerror(errno));
+	if (!ro || !(st.st_mode & S_IROTH)) {
+		int fd = open(src, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		jail_grant g;
+		if (fd < 0 || jail_acl_grant(fd, vm->jail_uid, !ro, &g) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return svm_error_set(err, SVM_PERMISSION,
+					     "%s %s: used in place, it is given to the jailed uid by an "
+					     "entry of its POSIX ACL, which %s: %s; stage it "
+					     "(\"ephemeral\": true)%s", what, id,
+					     e == EOPNOTSUPP ? "its filesystem does not keep"
+							     : "cannot be set", strerror(e),
+					     ro ? ", or make it readable by others" : "");
+		}
+		if (keep_grant(vm, fd, &g) < 0) {
+			jail_acl_revoke(fd, &g);
+			close(fd);
+			return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+		}
+	}
 	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
 	if (fd < 0)
 		return svm_error_set(err, svm_start_code(errno), "jail: %s: %s", dst, strerror(errno));
 	close(fd);
-	if (mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (ro ? MS_RDONLY : 0);
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0 || mount(NULL, dst, NULL, flags, NULL) < 0)
 		return svm_error_set(err, errno == EPERM ? SVM_PERMISSION : SVM_START_FAILED,
-				     "drive %s: cannot bind-mount it into the jail: %s", id,
+				     "%s %s: cannot bind-mount it into the jail: %s", what, id,
 				     strerror(errno));
 	return 0;
 }
 
-/* Each drive in the jail as /drive-ID, and cfg naming it so. */
+/* Each drive in the jail as /drive-ID, each pmem file as /pmem-ID, and cfg
+ * naming them so. */
 static int place_drives(svm_vm *vm, json_t *cfg, svm_error *err)
 {
-	size_t i;
-	json_t *d;
-	json_array_foreach(json_object_get(cfg, "drives"), i, d) {
-		const char *id = json_string_value(json_object_get(d, "driveId"));
-		const char *src = json_string_value(json_object_get(d, "pathOnHost"));
-		char dst[PATH_MAX], inside[NAME_MAX];
-		if (!id || !src || strchr(id, '/') || id[0] == '.' ||
-		    (size_t)snprintf(inside, sizeof inside, "/drive-%s", id) >= sizeof inside)
-			return svm_error_set(err, SVM_INVALID_CONFIG, "jail: drive %s: no name for it",
-					     id ? id : "?");
-		snprintf(dst, sizeof dst, "%s%s", vm->jail_root, inside);
-		if (stage_wanted(vm->s, d)) {
-			/* the daemon's own copy, on the jail's filesystem */
-			if (link(src, dst) < 0)
-				return svm_error_set(err, svm_start_code(errno),
-						     "jail: drive %s: cannot link %s into it: %s", id, src,
-						     strerror(errno));
-			if (own_for(vm, dst, 0600, err) < 0)
+	static const struct {
+		const char *key, *id, *ro, *what;
+	} kinds[] = {{"drives", "driveId", "isReadOnly", "drive"}, {"pmem", "id", "readOnly", "pmem"}};
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+		size_t i;
+		json_t *d;
+		json_array_foreach(json_object_get(cfg, kinds[k].key), i, d) {
+			const char *id = json_string_value(json_object_get(d, kinds[k].id));
+			const char *src = json_string_value(json_object_get(d, "pathOnHost"));
+			bool ro = json_is_true(json_object_get(d, kinds[k].ro));
+			char dst[PATH_MAX], inside[NAME_MAX];
+			if (!id || !src || strchr(id, '/') || id[0] == '.' ||
+			    (size_t)snprintf(inside, sizeof inside, "/%s-%s", kinds[k].what, id) >=
+				    sizeof inside)
+				return svm_error_set(err, SVM_INVALID_CONFIG, "jail: %s %s: no name for it",
+						     kinds[k].what, id ? id : "?");
+			snprintf(dst, sizeof dst, "%s%s", vm->jail_root, inside);
+			if (k == 0 && stage_wanted(vm->s, d)) {
+				/* the daemon's own copy, on the jail's filesystem */
+				if (link(src, dst) < 0)
+					return svm_error_set(err, svm_start_code(errno),
+							     "jail: drive %s: cannot link %s into it: %s",
+							     id, src, strerror(errno));
+				if (own_for(vm, dst, 0600, err) < 0)
+					return -1;
+			} else if (bind_user_file(vm, kinds[k].what, id, src, dst, ro, err) < 0) {
 				return -1;
-		} else if (bind_drive(id, src, dst, err) < 0) {
-			return -1;
+			}
+			json_object_set_new(d, "pathOnHost", json_string(inside));
 		}
-		json_object_set_new(d, "pathOnHost", json_string(inside));
 	}
 	return 0;
 }
@@ -350,12 +413,38 @@ json_t *jail_state_locked(const svm_vm *vm)
 	json_t *taps = json_array();
 	for (size_t i = 0; i < vm->njail_taps; i++)
 		json_array_append_new(taps, json_string(vm->jail_taps[i]));
-	json_t *o = json_pack("{s:I, s:s, s:s, s:o}", "uid", (json_int_t)vm->jail_uid, "base",
+	json_t *grants = json_array();
+	for (size_t i = 0; i < vm->njail_grants; i++)
+		json_array_append_new(grants, json_pack("{s:s, s:b, s:i}", "path",
+							vm->jail_grants[i].path, "had_acl",
+							vm->jail_grants[i].g.had_acl, "mask",
+							vm->jail_grants[i].g.mask));
+	json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o}", "uid", (json_int_t)vm->jail_uid, "base",
 			      vm->jail_base ? vm->jail_base : "", "root",
-			      vm->jail_root ? vm->jail_root : "", "taps", taps);
+			      vm->jail_root ? vm->jail_root : "", "taps", taps, "grants", grants);
 	if (o && vm->jail_vsock_link)
 		json_object_set_new(o, "vsock_link", json_string(vm->jail_vsock_link));
 	return o;
+}
+
+void jail_forget(const json_t *state)
+{
+	unsigned uid = (unsigned)json_integer_value(json_object_get(state, "uid"));
+	size_t i;
+	json_t *gr;
+	json_array_foreach(json_object_get(state, "grants"), i, gr) {
+		jail_grant g = {uid, json_is_true(json_object_get(gr, "had_acl")),
+				(int)json_integer_value(json_object_get(gr, "mask"))};
+		const char *path = json_string_value(json_object_get(gr, "path"));
+		int fd = path && uid ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+		if (fd >= 0) {
+			jail_acl_revoke(fd, &g);
+			close(fd);
+		}
+	}
+	json_array_foreach(json_object_get(state, "taps"), i, gr)
+		if (json_string_value(gr))
+			net_tap_give(json_string_value(gr), 0, NULL);
 }
 
 /* The uid a process runs as (-1: gone). */
@@ -411,6 +500,19 @@ int jail_adopt(svm_vm *vm, const json_t *state, pid_t pid, svm_error *err)
 	vm->jail_vsock_link = vlink ? strdup(vlink) : NULL;
 	bool ok = vm->jail_base && vm->jail_root && (taps || !n);
 	pthread_mutex_unlock(&vm->mu);
+	/* the users' files it was given: held again, for their grants' end */
+	size_t i;
+	json_t *gr;
+	json_array_foreach(json_object_get(state, "grants"), i, gr) {
+		jail_grant g = {(unsigned)uid, json_is_true(json_object_get(gr, "had_acl")),
+				(int)json_integer_value(json_object_get(gr, "mask"))};
+		const char *path = json_string_value(json_object_get(gr, "path"));
+		int fd = path ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+		if (fd >= 0 && keep_grant(vm, fd, &g) < 0) {
+			close(fd);
+			ok = false;
+		}
+	}
 	if (!ok) {
 		jail_release(vm);
 		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
@@ -487,7 +589,7 @@ static void *inject_mount(void *p)
 	return NULL;
 }
 
-static int mount_into_vmm(svm_vm *vm, int fd, const char *at)
+static int mount_into_vmm(svm_vm *vm, int fd, const char *at, bool ro)
 {
 	/* our child, not reaped while the verb runs (its pid is not reused); an
 	 * adopted VMM by its pidfd */
@@ -498,8 +600,14 @@ static int mount_into_vmm(svm_vm *vm, int fd, const char *at)
 	if (in.pidfd < 0)
 		return -1;
 	in.tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (in.tree < 0) {
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					      (ro ? MOUNT_ATTR_RDONLY : 0)};
+	if (in.tree < 0 || syscall(SYS_mount_setattr, in.tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+		int e = errno;
+		if (in.tree >= 0)
+			close(in.tree);
 		close(in.pidfd);
+		errno = e;
 		return -1;
 	}
 	pthread_t t;
@@ -533,7 +641,7 @@ int jail_lend(svm_vm *vm, int fd, const char *name, jail_loan *loan, char *out, 
 	loan->gid = st.st_gid;
 	/* the uid's while lent, the owner's again after (a file made just now,
 	 * under a name that is not yet the snapshot's) */
-	if (fchown(fd, vm->jail_uid, vm->jail_uid) < 0 || mount_into_vmm(vm, fd, inside) < 0) {
+	if (fchown(fd, vm->jail_uid, vm->jail_uid) < 0 || mount_into_vmm(vm, fd, inside, false) < 0) {
 		int e = errno;
 		if (fchown(fd, loan->uid, loan->gid) < 0) { /* it was the owner's: it stays so */ }
 		unlink(loan->at);
@@ -541,6 +649,52 @@ int jail_lend(svm_vm *vm, int fd, const char *name, jail_loan *loan, char *out, 
 				     strerror(e));
 	}
 	loan->fd = fd;
+	snprintf(out, len, "/%s", name);
+	return 0;
+}
+
+int jail_lend_drive(svm_vm *vm, const char *id, const char *src, bool ro, char *out, size_t len,
+		    svm_error *err)
+{
+	char name[NAME_MAX], at[PATH_MAX];
+	struct stat st;
+	int fd = -1;
+	/* a fresh name each time: the file before stays the VMM's until it lets go */
+	for (unsigned n = 1; fd < 0 && n < 1000; n++) {
+		snprintf(name, sizeof name, "drive-%s.%u", id, n);
+		snprintf(at, sizeof at, "%s/%s", vm->jail_root, name);
+		fd = open(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+		if (fd < 0 && errno != EEXIST)
+			return svm_error_set(err, svm_start_code(errno), "jail: %s: %s", at, strerror(errno));
+	}
+	if (fd < 0)
+		return svm_error_set(err, SVM_NO_SPACE, "drive %s: too many files swapped in", id);
+	close(fd);
+	fd = open(src, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	jail_grant g;
+	int rc = fd < 0 || fstat(fd, &st) < 0 ? -1 : 0;
+	bool granted = false;
+	if (rc == 0 && (!ro || !(st.st_mode & S_IROTH))) {
+		rc = jail_acl_grant(fd, vm->jail_uid, !ro, &g);
+		granted = rc == 0;
+	}
+	if (rc == 0)
+		rc = mount_into_vmm(vm, fd, at + strlen(vm->jail_root), ro);
+	int e = errno;
+	if (rc == 0 && granted && keep_grant(vm, fd, &g) == 0)
+		fd = -1; /* the grant's now, until the jail ends */
+	else if (granted)
+		jail_acl_revoke(fd, &g);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		unlink(at);
+		return svm_error_set(err, e == EOPNOTSUPP ? SVM_PERMISSION : svm_start_code(e),
+				     "drive %s: cannot make %s visible in the jail: %s", id, src,
+				     e == EOPNOTSUPP ? "its filesystem keeps no POSIX ACLs to give "
+						       "it to the jailed uid"
+						     : strerror(e));
+	}
 	snprintf(out, len, "/%s", name);
 	return 0;
 }

@@ -9,6 +9,16 @@
 
 #include "jail.h"
 
+#include "jail_acl.h"
+
+/* A user's file given to a jailed uid: open (fd) for the grant's end; its path
+ * for the state file, so that a daemon after a crash can take it back too. */
+struct jail_granted {
+	int fd;
+	jail_grant g;
+	char *path;
+};
+
 /* Host-wide: every mount on this host claims its jailed uids here. */
 #define JAIL_CLAIMS "/run/smartvmfs/jail-uids"
 

@@ -201,7 +201,7 @@ static int launch_resolve(launch_job *j, svm_error *err)
 	svm *s = vm->s;
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
-	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_config(s, j->cfg, err) < 0 ||
+	    svm_config_check_bootable(j->cfg, err) < 0 ||
 	    images_apply(s->images, j->cfg, &j->fc_version, &j->image_held, err) < 0 ||
 	    userfiles_open_config(j->uf, j->cfg, err) < 0 ||
 	    !(j->binary = images_firecracker(s->images, j->fc_version, err)) ||

@@ -179,8 +179,6 @@ int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_
 {
 	(void)cancel;
 	bool new_path = strcmp(req->argv[1], "-") != 0;
-	if (new_path && jail_refuse(vm->s, "a drive's new backing file", err) < 0)
-		return -1;
 	if (!new_path && req->argc < 3)
 		return svm_error_set(err, SVM_INVALID_ARGUMENT,
 				     "drive %s: nothing to change (usage: %s)", req->argv[0],
@@ -210,12 +208,15 @@ int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_
 	/* the new file is opened with the owner's rights, as the VMM will open it,
 	 * and handed over by a link to the open file (userfiles.h) */
 	userfiles *uf = NULL;
-	char link[PATH_MAX];
+	char link[PATH_MAX], inside[PATH_MAX];
+	bool ro = drive_read_only(vm, req->argv[0]);
+	/* jailed: the file is bind-mounted into the jail's namespace for the VMM */
 	if (live_begin(vm, SVM_V_DRIVE, err) < 0 ||
 	    (new_path && (!(uf = userfiles_new(vm, err)) ||
-			  userfiles_link_drive(uf, req->argv[0], req->argv[1],
-					       drive_read_only(vm, req->argv[0]), link, sizeof link,
-					       err) < 0))) {
+			  userfiles_link_drive(uf, req->argv[0], req->argv[1], ro, link, sizeof link,
+					       err) < 0 ||
+			  (vm->jailed && jail_lend_drive(vm, req->argv[0], link, ro, inside,
+							 sizeof inside, err) < 0)))) {
 		userfiles_free(uf);
 		json_decref(rl);
 		return -1;
@@ -224,7 +225,7 @@ int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_
 	snprintf(path, sizeof path, "/drives/%s", req->argv[0]);
 	json_t *body = json_pack("{s:s}", "drive_id", req->argv[0]);
 	if (new_path)
-		json_object_set_new(body, "path_on_host", json_string(link));
+		json_object_set_new(body, "path_on_host", json_string(vm->jailed ? inside : link));
 	if (rl)
 		json_object_set_new(body, "rate_limiter", rl);
 	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);

@@ -215,11 +215,72 @@ def test_drives_staged_linked_in_place_bound_read_only(jmnt, tmp_path):
     assert e.value.errno == errno.EROFS
     jmnt.ctl("a", "stop")
     no_mounts_under(jmnt.runtime)
-    ro.chmod(0o600)  # the jailed uid could not read it
-    errno_, text = refused(jmnt, "a", "start")
-    assert errno_ == errno.EACCES and "readable by others" in text
+    assert not acl_of(ro)
+
+
+ACL = "system.posix_acl_access"
+
+
+def acl_of(path):
+    """The named-user entries of path's POSIX ACL: {uid: perm}."""
+    import struct
+    try:
+        raw = os.getxattr(path, ACL)
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return {}
+        raise
+    out = {}
+    for i in range(4, len(raw), 8):
+        tag, perm, uid = struct.unpack("<HHI", raw[i:i + 8])
+        if tag == 0x02:
+            out[uid] = perm
+    return out
+
+
+def test_a_users_file_used_in_place_is_lent_by_an_acl_entry(jmnt, tmp_path):
+    """A writable drive used in place, a read-only one the uid may not read by
+    its mode, a pmem file: each given to the jailed uid by an ACL entry for the
+    VMM's life (the VMM opens each: the start would fail otherwise); the owner,
+    the mode and (after) the ACL are the user's as they were."""
+    rw, ro, pm = tmp_path / "rw.img", tmp_path / "ro.img", tmp_path / "pm.img"
+    for f, mode in ((rw, 0o640), (ro, 0o600), (pm, 0o600)):
+        f.write_bytes(b"\0" * (2 << 20))
+        f.chmod(mode)
+    drives = [{"driveId": "rootfs", "pathOnHost": str(rw), "isRootDevice": True,
+               "isReadOnly": False, "ephemeral": False},
+              {"driveId": "data", "pathOnHost": str(ro), "isRootDevice": False,
+               "isReadOnly": True}]
+    pid = start(jmnt, "a", drives=drives, pmem=[{"id": "p0", "pathOnHost": str(pm)}])
+    uid = ids_of(pid)[0]
+    assert acl_of(rw) == {uid: 6} and acl_of(ro) == {uid: 4} and acl_of(pm) == {uid: 6}
+    root = jail_root(jmnt, "a")
+    with open(os.path.join(root, "drive-rootfs"), "r+b") as f:
+        f.write(b"via the jail")
+    assert rw.read_bytes().startswith(b"via the jail")
+    # another jailed uid is not given it
+    fd = os.open(rw, os.O_RDONLY)
+    try:
+        assert opens_as(uid, fd) and not opens_as(uid + 1, fd)
+    finally:
+        os.close(fd)
+    jmnt.ctl("a", "stop")
     no_mounts_under(jmnt.runtime)
-    assert not os.path.exists(os.path.join(jmnt.read("vms", "a", "runtime").strip(), "jail"))
+    for f, mode in ((rw, 0o640), (ro, 0o600), (pm, 0o600)):
+        assert acl_of(f) == {} and stat.S_IMODE(f.stat().st_mode) == mode
+        with pytest.raises(OSError):
+            os.getxattr(f, ACL)
+    # an ACL the user had stays theirs, less the uid's entry
+    import struct
+    entries = [(0x01, 6, 0xffffffff), (0x02, 4, 4242), (0x04, 0, 0xffffffff),
+               (0x10, 4, 0xffffffff), (0x20, 0, 0xffffffff)]  # setfacl -m u:4242:r, 0600
+    os.setxattr(ro, ACL, struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e)
+                                                         for e in entries))
+    before = os.getxattr(ro, ACL)
+    start(jmnt, "b", drives=[drives[1]])
+    assert 4242 in acl_of(ro) and len(acl_of(ro)) == 2
+    jmnt.ctl("b", "kill")
+    assert os.getxattr(ro, ACL) == before
 
 
 # ------------------------------------------------------------------ refused, clearly
@@ -251,22 +312,24 @@ def test_a_jailed_vsock_is_reached_where_the_config_says(jmnt, tmp_path):
     assert not os.path.lexists(mine)
 
 
-def test_a_writable_drive_used_in_place_is_refused(jmnt, tmp_path):
-    img = tmp_path / "disk.img"
-    img.write_bytes(b"\0" * 4096)
-    jmnt.make_vm("a", drives=[{"driveId": "rootfs", "pathOnHost": str(img),
-                               "isRootDevice": True, "isReadOnly": False,
-                               "ephemeral": False}])
-    errno_, text = refused(jmnt, "a", "start")
-    assert errno_ == errno.EINVAL and "used in place is not available with -o jailer" in text
-
-
-def test_a_new_drive_file_is_refused(jmnt, tmp_path):
-    start(jmnt, "a")
+def test_a_new_drive_file_reaches_the_running_jail(jmnt, tmp_path):
+    first = tmp_path / "first.img"
+    first.write_bytes(b"\0" * 4096)
+    pid = start(jmnt, "a", drives=[{"driveId": "rootfs", "pathOnHost": str(first),
+                                    "isRootDevice": True, "isReadOnly": False}])
+    uid = ids_of(pid)[0]
     img = tmp_path / "new.img"
-    img.write_bytes(b"\0" * 4096)
-    errno_, text = refused(jmnt, "a", f"drive rootfs {img}")
-    assert errno_ == errno.EINVAL and "not available with -o jailer yet" in text
+    img.write_bytes(b"new file")
+    img.chmod(0o600)
+    try:
+        jmnt.ctl("a", f"drive rootfs {img}")  # the VMM opens it, as the uid, in its jail
+    except OSError:
+        raise AssertionError(jmnt.read("vms", "a", "error"))
+    assert acl_of(img) == {uid: 6}
+    with open(f"/proc/{pid}/root/drive-rootfs.1", "rb") as f:
+        assert f.read() == b"new file"
+    jmnt.ctl("a", "stop")
+    assert acl_of(img) == {} and stat.S_IMODE(img.stat().st_mode) == 0o600
 
 
 def test_snapshot_restore_and_clones_jailed(jmnt, tmp_path):
@@ -429,8 +492,14 @@ def crash_jailed(request, tmp_path, kernel_file):
     from test_readopt import kill_daemon
     m = start_daemon(str(tmp_path), JAILED_FC, kernel_file, checks=False,
                      extra_opts=(f"jailer={DOUBLE}",))
+    img = tmp_path / "b.img"
+    img.write_bytes(b"\0" * 4096)
+    img.chmod(0o600)
     pids = {"a": start(m, "a", vsock={"guestCid": 3, "udsPath": str(tmp_path / "a.sock")}),
-            "b": start(m, "b")}
+            "b": start(m, "b", drives=[{"driveId": "rootfs", "pathOnHost": str(img),
+                                         "isRootDevice": True, "isReadOnly": False,
+                                         "ephemeral": False}])}
+    assert acl_of(img)
     m.ctl("b", "pause")
     uids = {n: ids_of(p)[0] for n, p in pids.items()}
     kill_daemon(m)
@@ -465,6 +534,10 @@ def test_a_restarted_jailed_mount_readopts_its_jailed_vmms(request, tmp_path, ke
     assert not os.path.exists(os.path.join(m.read("vms", "a", "runtime").strip(), "jail"))
     d = start(m, "d")
     assert ids_of(d)[0] != uids["b"]
+    # b's drive, given to its uid before the restart, is taken back at its end
+    assert acl_of(tmp_path / "b.img") == {uids["b"]: 6}
+    m.ctl("b", "kill")
+    assert acl_of(tmp_path / "b.img") == {}
 
 
 def test_an_unjailed_mount_collects_jailed_vmms(request, tmp_path, kernel_file):
@@ -479,6 +552,8 @@ def test_an_unjailed_mount_collects_jailed_vmms(request, tmp_path, kernel_file):
     assert wait_for(lambda: not any(alive(p) for p in pids.values()))
     assert not [d for d in os.listdir(m.runtime)
                 if os.path.exists(os.path.join(m.runtime, d, "jail"))]
+    assert acl_of(tmp_path / "b.img") == {}
+    assert stat.S_IMODE(os.stat(tmp_path / "b.img").st_mode) == 0o600
 
 
 # ------------------------------------------------------------------ the release's own jailer
