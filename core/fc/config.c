@@ -234,6 +234,7 @@ static const struct field top[] = {
 	OBJS("pmem", NULL, 0, pmem),                             /* PUT /pmem/{id} */
 	OBJ("memoryHotplug", NULL, 0, memory_hotplug),           /* PUT /hotplug/memory */
 	OBJ("serial", NULL, 0, serial),                          /* a copy of the console */
+	STRC("netns", NULL, F_NONEMPTY, check_absolute),         /* the jailer's --netns */
 	END,
 };
 
@@ -652,6 +653,13 @@ static void cross_checks(struct problems *p, const json_t *cfg)
 		check_unique(p, ifaces, "networkInterfaces", "ifaceId");
 		check_unique(p, ifaces, "networkInterfaces", "hostDevName");
 		check_unique(p, ifaces, "networkInterfaces", "guestMac");
+		/* in a network namespace of the user's, the TAPs are the user's too */
+		size_t i;
+		const json_t *nic;
+		json_array_foreach(json_object_get(cfg, "netns") ? ifaces : NULL, i, nic)
+			if (!json_object_get(nic, "hostDevName"))
+				problem(p, "networkInterfaces[%zu].hostDevName is required with netns (the "
+					   "TAP in that network namespace)", i);
 	}
 	const json_t *m = json_object_get(cfg, "mmds");
 	if (json_is_object(m))

@@ -125,6 +125,7 @@ struct svm_vm {
 	size_t njail_taps;
 	char *jail_vsock_link; /* the config's udsPath, a link to the jailed socket */
 	char *jail_path;       /* the jailer this start runs (-o jailer's, or the release's) */
+	char *jail_netns;      /* the config's netns, its TAPs' namespace; NULL: the host's */
 	struct jail_granted *jail_grants; /* users' files given to the uid (jail_acl.h) */
 	size_t njail_grants;
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */

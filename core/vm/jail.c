@@ -198,6 +198,20 @@ void jail_conf_free(jail_conf *jc)
 	free(jc);
 }
 
+int jail_check_netns(const svm *s, const json_t *cfg, svm_error *err)
+{
+	const char *ns = json_string_value(json_object_get(cfg, "netns"));
+	if (!ns)
+		return 0;
+	if (!s->jail)
+		return svm_error_set(err, SVM_INVALID_CONFIG, "netns: the jailer joins a VM's VMM to "
+				     "its network namespace: mount with -o jailer, or without netns");
+	struct stat st;
+	if (stat(ns, &st) < 0)
+		return svm_error_set(err, SVM_NOT_FOUND, "netns %s: %s", ns, strerror(errno));
+	return 0;
+}
+
 /* ------------------------------------------------------------ uids */
 
 static bool held_locked(const jail_conf *jc, unsigned uid)
@@ -319,6 +333,10 @@ int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32])
 	argv[a++] = vm->jail_base;
 	argv[a++] = "--cgroup-version";
 	argv[a++] = "1";
+	if (vm->jail_netns) {
+		argv[a++] = "--netns";
+		argv[a++] = vm->jail_netns;
+	}
 	argv[a++] = "--";
 	return a;
 }

@@ -29,6 +29,9 @@ int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out
 void jail_conf_free(jail_conf *jc);
 
 
+/* A config's netns (a network namespace of the user's, which the jailer joins
+ * the VMM to): only jailed, and a path that is there. */
+int jail_check_netns(const svm *s, const json_t *cfg, svm_error *err);
 /* The jail of one start, after staging and the in-place links: the binary's
  * version checked, a uid taken, the chroot made with the kernel, initrd and
  * drives in it, and cfg's paths rewritten to the VMM's view. On failure nothing

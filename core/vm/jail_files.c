@@ -35,6 +35,44 @@
 #define JAIL_VSOCK "/vsock.sock"  /* its vsock socket, as it sees it */
 #define JAILER_ID_MAX 64          /* the jailer's rule for --id */
 
+/* net_tap_give in network namespace netns (NULL: the daemon's): from a thread
+ * of its own that joins it (a thread's namespace is its own), so the daemon's
+ * other threads stay where they are. */
+struct tap_job {
+	const char *netns, *tap;
+	unsigned uid;
+	svm_error *err;
+	int rc;
+};
+
+static void *tap_in_netns(void *p)
+{
+	struct tap_job *j = p;
+	int fd = open(j->netns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		j->rc = j->err ? svm_error_set(j->err, SVM_PERMISSION, "netns %s: %s", j->netns,
+					       strerror(errno))
+			       : -1;
+	} else {
+		j->rc = net_tap_give(j->tap, j->uid, j->err);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int tap_give_in(const char *netns, const char *tap, unsigned uid, svm_error *err)
+{
+	if (!netns)
+		return net_tap_give(tap, uid, err);
+	struct tap_job j = {netns, tap, uid, err, -1};
+	pthread_t t;
+	if (pthread_create(&t, NULL, tap_in_netns, &j) != 0)
+		return err ? svm_error_set(err, SVM_NO_SPACE, "netns: no thread to join it") : -1;
+	pthread_join(t, NULL);
+	return j.rc;
+}
+
 /* ------------------------------------------------------------ removal */
 
 /* Every mount under dir (the bind mounts of drives), detached: from
@@ -121,9 +159,12 @@ void jail_release(svm_vm *vm)
 	vm->njail_taps = 0;
 	pthread_mutex_unlock(&vm->mu);
 	/* a TAP still there (not pooled or deleted since) is root's again */
+	char *netns = vm->jail_netns;
+	vm->jail_netns = NULL;
 	for (size_t i = 0; i < ntaps; i++)
-		net_tap_give(taps[i], 0, NULL);
+		tap_give_in(netns, taps[i], 0, NULL);
 	free(taps);
+	free(netns);
 	/* the vsock socket's names outside the jail: ours, and the config's link
 	 * to it (when it still is one) */
 	char mine[PATH_MAX], to[PATH_MAX];
@@ -323,7 +364,7 @@ static int give_taps(svm_vm *vm, const json_t *cfg, svm_error *err)
 		const char *tap = json_string_value(json_object_get(nic, "hostDevName"));
 		if (!tap || strlen(tap) >= sizeof *taps)
 			continue;
-		if (net_tap_give(tap, vm->jail_uid, err) < 0)
+		if (tap_give_in(vm->jail_netns, tap, vm->jail_uid, err) < 0)
 			return -1;
 		pthread_mutex_lock(&vm->mu);
 		snprintf(taps[vm->njail_taps++], sizeof *taps, "%s", tap);
@@ -383,9 +424,12 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err)
 		free(jailer);
 		return -1;
 	}
+	const char *netns = json_string_value(json_object_get(cfg, "netns"));
 	pthread_mutex_lock(&vm->mu);
 	free(vm->jail_path);
 	vm->jail_path = jailer;
+	free(vm->jail_netns);
+	vm->jail_netns = netns ? strdup(netns) : NULL;
 	pthread_mutex_unlock(&vm->mu);
 	json_t *boot = json_object_get(cfg, "bootSource");
 	const char *kernel = json_string_value(json_object_get(boot, "kernelImagePath"));
@@ -424,6 +468,8 @@ json_t *jail_state_locked(const svm_vm *vm)
 			      vm->jail_root ? vm->jail_root : "", "taps", taps, "grants", grants);
 	if (o && vm->jail_vsock_link)
 		json_object_set_new(o, "vsock_link", json_string(vm->jail_vsock_link));
+	if (o && vm->jail_netns)
+		json_object_set_new(o, "netns", json_string(vm->jail_netns));
 	return o;
 }
 
@@ -442,9 +488,10 @@ void jail_forget(const json_t *state)
 			close(fd);
 		}
 	}
+	const char *netns = json_string_value(json_object_get(state, "netns"));
 	json_array_foreach(json_object_get(state, "taps"), i, gr)
 		if (json_string_value(gr))
-			net_tap_give(json_string_value(gr), 0, NULL);
+			tap_give_in(netns, json_string_value(gr), 0, NULL);
 }
 
 /* The uid a process runs as (-1: gone). */
@@ -498,6 +545,8 @@ int jail_adopt(svm_vm *vm, const json_t *state, pid_t pid, svm_error *err)
 			snprintf(taps[vm->njail_taps++], sizeof *taps, "%s", t);
 	}
 	vm->jail_vsock_link = vlink ? strdup(vlink) : NULL;
+	const char *netns = json_string_value(json_object_get(state, "netns"));
+	vm->jail_netns = netns ? strdup(netns) : NULL;
 	bool ok = vm->jail_base && vm->jail_root && (taps || !n);
 	pthread_mutex_unlock(&vm->mu);
 	/* the users' files it was given: held again, for their grants' end */

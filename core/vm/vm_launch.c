@@ -201,7 +201,7 @@ static int launch_resolve(launch_job *j, svm_error *err)
 	svm *s = vm->s;
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
-	    svm_config_check_bootable(j->cfg, err) < 0 ||
+	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_netns(s, j->cfg, err) < 0 ||
 	    images_apply(s->images, j->cfg, &j->fc_version, &j->image_held, err) < 0 ||
 	    userfiles_open_config(j->uf, j->cfg, err) < 0 ||
 	    !(j->binary = images_firecracker(s->images, j->fc_version, err)) ||
@@ -218,10 +218,12 @@ static int launch_build(launch_job *j, svm_error *err)
 	if (stage_drives(vm, j->cfg, err) < 0)
 		return -1;
 	j->staged = true;
+	/* in a network namespace of the user's (netns), the TAPs are the user's */
+	bool own_net = !json_object_get(j->cfg, "netns");
 	if (userfiles_link_in_place(j->uf, j->cfg, err) < 0 ||
-	    net_prepare_vm(vm->s->net, vm->id, vm->name, j->cfg, err) < 0)
+	    (own_net && net_prepare_vm(vm->s->net, vm->id, vm->name, j->cfg, err) < 0))
 		return -1;
-	j->net_done = true;
+	j->net_done = own_net;
 	if (jail_prepare(vm, j->binary, j->cfg, err) < 0)
 		return -1;
 	if (vm_proc_spawn(vm, j->binary, j->cfg, j->show_at, err) < 0)

@@ -14,7 +14,7 @@ from conftest import BIN, check_output, start_daemon, stop_daemon, vm_config, _a
 
 DOUBLE = os.environ.get("SMARTVMFS_JAILER_DOUBLE", "")
 JAILED_FC = os.environ.get("SMARTVMFS_JAILED_EMULATOR", "")
-FIRST = 900000000  # the default range's first uid
+FIRST, LAST = 900000000, 900065535  # the default range (other mounts may hold some)
 
 
 def need_jailing():
@@ -102,7 +102,8 @@ def refused(m, name, line):
 
 def test_a_jailed_vmm_runs_as_its_own_uid_in_its_jail(jmnt):
     pid = start(jmnt, "a")
-    assert ids_of(pid) == (FIRST, FIRST)
+    uid, gid = ids_of(pid)
+    assert uid == gid and FIRST <= uid <= LAST
     root = jail_root(jmnt, "a")
     # its root is the jail: the same directory the host sees under the runtime dir
     here, there = os.stat(f"/proc/{pid}/root"), os.stat(root)
@@ -111,7 +112,7 @@ def test_a_jailed_vmm_runs_as_its_own_uid_in_its_jail(jmnt):
     # the kernel: a copy the uid alone may read, or (on the jail's filesystem) a
     # link to the daemon's own file that all may read and none but root write
     st = os.stat(os.path.join(root, "kernel"))
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (FIRST, 0o400) or \
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (uid, 0o400) or \
         (st.st_uid == 0 and st.st_mode & 0o004 and not st.st_mode & 0o022)
     # the daemon's own files stay outside
     assert not os.path.exists(os.path.join(root, "vm.json"))
@@ -203,10 +204,10 @@ def test_drives_staged_linked_in_place_bound_read_only(jmnt, tmp_path):
                "isReadOnly": False},
               {"driveId": "data", "pathOnHost": str(ro), "isRootDevice": False,
                "isReadOnly": True}]
-    start(jmnt, "a", drives=drives)
+    uid = ids_of(start(jmnt, "a", drives=drives))[0]
     root = jail_root(jmnt, "a")
     staged = os.stat(os.path.join(root, "drive-rootfs"))
-    assert staged.st_uid == FIRST and staged.st_nlink == 2  # the daemon's copy, linked
+    assert staged.st_uid == uid and staged.st_nlink == 2  # the daemon's copy, linked
     assert rw.stat().st_uid == 0  # the user's file is untouched
     with open(os.path.join(root, "drive-data"), "rb") as f:
         assert f.read(4) == b"\1" * 4
@@ -437,9 +438,9 @@ def test_a_kernel_the_uid_may_not_read_is_copied_for_it(jmnt, tmp_path):
     k.write_bytes(open(jmnt.kernel, "rb").read())
     k.chmod(0o600)
     jmnt.kernel = str(k)
-    start(jmnt, "a")
+    uid = ids_of(start(jmnt, "a"))[0]
     st = os.stat(os.path.join(jail_root(jmnt, "a"), "kernel"))
-    assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink) == (FIRST, 0o400, 1)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_nlink) == (uid, 0o400, 1)
     assert stat.S_IMODE(k.stat().st_mode) == 0o600 and k.stat().st_uid == 0
 
 
@@ -600,3 +601,42 @@ def test_a_downloaded_release_jails_its_vmms_by_default(request, tmp_path, kerne
     assert "VMMs run unjailed: -o nojailer" in m2.read("log")
     pid = start(m2, "b")
     assert ids_of(pid)[0] == 0
+
+
+def test_a_vm_in_a_network_namespace_of_the_users(request, jmnt, tmp_path):
+    """netns: the jailer joins the VMM to the user's network namespace, where
+    the TAPs are the user's (hostDevName); each is given to the VMM's uid there,
+    and root's again at its end. The daemon's own networking stays out of it."""
+    import hostfacts
+    if hostfacts.networking() is not None:
+        pytest.skip(str(hostfacts.networking()))
+    from test_net import NetNS
+    ns = NetNS()
+    request.addfinalizer(ns.close)
+    ns.run("ip", "tuntap", "add", "dev", "tapu0", "mode", "tap")
+    # without hostDevName, the config is refused at once
+    jmnt.make_vm("bad")
+    with pytest.raises(OSError) as e:
+        jmnt.write(jmnt.vm("bad", "config.json"), json.dumps(vm_config(
+            jmnt.kernel, netns=ns.path, networkInterfaces=[{"ifaceId": "eth0"}])))
+    assert e.value.errno == errno.EINVAL
+    try:
+        pid = start(jmnt, "a", netns=ns.path,
+                    networkInterfaces=[{"ifaceId": "eth0", "hostDevName": "tapu0"}])
+    except OSError:
+        raise AssertionError(jmnt.read("vms", "a", "error"))
+    uid = ids_of(pid)[0]
+    assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink(ns.path)
+    info = ns.links()["tapu0"]["linkinfo"]["info_data"]
+    assert info.get("user") in (uid, str(uid))
+    assert jmnt.read("net", "leases") == ""  # no lease, no TAP of the daemon's
+    jmnt.ctl("a", "stop")
+    assert ns.links()["tapu0"]["linkinfo"]["info_data"].get("user") in (0, "0", "root")
+
+
+def test_netns_needs_the_jailer(mnt, tmp_path):
+    mnt.make_vm("a", netns="/proc/self/ns/net")
+    with pytest.raises(OSError) as e:
+        mnt.ctl("a", "start")
+    assert e.value.errno == errno.EINVAL
+    assert "mount with -o jailer" in mnt.read("vms", "a", "error")

@@ -389,11 +389,12 @@ int main(int argc, char **argv)
 		     exec_name);
 	uid_t uid = parse_id_number("uid", a.uid);
 	gid_t gid = parse_id_number("gid", a.gid);
+	close_fds();
+	clearenv();
+	/* opened after the descriptors are closed, before the jail hides it */
 	int netns = -1;
 	if (a.netns && (netns = open(a.netns, O_RDONLY | O_CLOEXEC)) < 0)
 		fail("Failed to open file %s: %s (os error %d)", a.netns, strerror(errno), errno);
-	close_fds();
-	clearenv();
 	char root[PATH_MAX], exec_copy[PATH_MAX * 2];
 	snprintf(root, sizeof root, "%s/%s/%s/root", a.base, exec_name, a.id);
 	mkdirs(root, 0755);
