@@ -604,13 +604,13 @@ def du_bytes(path):
     return total, inodes
 
 
-def fig13_jailed():
+def fig14_jailed():
     """Start latency jailed vs unjailed, the same static emulator both sides
     (the jail's own cost), and what a jail holds while its VM runs."""
     if not (A.jailer and A.static_emulator) or os.geteuid() != 0:
-        RESULTS.append({"figure": 13, "name": "jailed start", "mark": "reported",
+        RESULTS.append({"figure": 14, "name": "jailed start", "mark": "reported",
                         "skipped": "needs root, the jailer double and the static emulator"})
-        log("figure 13 skipped: needs root, tests/jailer/jailer and the static emulator")
+        log("figure 14 skipped: needs root, tests/jailer/jailer and the static emulator")
         return
     runs = 20 if A.quick else 100
     mj = Mount(A.static_emulator, f"jailer={A.jailer}")
@@ -637,15 +637,15 @@ def fig13_jailed():
     mj.close()
     mu.close()
     s, r = stats(starts["j"]), stats(starts["u"])
-    figure("13", "start jailed (-o jailer, the jailer double) -> running, static emulator", "ms",
+    figure("14", "start jailed (-o jailer, the jailer double) -> running, static emulator", "ms",
            s, r, "the same start unjailed, same static emulator, interleaved", "reported", None,
            samples={"ours": starts["j"], "reference": starts["u"]})
     s, r = stats(ends["j"]), stats(ends["u"])
-    figure("13e", "kill + rmdir of a jailed VM (jail removed, uid given back)", "ms", s, r,
+    figure("14e", "kill + rmdir of a jailed VM (jail removed, uid given back)", "ms", s, r,
            "the same unjailed, interleaved", "reported", None)
     b = sorted(c[0] for c in cost)[len(cost) // 2]
     n = sorted(c[1] for c in cost)[len(cost) // 2]
-    figure("13c", "a running VM's jail: bytes allocated (the VMM's copy, device nodes, links)",
+    figure("14c", "a running VM's jail: bytes allocated (the VMM's copy, device nodes, links)",
            "KiB", {"median": round(b / 1024, 1), "min": round(b / 1024, 1),
                    "max": round(b / 1024, 1), "runs": len(cost)}, None, None, "reported", None,
            inodes=n)
@@ -1023,7 +1023,7 @@ def main():
     A.smartvmfs = os.path.join(A.build, "fs", "smartvmfs")
     A.emulator = os.path.join(A.build, "tests", "emulator", "fc-emulator")
     A.kernel = os.path.join(A.build, "assets", "guest", "smartvm-guest.elf")
-    # figure 13: the jailer double and the static emulator it jails (when built)
+    # figure 14: the jailer double and the static emulator it jails (when built)
     A.jailer = os.path.join(A.build, "tests", "jailer", "jailer")
     A.static_emulator = os.path.join(A.build, "tests", "emulator", "firecracker-emulator")
     if not os.path.exists(A.jailer) or not os.path.exists(A.static_emulator):
@@ -1065,8 +1065,8 @@ def main():
             fig9_11_snapshots()
         if want("12"):
             fig12_exit()
-        if want("13"):
-            fig13_jailed()
+        if want("14"):
+            fig14_jailed()
         if want("5"):
             fig5_many_vms()
         meta["load_end"] = load_average()
