@@ -122,6 +122,13 @@ def test_a_jailed_vmm_runs_as_its_own_uid_in_its_jail(jmnt):
     assert jmnt.state("a") == "paused"
     jmnt.ctl("a", "resume")
     assert jmnt.state("a") == "running"
+    # metadata through the API socket, events, the console both ways: as unjailed
+    jmnt.write(jmnt.vm("a", "metadata"), '{"k": "v"}')
+    assert json.loads(jmnt.read("vms", "a", "metadata")) == {"k": "v"}
+    assert "running" in jmnt.read("vms", "a", "events")
+    jmnt.write(jmnt.vm("a", "console"), "q")  # the guest resets, the VMM exits 0
+    jmnt.wait_state("a", "stopped")
+    assert not os.path.exists(root)
 
 
 def test_two_vms_two_uids_and_a_uid_is_free_only_once_its_vmm_ended(request, tmp_path,
