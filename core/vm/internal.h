@@ -121,6 +121,7 @@ struct svm_vm {
 	bool jailed;
 	unsigned jail_uid;
 	char *jail_base, *jail_root;
+	struct vmlim_args *lim; /* a jailed start's limit arguments for the jailer (vmlimits.c) */
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 	svm_state started_as;  /* how the last start or restore ended, for its log line */
 	pid_t started_pid;
