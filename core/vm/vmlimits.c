@@ -217,6 +217,28 @@ static pid_t alive_locked(svm_vm *vm)
 	return vm->pid > 0 && !vm->reaped ? vm->pid : 0;
 }
 
+/* An rlimit of process pid, from /proc/PID/limits (which anyone may read; a
+ * prlimit read of another uid's process needs CAP_SYS_RESOURCE). */
+static bool proc_limit(pid_t pid, svm_limit k, svm_limit_val *v)
+{
+	const char *row = k == SVM_LIMIT_FSIZE ? "Max file size" : "Max open files";
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+	FILE *f = fopen(path, "re");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f)) {
+		if (strncmp(line, row, strlen(row)) != 0)
+			continue;
+		char soft[32];
+		found = sscanf(line + strlen(row), "%31s", soft) == 1;
+		v->max = found && !strcmp(soft, "unlimited");
+		v->value = found && !v->max ? strtoull(soft, NULL, 10) : 0;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 /* Limit k in force: the kernel's while a VMM runs, else what the next start
  * gives. */
 static void in_force(svm_vm *vm, svm_limit k, svm_limit_val *v)
@@ -230,12 +252,8 @@ static void in_force(svm_vm *vm, svm_limit k, svm_limit_val *v)
 			unset_default(vm, k, v); /* no cgroup of its own: no limit of its own */
 		return;
 	}
-	struct rlimit r;
-	if (pid && prlimit(pid, rlimit_of[k], NULL, &r) == 0) {
-		v->max = r.rlim_cur == RLIM_INFINITY;
-		v->value = v->max ? 0 : r.rlim_cur;
+	if (pid && proc_limit(pid, k, v))
 		return;
-	}
 	if (!set)
 		unset_default(vm, k, v);
 }
