@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -353,4 +354,30 @@ def test_jailed_the_jailer_applies_them_at_the_same_paths(request, tmp_path, ker
     assert proc_limit(int(m.read("vms", "b", "pid")), "Max open files") == "2048"
     assert limit(m, "b", "nofile") == "2048"
     m.ctl("a", "kill")
+    no_cgroup_left(vid)
+
+
+# ------------------------------------------------------------------ a real VMM
+
+
+def test_a_real_vmm_boots_and_runs_inside_its_limits(fc_mnt):
+    """Firecracker itself (SMARTVMFS_FIRECRACKER) in a cgroup: 128 MiB of guest
+    under a 512 MiB ceiling, half a CPU, 64 tasks, 1024 descriptors."""
+    need_cgroups()
+    m = fc_mnt
+    m.make_vm("tiny", limits={"cpu.max": "50000 100000", "memory.max": "512M", "pids.max": 64,
+                              "nofile": 1024})
+    m.ctl("tiny", "start")
+    pid, vid = int(m.read("vms", "tiny", "pid")), vm_id(m, "tiny")
+    deadline = time.monotonic() + 10
+    while "smartvm-guest: ready" not in m.read("vms", "tiny", "console"):
+        assert time.monotonic() < deadline, "the guest did not print its line"
+        time.sleep(0.05)
+    assert kernel_value("memory.max", vid) == "536870912"
+    assert kernel_value("cpu.max", vid) == "50000 100000"
+    assert proc_limit(pid, "Max open files") == "1024"
+    usage = "memory.current" if cgroup_version() == 2 else "memory.usage_in_bytes"
+    used = int(open(os.path.join(cg_dir("memory", vid), usage)).read())
+    assert 0 < used < 512 << 20, "the VMM's memory is counted in its cgroup"
+    m.ctl("tiny", "stop")
     no_cgroup_left(vid)
