@@ -21,6 +21,7 @@
 #include "config.h"
 #include "internal.h"
 #include "jail.h"
+#include "vmlimits.h"
 #include "net.h"
 #include "vmstate.h"
 
@@ -280,6 +281,7 @@ static void judge(svm *s, const char *id, const char *dir, json_t *doc, bool *ad
 	remove_made_dirs(str_of(doc, "vmm_rundir"), str_of(doc, "made_dir"));
 	jail_forget(json_object_get(doc, "jail"));
 	jail_collect(dir);
+	vmlim_release_id(id); /* its cgroups (docs/limits.md) */
 	remove_rundir(s, dir);
 	svm_log(s, "collected VM %s (id %s) of a killed daemon: %s", name[0] ? name : "?", id, why);
 }

@@ -482,6 +482,15 @@ void svm_op_cancel(svm_op *op);
 bool svm_vm_autostart(svm_vm *vm);
 int svm_vm_set_autostart(svm_vm *vm, bool on, svm_error *err);
 
+/* Resource limits (docs/limits.md), by name: cpu.max, memory.max, pids.max,
+ * fsize, nofile. The text ("VALUE\n") in force: the kernel's while a VMM runs,
+ * else what the next start gives. A write (one value, the file's syntax) is
+ * applied at once to a running or paused VMM and kept in config.json's
+ * "limits"; INVALID_ARGUMENT for a bad value, INVALID_CONFIG when the host
+ * lacks the cgroup controller, INVALID_STATE while starting or stopping. */
+char *svm_vm_limit_text(svm_vm *vm, const char *name, svm_error *err);
+int svm_vm_set_limit(svm_vm *vm, const char *name, const char *text, size_t len, svm_error *err);
+
 /* Config: the camelCase JSON document (DESIGN §3 config.json). */
 char *svm_vm_config_json(svm_vm *vm);
 /* Replaces the config whole after parsing and validating it. Allowed in created,

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "limitspec.h"
 
 /* ---------------------------------------------------------------- the table */
 
@@ -28,6 +29,7 @@ enum ftype {
 	FT_OBJECT_ARRAY, /* array of objects described by .sub */
 	FT_STRING_ARRAY,
 	FT_CPU_TEMPLATE, /* Firecracker's custom CPU template, as its own JSON (cpu-config) */
+	FT_LIMITS,       /* the VM's resource limits (limitspec.h): never sent to Firecracker */
 };
 
 enum {
@@ -64,6 +66,7 @@ struct field {
 #define OBJS(n, f, fl, s) {.name = n, .fc = f, .type = FT_OBJECT_ARRAY, .flags = fl, .sub = s}
 #define STRS(n, f, fl, chk) {.name = n, .fc = f, .type = FT_STRING_ARRAY, .flags = fl, .check = chk}
 #define CPUTEMPLATE(n) {.name = n, .fc = NULL, .type = FT_CPU_TEMPLATE}
+#define LIMITS(n) {.name = n, .fc = NULL, .type = FT_LIMITS}
 #define END {.name = NULL}
 
 static const char *check_resource_id(const char *s);
@@ -235,6 +238,7 @@ static const struct field top[] = {
 	OBJ("memoryHotplug", NULL, 0, memory_hotplug),           /* PUT /hotplug/memory */
 	OBJ("serial", NULL, 0, serial),                          /* a copy of the console */
 	STRC("netns", NULL, F_NONEMPTY, check_absolute),         /* the jailer's --netns */
+	LIMITS("limits"),                                        /* cgroup and rlimits */
 	END,
 };
 
@@ -496,6 +500,9 @@ static void check_value(struct problems *p, const struct field *f, const json_t 
 		break;
 	case FT_CPU_TEMPLATE:
 		check_cpu_template(p, v, path);
+		break;
+	case FT_LIMITS:
+		svm_limits_problems(v, p->list);
 		break;
 	}
 }

@@ -128,6 +128,7 @@ struct svm_vm {
 	char *jail_netns;      /* the config's netns, its TAPs' namespace; NULL: the host's */
 	struct jail_granted *jail_grants; /* users' files given to the uid (jail_acl.h) */
 	size_t njail_grants;
+	struct vmlim_args *lim; /* a jailed start's limit arguments for the jailer (vmlimits.c) */
 	uint64_t spawn_ns, ready_ns, running_ns; /* CLOCK_MONOTONIC */
 	svm_state started_as;  /* how the last start or restore ended, for its log line */
 	pid_t started_pid;

@@ -14,6 +14,7 @@
 
 #include "jail.h"
 #include "jail_int.h"
+#include "vmlimits.h"
 #include "safedir.h"
 #include "stagerule.h"
 #include "vmm.h"
@@ -331,8 +332,10 @@ int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32])
 	argv[a++] = bufs[1];
 	argv[a++] = "--chroot-base-dir";
 	argv[a++] = vm->jail_base;
+	/* the host's cgroups, and the VM's limits in them (vmlimits.c) */
 	argv[a++] = "--cgroup-version";
-	argv[a++] = "1";
+	argv[a++] = (char *)vmlim_cgroup_version();
+	a += vmlim_jail_argv(vm, argv + a);
 	if (vm->jail_netns) {
 		argv[a++] = "--netns";
 		argv[a++] = vm->jail_netns;

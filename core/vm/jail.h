@@ -42,7 +42,8 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err);
 int jail_link_stream(svm_vm *vm, const char *host, const char *name, char *out, size_t len,
 		     svm_error *err);
 /* The jailer's command line before the VMM's own arguments (the jailer gives
- * the VMM its --id); returns the count put in argv (room for 16). */
+ * the VMM its --id), with the limits' and the netns's; returns the count put in
+ * argv (room for 36). */
 int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32]);
 /* Where the jailed VMM binds its API socket, as it sees it. */
 const char *jail_api_sock(void);

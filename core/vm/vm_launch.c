@@ -18,6 +18,7 @@
 #include "config.h"
 #include "images.h"
 #include "jail.h"
+#include "vmlimits.h"
 #include "net.h"
 #include "quota.h"
 #include "snapfiles.h"
@@ -202,6 +203,7 @@ static int launch_resolve(launch_job *j, svm_error *err)
 	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
 	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_netns(s, j->cfg, err) < 0 ||
+	    vmlim_check(vm, j->cfg, err) < 0 ||
 	    images_apply(s->images, j->cfg, &j->fc_version, &j->image_held, err) < 0 ||
 	    userfiles_open_config(j->uf, j->cfg, err) < 0 ||
 	    !(j->binary = images_firecracker(s->images, j->fc_version, err)) ||
@@ -224,11 +226,11 @@ static int launch_build(launch_job *j, svm_error *err)
 	    (own_net && net_prepare_vm(vm->s->net, vm->id, vm->name, j->cfg, err) < 0))
 		return -1;
 	j->net_done = own_net;
-	if (jail_prepare(vm, j->binary, j->cfg, err) < 0)
+	if (jail_prepare(vm, j->binary, j->cfg, err) < 0 || vmlim_prepare(vm, j->cfg, err) < 0)
 		return -1;
 	if (vm_proc_spawn(vm, j->binary, j->cfg, j->show_at, err) < 0)
 		return -1;
-	if (vm_proc_wait_ready(vm, j->cancel, err) < 0 ||
+	if (vmlim_apply_spawned(vm, j->cfg, err) < 0 || vm_proc_wait_ready(vm, j->cancel, err) < 0 ||
 	    j->boot(vm, j->cfg, j->md, j->arg, j->cancel, err) < 0 || cancelled(vm, j->cancel, err)) {
 		roll_back(vm, j->cancel, err);
 		return -1;
@@ -258,8 +260,10 @@ static int launch_settle(launch_job *j, int rc, svm_error *err)
 		net_rollback_vm(vm->s->net, vm->id);
 	if (rc < 0 && j->staged)
 		stage_cleanup(vm);
-	if (rc < 0)
+	if (rc < 0) {
 		jail_release(vm); /* no VMM is left to use it */
+		vmlim_release(vm);
+	}
 	userfiles_free(j->uf); /* the VMM has its files open, or is gone */
 	pthread_mutex_lock(&vm->mu);
 	svm_state end;

@@ -26,6 +26,7 @@
 #include "hostpath.h"
 #include "images.h"
 #include "jail.h"
+#include "vmlimits.h"
 #include "vmstate.h"
 
 /* ------------------------------------------------------------ draining */
@@ -393,6 +394,7 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	 * start cannot race with this cleanup */
 	stage_cleanup(vm);
 	jail_release(vm);
+	vmlim_release(vm); /* its cgroups: the jailer leaves them */
 	remove_made_dirs(vm);
 
 	struct exit_news news;
@@ -631,7 +633,7 @@ static int open_streams(svm_vm *vm, const json_t *cfg, struct vmm_streams *st, s
 /* Firecracker's command line: the API socket, the id, the log and metrics
  * FIFOs and the logger's options; jailed, after the jailer's own (which gives
  * the VMM its --id) and with the paths as the VMM sees them (argv has room for
- * 40). */
+ * 56). */
 static int vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
 		    struct vmm_streams *st, char *argv[], char ids[2][32], svm_error *err)
 {
@@ -755,7 +757,7 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 	__attribute__((cleanup(streams_close))) struct vmm_streams st = VMM_STREAMS_INIT;
 	if (open_streams(vm, cfg, &st, err) < 0)
 		goto fail;
-	char *argv[40], ids[2][32];
+	char *argv[56], ids[2][32]; /* the jailer's limit arguments: up to 16 */
 	if (vmm_argv(vm, binary, cfg, &st, argv, ids, err) < 0)
 		goto fail;
 	reset_outputs(vm);

@@ -93,7 +93,9 @@ struct fs_row {
 	const struct fs_table *entries; /* each entry a directory of these rows; or */
 	fs_link_fn entry_link; /* each entry a symlink to entry_link(t with t.id = name) */
 	unsigned changes_on;   /* bit (1u << svm_event_kind) of events that change the value */
-	const char *parent;    /* root table: "" for /, else the directory row's name */
+	const char *parent;    /* root table: "" for /, else the directory row's name;
+	                          VM table: NULL for the VM's directory, else the name of
+	                          the directory row it is in (vms/NAME/limits/...) */
 };
 
 /* What the engine serves: the root table (rows of / and of its directories,
@@ -105,7 +107,7 @@ struct fs_tree {
 };
 
 /* The engine's room per table (rowstate arrays, inode strides). */
-#define FS_VM_ROWS_MAX 24
+#define FS_VM_ROWS_MAX 30
 #define FS_ROOT_ROWS_MAX 24
 #define FS_ENT_ROWS_MAX 12
 

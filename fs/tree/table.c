@@ -92,6 +92,10 @@ static const struct fs_row root_rows[] = {
  * loop's reader answers their opens itself (serve/loop.c); not net, which waits
  * for the network's lock that a start holds while it makes TAPs, nor vsock,
  * which takes the VM's lock. */
+#define LIMIT_ROW(n)                                                                    \
+	{.name = n, .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_LIVE, .text = fs_vm_limit_text, \
+	 .write = fs_vm_limit_write, .changes_on = EV(CONFIG) | STATEY, .parent = "limits"}
+
 static const struct fs_row vm_rows[] = {
 	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_ctl_text,
 	 .write = fs_vm_ctl_write, .changes_on = STATEY},
@@ -148,6 +152,13 @@ static const struct fs_row vm_rows[] = {
 	/* -o persist: on, and a later mount starts the VM it restores */
 	{.name = "autostart", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_autostart_text,
 	 .write = fs_autostart_write, .changes_on = EV(CONFIG)},
+	/* resource limits (docs/limits.md): live, the kernel's value while a VMM runs */
+	{.name = "limits", .mode = S_IFDIR | 0555},
+	LIMIT_ROW("cpu.max"),
+	LIMIT_ROW("memory.max"),
+	LIMIT_ROW("pids.max"),
+	LIMIT_ROW("fsize"),
+	LIMIT_ROW("nofile"),
 };
 
 _Static_assert(sizeof vm_rows / sizeof vm_rows[0] < FS_VM_STRIDE, "VM table too big");

@@ -44,6 +44,10 @@ int fs_vm_vsock_text(const struct fs_target *t, char **text, size_t *len, svm_er
 char **fs_vm_snapshot_list(const struct fs_target *t, size_t *count);
 char *fs_vm_snapshot_link(const struct fs_target *t);
 
+/* ---- limitfiles.c: vms/NAME/limits/ */
+int fs_vm_limit_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+void fs_vm_limit_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+
 /* ---- netfiles.c: /net */
 int fs_net_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
 int fs_net_command(const struct fs_target *t, const char *line, svm_error *err);

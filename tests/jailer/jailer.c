@@ -63,6 +63,18 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt
 	abort();
 }
 
+/* A file operation the real jailer unwraps: Rust's panic on its io::Error. */
+static void __attribute__((noreturn)) panic_io(const char *op, const char *path, int e)
+{
+	const char *kind = e == ENOENT ? "NotFound" : e == EACCES || e == EPERM ? "PermissionDenied"
+			   : e == EINVAL ? "InvalidInput" : e == EEXIST ? "AlreadyExists" : "Other";
+	fprintf(stderr, "thread 'main' panicked at 'called `Result::unwrap()` on an `Err` value: "
+		"%s(\"%s\", Os { code: %d, kind: %s, message: \"%s\" })', src/jailer/src/env.rs:610:34\n"
+		"note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n", op, path,
+		e, kind, strerror(e));
+	abort();
+}
+
 /* An argument the parser refuses: exit status 1, as the real parser. */
 static void __attribute__((noreturn)) parse_fail(const char *msg)
 {
@@ -184,8 +196,10 @@ static void set_limits(const struct args *a)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(eq + 1, &end, 10);
-		if (errno || !eq[1] || *end || eq[1] == '-')
-			fail("Invalid limit value for resource: %s: invalid digit found in string", eq + 1);
+		bool digits = eq[1] && eq[1] != '-' && !*end;
+		if (!digits || errno)
+			fail("Invalid limit value for resource: %s: %s", eq + 1,
+			     digits ? "number too large to fit in target type" : "invalid digit found in string");
 		struct rlimit r = {v, v};
 		if (setrlimit(rlimit_ids[k], &r) != 0)
 			fail("Failed to set limit for resource %s: %s", rlimit_names[k], strerror(errno));
@@ -221,9 +235,18 @@ static bool controller_dir(const char *controller, bool v2, char *out, size_t le
 	char dev[256], dir[PATH_MAX], type[64], opts[1024];
 	bool found = false;
 	while (!found && fscanf(f, "%255s %4095s %63s %1023s %*d %*d", dev, dir, type, opts) == 4) {
-		if (v2) {
-			found = !strcmp(type, "cgroup2");
-		} else if (!strcmp(type, "cgroup")) {
+		if (v2 && !strcmp(type, "cgroup2")) {
+			/* the unified hierarchy offers it: in its root's cgroup.controllers */
+			char p[PATH_MAX + 32], list[1024] = "";
+			snprintf(p, sizeof p, "%s/cgroup.controllers", dir);
+			FILE *c = fopen(p, "re");
+			if (c && fgets(list, sizeof list, c))
+				for (char *save = NULL, *w = strtok_r(list, " \n", &save); w && !found;
+				     w = strtok_r(NULL, " \n", &save))
+					found = !strcmp(w, controller);
+			if (c)
+				fclose(c);
+		} else if (!v2 && !strcmp(type, "cgroup")) {
 			for (char *o = strtok(opts, ","); o && !found; o = strtok(NULL, ","))
 				found = !strcmp(o, controller);
 		}
@@ -240,8 +263,36 @@ static void write_file(const char *dir, const char *name, const char *value)
 	snprintf(p, sizeof p, "%s/%s", dir, name);
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, value, strlen(value)) < 0)
-		fail("Failed to write to %s: %s", p, strerror(errno));
+		panic_io("Write", p, errno);
 	close(fd);
+}
+
+/* v1: the file's value in the parent cgroup, which the real jailer reads first
+ * (a file the controller does not have fails there). */
+static void read_parent(const char *base, const char *parent, const char *file)
+{
+	char p[PATH_MAX * 2], buf[256];
+	snprintf(p, sizeof p, "%s/%s/%s", base, parent, file);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, buf, sizeof buf) < 0)
+		panic_io("ReadToString", p, errno);
+	close(fd);
+}
+
+/* v2: the controller enabled from the root of the hierarchy down to parent. */
+static void enable_down(const char *base, const char *parent, const char *controller)
+{
+	char dir[PATH_MAX * 2], word[80];
+	snprintf(dir, sizeof dir, "%s/%s", base, parent);
+	snprintf(word, sizeof word, "+%s", controller);
+	write_file(base, "cgroup.subtree_control", word);
+	for (char *s = dir + strlen(base) + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			write_file(dir, "cgroup.subtree_control", word);
+			*s = '/';
+		}
+	write_file(dir, "cgroup.subtree_control", word);
 }
 
 /* --cgroup FILE=VALUE: BASE_OF_CONTROLLER/PARENT/ID made, the value written, this
@@ -264,7 +315,15 @@ static void set_cgroups(const struct args *a, const char *exec_name)
 		if (!controller_dir(controller, v2, base, sizeof base))
 			fail("Controller %s is unavailable", controller);
 		snprintf(dir, sizeof dir, "%s/%s/%s", base, parent, a->id);
+		if (v2) {
+			char up[PATH_MAX * 2];
+			snprintf(up, sizeof up, "%s/%s", base, parent);
+			mkdirs(up, 0755);
+			enable_down(base, parent, controller);
+		}
 		mkdirs(dir, 0755);
+		if (!v2)
+			read_parent(base, parent, file);
 		write_file(dir, file, eq + 1);
 		write_file(dir, v2 ? "cgroup.procs" : "tasks", pid);
 	}

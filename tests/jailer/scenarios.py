@@ -23,6 +23,36 @@ SCENARIOS = {
                            "--cgroup", "pids.max=100", "--parent-cgroup", "smartvmfs-jailtest",
                            "--resource-limit", "no-file=512", "--resource-limit", "fsize=1048576"],
                           [], None),
+    # the limits as the mount passes them (docs/limits.md): cgroup v1 files under
+    # its own parent cgroup, rlimits with "max" as the kernel's infinity
+    "cgroups-v1-limits": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                           str(GID), "--chroot-base-dir", "{base}", "--cgroup-version", "1",
+                           "--parent-cgroup", "smartvmfs-jailtest",
+                           "--cgroup", "cpu.cfs_period_us=50000", "--cgroup", "cpu.cfs_quota_us=20000",
+                           "--cgroup", "memory.limit_in_bytes=536870912", "--cgroup", "pids.max=64",
+                           "--resource-limit", "fsize=18446744073709551615",
+                           "--resource-limit", "no-file=777"], [], None),
+    "cgroups-v1-unlimited": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                              str(GID), "--chroot-base-dir", "{base}", "--cgroup-version", "1",
+                              "--parent-cgroup", "smartvmfs-jailtest",
+                              "--cgroup", "cpu.cfs_quota_us=-1", "--cgroup", "memory.limit_in_bytes=-1",
+                              "--cgroup", "pids.max=max"], [], None),
+    "cgroup-exists": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid", str(GID),
+                       "--chroot-base-dir", "{base}", "--parent-cgroup", "smartvmfs-jailtest",
+                       "--cgroup", "pids.max=10"], [], "cgroup-exists"),
+    "bad-cgroup-value": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                          str(GID), "--chroot-base-dir", "{base}", "--parent-cgroup",
+                          "smartvmfs-jailtest", "--cgroup", "pids.max=lots"], [], None),
+    "unknown-cgroup-file": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                             str(GID), "--chroot-base-dir", "{base}", "--parent-cgroup",
+                             "smartvmfs-jailtest", "--cgroup", "pids.nosuch=1"], [], None),
+    "cgroup-v2-on-v1": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                         str(GID), "--chroot-base-dir", "{base}", "--cgroup-version", "2",
+                         "--parent-cgroup", "smartvmfs-jailtest", "--cgroup", "pids.max=10"],
+                        [], None),
+    "fsize-too-big": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid",
+                       str(GID), "--chroot-base-dir", "{base}", "--resource-limit",
+                       "fsize=18446744073709551616"], [], None),
     "new-pid-ns": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid", str(GID),
                     "--chroot-base-dir", "{base}", "--new-pid-ns"], [], None),
     "daemonize": (["--id", "{id}", "--exec-file", "{exec}", "--uid", str(UID), "--gid", str(GID),
@@ -101,6 +131,9 @@ def error_line(stderr):
     m = re.search(r"Jailer error: (.*?)'?, src/", stderr) or re.search(r"Jailer error: (.*)", stderr)
     if m:
         return m.group(1).strip()
+    m = re.search(r"panicked at '(.*)', src/", stderr)  # an unwrapped io::Error
+    if m:
+        return m.group(1).strip()
     lines = [l for l in stderr.strip().splitlines() if l.strip()]
     return lines[0].strip() if lines else ""
 
@@ -115,6 +148,22 @@ def cgroup_files(jail_id, parent):
             if os.path.exists(os.path.join(d, "pids.max")):
                 v = open(os.path.join(d, "pids.max")).read().strip()
             found[ctl] = v
+    return found
+
+
+def cgroup_values(jail_id, parent, words):
+    """What each --cgroup FILE=VALUE left in its controller's PARENT/ID/FILE."""
+    found = {}
+    for i, w in enumerate(words[:-1]):
+        if w != "--cgroup" or "=" not in words[i + 1] or "." not in words[i + 1]:
+            continue
+        f = words[i + 1].split("=", 1)[0]
+        ctl = f.split(".", 1)[0]
+        p = os.path.join(CGROUP_V1, ctl, parent, jail_id, f)
+        try:
+            found[f] = open(p).read().strip()
+        except OSError as e:
+            found[f] = f"unreadable: {e.strerror}"
     return found
 
 
@@ -139,6 +188,8 @@ def run(jailer, name, exec_file, probe_plain, base):
     shutil.rmtree(jail, ignore_errors=True)
     if setup in ("jail-exists", "devices-exist"):
         os.makedirs(os.path.join(jail, "root"), exist_ok=True)
+    if setup == "cgroup-exists":
+        os.makedirs(os.path.join(CGROUP_V1, "pids", "smartvmfs-jailtest", jail_id), exist_ok=True)
     if setup == "devices-exist":
         os.makedirs(os.path.join(jail, "root", "dev", "net"), exist_ok=True)
         os.mknod(os.path.join(jail, "root", "dev", "net", "tun"), 0o20600, os.makedev(10, 200))
@@ -158,6 +209,8 @@ def run(jailer, name, exec_file, probe_plain, base):
         answer["pidfile"] = (bool(re.fullmatch(r"\d+", open(pidfile).read().strip()))
                              if os.path.exists(pidfile) else None)
         answer["cgroups"] = cgroup_files(jail_id, parent)
+        if "--cgroup" in words:
+            answer["cgroup_values"] = cgroup_values(jail_id, parent, words)
     cgroup_cleanup(jail_id, parent)
     shutil.rmtree(jail, ignore_errors=True)
     return answer
