@@ -14,7 +14,6 @@
 
 #include "jail.h"
 #include "jail_int.h"
-#include "vmlimits.h"
 #include "safedir.h"
 #include "stagerule.h"
 #include "vmm.h"
@@ -316,7 +315,8 @@ void jail_uid_give(jail_conf *jc, unsigned uid)
 
 /* ------------------------------------------------------------ the command line */
 
-int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32])
+int jail_argv(svm_vm *vm, const char *binary, const char *cgroup_version, char *const limits[],
+	      int nlimits, char *argv[], char bufs[2][32])
 {
 	int a = 0;
 	snprintf(bufs[0], 32, "%u", vm->jail_uid);
@@ -334,8 +334,9 @@ int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32])
 	argv[a++] = vm->jail_base;
 	/* the host's cgroups, and the VM's limits in them (vmlimits.c) */
 	argv[a++] = "--cgroup-version";
-	argv[a++] = (char *)vmlim_cgroup_version();
-	a += vmlim_jail_argv(vm, argv + a);
+	argv[a++] = (char *)cgroup_version;
+	for (int i = 0; i < nlimits; i++)
+		argv[a++] = limits[i];
 	if (vm->jail_netns) {
 		argv[a++] = "--netns";
 		argv[a++] = vm->jail_netns;

@@ -42,9 +42,11 @@ int jail_prepare(svm_vm *vm, const char *binary, json_t *cfg, svm_error *err);
 int jail_link_stream(svm_vm *vm, const char *host, const char *name, char *out, size_t len,
 		     svm_error *err);
 /* The jailer's command line before the VMM's own arguments (the jailer gives
- * the VMM its --id), with the limits' and the netns's; returns the count put in
- * argv (room for 36). */
-int jail_argv(svm_vm *vm, const char *binary, char *argv[], char bufs[2][32]);
+ * the VMM its --id), with the host's cgroup version, the VM's limits' arguments
+ * (vmlimits.h) and its netns; returns the count put in argv (room for 20 and
+ * nlimits). */
+int jail_argv(svm_vm *vm, const char *binary, const char *cgroup_version, char *const limits[],
+	      int nlimits, char *argv[], char bufs[2][32]);
 /* Where the jailed VMM binds its API socket, as it sees it. */
 const char *jail_api_sock(void);
 /* The VMM's API socket, as the daemon reaches it: once the VMM has bound it in

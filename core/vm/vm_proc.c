@@ -644,7 +644,9 @@ static int vmm_argv(svm_vm *vm, const char *binary, const json_t *cfg,
 		if (jail_link_stream(vm, st->logp, "log.fifo", st->jlogp, sizeof st->jlogp, err) < 0 ||
 		    jail_link_stream(vm, st->metp, "metrics.fifo", st->jmetp, sizeof st->jmetp, err) < 0)
 			return -1;
-		a = jail_argv(vm, binary, argv, ids);
+		char *lim[16];
+		int nlim = vmlim_jail_argv(vm, lim);
+		a = jail_argv(vm, binary, vmlim_cgroup_version(), lim, nlim, argv, ids);
 		sock = jail_api_sock();
 		logp = st->jlogp;
 		metp = st->jmetp;
