@@ -111,17 +111,23 @@ struct svm_op {
 static void op_run(svm_op *op)
 {
 	svm_error e;
-	/* one connection for the verb's requests; the release closes it, before
-	 * the reply, so a reply finds the VM's descriptors as it keeps them (3),
-	 * not 3 more until the thread ends: a VM is mostly idle, and its libcurl
-	 * handle (the connection, curl's socket pair, two easy handles, read
-	 * buffers: tens of KiB, figure 5c) is made again by the next request at
-	 * the cost of a connect on a Unix socket */
+	/* one connection for the verb's requests, closed by the release: a VM
+	 * is mostly idle, and its libcurl handle (the connection, curl's socket
+	 * pair, two easy handles, read buffers: tens of KiB, figure 5c) is made
+	 * again by the next request at the cost of a connect on a Unix socket.
+	 * A start or restore closes it before its reply, so the reply finds the
+	 * VM's descriptors as it keeps them (3; figure 5d counts them right after
+	 * a burst of starts); any other verb right after its reply, which the
+	 * close (15-20 us) would only delay. */
+	bool early = boots(op->req.verb);
 	svm_api_hold(op->vm->api);
 	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
-	svm_api_release(op->vm->api);
+	if (early)
+		svm_api_release(op->vm->api);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
+	if (!early)
+		svm_api_release(op->vm->api);
 	after_op(op->vm, op->req.verb, rc, &e);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
