@@ -97,6 +97,10 @@ int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)
 
 /* ------------------------------------------------------------ async */
 
+/* How long a verb's API connection outlives it (docs/architecture.md,
+ * "What a running VM costs in descriptors"). */
+#define VERB_API_LINGER_MS 100
+
 struct svm_op {
 	svm_vm *vm;
 	svm_request req;
@@ -117,17 +121,22 @@ static void op_run(svm_op *op)
 	 * again by the next request at the cost of a connect on a Unix socket.
 	 * A start or restore closes it before its reply, so the reply finds the
 	 * VM's descriptors as it keeps them (3; figure 5d counts them right after
-	 * a burst of starts); any other verb right after its reply, which the
-	 * close (15-20 us) would only delay. */
+	 * a burst of starts). Any other verb that leaves a VMM running or paused
+	 * keeps it VERB_API_LINGER_MS after its reply: verbs come in series
+	 * (pause, snapshot, resume), and the next one then skips the connect and
+	 * the new handle (40 us on the emulator); after a stop or kill nothing
+	 * would take it, and a start may want its descriptors. */
 	bool early = boots(op->req.verb);
 	svm_api_hold(op->vm->api);
 	int rc = vm_run(op->vm, &op->req, &op->cancel, &e);
 	if (early)
 		svm_api_release(op->vm->api);
+	svm_state after = svm_vm_state(op->vm);
 	svm *s = op->vm->s;
 	op->done(op->ud, &e);
 	if (!early)
-		svm_api_release(op->vm->api);
+		svm_api_release_lingering(op->vm->api, after == SVM_RUNNING || after == SVM_PAUSED
+							      ? VERB_API_LINGER_MS : 0);
 	after_op(op->vm, op->req.verb, rc, &e);
 	for (int i = 0; i < SVM_MAX_ARGS; i++)
 		free(op->args[i]);
