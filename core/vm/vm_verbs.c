@@ -154,11 +154,11 @@ static void op_run(svm_op *op)
  * its own and one slow start never queues behind another; but a thread made
  * for each op cost a verb 15-20 us before its first step, and now and then
  * milliseconds (tests/bench figures 9-11), so a thread that has run one waits
- * a while for the next. An op goes
- * to a waiting thread only when one is free for it (pool.free counts the
- * waiting threads that no queued op has claimed), else to a new thread: never
- * behind a busy one. Process-wide, as the ops of every svm are alike; a thread
- * touches no svm between ops, so an svm_free() after its ops ended is safe.
+ * a while for the next. An op goes to a waiting thread only when one is free
+ * for it (pool.free counts the waiting threads that no queued op has claimed),
+ * else to a new thread: never behind a busy one. Process-wide, as the ops of
+ * every svm are alike; a thread touches no svm between ops, so an svm_free()
+ * after its ops ended is safe.
  */
 #define POOL_KEEP 8            /* waiting threads kept at most */
 #define POOL_IDLE_SEC 10       /* a waiting thread ends after this long unused */
