@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,10 @@ struct svm_api {
 	char errbuf[CURL_ERROR_SIZE];
 	atomic_bool idle_close; /* svm_api_close_when_idle */
 	atomic_int holds;     /* svm_api_hold - svm_api_release */
+	/* svm_api_release_lingering: in the closer's list until close_at (closer.mu) */
+	bool lingering;
+	uint64_t close_at_ns;
+	struct svm_api *linger_next;
 };
 
 /* ------------------------------------------------------------ global init */
@@ -195,10 +200,13 @@ svm_api *svm_api_new(const char *socket_path, int timeout_ms)
 	return api;
 }
 
+static void linger_forget(svm_api *api);
+
 void svm_api_free(svm_api *api)
 {
 	if (!api)
 		return;
+	linger_forget(api);
 	if (api->curl)
 		curl_easy_cleanup(api->curl);
 	curl_slist_free_all(api->hdr_json);
@@ -251,6 +259,150 @@ void svm_api_hold(svm_api *api)
 void svm_api_release(svm_api *api)
 {
 	if (api && atomic_fetch_sub(&api->holds, 1) == 1)
+		close_if_idle(api);
+}
+
+/* ------------------------------------------------------------ lingering */
+
+/* The connections kept a while after their last release
+ * (svm_api_release_lingering), and the one thread that closes them when their
+ * time is up. It touches a client only under closer.mu, which svm_api_free takes
+ * to take the client off the list, and never waits for a client's call
+ * (close_if_idle only tries its lock). */
+#define LINGER_MAX 8 /* connections lingering at once, 3 descriptors each */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	svm_api *head; /* the newest first */
+	int n;
+	int state; /* 0: no thread yet, 1: running, -1: none could be made */
+} closer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void *closer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&closer.mu);
+	for (;;) {
+		uint64_t now = mono_ns(), next = 0;
+		for (svm_api **pp = &closer.head; *pp;) {
+			svm_api *a = *pp;
+			if (a->close_at_ns <= now) {
+				*pp = a->linger_next;
+				a->lingering = false;
+				closer.n--;
+				close_if_idle(a); /* held again meanwhile: its release decides */
+				continue;
+			}
+			if (!next || a->close_at_ns < next)
+				next = a->close_at_ns;
+			pp = &a->linger_next;
+		}
+		if (!next) {
+			pthread_cond_wait(&closer.cv, &closer.mu);
+			continue;
+		}
+		struct timespec until = {(time_t)(next / 1000000000ULL), (long)(next % 1000000000ULL)};
+		pthread_cond_timedwait(&closer.cv, &closer.mu, &until);
+	}
+	return NULL;
+}
+
+/* The closer's thread, made at the first lingering release (closer.mu held);
+ * its wait counts on CLOCK_MONOTONIC. false: there is none. */
+static bool closer_ready_locked(void)
+{
+	if (closer.state == 0) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_destroy(&closer.cv);
+		pthread_cond_init(&closer.cv, &ca);
+		pthread_condattr_destroy(&ca);
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		pthread_t t;
+		closer.state = pthread_create(&t, &attr, closer_main, NULL) == 0 ? 1 : -1;
+		pthread_attr_destroy(&attr);
+	}
+	return closer.state == 1;
+}
+
+/* Takes a lingering client off the list (closer.mu held). */
+static void linger_unlink_locked(svm_api *api)
+{
+	for (svm_api **pp = &closer.head; api->lingering && *pp; pp = &(*pp)->linger_next)
+		if (*pp == api) {
+			*pp = api->linger_next;
+			api->lingering = false;
+			closer.n--;
+			break;
+		}
+}
+
+static void linger_forget(svm_api *api)
+{
+	pthread_mutex_lock(&closer.mu);
+	linger_unlink_locked(api);
+	pthread_mutex_unlock(&closer.mu);
+}
+
+int svm_api_close_lingering(void)
+{
+	int n = 0;
+	pthread_mutex_lock(&closer.mu);
+	while (closer.head) {
+		svm_api *a = closer.head;
+		closer.head = a->linger_next;
+		a->lingering = false;
+		closer.n--;
+		close_if_idle(a);
+		n++;
+	}
+	pthread_mutex_unlock(&closer.mu);
+	return n;
+}
+
+void svm_api_release_lingering(svm_api *api, int linger_ms)
+{
+	if (!api || atomic_fetch_sub(&api->holds, 1) != 1)
+		return;
+	if (!atomic_load(&api->idle_close))
+		return; /* it keeps its connection anyway */
+	pthread_mutex_lock(&closer.mu);
+	bool kept = linger_ms > 0 && closer_ready_locked();
+	if (kept) {
+		api->close_at_ns = mono_ns() + (uint64_t)linger_ms * 1000000ULL;
+		if (api->lingering)
+			linger_unlink_locked(api); /* to the front again */
+		if (closer.n == LINGER_MAX) {
+			/* the oldest goes now: descriptors are bounded, not per VM */
+			svm_api **pp = &closer.head;
+			while ((*pp)->linger_next)
+				pp = &(*pp)->linger_next;
+			svm_api *old = *pp;
+			linger_unlink_locked(old);
+			close_if_idle(old);
+		}
+		api->lingering = true;
+		api->linger_next = closer.head;
+		closer.head = api;
+		closer.n++;
+		pthread_cond_signal(&closer.cv);
+	} else {
+		linger_unlink_locked(api); /* it lingered after a verb before */
+	}
+	pthread_mutex_unlock(&closer.mu);
+	if (!kept)
 		close_if_idle(api);
 }
 

@@ -84,6 +84,17 @@ void svm_api_disconnect(svm_api *api);
 void svm_api_close_when_idle(svm_api *api);
 void svm_api_hold(svm_api *api);
 void svm_api_release(svm_api *api);
+/* As svm_api_release, but the last release keeps the connection linger_ms
+ * more (closed then by a thread of the client module, unless it is held again
+ * meanwhile, or a call made without a hold closes it at its end): the next
+ * series of calls that follows at once (a pause, then a snapshot, then a resume)
+ * finds it open. At most 8 clients linger at once (the oldest is closed for a
+ * ninth); linger_ms 0 is svm_api_release. svm_api_free drops a lingering client
+ * at once. */
+void svm_api_release_lingering(svm_api *api, int linger_ms);
+/* Closes every lingering connection now (for a start that needs descriptors);
+ * returns how many clients lingered. */
+int svm_api_close_lingering(void);
 
 /* libcurl's global init, once per process and thread-safe (curl_global_init
  * itself is not). Anything in the core that uses libcurl calls this first.

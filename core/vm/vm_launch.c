@@ -195,12 +195,24 @@ static int launch_begin(launch_job *j, json_t *cfg_override, svm_error *err)
 	return 0;
 }
 
+/* Descriptors for a start: API connections kept after their verbs
+ * (svm_api_release_lingering) give theirs up first if that is what it takes. */
+static int room_for_start(svm_error *err)
+{
+	if (limits_fds_for_start(err) == 0)
+		return 0;
+	if (svm_api_close_lingering() == 0)
+		return -1;
+	svm_error_clear(err);
+	return limits_fds_for_start(err);
+}
+
 /* Everything checked and resolved before anything is built (DESIGN §6). */
 static int launch_resolve(launch_job *j, svm_error *err)
 {
 	svm_vm *vm = j->vm;
 	svm *s = vm->s;
-	if (limits_fds_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
+	if (room_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
 	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_netns(s, j->cfg, err) < 0 ||
 	    vmlim_check(vm, j->cfg, err) < 0 ||

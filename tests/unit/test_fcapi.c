@@ -43,6 +43,7 @@ struct server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_mutex_t lock;
 	int connections; /* connections accepted since the last reset */
+	int closed;      /* connections ended since the last reset */
 	int requests;
 	int in_flight, max_in_flight;
 	struct rec last;
@@ -194,11 +195,12 @@ static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_co
 {
 	(void)conn, (void)socket_context;
 	struct server *s = cls;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 		s->connections++;
-		pthread_mutex_unlock(&s->lock);
-	}
+	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+		s->closed++;
+	pthread_mutex_unlock(&s->lock);
 }
 
 static int server_start(struct server *s)
@@ -235,6 +237,7 @@ static void server_reset(struct server *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->connections = 0;
+	s->closed = 0;
 	s->requests = 0;
 	s->max_in_flight = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -244,6 +247,14 @@ static int server_connections(struct server *s)
 {
 	pthread_mutex_lock(&s->lock);
 	int n = s->connections;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static int server_closed(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->closed;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
@@ -443,6 +454,83 @@ static void test_reuse(void)
 	CHECK_INT(server_connections(&srv), 3, "reconnected after disconnect");
 	json_decref(b);
 	svm_api_free(api);
+}
+
+/* Waits up to 2 s for server s to have seen n connections end; returns the ms
+ * it waited. */
+static double wait_closed(struct server *s, int n)
+{
+	double t0 = now_ms();
+	while (server_closed(s) < n && now_ms() - t0 < 2000)
+		usleep(1000);
+	return now_ms() - t0;
+}
+
+/* A client that keeps no connection while idle keeps it a while after a
+ * lingering release: the series of calls that follows at once reuses it, then
+ * it is closed; a server that went away meanwhile (a VMM killed and started
+ * again at the same socket) costs the next series a new connection, nothing
+ * more; a client freed while its connection lingers closes it at once. On a
+ * server of its own, so no other test's connection is counted. */
+static void test_linger(void)
+{
+	static struct server ls = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	snprintf(ls.path, sizeof ls.path, "%s/linger.sock", tmpdir);
+	if (server_start(&ls) < 0) {
+		CHECK(0, "a second test server");
+		return;
+	}
+	svm_api *api = svm_api_new(ls.path, 2000);
+	svm_error e;
+	svm_api_close_when_idle(api);
+	svm_api_hold(api);
+	CHECK_INT(svm_api_call(api, "GET", "/version", NULL, NULL, &e), 0, "a held call");
+	svm_api_release_lingering(api, 5000);
+	svm_api_hold(api);
+	CHECK_INT(svm_api_call(api, "GET", "/version", NULL, NULL, &e), 0, "held again at once: a call");
+	svm_api_release_lingering(api, 100);
+	CHECK_INT(server_connections(&ls), 1, "a series right after a lingering release reuses its connection");
+	double waited = wait_closed(&ls, 1);
+	CHECK_INT(server_closed(&ls), 1, "a lingering connection is closed when its time is up");
+	CHECK(waited >= 50, "... and not before");
+	if (waited < 50)
+		printf("#   closed after %.1f ms\n", waited);
+
+	/* the server ends and another takes its socket while the connection lingers */
+	svm_api_hold(api);
+	CHECK_INT(svm_api_call(api, "GET", "/version", NULL, NULL, &e), 0, "a held call");
+	svm_api_release_lingering(api, 5000);
+	server_stop(&ls);
+	CHECK_INT(server_start(&ls), 0, "another server at the same socket");
+	server_reset(&ls);
+	svm_api_hold(api);
+	CHECK_INT(svm_api_call(api, "GET", "/version", NULL, NULL, &e), 0,
+		  "a call after the server changed, on a lingering connection");
+	CHECK_INT(server_connections(&ls), 1, "... made on a new connection");
+	svm_api_release_lingering(api, 5000);
+
+	/* freed while it lingers: closed at once, and the closer never touches it */
+	svm_api_free(api);
+	CHECK(wait_closed(&ls, 1) < 1000 && server_closed(&ls) == 1,
+	      "a client freed while its connection lingers closes it");
+
+	/* at most 8 linger: a ninth closes the oldest; a start's call closes all */
+	server_reset(&ls);
+	svm_api *many[9];
+	for (int i = 0; i < 9; i++) {
+		many[i] = svm_api_new(ls.path, 2000);
+		svm_api_close_when_idle(many[i]);
+		svm_api_hold(many[i]);
+		svm_api_call(many[i], "GET", "/version", NULL, NULL, &e);
+		svm_api_release_lingering(many[i], 5000);
+	}
+	CHECK(wait_closed(&ls, 1) < 1000 && server_closed(&ls) == 1,
+	      "a ninth lingering client closes the oldest");
+	CHECK_INT(svm_api_close_lingering(), 8, "svm_api_close_lingering: the 8 others");
+	CHECK(wait_closed(&ls, 9) < 1000 && server_closed(&ls) == 9, "... closed at once");
+	for (int i = 0; i < 9; i++)
+		svm_api_free(many[i]);
+	server_stop(&ls);
 }
 
 static void test_failures(void)
@@ -656,6 +744,7 @@ int main(void)
 	if (srv.d) {
 		test_requests();
 		test_reuse();
+		test_linger();
 		test_failures();
 		test_wait_ready();
 		test_threads();
