@@ -213,7 +213,11 @@ static void child(const struct svm_agent_spawn *sp, char **argv, char **env, int
 		e = errno;
 	if (!e && (sp->flags & SVM_AG_SPAWN_UID) && setuid(sp->uid) != 0)
 		e = errno;
-	if (!e) {
+	if (!e && (sp->flags & SVM_AG_SPAWN_SHELL)) {
+		char *sh[] = {"/bin/sh", "-c", argv[0], NULL};
+		execve(sh[0], sh, env);
+		e = errno;
+	} else if (!e) {
 		execvpe(argv[0], argv, env);
 		e = errno;
 	}

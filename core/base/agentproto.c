@@ -76,8 +76,10 @@ static int check_spawn(const uint8_t *p, size_t len, const char **why)
 	if (len < 20)
 		return *why = "SPAWN shorter than its fixed fields", -1;
 	uint32_t flags = svm_agent_u32(p), argc = svm_agent_u32(p + 12), envc = svm_agent_u32(p + 16);
-	if (flags & ~(uint32_t)(SVM_AG_SPAWN_UID | SVM_AG_SPAWN_GID))
+	if (flags & ~(uint32_t)(SVM_AG_SPAWN_UID | SVM_AG_SPAWN_GID | SVM_AG_SPAWN_SHELL))
 		return *why = "SPAWN has unknown flags", -1;
+	if ((flags & SVM_AG_SPAWN_SHELL) && argc != 1)
+		return *why = "a SPAWN for the shell has one command line", -1;
 	if (argc < 1 || argc > SVM_AGENT_MAX_ARGS || envc > SVM_AGENT_MAX_ARGS)
 		return *why = "SPAWN argument or environment count out of range", -1;
 	const char *s[1 + 2 * SVM_AGENT_MAX_ARGS];

@@ -42,7 +42,9 @@ enum svm_agent_type {
 	SVM_AG_DONE = 21,    /* a put was written whole */
 };
 
-enum { SVM_AG_SPAWN_UID = 1u << 0, SVM_AG_SPAWN_GID = 1u << 1 }; /* spawn flags */
+/* spawn flags; SHELL: argv is one command line for the guest's own shell
+ * (/bin/sh -c), which the guest knows and the host never names */
+enum { SVM_AG_SPAWN_UID = 1u << 0, SVM_AG_SPAWN_GID = 1u << 1, SVM_AG_SPAWN_SHELL = 1u << 2 };
 enum { SVM_AG_EXITED = 0, SVM_AG_SIGNALED = 1 };
 
 /* A frame checked by svm_agent_parse: payload points into the caller's buffer. */

@@ -161,6 +161,17 @@ static void dirlist_add_table(struct dirlist *d, const struct fs_table *tab, fus
 		dirlist_add(d, tab->rows[i].name, first + (fuse_ino_t)i, tab->rows[i].mode);
 }
 
+/* The VM table's rows in the VM's directory (dir NULL) or in its row dir. */
+static void dirlist_add_vm_rows(struct dirlist *d, const char *dir, fuse_ino_t first)
+{
+	const struct fs_table *tab = fsd.tree->vm;
+	for (int i = 0; i < tab->nrows; i++) {
+		const char *p = tab->rows[i].parent;
+		if (dir ? p && !strcmp(p, dir) : !p)
+			dirlist_add(d, tab->rows[i].name, first + (fuse_ino_t)i, tab->rows[i].mode);
+	}
+}
+
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_where w = fs_resolve(ino);
@@ -189,10 +200,11 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (w.kind == FS_W_VMDIR) {
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_ROOTROW(fsd.vms_row), S_IFDIR);
-		dirlist_add_table(d, fsd.tree->vm, FS_INO_VM(w.node->serial, 1));
+		dirlist_add_vm_rows(d, NULL, FS_INO_VM(w.node->serial, 1));
 	} else if (w.kind == FS_W_VMROW) {
 		dirlist_add(d, ".", ino, S_IFDIR);
 		dirlist_add(d, "..", FS_INO_VM(w.node->serial, 0), S_IFDIR);
+		dirlist_add_vm_rows(d, row->name, FS_INO_VM(w.node->serial, 1));
 		if (row->list)
 			dirlist_add_entries(&d, &cap, ino, row, w.node, NULL, 0, "");
 	} else if (w.kind == FS_W_ENT) {

@@ -115,7 +115,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (r < 0 && prow->list && lookup_entry(req, parent, prow, NULL, name))
 			return;
 	} else if (p.kind == FS_W_VMDIR) {
-		int r = fs_table_find(fsd.tree->vm, NULL, name);
+		int r = fs_vm_row_find(NULL, name);
 		svm_vm *vm = fs_node_vm(p.node);
 		if (vm)
 			svm_vm_unref(vm);
@@ -127,6 +127,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 	} else if (p.kind == FS_W_VMROW && S_ISDIR(prow->mode)) {
+		int r = fs_vm_row_find(prow->name, name);
+		if (r >= 0) {
+			w.kind = FS_W_VMROW;
+			w.row = r;
+			w.node = p.node;
+			fs_reply_entry(req, &w, TIMEOUT_STABLE);
+			return;
+		}
 		if (prow->list && lookup_entry(req, parent, prow, p.node, name))
 			return;
 	} else if (p.kind == FS_W_ENT && p.ent->dir->entries) {

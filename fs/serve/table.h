@@ -93,7 +93,14 @@ struct fs_row {
 	const struct fs_table *entries; /* each entry a directory of these rows; or */
 	fs_link_fn entry_link; /* each entry a symlink to entry_link(t with t.id = name) */
 	unsigned changes_on;   /* bit (1u << svm_event_kind) of events that change the value */
-	const char *parent;    /* root table: "" for /, else the directory row's name */
+	const char *parent;    /* root table: "" for /, else the directory row's name;
+	                          VM table: NULL for the VM's directory, else the name of
+	                          the VM's directory row holding it (beside its entries) */
+	/* rows that keep something per open (fs_handle.priv): open may refuse with an
+	 * errno, release runs once per handle that open accepted, poll replies */
+	int (*open)(fuse_req_t req, struct fs_handle *h);
+	void (*release)(struct fs_handle *h);
+	void (*poll)(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
 };
 
 /* What the engine serves: the root table (rows of / and of its directories,
@@ -105,7 +112,7 @@ struct fs_tree {
 };
 
 /* The engine's room per table (rowstate arrays, inode strides). */
-#define FS_VM_ROWS_MAX 24
+#define FS_VM_ROWS_MAX 28
 #define FS_ROOT_ROWS_MAX 24
 #define FS_ENT_ROWS_MAX 12
 

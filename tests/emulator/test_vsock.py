@@ -84,3 +84,38 @@ def test_agent_errors_signals_and_the_end_of_the_vmm(emu, kernel, tmp_path):  # 
     else:
         pytest.fail("the command outlived the VMM")
     s.close()
+
+
+def test_put_and_get_a_file(emu, kernel, tmp_path):  # noqa: F811
+    e, uds = boot_with_vsock(emu, kernel, tmp_path)
+    target = str(tmp_path / "put.bin")
+    data = os.urandom(200000)
+    s = agentclient.connect(uds)
+    s.sendall(agentclient.frame(agentclient.PUT, (0o640).to_bytes(4, "big") + target.encode() + b"\0"))
+    for i in range(0, len(data), 65536):
+        s.sendall(agentclient.frame(agentclient.DATA, data[i:i + 65536]))
+    s.sendall(agentclient.frame(agentclient.DATA))
+    assert [t for t, p in agentclient.frames(s)] == [agentclient.DONE]
+    s.close()
+    assert open(target, "rb").read() == data
+    assert os.stat(target).st_mode & 0o777 == 0o640
+    s = agentclient.connect(uds)
+    s.sendall(agentclient.frame(agentclient.GET, target.encode() + b"\0"))
+    got = list(agentclient.frames(s))
+    s.close()
+    assert all(t == agentclient.DATA for t, p in got) and got[-1][1] == b""
+    assert b"".join(p for t, p in got) == data
+    s = agentclient.connect(uds)
+    s.sendall(agentclient.frame(agentclient.GET, b"/nonexistent\0"))
+    (t, p), = list(agentclient.frames(s))
+    s.close()
+    assert t == agentclient.ERROR and b"No such file" in p
+
+
+def test_a_bad_first_frame_is_refused(emu, kernel, tmp_path):  # noqa: F811
+    e, uds = boot_with_vsock(emu, kernel, tmp_path)
+    s = agentclient.connect(uds)
+    s.sendall(b"\x00\x01\x00\x00\xff\xff\xff\xff")  # a SPAWN of 4 GiB
+    (t, p), = list(agentclient.frames(s))
+    s.close()
+    assert t == agentclient.ERROR and b"longer than the protocol allows" in p

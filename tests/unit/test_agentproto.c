@@ -102,6 +102,13 @@ static void spawn_refused(void)
 	p[15] = 1, p[12] = 0xff;
 	check_refused(raw(SVM_AG_SPAWN, 0, 24, p, 24), false, "argc over the limit");
 	p[12] = 0, p[3] = 4;
+	CHECK_INT(parse(raw(SVM_AG_SPAWN, 0, 24, p, 24), false, &why), 1, "a SPAWN for the shell");
+	p[15] = 2;
+	memcpy(p + 20, "\0ls\0-l\0", 7);
+	check_refused(raw(SVM_AG_SPAWN, 0, 27, p, 27), false, "a SPAWN for the shell of two words");
+	p[15] = 1;
+	memcpy(p + 20, "\0ls\0", 4);
+	p[3] = 8;
 	check_refused(raw(SVM_AG_SPAWN, 0, 24, p, 24), false, "unknown flags");
 	p[3] = 0;
 	check_refused(raw(SVM_AG_SPAWN, 0, 19, p, 19), false, "shorter than its fixed fields");
