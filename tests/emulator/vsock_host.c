@@ -137,6 +137,9 @@ void vsock_host_start(void)
 	if (knob_noagent() || (agent[0] && access(agent, X_OK) != 0))
 		agent[0] = '\0';
 	listen_fd = g_vmm.vsock_fd;
+	/* bound with a backlog of 1 at configuration; Firecracker's listener (Rust's
+	 * UnixListener) takes 128, and a burst of connections must not be refused */
+	listen(listen_fd, 128);
 	pthread_t t;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
