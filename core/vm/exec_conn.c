@@ -58,7 +58,8 @@ static int try_connect(const char *uds, int64_t deadline)
 	int n = snprintf(cmd, sizeof cmd, "CONNECT %u\n", SVM_AGENT_PORT);
 	if (send(fd, cmd, (size_t)n, MSG_NOSIGNAL) != n)
 		goto fail;
-	/* "OK <port>\n", a byte at a time: what follows is the agent's */
+	/* "OK <port>\n": looked at in place, then taken up to its newline only,
+	 * since what follows is the agent's */
 	char line[32];
 	size_t len = 0;
 	for (;;) {
@@ -66,8 +67,7 @@ static int try_connect(const char *uds, int64_t deadline)
 			errno = ETIMEDOUT;
 			goto fail;
 		}
-		char c;
-		ssize_t r = recv(fd, &c, 1, 0);
+		ssize_t r = recv(fd, line, sizeof line - 1, MSG_PEEK);
 		if (r == 0) {
 			errno = ECONNRESET;
 			goto fail;
@@ -77,15 +77,19 @@ static int try_connect(const char *uds, int64_t deadline)
 				continue;
 			goto fail;
 		}
-		if (c == '\n')
-			break;
-		if (len + 1 >= sizeof line) {
+		char *nl = memchr(line, '\n', (size_t)r);
+		if (!nl && r == (ssize_t)sizeof line - 1) {
 			errno = EPROTO;
 			goto fail;
 		}
-		line[len++] = c;
+		if (!nl)
+			continue; /* the rest of the line is on its way */
+		len = (size_t)(nl - line) + 1;
+		if (recv(fd, line, len, 0) != (ssize_t)len)
+			goto fail;
+		line[len - 1] = '\0';
+		break;
 	}
-	line[len] = '\0';
 	if (strncmp(line, "OK ", 3)) {
 		errno = EPROTO;
 		goto fail;
@@ -196,13 +200,15 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+#define SPAWN_BUF (2 * SVM_AGENT_HDR + SVM_AGENT_MAX_PAYLOAD)
+
 /* The SPAWN for argv and the session's env, cwd and user (malloc'd frame). */
 static uint8_t *spawn_frame(svm_exec *x, char **argv, size_t argc, bool shell, size_t *len,
                             svm_error *err)
 {
 	static struct svm_agent_spawn sp_zero;
 	struct svm_agent_spawn *sp = malloc(sizeof *sp);
-	uint8_t *f = malloc(SVM_AGENT_HDR + SVM_AGENT_MAX_PAYLOAD);
+	uint8_t *f = malloc(SPAWN_BUF); /* room for an empty STDIN after it */
 	if (!sp || !f) {
 		free(sp);
 		free(f);
@@ -316,6 +322,12 @@ int exec_conn_start(svm_exec *x, const char *uds, char **argv, size_t argc, bool
 			                     x->wait_ms);
 		return svm_error_set(err, SVM_SOCKET_REQUEST_FAILED, "vsock %s: %s", uds, strerror(e));
 	}
+	/* eof before run: the command starts with its stdin closed, said in the
+	 * same send as the SPAWN */
+	pthread_mutex_lock(&x->mu);
+	if (x->stdin_closed)
+		flen += svm_agent_frame(frame + flen, SPAWN_BUF - flen, SVM_AG_STDIN, NULL, 0);
+	pthread_mutex_unlock(&x->mu);
 	int rc = send_all(fd, frame, flen) == 0 ? 0 : -1;
 	free(frame);
 	if (rc != 0)

@@ -260,7 +260,12 @@ int svm_exec_ctl(svm_exec *x, const char *line, svm_error *err)
 		else if ((rc = running_only(x, "signal", err)) == 0)
 			rc = exec_conn_send(x, SVM_AG_SIGNAL, p, 4, err);
 	} else if (!strcmp(verb, "eof") && n == 1) {
-		if ((rc = running_only(x, "eof", err)) == 0) {
+		pthread_mutex_lock(&x->mu);
+		bool before_run = x->phase == EXEC_NEW;
+		if (before_run)
+			x->stdin_closed = true; /* the command starts with its stdin closed */
+		pthread_mutex_unlock(&x->mu);
+		if (!before_run && (rc = running_only(x, "eof", err)) == 0) {
 			pthread_mutex_lock(&x->mu);
 			bool first = !x->stdin_closed;
 			x->stdin_closed = true;

@@ -421,9 +421,9 @@ void fs_exec_run_write(fuse_req_t req, struct fs_handle *h, const char *buf, siz
 		svm_error_set(&err, SVM_NO_SPACE, "out of memory");
 	} else if ((x = svm_exec_new(h->t.vm, &err))) {
 		snprintf(script, len + 16, "exec 2>&1\n%.*s", (int)len, buf);
+		svm_error e2;
+		svm_exec_ctl(x, "eof", &e2); /* no input: said with the start */
 		if (svm_exec_sh(x, script, &err) == 0) {
-			svm_error e2;
-			svm_exec_ctl(x, "eof", &e2);
 			pthread_mutex_lock(&wait_mu);
 			o->x = x;
 			pthread_mutex_unlock(&wait_mu);
