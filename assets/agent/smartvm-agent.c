@@ -430,15 +430,22 @@ static void serve(int fd)
 	_exit(0);
 }
 
+/* Started from an initrd, the agent may come before the guest's vsock driver
+ * (a module its init loads): it tries again, quietly after the first word. */
 static int listen_vsock(unsigned port)
 {
-	int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 64) != 0) {
-		fprintf(stderr, "smartvm-agent: vsock port %u: %s\n", port, strerror(errno));
-		return -1;
+	for (unsigned delay_ms = 50, said = 0;; delay_ms = delay_ms < 1000 ? delay_ms * 2 : 1000) {
+		int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && listen(s, 128) == 0)
+			return s;
+		if (!said++)
+			fprintf(stderr, "smartvm-agent: vsock port %u: %s (trying again)\n", port,
+			        strerror(errno));
+		if (s >= 0)
+			close(s);
+		usleep(delay_ms * 1000);
 	}
-	return s;
 }
 
 int main(int argc, char **argv)
@@ -459,6 +466,8 @@ int main(int argc, char **argv)
 		serve(fd);
 		return 0;
 	}
+	/* run from memory (the initrd's memfd) its name would be a number */
+	prctl(PR_SET_NAME, "smartvm-agent");
 	int s = listen_vsock(port);
 	if (s < 0)
 		return 1;

@@ -247,3 +247,40 @@ def test_vm_stop_ends_sessions(mnt):
         os.close(fd)
     assert gone(mnt)
     assert subprocess.run(["pgrep", "-f", "smartvm-agent --fd"], capture_output=True).stdout == b""
+
+
+def test_agent_true_brings_its_initrd_and_vsock(mnt):
+    """"agent": true: a start adds the agent's initrd and a vsock device."""
+    mnt.make_vm("auto", agent=True)
+    mnt.ctl("auto", "start")
+    runtime = mnt.read("vms", "auto", "runtime").strip()
+    assert mnt.read("vms", "auto", "vsock") == os.path.join(runtime, "vsock.sock") + "\n"
+    # what the VMM was given, asked of it directly
+    import http.client
+    import json
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(os.path.join(runtime, "fc.sock"))
+    c = Conn("localhost", timeout=10)
+    c.request("GET", "/vm/config")
+    cfg = json.loads(c.getresponse().read())
+    c.close()
+    assert cfg["boot-source"]["initrd_path"].endswith("smartvm-agent.initrd")
+    assert os.path.exists(cfg["boot-source"]["initrd_path"])
+    assert cfg["vsock"]["guest_cid"] == 3
+    r = mnt.sh("exec 3<>vms/auto/exec/run; echo 'echo via initrd' >&3; cat <&3")
+    assert r.stdout == "via initrd\nexit 0\n", r
+
+
+def test_agent_true_with_an_initrd_of_its_own_is_refused(mnt):
+    os.mkdir(mnt.vm("both"))
+    cfg = {"bootSource": {"kernelImagePath": mnt.kernel, "initrdPath": "/boot/initrd.img"},
+           "machineConfig": {"vcpuCount": 1, "memSizeMib": 128}, "agent": True}
+    import json
+    with pytest.raises(OSError) as e:
+        mnt.write(mnt.vm("both", "config.json"), json.dumps(cfg))
+    assert e.value.errno == errno.EINVAL
+    assert "agent: true boots the agent's own initrd" in mnt.read("vms", "both", "error")
