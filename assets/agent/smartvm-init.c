@@ -9,6 +9,12 @@
  * run from there after it: it runs in the real root, whose files it serves,
  * while the root filesystem holds no copy of it.
  *
+ * Kernel modules the guest kernel needs before its root (a distribution kernel's
+ * virtio drivers) may ride in the initrd as /modules/NN-NAME.ko: they are loaded
+ * in the order of their names, each with the NAME.KEY=VALUE parameters of the
+ * kernel command line (virtio_mmio.device=..., which Firecracker adds), as
+ * modprobe would pass them.
+ *
  * Read from the kernel command line: root= (a device, /dev/... or
  * PARTUUID=/UUID= are not resolved: a path), rootfstype=, rootflags=, ro or rw,
  * init= (default /sbin/init, then /etc/init, /bin/init, /bin/sh). A root= that is
@@ -28,7 +34,9 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define AGENT "/smartvm-agent"
@@ -65,6 +73,7 @@ static void die(const char *fmt, ...)
 }
 
 struct cmdline {
+	char raw[4096];
 	char root[256], fstype[64], flags[256], init[256];
 	bool ro;
 };
@@ -83,6 +92,7 @@ static void parse_cmdline(struct cmdline *c)
 			close(fd);
 	}
 	memset(c, 0, sizeof *c);
+	snprintf(c->raw, sizeof c->raw, "%s", buf);
 	c->ro = true; /* as the kernel mounts a root without rw */
 	for (char *save = NULL, *t = strtok_r(buf, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
 		if (!strncmp(t, "root=", 5))
@@ -98,6 +108,50 @@ static void parse_cmdline(struct cmdline *c)
 		else if (!strcmp(t, "ro"))
 			c->ro = true;
 	}
+}
+
+/* NAME.KEY=VALUE words of the command line for module name, as "KEY=VALUE ..."
+ * ('-' and '_' are one in module names). */
+static void module_params(const char *raw, const char *name, char *out, size_t size)
+{
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s", raw);
+	size_t used = 0, n = strlen(name);
+	out[0] = '\0';
+	for (char *save = NULL, *t = strtok_r(buf, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
+		bool same = strlen(t) > n && t[n] == '.';
+		for (size_t i = 0; same && i < n; i++)
+			same = (t[i] == '-' ? '_' : t[i]) == (name[i] == '-' ? '_' : name[i]);
+		if (same && used + strlen(t + n + 1) + 2 < size)
+			used += (size_t)snprintf(out + used, size - used, "%s%s", used ? " " : "", t + n + 1);
+	}
+}
+
+static void load_modules(const struct cmdline *c)
+{
+	struct dirent **names;
+	int n = scandir("/modules", &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *f = names[i]->d_name;
+		size_t len = strlen(f);
+		if (len > 3 && !strcmp(f + len - 3, ".ko")) {
+			/* NN-NAME.ko: the module's name is NAME */
+			const char *dash = strchr(f, '-');
+			char name[128], path[300], params[2048];
+			snprintf(name, sizeof name, "%.*s", (int)(f + len - 3 - (dash ? dash + 1 : f)),
+			         dash ? dash + 1 : f);
+			snprintf(path, sizeof path, "/modules/%s", f);
+			module_params(c->raw, name, params, sizeof params);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || (syscall(SYS_finit_module, fd, params, 0) != 0 && errno != EEXIST))
+				say("smartvm-init: module %s: %s", name, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+		}
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
 }
 
 /* Tries each block filesystem the kernel knows (/proc/filesystems without nodev). */
@@ -205,6 +259,7 @@ int main(int argc, char **argv)
 	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 	struct cmdline c;
 	parse_cmdline(&c);
+	load_modules(&c);
 	mount_root(&c);
 	int mfd = agent_in_memory();
 	switch_root();

@@ -11,11 +11,12 @@ import os
 import shutil
 import stat
 import subprocess
-import time
+import sys
 
 import pytest
 
 INITRD = os.environ.get("SMARTVMFS_AGENT_INITRD", "")
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 needs = pytest.mark.skipif(
     not INITRD or not os.path.exists(INITRD), reason="SMARTVMFS_AGENT_INITRD is not built")
@@ -120,3 +121,43 @@ def test_no_root_says_why(tmp_path):
         capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "no root= on the kernel command line" in r.stderr, r
+
+
+@needs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount and PID namespaces)")
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare(1) is missing")
+def test_modules_ride_along_and_a_bad_one_is_said(tmp_path):
+    """An initrd with /modules (mkinitrd.py MODULE...): each is offered to the
+    kernel before the root is mounted, with its NAME.KEY=VALUE words of the
+    command line; one the kernel refuses is said, and the hand-over goes on."""
+    build = os.path.dirname(INITRD)
+    bogus = tmp_path / "bogus_mod.ko"
+    bogus.write_bytes(b"not an ELF module")
+    initrd = tmp_path / "with-modules.initrd"
+    subprocess.run([sys.executable, os.path.join(SRC, "assets", "agent", "mkinitrd.py"),
+                    os.path.join(build, "smartvm-init"), os.path.join(build, "smartvm-agent"),
+                    str(initrd), str(bogus)], check=True)
+    names = [n for n, m, b in read_newc(open(initrd, "rb").read())]
+    assert "modules/01-bogus_mod.ko" in names
+    ramfs = tmp_path / "initramfs"
+    ramfs.mkdir()
+    for name, mode, body in read_newc(open(initrd, "rb").read()):
+        p = ramfs / name
+        if stat.S_ISDIR(mode):
+            p.mkdir()
+        else:
+            p.write_bytes(body)
+            p.chmod(stat.S_IMODE(mode))
+    (ramfs / "hostroot").mkdir()
+    result = tmp_path / "result"
+    init = tmp_path / "fake-init"
+    init.write_text(f"#!/bin/sh\necho \"pid $$\" > {result}\n")
+    init.chmod(0o755)
+    r = subprocess.run(
+        ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "/bin/sh", "-c",
+         f"mount --rbind / {ramfs}/hostroot && exec chroot {ramfs} /init"],
+        env={"SMARTVM_INIT_CMDLINE": f"root=/hostroot rw bogus-mod.x=1 init={init}",
+             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        capture_output=True, text=True, timeout=60)
+    assert "smartvm-init: module bogus_mod: " in r.stderr, r
+    assert result.read_text() == "pid 1\n", r
