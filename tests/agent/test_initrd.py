@@ -135,7 +135,7 @@ def test_modules_ride_along_and_a_bad_one_is_said(tmp_path):
     bogus.write_bytes(b"not an ELF module")
     initrd = tmp_path / "with-modules.initrd"
     subprocess.run([sys.executable, os.path.join(SRC, "assets", "agent", "mkinitrd.py"),
-                    os.path.join(build, "smartvm-init"), os.path.join(build, "smartvm-agent"),
+                    os.path.join(build, "initrd-init"), os.path.join(build, "initrd-agent"),
                     str(initrd), str(bogus)], check=True)
     names = [n for n, m, b in read_newc(open(initrd, "rb").read())]
     assert "modules/01-bogus_mod.ko" in names
