@@ -123,10 +123,12 @@ int exec_conn_send(svm_exec *x, uint16_t type, const void *p, size_t n, svm_erro
 	if (!f)
 		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
 	size_t len = svm_agent_frame(f, cap, type, p, n);
+	/* the fd is taken under wmu: the reader closes it under wmu too, after it
+	 * said -1, so no send ever reaches a descriptor number used again */
+	pthread_mutex_lock(&x->wmu);
 	pthread_mutex_lock(&x->mu);
 	int fd = x->fd;
 	pthread_mutex_unlock(&x->mu);
-	pthread_mutex_lock(&x->wmu);
 	int rc = fd >= 0 && len ? send_all(fd, f, len) : -1;
 	pthread_mutex_unlock(&x->wmu);
 	free(f);
