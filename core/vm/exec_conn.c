@@ -348,6 +348,7 @@ int exec_conn_start(svm_exec *x, const char *uds, char **argv, size_t argc, bool
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024); /* its buffer is on the heap */
 	if (pthread_create(&th, &a, reader, x) != 0) {
 		pthread_attr_destroy(&a);
 		pthread_mutex_lock(&x->mu);

@@ -165,11 +165,12 @@ static const struct fs_row vm_rows[] = {
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_version_text,
 	 .changes_on = STATEY},
 	/* commands in the guest through its agent (execfiles.c, docs/exec.md): the
-	 * sessions, and beside them clone (makes one) and run (the one-liner) */
+	 * sessions, and beside them clone (makes one) and run (the one-liner), whose
+	 * attributes never change (cached: no GETATTR at each open) */
 	{.name = "exec", .mode = S_IFDIR | 0555, .list = fs_exec_list, .entries = &fs_exec_table},
-	{.name = "clone", .mode = S_IFREG | 0666, .flags = FS_OWNED | FS_LIVE, .parent = "exec",
+	{.name = "clone", .mode = S_IFREG | 0666, .flags = FS_OWNED, .parent = "exec",
 	 .read = fs_exec_clone_read, .write = fs_exec_ctl_write, EXEC_HOOKS},
-	{.name = "run", .mode = S_IFREG | 0666, .flags = FS_OWNED | FS_LIVE, .parent = "exec",
+	{.name = "run", .mode = S_IFREG | 0666, .flags = FS_OWNED, .parent = "exec",
 	 .read = fs_exec_output_read, .write = fs_exec_run_write, EXEC_HOOKS},
 	/* -o persist: on, and a later mount starts the VM it restores */
 	{.name = "autostart", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_autostart_text,
