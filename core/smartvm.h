@@ -604,9 +604,11 @@ int svm_exec_ctl(svm_exec *x, const char *line, svm_error *err);
  * command line for the guest's shell (the ctl line "sh LINE"). */
 int svm_exec_run(svm_exec *x, char *const *argv, size_t argc, svm_error *err);
 int svm_exec_sh(svm_exec *x, const char *line, svm_error *err);
-/* Bytes to the command's stdin: all of them, or -1 with err (it waits while
- * the command does not read). */
-ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, svm_error *err);
+/* Bytes to the command's stdin: all of them, or -1 with err. It waits while the
+ * command does not read, asking stop(ud) every 200 ms: when that says so, it
+ * returns the bytes sent so far, or -1 with INTERRUPTED if none were. */
+ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, bool (*stop)(void *ud),
+                             void *ud, svm_error *err);
 /* Output bytes from off (earlier ones were read and are gone: a read at off
  * says the reader has all before it). >0 bytes, 0 at the end (the command
  * ended and all was read), -1 when none yet (EAGAIN). */

@@ -9,6 +9,8 @@
  *          sends STDIN (empty: close) and SIGNAL (to the command's process group)
  *   PUT    write a file from DATA frames (an empty one ends it), answer DONE
  *   GET    answer the file as DATA frames, an empty one ending it
+ *   KILL   signal the process group of a command another connection runs
+ *          (a signal never waits behind that connection's stdin), answer DONE
  * Any failure is one ERROR frame, then the connection ends. A connection that
  * ends ends its command too (SIGKILL to its group): nothing outlives the host's
  * interest in it.
@@ -424,6 +426,17 @@ static void serve(int fd)
 	case SVM_AG_GET:
 		do_get(&f);
 		break;
+	case SVM_AG_KILL: {
+		/* a command of another connection: its process group (the pid is its
+		 * leader, setpgid in child()) */
+		pid_t pid = (pid_t)svm_agent_u32(f.payload);
+		int sig = (int)svm_agent_u32(f.payload + 4);
+		if (kill(-pid, sig) != 0 && kill(pid, sig) != 0)
+			fail(errno, "kill %d: %s", (int)pid, strerror(errno));
+		queue(svm_agent_frame(outb + outlen, sizeof outb - outlen, SVM_AG_DONE, NULL, 0));
+		flush_all();
+		break;
+	}
 	default:
 		fail(EPROTO, "a connection cannot begin with %s", svm_agent_type_name(f.type));
 	}

@@ -29,6 +29,7 @@ const char *svm_agent_type_name(uint16_t type)
 	case SVM_AG_SIGNAL: return "SIGNAL";
 	case SVM_AG_PUT: return "PUT";
 	case SVM_AG_GET: return "GET";
+	case SVM_AG_KILL: return "KILL";
 	case SVM_AG_DATA: return "DATA";
 	case SVM_AG_STARTED: return "STARTED";
 	case SVM_AG_STDOUT: return "STDOUT";
@@ -44,6 +45,7 @@ static bool allowed(uint16_t type, bool from_agent)
 {
 	switch (type) {
 	case SVM_AG_SPAWN: case SVM_AG_STDIN: case SVM_AG_SIGNAL: case SVM_AG_PUT: case SVM_AG_GET:
+	case SVM_AG_KILL:
 		return !from_agent;
 	case SVM_AG_STARTED: case SVM_AG_STDOUT: case SVM_AG_STDERR: case SVM_AG_EXIT:
 	case SVM_AG_ERROR: case SVM_AG_DONE:
@@ -117,6 +119,11 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len, const char
 	case SVM_AG_SIGNAL:
 		if (len != 4 || (a = svm_agent_u32(p)) < 1 || a > 64)
 			return *why = "SIGNAL is not one signal number 1..64", -1;
+		return 0;
+	case SVM_AG_KILL:
+		if (len != 8 || (a = svm_agent_u32(p)) < 1 || a > (1u << 22) ||
+		    (b = svm_agent_u32(p + 4)) < 1 || b > 64)
+			return *why = "KILL is not a process id and a signal number 1..64", -1;
 		return 0;
 	case SVM_AG_PUT:
 		if (len < 4 || svm_agent_u32(p) > 07777)

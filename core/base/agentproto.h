@@ -33,6 +33,10 @@ enum svm_agent_type {
 	SVM_AG_PUT = 4,     /* u32 mode, path NUL: then DATA frames, an empty one ends */
 	SVM_AG_GET = 5,     /* path NUL: the agent answers DATA frames, an empty one ends */
 	SVM_AG_DATA = 6,    /* file bytes, either way */
+	SVM_AG_KILL = 7,    /* u32 pid, u32 signal (1..64): the first frame of a connection
+	                       of its own, for the process group of a command another
+	                       connection started (so it never waits behind that one's
+	                       stdin); the agent answers DONE */
 	/* agent -> host */
 	SVM_AG_STARTED = 16, /* u32 pid */
 	SVM_AG_STDOUT = 17,  /* bytes the command wrote */

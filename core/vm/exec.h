@@ -73,6 +73,14 @@ int exec_conn_start(svm_exec *x, const char *uds, char **argv, size_t argc, bool
                     svm_error *err);
 /* One frame to the agent (stdin bytes, an empty STDIN to close, a SIGNAL). */
 int exec_conn_send(svm_exec *x, uint16_t type, const void *p, size_t n, svm_error *err);
+/* A signal for the session's command, on a connection of its own (KILL): it
+ * never waits behind stdin bytes the command has not read. 0, or -1 with err. */
+int exec_conn_kill(svm_exec *x, const char *uds, int sig, svm_error *err);
+/* Stdin bytes in frames sent only while the connection has room, so a wait for
+ * room is never inside a frame and stop(ud) can end it: the bytes sent, or -1
+ * with err (INTERRUPTED when stopped before any). */
+ssize_t exec_conn_send_stdin(svm_exec *x, const uint8_t *p, size_t n, bool (*stop)(void *),
+                             void *ud, svm_error *err);
 
 /* exec_ctl.c: splits a command line into words (blanks; '...' quotes, '' inside
  * for one quote, as rc(1) does). A NULL-terminated vector (svm_strv_free), or

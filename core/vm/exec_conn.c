@@ -137,6 +137,50 @@ int exec_conn_send(svm_exec *x, uint16_t type, const void *p, size_t n, svm_erro
 	return 0;
 }
 
+ssize_t exec_conn_send_stdin(svm_exec *x, const uint8_t *p, size_t n, bool (*stop)(void *),
+                             void *ud, svm_error *err)
+{
+	enum { CHUNK = 16384 }; /* well under what a writable Unix socket takes at once */
+	uint8_t *f = malloc(SVM_AGENT_HDR + CHUNK);
+	if (!f)
+		return svm_error_set(err, SVM_NO_SPACE, "out of memory");
+	size_t done = 0;
+	pthread_mutex_lock(&x->wmu);
+	while (done < n) {
+		pthread_mutex_lock(&x->mu);
+		int fd = x->fd;
+		pthread_mutex_unlock(&x->mu);
+		if (fd < 0) {
+			svm_error_set(err, SVM_INVALID_STATE, "the command's connection has ended");
+			break;
+		}
+		struct pollfd pw = {fd, POLLOUT, 0};
+		int r = poll(&pw, 1, 200);
+		if (r == 0 || (r < 0 && errno == EINTR)) {
+			if (stop && stop(ud)) {
+				svm_error_set(err, SVM_INTERRUPTED, "stdin: interrupted while the command "
+				              "did not read");
+				break;
+			}
+			continue;
+		}
+		size_t k = n - done < CHUNK ? n - done : CHUNK;
+		size_t len = svm_agent_frame(f, SVM_AGENT_HDR + CHUNK, SVM_AG_STDIN, p + done, k);
+		ssize_t w = send(fd, f, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		/* a frame begun is finished, whatever it waits for */
+		if (w < 0 || (w < (ssize_t)len && send_all(fd, f + w, len - (size_t)w) != 0)) {
+			svm_error_set(err, SVM_INVALID_STATE, "the command's connection has ended");
+			break;
+		}
+		done += k;
+	}
+	pthread_mutex_unlock(&x->wmu);
+	free(f);
+	return done > 0 || n == 0 ? (ssize_t)done : -1;
+}
+
 /* The agent's frames until the connection ends. Holds a reference. */
 static void *reader(void *arg)
 {
@@ -290,6 +334,53 @@ static int spawn_answer(svm_exec *x, int fd, int64_t deadline, svm_error *err)
 			                     "without starting the command");
 		have += (size_t)r;
 	}
+}
+
+int exec_conn_kill(svm_exec *x, const char *uds, int sig, svm_error *err)
+{
+	pthread_mutex_lock(&x->mu);
+	uint32_t pid = x->pid;
+	int64_t deadline = now_ms() + x->wait_ms;
+	pthread_mutex_unlock(&x->mu);
+	int fd = try_connect(uds, deadline);
+	if (fd < 0)
+		return svm_error_set(err, SVM_SOCKET_TIMEOUT, "signal: the agent does not answer "
+		                     "(%s)", strerror(errno));
+	uint8_t f[SVM_AGENT_HDR + 4 + SVM_AGENT_MAX_MESSAGE];
+	size_t len = svm_agent_frame_u32x2(f, sizeof f, SVM_AG_KILL, pid, (uint32_t)sig);
+	int rc = send_all(fd, f, len) == 0 ? 0 : -1;
+	size_t have = 0;
+	while (rc == 0) {
+		struct svm_agent_frame a;
+		size_t used;
+		const char *why = NULL;
+		int pr = svm_agent_parse(f, have, true, &a, &used, &why);
+		if (pr < 0) {
+			rc = svm_error_set(err, SVM_API_ERROR, "signal: the agent sent a bad frame: %s", why);
+		} else if (pr > 0 && a.type == SVM_AG_DONE) {
+			break;
+		} else if (pr > 0 && a.type == SVM_AG_ERROR) {
+			int e;
+			char msg[SVM_AGENT_MAX_MESSAGE + 1];
+			svm_agent_error_decode(&a, &e, msg, sizeof msg);
+			rc = svm_error_set(err, e == ESRCH ? SVM_INVALID_STATE : SVM_API_ERROR,
+			                   "signal: the agent: %s", msg);
+		} else if (pr > 0) {
+			rc = svm_error_set(err, SVM_API_ERROR, "signal: the agent answered %s",
+			                   svm_agent_type_name(a.type));
+		} else if (have == sizeof f || !wait_in(fd, deadline)) {
+			rc = svm_error_set(err, SVM_SOCKET_TIMEOUT, "signal: no answer from the agent");
+		} else {
+			ssize_t r = recv(fd, f + have, sizeof f - have, 0);
+			if (r <= 0 && !(r < 0 && errno == EINTR))
+				rc = svm_error_set(err, SVM_API_ERROR, "signal: the agent ended the "
+				                   "connection");
+			else if (r > 0)
+				have += (size_t)r;
+		}
+	}
+	close(fd);
+	return rc;
 }
 
 int exec_conn_start(svm_exec *x, const char *uds, char **argv, size_t argc, bool shell,

@@ -253,12 +253,15 @@ int svm_exec_ctl(svm_exec *x, const char *line, svm_error *err)
 		           : svm_error_set(err, SVM_INVALID_ARGUMENT, "sh takes a command line");
 	} else if (!strcmp(verb, "signal")) {
 		int sig = n == 2 ? parse_signal(w[1]) : -1;
-		uint8_t p[4] = {0, 0, 0, (uint8_t)sig};
 		if (sig < 0)
 			rc = svm_error_set(err, SVM_INVALID_ARGUMENT, "signal takes a number 1..64 or a "
 			                   "name (TERM, KILL, INT, HUP, ...)");
-		else if ((rc = running_only(x, "signal", err)) == 0)
-			rc = exec_conn_send(x, SVM_AG_SIGNAL, p, 4, err);
+		else if ((rc = running_only(x, "signal", err)) == 0) {
+			char *uds = svm_vm_vsock_path(x->vm);
+			rc = uds ? exec_conn_kill(x, uds, sig, err)
+			         : svm_error_set(err, SVM_INVALID_STATE, "signal: the VM has no vsock");
+			free(uds);
+		}
 	} else if (!strcmp(verb, "eof") && n == 1) {
 		pthread_mutex_lock(&x->mu);
 		bool before_run = x->phase == EXEC_NEW;
@@ -279,7 +282,8 @@ int svm_exec_ctl(svm_exec *x, const char *line, svm_error *err)
 	return rc;
 }
 
-ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, svm_error *err)
+ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, bool (*stop)(void *ud),
+                             void *ud, svm_error *err)
 {
 	if (running_only(x, "stdin", err) != 0)
 		return -1;
@@ -288,11 +292,5 @@ ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, svm_error
 	pthread_mutex_unlock(&x->mu);
 	if (closed)
 		return svm_error_set(err, SVM_INVALID_STATE, "stdin: closed already (eof)");
-	for (size_t at = 0; at < len;) {
-		size_t k = len - at < SVM_AGENT_MAX_PAYLOAD ? len - at : SVM_AGENT_MAX_PAYLOAD;
-		if (exec_conn_send(x, SVM_AG_STDIN, (const char *)buf + at, k, err) != 0)
-			return -1;
-		at += k;
-	}
-	return (ssize_t)len;
+	return exec_conn_send_stdin(x, buf, len, stop, ud, err);
 }

@@ -369,18 +369,26 @@ void fs_exec_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, siz
 	fuse_reply_write(req, size);
 }
 
+/* Ctrl-C on a writer the command does not read from */
+static bool write_interrupted(void *req)
+{
+	return fuse_req_interrupted(req);
+}
+
 void fs_exec_stdin_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off)
 {
 	(void)off;
 	struct xopen *o = xo_of(h);
 	svm_error err;
 	svm_error_clear(&err);
-	if (svm_exec_write_stdin(o->x, buf, size, &err) < 0) {
-		svm_exec_note_error(o->x, "write stdin", &err);
+	ssize_t n = svm_exec_write_stdin(o->x, buf, size, write_interrupted, req, &err);
+	if (n < 0) {
+		if (err.code != SVM_INTERRUPTED)
+			svm_exec_note_error(o->x, "write stdin", &err);
 		fuse_reply_err(req, fs_errno(err.code));
 		return;
 	}
-	fuse_reply_write(req, size);
+	fuse_reply_write(req, (size_t)n); /* short when interrupted: the rest was not sent */
 }
 
 /* stdout, stderr: opened read-write only to wait; nothing is written to them */

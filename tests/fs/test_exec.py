@@ -5,6 +5,7 @@ end: clone, ctl, stdin, stdout, stderr, status, error, and the one-liner run."""
 import errno
 import os
 import select
+import signal
 import subprocess
 import threading
 import time
@@ -284,3 +285,23 @@ def test_agent_true_with_an_initrd_of_its_own_is_refused(mnt):
         mnt.write(mnt.vm("both", "config.json"), json.dumps(cfg))
     assert e.value.errno == errno.EINVAL
     assert "agent: true boots the agent's own initrd" in mnt.read("vms", "both", "error")
+
+
+def test_a_writer_the_command_does_not_read_is_interrupted(mnt):
+    """stdin to a command that never reads: the write waits (back-pressure),
+    and Ctrl-C ends it."""
+    vsock_vm(mnt)
+    fd, n = clone(mnt)
+    try:
+        os.write(fd, b"run sleep 60\n")
+        w = subprocess.Popen(["dd", "if=/dev/zero", f"of={mnt.vm('box', 'exec', n, 'stdin')}",
+                              "bs=65536", "count=64"], stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        assert w.poll() is None, "4 MiB went into a command that reads nothing"
+        w.send_signal(signal.SIGINT)
+        w.wait(5)
+        assert w.returncode != 0
+        os.write(fd, b"signal KILL\n")
+        assert wait_status(mnt, "box", n, "signal") == "signal 9"
+    finally:
+        os.close(fd)

@@ -199,6 +199,14 @@ static void paths(void)
 	check_refused(raw(SVM_AG_SIGNAL, 0, 4, sig, 4), false, "signal 65");
 	sig[3] = 15;
 	CHECK_INT(parse(raw(SVM_AG_SIGNAL, 0, 4, sig, 4), false, &why), 1, "signal 15");
+	uint8_t k[8] = {0, 0, 0, 42, 0, 0, 0, 9};
+	CHECK_INT(parse(raw(SVM_AG_KILL, 0, 8, k, 8), false, &why), 1, "KILL 42 9");
+	check_refused(raw(SVM_AG_KILL, 0, 8, k, 8), true, "KILL from an agent");
+	k[3] = 0;
+	check_refused(raw(SVM_AG_KILL, 0, 8, k, 8), false, "KILL of pid 0");
+	k[3] = 42, k[7] = 0;
+	check_refused(raw(SVM_AG_KILL, 0, 8, k, 8), false, "KILL with signal 0");
+	check_refused(raw(SVM_AG_KILL, 0, 4, k, 4), false, "KILL of one number");
 }
 
 int main(void)
