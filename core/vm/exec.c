@@ -245,10 +245,8 @@ ssize_t svm_exec_read(svm_exec *x, svm_exec_stream which, uint64_t off, char *bu
 {
 	struct exec_out *o = &x->out[which == SVM_EXEC_STDERR];
 	pthread_mutex_lock(&x->mu);
-	bool freed = false;
 	if (off > o->base) { /* the reader has all before off: room for more */
 		o->base = off < o->total ? off : o->total;
-		freed = true;
 		pthread_cond_broadcast(&x->cv);
 	}
 	uint64_t from = off > o->base ? off : o->base;
@@ -262,7 +260,6 @@ ssize_t svm_exec_read(svm_exec *x, svm_exec_stream which, uint64_t off, char *bu
 		n = o->eof ? 0 : -1;
 	}
 	pthread_mutex_unlock(&x->mu);
-	(void)freed;
 	return n;
 }
 
