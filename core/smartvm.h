@@ -584,6 +584,57 @@ typedef struct svm_vm_stat {
 } svm_vm_stat;
 int svm_vm_get_stat(svm_vm *vm, svm_vm_stat *st, svm_error *err);
 
+/* ------------------------------------------------- exec sessions (docs/exec.md)
+ * A command run in a running guest by its agent (assets/agent), over the VM's
+ * vsock device: its stdin, stdout, stderr and status. A session is listed from
+ * svm_exec_new until its command has ended (or never started) and the front
+ * end holds no open of it; a VM's stop ends its commands (status "lost"). */
+typedef struct svm_exec svm_exec;
+typedef enum svm_exec_stream { SVM_EXEC_STDOUT = 0, SVM_EXEC_STDERR = 1 } svm_exec_stream;
+/* A new session of vm, held once (svm_exec_hold), and a reference; NULL with err
+ * (INVALID_STATE: the VM does not run; INVALID_CONFIG: it has no vsock device). */
+svm_exec *svm_exec_new(svm_vm *vm, svm_error *err);
+/* A reference to the listed session of that name, or NULL. */
+svm_exec *svm_exec_get(svm_vm *vm, const char *name);
+void svm_exec_unref(svm_exec *x);
+/* The names of the VM's listed sessions (svm_strv_free). */
+char **svm_exec_list(svm_vm *vm, size_t *count);
+const char *svm_exec_name(const svm_exec *x);
+/* The front end's opens: a session whose command ended is unlisted at the last
+ * release; while none is held its output is dropped, never waited on. */
+void svm_exec_hold(svm_exec *x);
+void svm_exec_release(svm_exec *x);
+/* One ctl line: env NAME=VALUE | cwd DIR | user UID[:GID] | timeout MS |
+ * run ARG... | sh LINE | signal N|NAME | eof. 0, or -1 with err (a run also
+ * fails with SOCKET_TIMEOUT when no agent answers in time, and with the
+ * agent's reason when the command cannot start). */
+int svm_exec_ctl(svm_exec *x, const char *line, svm_error *err);
+/* Starts argv (the ctl line "run ARG..." without its quoting rules), or one
+ * command line for the guest's shell (the ctl line "sh LINE"). */
+int svm_exec_run(svm_exec *x, char *const *argv, size_t argc, svm_error *err);
+int svm_exec_sh(svm_exec *x, const char *line, svm_error *err);
+/* Bytes to the command's stdin: all of them, or -1 with err. It waits while the
+ * command does not read, asking stop(ud) every 200 ms: when that says so, it
+ * returns the bytes sent so far, or -1 with INTERRUPTED if none were. */
+ssize_t svm_exec_write_stdin(svm_exec *x, const void *buf, size_t len, bool (*stop)(void *ud),
+                             void *ud, svm_error *err);
+/* Output bytes from off (earlier ones were read and are gone: a read at off
+ * says the reader has all before it). >0 bytes, 0 at the end (the command
+ * ended and all was read), -1 when none yet (EAGAIN). */
+ssize_t svm_exec_read(svm_exec *x, svm_exec_stream which, uint64_t off, char *buf, size_t len);
+/* Bytes of the stream so far (read or not). */
+uint64_t svm_exec_size(svm_exec *x, svm_exec_stream which);
+/* "new\n", "running\n", "exit N\n", "signal N\n" or "lost\n" (malloc'd). */
+char *svm_exec_status(svm_exec *x);
+bool svm_exec_ended(svm_exec *x);
+/* The session's error file: failures with the command that met them. */
+ssize_t svm_exec_error_read(svm_exec *x, uint64_t off, char *buf, size_t len);
+uint64_t svm_exec_error_size(svm_exec *x);
+void svm_exec_note_error(svm_exec *x, const char *command, const svm_error *err);
+/* Called (on any thread, no lock held) when a session's output, status or
+ * listing changed: the front end wakes its waiting reads and polls. */
+void svm_exec_set_notify(void (*fn)(svm_exec *x, void *ud), void *ud);
+
 #ifdef __cplusplus
 }
 #endif

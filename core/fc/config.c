@@ -239,6 +239,7 @@ static const struct field top[] = {
 	OBJ("serial", NULL, 0, serial),                          /* a copy of the console */
 	STRC("netns", NULL, F_NONEMPTY, check_absolute),         /* the jailer's --netns */
 	LIMITS("limits"),                                        /* cgroup and rlimits */
+	BOOL("agent", NULL, 0),      /* the agent's initrd and a vsock device (docs/exec.md) */
 	END,
 };
 
@@ -674,6 +675,11 @@ static void cross_checks(struct problems *p, const json_t *cfg)
 	const json_t *mc = json_object_get(cfg, "machineConfig");
 	if (json_is_object(mc))
 		check_smt(p, mc);
+	/* Firecracker boots one initrd: the agent's takes its place */
+	if (json_is_true(json_object_get(cfg, "agent")) &&
+	    json_object_get(json_object_get(cfg, "bootSource"), "initrdPath"))
+		problem(p, "agent: true boots the agent's own initrd: bootSource.initrdPath cannot be "
+		        "set with it (bake the agent into the image instead, docs/exec.md)");
 }
 
 static json_t *collect_problems(const json_t *cfg)
@@ -1002,8 +1008,8 @@ json_t *svm_payload_netif_update(const char *iface_id, const json_t *update, svm
 char *svm_config_vsock_host_path(const json_t *cfg, const char *rundir)
 {
 	const json_t *vsock = json_object_get(cfg, "vsock");
-	if (!vsock)
-		return NULL;
+	if (!vsock && !json_is_true(json_object_get(cfg, "agent")))
+		return NULL; /* "agent": true brings a vsock device of its own */
 	const char *user = json_string_value(json_object_get(vsock, "udsPath"));
 	char *p = NULL;
 	if (user)

@@ -40,12 +40,36 @@ bool cancelled(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 	return false;
 }
 
+/* The initrd of "agent": true (assets/agent, docs/exec.md): where the build
+ * made it, or SMARTVMFS_AGENT_INITRD. */
+#ifndef SVM_AGENT_INITRD
+#define SVM_AGENT_INITRD ""
+#endif
+
+/* PUT /boot-source, with the agent's initrd when the config asks for it. */
+static int put_boot_source(svm_vm *vm, const json_t *cfg, svm_error *err)
+{
+	json_t *bs = svm_payload_boot_source(cfg);
+	if (!bs || !json_is_true(json_object_get(cfg, "agent")))
+		return put(vm, "/boot-source", bs, err);
+	const char *env = getenv("SMARTVMFS_AGENT_INITRD");
+	const char *initrd = env && *env ? env : SVM_AGENT_INITRD;
+	if (!*initrd || access(initrd, R_OK) != 0) {
+		svm_error_set(err, SVM_NOT_FOUND, "agent: the agent's initrd %s is not there (build "
+		              "assets/agent, or set SMARTVMFS_AGENT_INITRD)", *initrd ? initrd : "(none)");
+		json_decref(bs);
+		return -1;
+	}
+	json_object_set_new(bs, "initrd_path", json_string(initrd));
+	return put(vm, "/boot-source", bs, err);
+}
+
 /* Pre-boot configuration in Firecracker's order, then InstanceStart. */
 static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 			      const atomic_bool *cancel, svm_error *err)
 {
 	char path[256];
-	if (put(vm, "/boot-source", svm_payload_boot_source(cfg), err) < 0 ||
+	if (put_boot_source(vm, cfg, err) < 0 ||
 	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0 ||
 	    put(vm, "/cpu-config", svm_payload_cpu_config(cfg), err) < 0 ||
 	    put(vm, "/hotplug/memory", svm_payload_memory_hotplug(cfg), err) < 0)
@@ -71,6 +95,8 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 			return -1;
 	}
 	json_t *vsock = svm_payload_vsock(cfg);
+	if (!vsock && json_is_true(json_object_get(cfg, "agent")))
+		vsock = json_pack("{s:i}", "guest_cid", 3); /* the agent's, when the config has none */
 	if (vsock) {
 		/* the daemon's own file in the runtime dir, unless the config names one
 		 * (DESIGN §3). Firecracker never unlinks it: a socket left there by an

@@ -161,13 +161,13 @@ static void dirlist_add_table(struct dirlist *d, const struct fs_table *tab, fus
 		dirlist_add(d, tab->rows[i].name, first + (fuse_ino_t)i, tab->rows[i].mode);
 }
 
-/* The VM rows in the VM's directory (under NULL) or in its directory row under. */
-static void dirlist_add_vm_rows(struct dirlist *d, const char *under, fuse_ino_t first)
+/* The VM table's rows in the VM's directory (dir NULL) or in its row dir. */
+static void dirlist_add_vm_rows(struct dirlist *d, const char *dir, fuse_ino_t first)
 {
 	const struct fs_table *tab = fsd.tree->vm;
 	for (int i = 0; i < tab->nrows; i++) {
 		const char *p = tab->rows[i].parent;
-		if (under ? p && !strcmp(p, under) : !p || !*p)
+		if (dir ? p && !strcmp(p, dir) : !p || !*p)
 			dirlist_add(d, tab->rows[i].name, first + (fuse_ino_t)i, tab->rows[i].mode);
 	}
 }

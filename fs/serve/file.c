@@ -190,8 +190,13 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_open(req, fi);
 			return;
 		}
-	} else if (w.kind == FS_W_VMROW) {
+	} else if (w.kind == FS_W_VMROW || (w.kind == FS_W_ENTROW && w.node)) {
 		e = open_vm_row(req, h, &w, writing);
+	}
+	if (!e && row->open) {
+		e = row->open(req, h);
+		if (!e)
+			h->priv_open = true; /* its release hook runs when the handle goes */
 	}
 	if (!e && !writing && fs_pc_row(row)) {
 		if (!(e = open_small(req, h, ino, fi)))
@@ -314,6 +319,10 @@ void fs_op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct fs_handle *h = fs_handle_of(fi);
 	if (h->row->flags & FS_STREAM) {
 		fs_events_poll(req, h, ph);
+		return;
+	}
+	if (h->row->poll) {
+		h->row->poll(req, h, ph);
 		return;
 	}
 	/* Everything else is always ready; never ENOSYS (the kernel would stop

@@ -58,6 +58,8 @@ void fs_handle_free(struct fs_handle *h)
 	if (!h)
 		return;
 	fs_live_remove(&handles, &h->live);
+	if (h->priv_open && h->row->release)
+		h->row->release(h); /* a row's own per-open state, before the VM goes */
 	if (h->t.vm)
 		svm_vm_unref(h->t.vm);
 	free(h->snap);

@@ -31,6 +31,17 @@ int fs_table_find(const struct fs_table *tab, const char *parent, const char *na
 	return -1;
 }
 
+int fs_vm_row_find(const char *dir, const char *name)
+{
+	const struct fs_table *tab = fsd.tree->vm;
+	for (int i = 0; i < tab->nrows; i++) {
+		const char *p = tab->rows[i].parent;
+		if ((dir ? p && !strcmp(p, dir) : !p) && !strcmp(tab->rows[i].name, name))
+			return i;
+	}
+	return -1;
+}
+
 _Static_assert(FS_ENT_ROWS_MAX < FS_ENT_STRIDE, "entry table stride");
 _Static_assert(FS_VM_ROWS_MAX < FS_VM_STRIDE, "VM table stride");
 

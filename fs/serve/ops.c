@@ -81,20 +81,6 @@ static bool lookup_root_row(fuse_req_t req, int r)
 	return true;
 }
 
-/* A VM row by name in the VM's directory (under NULL) or in its directory row
- * under. */
-static int vm_row_find(const char *under, const char *name)
-{
-	const struct fs_table *tab = fsd.tree->vm;
-	for (int i = 0; i < tab->nrows; i++) {
-		const char *p = tab->rows[i].parent;
-		bool here = under ? p && !strcmp(p, under) : !p || !*p;
-		if (here && !strcmp(tab->rows[i].name, name))
-			return i;
-	}
-	return -1;
-}
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_where w = {.kind = FS_W_NONE, .row = -1};
@@ -128,9 +114,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 		if (r < 0 && prow->list && lookup_entry(req, parent, prow, NULL, name))
 			return;
-	} else if (p.kind == FS_W_VMDIR || (p.kind == FS_W_VMROW && S_ISDIR(prow->mode) &&
-	                                    vm_row_find(prow->name, name) >= 0)) {
-		int r = vm_row_find(p.kind == FS_W_VMDIR ? NULL : prow->name, name);
+	} else if (p.kind == FS_W_VMDIR) {
+		int r = fs_vm_row_find(NULL, name);
 		svm_vm *vm = fs_node_vm(p.node);
 		if (vm)
 			svm_vm_unref(vm);
@@ -142,6 +127,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 	} else if (p.kind == FS_W_VMROW && S_ISDIR(prow->mode)) {
+		int r = fs_vm_row_find(prow->name, name);
+		if (r >= 0) {
+			w.kind = FS_W_VMROW;
+			w.row = r;
+			w.node = p.node;
+			fs_reply_entry(req, &w, TIMEOUT_STABLE);
+			return;
+		}
 		if (prow->list && lookup_entry(req, parent, prow, p.node, name))
 			return;
 	} else if (p.kind == FS_W_ENT && p.ent->dir->entries) {

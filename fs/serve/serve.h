@@ -105,6 +105,8 @@ struct fs_handle {
 	struct fs_handle *ev_next;
 	/* clone */
 	char *clone_name;
+	void *priv;            /* the row's own, from its open hook to its release hook */
+	bool priv_open;        /* the row's open hook accepted this handle */
 	struct fs_live_link live; /* every handle not freed yet (handle.c) */
 };
 
@@ -165,6 +167,9 @@ struct fs_where {
 struct fs_where fs_resolve(fuse_ino_t ino);
 /* The index of the row (parent, name) in tab, or -1; parent NULL: any parent. */
 int fs_table_find(const struct fs_table *tab, const char *parent, const char *name);
+/* The index of the VM table's row name in the VM's directory (dir NULL) or in
+ * its directory row dir, or -1. */
+int fs_vm_row_find(const char *dir, const char *name);
 /* The node of a VM, registering one if the daemon has not seen it yet. */
 struct fs_node *fs_node_for(svm_vm *vm);
 struct fs_node *fs_node_find(svm_vm *vm);

@@ -95,7 +95,12 @@ struct fs_row {
 	unsigned changes_on;   /* bit (1u << svm_event_kind) of events that change the value */
 	const char *parent;    /* root table: "" for /, else the directory row's name;
 	                          VM table: NULL for the VM's directory, else the name of
-	                          the directory row it is in (vms/NAME/limits/...) */
+	                          the VM's directory row holding it (beside its entries) */
+	/* rows that keep something per open (fs_handle.priv): open may refuse with an
+	 * errno, release runs once per handle that open accepted, poll replies */
+	int (*open)(fuse_req_t req, struct fs_handle *h);
+	void (*release)(struct fs_handle *h);
+	void (*poll)(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
 };
 
 /* What the engine serves: the root table (rows of / and of its directories,
@@ -107,7 +112,7 @@ struct fs_tree {
 };
 
 /* The engine's room per table (rowstate arrays, inode strides). */
-#define FS_VM_ROWS_MAX 30
+#define FS_VM_ROWS_MAX 31
 #define FS_ROOT_ROWS_MAX 24
 #define FS_ENT_ROWS_MAX 12
 

@@ -85,6 +85,25 @@ static const struct fs_row root_rows[] = {
 	 .entry_link = fs_images_user_link, .changes_on = EV(IMAGES), .parent = "images"},
 };
 
+/* Files of exec sessions (execfiles.c): each open holds its session. */
+#define EXEC_HOOKS .open = fs_exec_open, .release = fs_exec_release, .poll = fs_exec_poll
+static const struct fs_row exec_rows[] = {
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_LIVE, .text = fs_exec_text,
+	 .write = fs_exec_ctl_write, EXEC_HOOKS},
+	{.name = "stdin", .mode = S_IFREG | 0222, .flags = FS_OWNED | FS_LIVE,
+	 .write = fs_exec_stdin_write, EXEC_HOOKS},
+	/* read-only opens never wait; read-write ones wait for the bytes as they come */
+	{.name = "stdout", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_LIVE,
+	 .read = fs_exec_output_read, .write = fs_exec_output_write, EXEC_HOOKS},
+	{.name = "stderr", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_LIVE,
+	 .read = fs_exec_output_read, .write = fs_exec_output_write, EXEC_HOOKS},
+	{.name = "status", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_exec_text, EXEC_HOOKS},
+	{.name = "error", .mode = S_IFREG | 0444, .flags = FS_LIVE, .read = fs_exec_error_read,
+	 EXEC_HOOKS},
+};
+_Static_assert(sizeof exec_rows / sizeof exec_rows[0] <= FS_ENT_ROWS_MAX, "exec table");
+const struct fs_table fs_exec_table = {exec_rows, sizeof exec_rows / sizeof exec_rows[0]};
+
 /* FS_PAGE: small read-only values, read through the page cache while they hold
  * still (`cat state` is one OPEN), direct_io from the open's snapshot while they
  * change under open readers (serve/pcache.c). FS_QUICK: read from the VM
@@ -149,6 +168,14 @@ static const struct fs_row vm_rows[] = {
 	/* live: the VMM's own GET /version, while it runs */
 	{.name = "version", .mode = S_IFREG | 0444, .flags = FS_LIVE, .text = fs_vm_version_text,
 	 .changes_on = STATEY},
+	/* commands in the guest through its agent (execfiles.c, docs/exec.md): the
+	 * sessions, and beside them clone (makes one) and run (the one-liner), whose
+	 * attributes never change (cached: no GETATTR at each open) */
+	{.name = "exec", .mode = S_IFDIR | 0555, .list = fs_exec_list, .entries = &fs_exec_table},
+	{.name = "clone", .mode = S_IFREG | 0666, .flags = FS_OWNED, .parent = "exec",
+	 .read = fs_exec_clone_read, .write = fs_exec_ctl_write, EXEC_HOOKS},
+	{.name = "run", .mode = S_IFREG | 0666, .flags = FS_OWNED, .parent = "exec",
+	 .read = fs_exec_output_read, .write = fs_exec_run_write, EXEC_HOOKS},
 	/* -o persist: on, and a later mount starts the VM it restores */
 	{.name = "autostart", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_autostart_text,
 	 .write = fs_autostart_write, .changes_on = EV(CONFIG)},

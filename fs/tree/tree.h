@@ -65,6 +65,21 @@ void fs_console_write(fuse_req_t req, struct fs_handle *h, const char *buf, size
 int fs_config_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 int fs_metadata_apply(svm_vm *vm, const char *text, size_t len, svm_error *err);
 
+/* ---- execfiles.c: vms/NAME/exec, commands in the guest (docs/exec.md) */
+extern const struct fs_table fs_exec_table;
+char **fs_exec_list(const struct fs_target *t, size_t *count);
+int fs_exec_open(fuse_req_t req, struct fs_handle *h);
+void fs_exec_release(struct fs_handle *h);
+void fs_exec_poll(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
+int fs_exec_text(const struct fs_target *t, char **text, size_t *len, svm_error *err);
+void fs_exec_clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+void fs_exec_output_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+void fs_exec_error_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+void fs_exec_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+void fs_exec_stdin_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+void fs_exec_output_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+void fs_exec_run_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+
 /* ---- ctl.c: VM verbs, one per line, replied from the core's completion */
 void fs_vm_ctl_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
 

@@ -1077,6 +1077,9 @@ def main():
             fig12_exit()
         if want("14"):
             fig14_jailed()
+        if want("13"):
+            import bench_exec  # figure 13: exec sessions (bench_exec.py)
+            bench_exec.fig13_exec(sys.modules[__name__])
         if want("5"):
             fig5_many_vms()
         meta["load_end"] = load_average()

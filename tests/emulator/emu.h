@@ -126,6 +126,9 @@ json_t *vmm_full_config(void);
 int vmm_apply_config_file(const char *path, char **err);
 void vmm_start_timers_after_boot(void);
 
+/* vsock_host.c: serves the vsock device's host socket once the guest runs */
+void vsock_host_start(void);
+
 /* snapshot.c */
 int snapshot_create(const json_t *params, char **err);
 int snapshot_load(const json_t *params, char **err);

@@ -847,6 +847,7 @@ static void instance_start(struct api_result *r)
 	g_vmm.state = VM_RUNNING;
 	vmm_start_timers_after_boot();
 	guest_boot();
+	vsock_host_start(); /* vsock_host.c: the guest's vsock side, now that it runs */
 	ok(r);
 }
 

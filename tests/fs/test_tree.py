@@ -8,7 +8,7 @@ import pytest
 ROOT_FILES = {"ctl", "version", "paths", "error", "log", "vms", "net", "images", "room"}
 VM_FILES = {"ctl", "state", "events", "config.json", "metadata", "console", "error", "info",
             "pid", "net", "runtime", "stat", "log", "metrics", "snapshots", "balloon", "hotplug", "hinting", "vsock",
-            "autostart", "version", "limits"}
+            "autostart", "version", "limits", "exec"}
 
 
 def test_root_listing(mnt):
@@ -44,7 +44,7 @@ def test_vm_directory(mnt):
 
 def test_sizes_are_true(mnt):
     mnt.started_vm("web")
-    for f in sorted(VM_FILES - {"events", "snapshots", "limits"}):
+    for f in sorted(VM_FILES - {"events", "snapshots", "limits", "exec"}):
         path = mnt.vm("web", f)
         with open(path, "rb") as fh:
             data = fh.read()

@@ -15,7 +15,7 @@ cd "$top"
 build=${FUZZ_BUILD:-$top/build/fuzz}
 secs=${FUZZ_SECONDS:-60}
 out=${FUZZ_OUT:-$build/out}
-all=(fuzz_config fuzz_metadata fuzz_manifest fuzz_cilist fuzz_fcreply fuzz_ctl)
+all=(fuzz_config fuzz_metadata fuzz_manifest fuzz_cilist fuzz_fcreply fuzz_ctl fuzz_agentproto)
 mode=all
 case "${1:-}" in build | run) mode=$1 && shift ;; esac
 targets=("$@")
