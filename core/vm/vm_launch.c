@@ -46,22 +46,24 @@ bool cancelled(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 #define SVM_AGENT_INITRD ""
 #endif
 
-/* PUT /boot-source, with the agent's initrd when the config asks for it. */
-static int put_boot_source(svm_vm *vm, const json_t *cfg, svm_error *err)
+/* "agent": true: the agent's initrd becomes the start's bootSource.initrdPath
+ * (the config itself may not name one), before anything is built, so that a
+ * jail places it as any initrd. */
+static int resolve_agent(json_t *cfg, svm_error *err)
 {
-	json_t *bs = svm_payload_boot_source(cfg);
-	if (!bs || !json_is_true(json_object_get(cfg, "agent")))
-		return put(vm, "/boot-source", bs, err);
+	if (!json_is_true(json_object_get(cfg, "agent")))
+		return 0;
 	const char *env = getenv("SMARTVMFS_AGENT_INITRD");
 	const char *initrd = env && *env ? env : SVM_AGENT_INITRD;
-	if (!*initrd || access(initrd, R_OK) != 0) {
-		svm_error_set(err, SVM_NOT_FOUND, "agent: the agent's initrd %s is not there (build "
-		              "assets/agent, or set SMARTVMFS_AGENT_INITRD)", *initrd ? initrd : "(none)");
-		json_decref(bs);
-		return -1;
-	}
-	json_object_set_new(bs, "initrd_path", json_string(initrd));
-	return put(vm, "/boot-source", bs, err);
+	json_t *bs = json_object_get(cfg, "bootSource");
+	if (!*initrd || access(initrd, R_OK) != 0)
+		return svm_error_set(err, SVM_NOT_FOUND, "agent: the agent's initrd %s is not there "
+				     "(build assets/agent, or set SMARTVMFS_AGENT_INITRD)",
+				     *initrd ? initrd : "(none)");
+	if (!bs)
+		return 0; /* not bootable: said by the checks */
+	json_object_set_new(bs, "initrdPath", json_string(initrd));
+	return 0;
 }
 
 /* Pre-boot configuration in Firecracker's order, then InstanceStart. */
@@ -69,7 +71,7 @@ static int configure_and_boot(svm_vm *vm, const json_t *cfg, const json_t *md,
 			      const atomic_bool *cancel, svm_error *err)
 {
 	char path[256];
-	if (put_boot_source(vm, cfg, err) < 0 ||
+	if (put(vm, "/boot-source", svm_payload_boot_source(cfg), err) < 0 ||
 	    put(vm, "/machine-config", svm_payload_machine_config(cfg), err) < 0 ||
 	    put(vm, "/cpu-config", svm_payload_cpu_config(cfg), err) < 0 ||
 	    put(vm, "/hotplug/memory", svm_payload_memory_hotplug(cfg), err) < 0)
@@ -240,7 +242,8 @@ static int launch_resolve(launch_job *j, svm_error *err)
 	svm *s = vm->s;
 	if (room_for_start(err) < 0 || quota_may_start(vm, j->cfg, err) < 0 ||
 	    check_config(vm, j->cfg, err) < 0 || svm_config_validate(j->cfg, err) < 0 ||
-	    svm_config_check_bootable(j->cfg, err) < 0 || jail_check_netns(s, j->cfg, err) < 0 ||
+	    svm_config_check_bootable(j->cfg, err) < 0 || resolve_agent(j->cfg, err) < 0 ||
+	    jail_check_netns(s, j->cfg, err) < 0 ||
 	    vmlim_check(vm, j->cfg, err) < 0 ||
 	    images_apply(s->images, j->cfg, &j->fc_version, &j->image_held, err) < 0 ||
 	    userfiles_open_config(j->uf, j->cfg, err) < 0 ||

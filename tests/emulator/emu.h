@@ -128,6 +128,9 @@ void vmm_start_timers_after_boot(void);
 
 /* vsock_host.c: serves the vsock device's host socket once the guest runs */
 void vsock_host_start(void);
+/* An initrd given at boot (fd) that holds the project's agent (a newc cpio with
+ * /smartvm-agent, as assets/agent makes it): the emulated guest runs that one. */
+void vsock_agent_from_initrd(int fd);
 
 /* snapshot.c */
 int snapshot_create(const json_t *params, char **err);

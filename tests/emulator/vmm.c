@@ -223,6 +223,7 @@ static void put_boot_source(struct api_result *r, json_t *cfg)
 			free(e);
 			return;
 		}
+		vsock_agent_from_initrd(fd); /* the guest runs the agent its initrd holds */
 		close(fd);
 	}
 	json_decref(g_vmm.boot_source);

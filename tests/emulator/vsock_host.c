@@ -32,12 +32,17 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef EMU_AGENT_PATH
 #define EMU_AGENT_PATH ""
 #endif
+
+/* The agent of the initrd given at boot, in a memfd; -1: none. */
+static int initrd_agent = -1;
 #define AGENT_PORT 5252u /* core/base/agentproto.h SVM_AGENT_PORT */
 
 static char agent[4096];
@@ -80,7 +85,7 @@ static void serve(int c, unsigned host_port)
 	if (getppid() == 1)
 		_exit(0); /* the emulator ended already */
 	unsigned long port;
-	if (read_connect(c, &port) != 0 || port != AGENT_PORT || !agent[0])
+	if (read_connect(c, &port) != 0 || port != AGENT_PORT || (!agent[0] && initrd_agent < 0))
 		_exit(0); /* nobody listens there: the connection ends */
 	char ok[32];
 	int n = snprintf(ok, sizeof ok, "OK %u\n", host_port);
@@ -88,8 +93,13 @@ static void serve(int c, unsigned host_port)
 		_exit(0);
 	if (dup2(c, 3) != 3)
 		_exit(0);
-	char *argv[] = {agent, "--fd", "3", NULL};
-	execv(agent, argv);
+	char *argv[] = {agent[0] ? agent : "smartvm-agent", "--fd", "3", NULL};
+	if (initrd_agent >= 0) {
+		char *envp[] = {NULL};
+		syscall(SYS_execveat, initrd_agent, "", argv, envp, AT_EMPTY_PATH);
+	} else {
+		execv(agent, argv);
+	}
 	_exit(0);
 }
 
@@ -117,6 +127,50 @@ static void *accept_loop(void *arg)
 	return NULL;
 }
 
+#define CPIO_HDR 110
+
+static unsigned long cpio_field(const unsigned char *h, int at)
+{
+	char f[9];
+	memcpy(f, h + at, 8);
+	f[8] = '\0';
+	return strtoul(f, NULL, 16);
+}
+
+void vsock_agent_from_initrd(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < CPIO_HDR || st.st_size > (64 << 20))
+		return;
+	unsigned char *d = malloc((size_t)st.st_size);
+	size_t len = 0;
+	ssize_t n;
+	while (d && len < (size_t)st.st_size &&
+	       (n = pread(fd, d + len, (size_t)st.st_size - len, (off_t)len)) > 0)
+		len += (size_t)n;
+	for (size_t i = 0; d && i + CPIO_HDR <= len && !memcmp(d + i, "070701", 6);) {
+		size_t namesize = cpio_field(d + i, 94), filesize = cpio_field(d + i, 54);
+		size_t name = i + CPIO_HDR, data = (name + namesize + 3) & ~(size_t)3;
+		if (namesize == 0 || data + filesize > len)
+			break;
+		if (!strncmp((char *)d + name, "smartvm-agent", namesize)) {
+			int m = (int)syscall(SYS_memfd_create, "smartvm-agent", 0);
+			if (m >= 0 && write(m, d + data, filesize) == (ssize_t)filesize) {
+				if (initrd_agent >= 0)
+					close(initrd_agent);
+				initrd_agent = m;
+			} else if (m >= 0) {
+				close(m);
+			}
+			break;
+		}
+		if (!strncmp((char *)d + name, "TRAILER!!!", namesize))
+			break;
+		i = (data + filesize + 3) & ~(size_t)3;
+	}
+	free(d);
+}
+
 static bool knob_noagent(void)
 {
 	const char *args = json_string_value(json_object_get(g_vmm.boot_source, "boot_args"));
@@ -136,6 +190,10 @@ void vsock_host_start(void)
 	snprintf(agent, sizeof agent, "%s", env ? env : EMU_AGENT_PATH);
 	if (knob_noagent() || (agent[0] && access(agent, X_OK) != 0))
 		agent[0] = '\0';
+	if (knob_noagent() && initrd_agent >= 0) {
+		close(initrd_agent);
+		initrd_agent = -1;
+	}
 	listen_fd = g_vmm.vsock_fd;
 	/* bound with a backlog of 1 at configuration; Firecracker's listener (Rust's
 	 * UnixListener) takes 128, and a burst of connections must not be refused */

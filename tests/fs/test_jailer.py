@@ -647,3 +647,30 @@ def test_netns_needs_the_jailer(mnt, tmp_path):
         mnt.ctl("a", "start")
     assert e.value.errno == errno.EINVAL
     assert "mount with -o jailer" in mnt.read("vms", "a", "error")
+
+
+def test_exec_in_a_jailed_vm_with_the_agent(jmnt):
+    """"agent": true jailed: the agent's initrd is placed in the jail as any
+    initrd, its vsock socket linked out; the emulated guest runs the agent its
+    initrd holds (in the jail, where the only program is the VMM's copy)."""
+    start(jmnt, "a", agent=True)
+    root = jail_root(jmnt, "a")
+    assert os.path.exists(os.path.join(root, "initrd"))
+    fd = os.open(jmnt.vm("a", "exec", "clone"), os.O_RDWR)
+    try:
+        n = os.read(fd, 64).decode().strip()
+        os.write(fd, b"run /firecracker-emulator --version\n")
+        out = os.open(jmnt.vm("a", "exec", n, "stdout"), os.O_RDWR)
+        try:
+            got = b""
+            while True:
+                b = os.read(out, 4096)
+                if not b:
+                    break
+                got += b
+        finally:
+            os.close(out)
+        assert got.startswith(b"Firecracker v1.15.1")
+        assert jmnt.read("vms", "a", "exec", n, "status").strip() == "exit 0"
+    finally:
+        os.close(fd)
