@@ -279,23 +279,30 @@ void fs_reply_done(const struct fs_where *w, uint64_t gen)
 		fs_row_inval(fs_where_row(w), rs, fs_where_ino(w), false);
 }
 
-void fs_reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
+uint64_t fs_fill_entry(const struct fs_where *w, double entry_timeout, struct fuse_entry_param *e)
 {
-	struct fuse_entry_param e;
-	memset(&e, 0, sizeof e);
+	memset(e, 0, sizeof *e);
 	fuse_ino_t ino = fs_where_ino(w);
 	/* counted before the attributes are taken: a change after this point is
 	 * invalidated (the notifier skips inodes the kernel holds no lookup of) */
 	fs_lookup_add(ino, 1);
 	uint64_t gen;
-	e.attr_timeout = fs_serve_attr(w, &e.attr, &gen);
-	e.ino = e.attr.st_ino;
-	e.generation = 1;
+	e->attr_timeout = fs_serve_attr(w, &e->attr, &gen);
+	e->ino = e->attr.st_ino;
+	e->generation = 1;
 	if (w->ent)
-		e.generation = w->ent->serial; /* never reused, like the inode number */
+		e->generation = w->ent->serial; /* never reused, like the inode number */
 	else if (w->node)
-		e.generation = w->node->serial;
-	e.entry_timeout = entry_timeout;
+		e->generation = w->node->serial;
+	e->entry_timeout = entry_timeout;
+	return gen;
+}
+
+void fs_reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout)
+{
+	struct fuse_entry_param e;
+	uint64_t gen = fs_fill_entry(w, entry_timeout, &e);
+	fuse_ino_t ino = fs_where_ino(w);
 	if (fuse_reply_entry(req, &e) != 0)
 		fs_lookup_add(ino, -1); /* the kernel never took it (interrupted) */
 	else

@@ -248,6 +248,63 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* readdir with each VM directory's entry and attributes: `ls -l vms` (or a
+ * file manager's listing) of many VMs then costs no lookup per VM. Other names
+ * go as readdir gives them (no entry: the kernel looks them up when it needs
+ * them), so what their attributes say stays as fresh as a lookup makes it. */
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
+	char *buf = calloc(1, size ? size : 1);
+	struct sent {
+		struct fs_where w;
+		uint64_t gen;
+	} *counted = malloc((d->n + 1) * sizeof *counted);
+	if (!buf || !counted) {
+		free(buf);
+		free(counted);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0, ncounted = 0;
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct fuse_entry_param e;
+		struct fs_where w = {.kind = FS_W_NONE};
+		uint64_t gen = 0;
+		if (S_ISDIR(d->e[i].mode) && strcmp(d->e[i].name, ".") && strcmp(d->e[i].name, ".."))
+			w = fs_resolve(d->e[i].ino);
+		bool full = w.kind == FS_W_VMDIR;
+		if (full) {
+			gen = fs_fill_entry(&w, TIMEOUT_VMDIR_ENTRY, &e);
+		} else {
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = d->e[i].ino;
+			e.attr.st_mode = d->e[i].mode;
+		}
+		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, d->e[i].name, &e,
+		                                     (off_t)(i + 1));
+		if (need > size - used) {
+			if (full)
+				fs_lookup_add(fs_where_ino(&w), -1); /* not sent */
+			break;
+		}
+		if (full)
+			counted[ncounted++] = (struct sent){w, gen};
+		used += need;
+	}
+	bool taken = fuse_reply_buf(req, buf, used) == 0;
+	for (size_t i = 0; i < ncounted; i++) {
+		if (taken) /* a change while the attributes were taken: as for a lookup */
+			fs_reply_done(&counted[i].w, counted[i].gen);
+		else
+			fs_lookup_add(fs_where_ino(&counted[i].w), -1); /* the kernel never took them */
+	}
+	free(counted);
+	free(buf);
+}
+
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;

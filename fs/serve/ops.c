@@ -378,6 +378,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_op_fsync,
 	.opendir = fs_op_opendir,
 	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
 	.releasedir = fs_op_releasedir,
 	.statfs = op_statfs,
 	.create = op_create,

@@ -31,6 +31,10 @@ double fs_serve_attr(const struct fs_where *w, struct stat *st, uint64_t *gen);
 void fs_reply_done(const struct fs_where *w, uint64_t gen);
 /* An entry reply, counted as a lookup the kernel holds. */
 void fs_reply_entry(fuse_req_t req, const struct fs_where *w, double entry_timeout);
+/* What fs_reply_entry sends, for a reply that carries several (readdirplus):
+ * the lookup counted (taken back by the caller if the kernel never gets it);
+ * returns the generation for fs_reply_done. */
+uint64_t fs_fill_entry(const struct fs_where *w, double entry_timeout, struct fuse_entry_param *e);
 /* Is ino the directory of the VM directories (FS_VMS)? */
 bool fs_is_vms_dir(fuse_ino_t ino);
 
@@ -72,6 +76,8 @@ int fs_refresh_snapshot(struct fs_handle *h, svm_error *err);
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info *fi);
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi);
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* At the end: the listings never released. */
 void fs_dirlists_free(void);

@@ -3,6 +3,7 @@ a write that changed values returns only after the kernel's copies were
 invalidated, and a change nobody wrote (a VMM that ends) is invalidated at once."""
 import os
 import select
+import stat
 import time
 
 
@@ -127,3 +128,25 @@ def test_mtime_moves_only_with_the_value(mnt):
     except OSError:
         pass
     assert os.stat(mnt.vm("web", "error")).st_mtime_ns > before["error"]
+
+
+def test_listing_then_change_is_fresh(mnt):
+    """`ls -l vms` hands the kernel every VM directory's attributes at once; a change
+    after that listing still shows in the next stat and the next listing."""
+    for n in ("a", "b", "c"):
+        mnt.make_vm(n)
+    r = mnt.sh("ls -l --time-style=+%s.%N vms")
+    assert r.returncode == 0, r.stderr
+    listed = {ln.split()[-1] for ln in r.stdout.splitlines()[1:]}
+    assert {"a", "b", "c"} <= listed
+    before = {n: os.stat(mnt.vm(n)) for n in ("a", "b", "c")}
+    for n, st in before.items():
+        assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+    time.sleep(0.01)
+    mnt.ctl("b", "start")
+    assert os.stat(mnt.vm("b")).st_mtime_ns > before["b"].st_mtime_ns
+    assert os.stat(mnt.vm("a")).st_mtime_ns == before["a"].st_mtime_ns
+    mnt.sh("ls -l vms")
+    os.rmdir(mnt.vm("c"))
+    r = mnt.sh("ls vms")
+    assert "c" not in r.stdout.split() and "b" in r.stdout.split()
