@@ -54,7 +54,7 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t size)
 #include <unistd.h>
 
 static svm *fuzz_svm;
-static char fuzz_dir[64];
+static char fuzz_dir[256];
 
 static int fuzz_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -75,10 +75,13 @@ static void fuzz_svm_end(void)
 
 static inline svm *fuzz_svm_new(const char *firecracker)
 {
-	snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/svm-fuzz.XXXXXX");
+	/* under $TMPDIR when given: tests/fuzz/run.sh gives each target one and
+	 * removes it after, also when the target ended in an abort */
+	const char *tmp = getenv("TMPDIR");
+	snprintf(fuzz_dir, sizeof fuzz_dir, "%s/svm-fuzz.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(fuzz_dir))
 		FUZZ_FAIL("mkdtemp: %m");
-	char rt[128], data[128];
+	char rt[300], data[300];
 	snprintf(rt, sizeof rt, "%s/rt", fuzz_dir);
 	snprintf(data, sizeof data, "%s/data", fuzz_dir);
 	svm_options o = {.data_dir = data, .runtime_dir = rt, .firecracker = firecracker,

@@ -6,8 +6,9 @@
  * the -o paths check is the caller's, left out here), and run with svm_vm_do on a VM whose VMM is the Firecracker emulator
  * ($SMARTVMFS_EMULATOR), running when each input starts.
  *
- * Host paths in arguments (snapshot, restore, drive) are kept inside a scratch
- * directory: '/' becomes '_' under it, so no input writes outside.
+ * Host paths in arguments (snapshot's and restore's STATE and MEM, drive's
+ * PATH) are kept inside a scratch directory: '/' becomes '_' under it, so no
+ * input writes outside (the fuzzer runs as root).
  *
  * Checks: every failure is a well-formed error; a verb refused as INVALID_STATE
  * was not valid in the state the VM had; a failed verb leaves the state as it
@@ -26,7 +27,7 @@
 
 static svm *s;
 static svm_vm *vm;
-static char sandbox[128];
+static char sandbox[300];
 
 static void start_vm(void)
 {
@@ -53,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	s = fuzz_svm_new(emu);
 	snprintf(sandbox, sizeof sandbox, "%s/paths", fuzz_dir);
 	mkdir(sandbox, 0700);
-	char kernel[192], disk[192], cfg[1024];
+	char kernel[320], disk[320], cfg[1024];
 	snprintf(kernel, sizeof kernel, "%s/vmlinux", sandbox);
 	snprintf(disk, sizeof disk, "%s/disk.img", sandbox);
 	for (int i = 0; i < 2; i++) {
@@ -122,11 +123,16 @@ static void run_line(const char *line)
 
 static void run_request(svm_request r)
 {
-	char path[PATH_MAX];
-	if (r.verb == SVM_V_SNAPSHOT || r.verb == SVM_V_RESTORE)
-		r.argv[0] = jail(r.argv[0], true, path, sizeof path);
-	else if (r.verb == SVM_V_DRIVE)
-		r.argv[1] = jail(r.argv[1], false, path, sizeof path);
+	/* every argument that may name a host file: the first (a NAME stays) and,
+	 * for the two-file forms (STATE MEM), the second when it is a path */
+	char path[2][PATH_MAX];
+	if (r.verb == SVM_V_SNAPSHOT || r.verb == SVM_V_RESTORE) {
+		r.argv[0] = jail(r.argv[0], true, path[0], sizeof path[0]);
+		if (r.argc > 1)
+			r.argv[1] = jail(r.argv[1], true, path[1], sizeof path[1]);
+	} else if (r.verb == SVM_V_DRIVE) {
+		r.argv[1] = jail(r.argv[1], false, path[1], sizeof path[1]);
+	}
 	svm_state before = svm_vm_state(vm);
 	svm_error e;
 	svm_error_clear(&e);

@@ -15,6 +15,7 @@ cd "$top"
 build=${FUZZ_BUILD:-$top/build/fuzz}
 secs=${FUZZ_SECONDS:-60}
 out=${FUZZ_OUT:-$build/out}
+trap '[ -n "${scratch:-}" ] && rm -rf "$scratch"' EXIT
 all=(fuzz_config fuzz_metadata fuzz_manifest fuzz_cilist fuzz_fcreply fuzz_ctl fuzz_agentproto)
 mode=all
 case "${1:-}" in build | run) mode=$1 && shift ;; esac
@@ -48,9 +49,12 @@ for t in "${targets[@]}"; do
 	mkdir -p "$work"
 	echo "=== $t: ${secs}s from $(ls "$seeds" | wc -l) seeds"
 	t0=$(date +%s)
-	"$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
+	# short (the VMM's API socket lives under it) and removed after
+	scratch=$(mktemp -d /tmp/svm-fuzz-run.XXXXXX) || exit 1
+	TMPDIR=$scratch "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
 		-print_final_stats=1 -artifact_prefix="$out/$t-" "$work" "$seeds" >"$log" 2>&1
 	rc=$?
+	rm -rf "$scratch"
 	dt=$(($(date +%s) - t0))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1037,6 +1038,15 @@ static void run_suite(const char *bin, const char *label)
 	CHECK(stat(rd, &st) < 0, "nothing left in the runtime dir after svm_free");
 }
 
+static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1082,26 +1092,8 @@ int main(void)
 		kernel = gk;
 		run_suite(fc, "firecracker");
 	}
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "%s/vmlinux", tmpdir);
-	unlink(cmd);
-	/* snapshot dirs */
-	for (int i = 0; i < 2; i++) {
-		const char *lab = i ? "firecracker" : "emulator";
-		const char *files[] = {"vmstate", "mem", "config.json", "origin.json"};
-		for (int f = 0; f < 4; f++) {
-			snprintf(cmd, sizeof cmd, "%s/snap-%s/%s", tmpdir, lab, files[f]);
-			unlink(cmd);
-		}
-		snprintf(cmd, sizeof cmd, "%s/snap-%s", tmpdir, lab);
-		rmdir(cmd);
-	}
-	snprintf(cmd, sizeof cmd, "%s/run", tmpdir);
-	rmdir(cmd);
-	snprintf(cmd, sizeof cmd, "%s/data/snapshots", tmpdir);
-	rmdir(cmd);
-	snprintf(cmd, sizeof cmd, "%s/data", tmpdir);
-	rmdir(cmd);
-	rmdir(tmpdir);
+	/* everything the suites made under it: the kernel, snapshots, the data
+	 * and runtime dirs */
+	nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
