@@ -18,6 +18,7 @@
 #include "userfiles.h"
 #include "vm_verbs.h"
 #include "vm_verbs_int.h"
+#include "vmstate.h"
 
 /* ------------------------------------------------------------ pause/resume */
 
@@ -231,6 +232,12 @@ int do_drive(svm_vm *vm, const svm_request *req, const atomic_bool *cancel, svm_
 	int rc = svm_api_call(vm->api, "PATCH", path, body, NULL, err);
 	json_decref(body);
 	userfiles_free(uf); /* the VMM has the file open now */
+	if (rc == 0 && new_path && vm->jailed) {
+		/* the grant it holds now: revoked by a later daemon too */
+		pthread_mutex_lock(&vm->mu);
+		vmstate_save_locked(vm);
+		pthread_mutex_unlock(&vm->mu);
+	}
 	return rc;
 }
 
