@@ -627,6 +627,10 @@ uint64_t svm_exec_size(svm_exec *x, svm_exec_stream which);
 /* "new\n", "running\n", "exit N\n", "signal N\n" or "lost\n" (malloc'd). */
 char *svm_exec_status(svm_exec *x);
 bool svm_exec_ended(svm_exec *x);
+/* Is the session in its VM's list (svm_exec_list)? false once it ended and
+ * was closed; its VM (borrowed, as long as x is held). */
+bool svm_exec_listed(svm_exec *x);
+svm_vm *svm_exec_vm(svm_exec *x);
 /* The session's error file: failures with the command that met them. */
 ssize_t svm_exec_error_read(svm_exec *x, uint64_t off, char *buf, size_t len);
 uint64_t svm_exec_error_size(svm_exec *x);

@@ -149,6 +149,19 @@ const char *svm_exec_name(const svm_exec *x)
 	return x->name;
 }
 
+bool svm_exec_listed(svm_exec *x)
+{
+	pthread_mutex_lock(&reg_mu);
+	bool listed = x->listed;
+	pthread_mutex_unlock(&reg_mu);
+	return listed;
+}
+
+svm_vm *svm_exec_vm(svm_exec *x)
+{
+	return x->vm;
+}
+
 /* Unlists a session nobody holds whose command is not running. */
 static void maybe_unlist(svm_exec *x)
 {

@@ -82,9 +82,11 @@ static void dirlist_add_entries(struct dirlist **dp, size_t *cap, fuse_ino_t ino
 		for (int k = 0; k < nstatics && !shadowed; k++)
 			shadowed = !strcmp(statics[k].parent, parent) && !strcmp(statics[k].name, names[i]);
 		struct fs_entry *e = shadowed ? NULL : fs_entry_get(ino, dir, node, names[i]);
-		if (e)
+		if (e) {
 			dirlist_add(d, names[i], FS_INO_ENT(e->serial, 0),
 			            dir->entries ? S_IFDIR : S_IFLNK);
+			fs_entry_unpin(e);
+		}
 	}
 	svm_strv_free(names);
 }

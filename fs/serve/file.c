@@ -85,6 +85,7 @@ static struct fs_handle *handle_new(fuse_req_t req, fuse_ino_t ino, const struct
 	h->t.row = h->row;
 	if (w->kind == FS_W_ENTROW) {
 		h->ent = w->ent;
+		fs_entry_handle_add(h->ent, 1); /* it stays while this open does */
 		h->t.id = strdup(w->ent->name);
 		if (!h->t.id) {
 			fs_handle_free(h);

@@ -68,7 +68,9 @@ void fs_handle_free(struct fs_handle *h)
 	free(h->ev_pending); /* events: what a short read left, if never released */
 	free((char *)h->t.id);
 	pthread_mutex_destroy(&h->lock);
+	struct fs_entry *ent = h->ent;
 	free(h);
+	fs_entry_handle_add(ent, -1); /* last: it may free the entry */
 }
 
 void fs_handles_free(void)

@@ -149,8 +149,15 @@ void fs_nodes_free(void)
 /* ------------------------------------------------------------------ entries */
 
 static pthread_mutex_t ents_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_entry **ents; /* indexed by serial; serial 0 unused */
+static struct fs_entry **ents; /* indexed by serial (NULL: freed); serial 0 unused */
 static size_t nents, capents;
+static struct fs_entry *ent_first, *ent_last; /* the allocated ones, oldest first */
+static size_t ent_count;
+/* Unlinked, freed after ENT_GRACE_NS: a request thread may still touch an
+ * entry it resolved just after replying (fs_reply_done), and the kernel may
+ * forget the inode the moment that reply reached it. */
+static struct fs_entry *ent_limbo; /* the newest first */
+#define ENT_GRACE_NS 1000000000LL
 
 static struct fs_entry *entry_by_serial(uint64_t serial)
 {
@@ -162,6 +169,66 @@ static struct fs_entry *entry_by_serial(uint64_t serial)
 	return e;
 }
 
+/* Nothing holds a gone entry: no pin, no open file, no lookup the kernel keeps
+ * of it or of a row. The kernel sends no request for an inode it forgot, and a
+ * gone entry is never found by name again, so nothing reaches it after. */
+static bool entry_unused_locked(struct fs_entry *e)
+{
+	if (!e->gone || e->pins > 0 || __atomic_load_n(&e->handles, __ATOMIC_SEQ_CST) > 0 ||
+	    __atomic_load_n(&e->nlookup, __ATOMIC_SEQ_CST) > 0)
+		return false;
+	for (int k = 0; k < FS_ENT_ROWS_MAX; k++)
+		if (__atomic_load_n(&e->rows[k].nlookup, __ATOMIC_SEQ_CST) > 0)
+			return false;
+	return true;
+}
+
+static void entry_release_locked(struct fs_entry *e)
+{
+	for (int k = 0; k < FS_ENT_ROWS_MAX; k++)
+		free(e->rows[k].pc_text); /* a small value's copy (pcache.c) */
+	free(e);
+}
+
+/* The entries unlinked over ENT_GRACE_NS ago (the limbo's oldest are last). */
+static void limbo_free_locked(int64_t now)
+{
+	struct fs_entry **p = &ent_limbo;
+	while (*p && now - (*p)->unlinked_ns < ENT_GRACE_NS)
+		p = &(*p)->next;
+	struct fs_entry *old = *p;
+	*p = NULL;
+	while (old) {
+		struct fs_entry *next = old->next;
+		entry_release_locked(old);
+		old = next;
+	}
+}
+
+/* Unlinks e when nothing holds it any more (its inode numbers then resolve to
+ * nothing: ENOENT, as for any inode the kernel forgot); freed after the grace. */
+static void entry_settle_locked(struct fs_entry *e)
+{
+	if (!entry_unused_locked(e))
+		return;
+	ents[e->serial] = NULL;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		ent_first = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		ent_last = e->prev;
+	ent_count--;
+	int64_t now = fs_now_ns();
+	limbo_free_locked(now);
+	e->unlinked_ns = now;
+	e->prev = NULL;
+	e->next = ent_limbo;
+	ent_limbo = e;
+}
+
 struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node,
                               const char *name)
 {
@@ -169,13 +236,14 @@ struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struc
 		return NULL;
 	pthread_mutex_lock(&ents_lock);
 	struct fs_entry *e = NULL;
-	for (size_t i = nents; i-- > 1;)
-		if (!ents[i]->gone && ents[i]->parent == parent && !strcmp(ents[i]->name, name)) {
-			e = ents[i];
+	for (struct fs_entry *x = ent_last; x; x = x->prev)
+		if (!x->gone && x->parent == parent && !strcmp(x->name, name)) {
+			e = x;
 			goto out;
 		}
 	if (nents == 0)
 		nents = 1;
+	limbo_free_locked(fs_now_ns()); /* its memory may serve this one */
 	struct fs_entry **ev = fs_grow(ents, &capents, nents + 1, sizeof *ents, 64);
 	if (!ev)
 		goto out;
@@ -190,36 +258,101 @@ struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struc
 	snprintf(e->name, sizeof e->name, "%s", name);
 	e->mtime_ns = fs_now_ns();
 	ents[nents++] = e;
+	e->prev = ent_last;
+	if (ent_last)
+		ent_last->next = e;
+	else
+		ent_first = e;
+	ent_last = e;
+	ent_count++;
 out:
+	if (e)
+		e->pins++;
 	pthread_mutex_unlock(&ents_lock);
 	return e;
+}
+
+void fs_entry_unpin(struct fs_entry *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&ents_lock);
+	e->pins--;
+	entry_settle_locked(e);
+	pthread_mutex_unlock(&ents_lock);
 }
 
 void fs_entry_mark_gone(struct fs_entry *e)
 {
 	pthread_mutex_lock(&ents_lock);
 	e->gone = true;
+	entry_settle_locked(e);
 	pthread_mutex_unlock(&ents_lock);
 }
 
 struct fs_entry **fs_entries_under(fuse_ino_t parent, size_t *count)
 {
 	pthread_mutex_lock(&ents_lock);
-	struct fs_entry **v = calloc(nents + 1, sizeof *v);
+	struct fs_entry **v = calloc(ent_count + 1, sizeof *v);
 	size_t n = 0;
-	for (size_t i = 1; v && i < nents; i++)
-		if (!ents[i]->gone && ents[i]->parent == parent)
-			v[n++] = ents[i];
+	for (struct fs_entry *x = ent_first; v && x; x = x->next)
+		if (!x->gone && x->parent == parent) {
+			x->pins++;
+			v[n++] = x;
+		}
 	pthread_mutex_unlock(&ents_lock);
 	*count = n;
 	return v;
 }
 
+void fs_entries_unpin(struct fs_entry **v, size_t count)
+{
+	if (!v)
+		return;
+	pthread_mutex_lock(&ents_lock);
+	for (size_t i = 0; i < count; i++) {
+		v[i]->pins--;
+		entry_settle_locked(v[i]);
+	}
+	pthread_mutex_unlock(&ents_lock);
+	free(v);
+}
+
+void fs_entry_handle_add(struct fs_entry *e, int delta)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&ents_lock);
+	__atomic_add_fetch(&e->handles, delta, __ATOMIC_SEQ_CST);
+	entry_settle_locked(e);
+	pthread_mutex_unlock(&ents_lock);
+}
+
+/* An entry's lookup counter, under the entries' lock: another thread may free
+ * the entry the moment the lock is not held. */
+static uint64_t *entry_counter_locked(fuse_ino_t ino, struct fs_entry **ep)
+{
+	uint64_t rel = ino - FS_INO_ENT_BASE, serial = rel / FS_ENT_STRIDE;
+	int r = (int)(rel % FS_ENT_STRIDE);
+	struct fs_entry *e = serial > 0 && serial < nents ? ents[serial] : NULL;
+	*ep = e;
+	if (!e)
+		return NULL;
+	if (r == 0)
+		return &e->nlookup;
+	return e->dir->entries && r - 1 < e->dir->entries->nrows ? &e->rows[r - 1].nlookup : NULL;
+}
+
 static void entries_free(void)
 {
 	pthread_mutex_lock(&ents_lock);
-	for (size_t i = 1; i < nents; i++)
-		free(ents[i]);
+	for (struct fs_entry *x = ent_first, *next; x; x = next) {
+		next = x->next;
+		entry_release_locked(x);
+	}
+	limbo_free_locked(INT64_MAX);
+	ent_first = ent_last = NULL;
+	ent_count = 0;
 	free(ents);
 	ents = NULL;
 	nents = capents = 0;
@@ -295,7 +428,8 @@ struct fs_where fs_resolve(fuse_ino_t ino)
 
 /* ------------------------------------------------------------ lookup counts */
 
-/* The kernel's lookup count of an inode, or NULL (the root, unknown inodes). */
+/* The kernel's lookup count of an inode not of an entry, or NULL (the root,
+ * unknown inodes). */
 static uint64_t *lookup_counter(fuse_ino_t ino)
 {
 	struct fs_where w = fs_resolve(ino);
@@ -306,20 +440,13 @@ static uint64_t *lookup_counter(fuse_ino_t ino)
 		return &w.node->nlookup;
 	case FS_W_VMROW:
 		return &w.node->rows[w.row].nlookup;
-	case FS_W_ENT:
-		return &w.ent->nlookup;
-	case FS_W_ENTROW:
-		return &w.ent->rows[w.row].nlookup;
 	default:
-		return NULL;
+		return NULL; /* entries: entry_counter_locked */
 	}
 }
 
-void fs_lookup_add(fuse_ino_t ino, int64_t delta)
+static void counter_add(uint64_t *c, int64_t delta)
 {
-	uint64_t *c = lookup_counter(ino);
-	if (!c)
-		return;
 	if (delta >= 0) {
 		__atomic_add_fetch(c, (uint64_t)delta, __ATOMIC_SEQ_CST);
 		return;
@@ -330,10 +457,36 @@ void fs_lookup_add(fuse_ino_t ino, int64_t delta)
 		;
 }
 
+void fs_lookup_add(fuse_ino_t ino, int64_t delta)
+{
+	if (ino >= FS_INO_ENT_BASE) {
+		pthread_mutex_lock(&ents_lock);
+		struct fs_entry *e;
+		uint64_t *c = entry_counter_locked(ino, &e);
+		if (c) {
+			counter_add(c, delta);
+			entry_settle_locked(e); /* a forget: maybe the last hold */
+		}
+		pthread_mutex_unlock(&ents_lock);
+		return;
+	}
+	uint64_t *c = lookup_counter(ino);
+	if (c)
+		counter_add(c, delta);
+}
+
 bool fs_ino_held(fuse_ino_t ino)
 {
 	if (ino == FS_INO_ROOT)
 		return true;
+	if (ino >= FS_INO_ENT_BASE) {
+		pthread_mutex_lock(&ents_lock);
+		struct fs_entry *e;
+		uint64_t *c = entry_counter_locked(ino, &e);
+		bool held = c && __atomic_load_n(c, __ATOMIC_SEQ_CST) > 0;
+		pthread_mutex_unlock(&ents_lock);
+		return held;
+	}
 	uint64_t *c = lookup_counter(ino);
 	return c && __atomic_load_n(c, __ATOMIC_SEQ_CST) > 0;
 }

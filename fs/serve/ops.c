@@ -48,7 +48,7 @@ static bool lookup_entry(fuse_req_t req, fuse_ino_t parent, const struct fs_row 
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(v[i]->name, name))
 				fs_entry_mark_gone(v[i]); /* if it comes back, it is a new one */
-		free(v);
+		fs_entries_unpin(v, n);
 		return false;
 	}
 	struct fs_entry *e = fs_entry_get(parent, dir, node, name);
@@ -58,6 +58,7 @@ static bool lookup_entry(fuse_req_t req, fuse_ino_t parent, const struct fs_row 
 	}
 	struct fs_where w = {.kind = FS_W_ENT, .row = -1, .node = node, .ent = e};
 	fs_reply_entry(req, &w, 0.0);
+	fs_entry_unpin(e);
 	return true;
 }
 

@@ -27,7 +27,7 @@
 #include "serve.h"
 
 struct pump_item {
-	enum { P_EVENT, P_DONE, P_REPLY } type;
+	enum { P_EVENT, P_DONE, P_REPLY, P_LISTING } type;
 	svm_event_kind kind;
 	svm_vm *vm;       /* our reference, or NULL */
 	char *text;       /* SVM_EV_IMAGES: the bundle id, or NULL */
@@ -35,7 +35,7 @@ struct pump_item {
 	void *job;        /* P_DONE */
 	svm_error err;    /* P_DONE */
 	fuse_req_t req;   /* P_REPLY */
-	size_t count;     /* P_REPLY: bytes written, when errnum is 0 */
+	size_t count;     /* P_REPLY: bytes written, when errnum is 0; P_LISTING: the row */
 	int errnum;       /* P_REPLY */
 	struct pump_item *next;
 };
@@ -171,7 +171,7 @@ void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node
 		fs_entry_mark_gone(v[i]);
 		fs_inval_entry(parent, v[i]->name);
 	}
-	free(v);
+	fs_entries_unpin(v, ne);
 	svm_strv_free(names);
 	if (t.vm)
 		svm_vm_unref(t.vm);
@@ -203,7 +203,7 @@ static void images_changed(const char *id, int64_t now)
 					changed(&dir->entries->rows[k], &e->rows[k],
 					        FS_INO_ENT(e->serial, k + 1), now);
 		}
-		free(v);
+		fs_entries_unpin(v, n);
 	}
 }
 
@@ -252,6 +252,26 @@ static void handle_event(struct pump_item *it)
 	}
 }
 
+void fs_vm_listing_changed(svm_vm *vm, const char *dirname)
+{
+	int row = fs_vm_row_find(NULL, dirname);
+	struct pump_item *it = row >= 0 ? calloc(1, sizeof *it) : NULL;
+	if (!it)
+		return; /* the entry goes at its next lookup instead */
+	it->type = P_LISTING;
+	svm_vm_ref(vm);
+	it->vm = vm;
+	it->count = (size_t)row;
+	pump_push(it);
+}
+
+static void listing_changed(struct pump_item *it)
+{
+	struct fs_node *n = fs_node_find(it->vm);
+	if (n)
+		fs_entries_sync(FS_INO_VM(n->serial, it->count + 1), &fsd.tree->vm->rows[it->count], n);
+}
+
 static void *pump_main(void *arg)
 {
 	(void)arg;
@@ -272,6 +292,8 @@ static void *pump_main(void *arg)
 			it->fn(it->job, &it->err);
 		else if (it->type == P_REPLY)
 			fs_inval_reply(it->req, it->count, it->errnum);
+		else if (it->type == P_LISTING)
+			listing_changed(it);
 		else
 			handle_event(it);
 		if (it->vm)

@@ -48,9 +48,11 @@ struct fs_node {
 };
 
 /* A dynamic entry: a name a listing row produced (a bundle under /images, a
- * snapshot under vms/NAME/snapshots, a file under /images/kernels). Like nodes,
- * never freed while mounted: a name that goes and comes back gets a new serial,
- * hence a new inode number. */
+ * snapshot under vms/NAME/snapshots, a file under /images/kernels, an exec
+ * session). Its serial is never reused: a name that goes and comes back gets a
+ * new serial, hence a new inode number. Once gone and held by nothing (no pin,
+ * no open file, no lookup the kernel keeps) it is freed, a second later
+ * (nodes.c), so thousands of exec sessions leave nothing behind. */
 struct fs_entry {
 	uint64_t serial;
 	fuse_ino_t parent;     /* the listing directory's inode */
@@ -60,6 +62,13 @@ struct fs_entry {
 	bool gone;
 	int64_t mtime_ns;      /* __atomic: the pump moves it, any request reads it */
 	uint64_t nlookup;      /* lookups held by the kernel (__atomic) */
+	/* what keeps a gone entry allocated (nodes.c): the kernel's lookups of it
+	 * and of its rows, open files of its rows, and callers between
+	 * fs_entry_get / fs_entries_under and their unpin */
+	int pins;              /* under the entries' lock */
+	int handles;           /* __atomic */
+	struct fs_entry *prev, *next; /* the allocated entries, oldest first; or the limbo */
+	int64_t unlinked_ns;   /* when it left the entries (nodes.c: freed a while after) */
 	struct fs_rowstate rows[FS_ENT_ROWS_MAX];
 };
 
@@ -177,12 +186,19 @@ struct fs_node *fs_node_find(svm_vm *vm);
 svm_vm *fs_node_vm(struct fs_node *n);
 void fs_node_mark_removed(struct fs_node *n);
 void fs_nodes_free(void);
-/* The live entry (parent, name), registering it if new. */
+/* The live entry (parent, name), registering it if new; pinned: the caller
+ * gives it back with fs_entry_unpin. A gone entry is freed once nothing holds
+ * it (no pin, lookup or open file): an exec session leaves nothing behind. */
 struct fs_entry *fs_entry_get(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node,
                               const char *name);
+void fs_entry_unpin(struct fs_entry *e);
 void fs_entry_mark_gone(struct fs_entry *e);
-/* The live entries under parent (a malloc'd array the caller frees; entries stay). */
+/* The live entries under parent, each pinned (give them back with
+ * fs_entries_unpin, which frees the array). */
 struct fs_entry **fs_entries_under(fuse_ino_t parent, size_t *count);
+void fs_entries_unpin(struct fs_entry **v, size_t count);
+/* An open file of one of e's rows: counted while it lives. */
+void fs_entry_handle_add(struct fs_entry *e, int delta);
 /* Is name among the names the listing row gives now? */
 bool fs_listed(const struct fs_row *dir, const struct fs_target *t, const char *name);
 /* The row a table row index names, for any where that is a row. */
@@ -253,6 +269,10 @@ void fs_root_row_changed(int row);
 void fs_root_file_changed(const char *parent, const char *name);
 /* Drops entries the listing no longer gives (and their cached names). */
 void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node *node);
+/* The listing of VM directory row dirname (exec, snapshots) lost a name: on the
+ * pump, its entries are synced (the gone one invalidated, and freed once the
+ * kernel forgot it). Any thread; never blocks. */
+void fs_vm_listing_changed(svm_vm *vm, const char *dirname);
 
 /* ---- inval.c: the notifier thread, the only one that invalidates */
 /* Queue an invalidation (sent by the notifier thread, never by a request thread).

@@ -133,6 +133,8 @@ static void try_pending_locked(struct xopen *o)
 static void on_exec_change(svm_exec *x, void *ud)
 {
 	(void)ud;
+	if (!svm_exec_listed(x)) /* ended and closed: exec/N goes, its entry with it */
+		fs_vm_listing_changed(svm_exec_vm(x), "exec");
 	pthread_mutex_lock(&wait_mu);
 	for (struct xopen *o = opens; o; o = o->next) {
 		if (o->x != x)
