@@ -68,7 +68,10 @@ static void lease_remove(svm_net *n, struct nl_sock *sk, size_t i, const char *w
 {
 	net_lease *l = &n->leases[i];
 	svm_error e;
-	if (!sk)
+	if (net_pool_retire(n, l->tap))
+		sink_log(n->sink, "net: TAP %s of %s/%s goes back to the pool (%s)", l->tap,
+			 l->vm_name, l->iface, why);
+	else if (!sk)
 		sink_log(n->sink, "net: cannot remove TAP %s: no netlink socket", l->tap);
 	else if (net_pool_put(n, sk, l->tap))
 		sink_log(n->sink, "net: TAP %s of %s/%s back in the pool as %s (%s)", l->tap,
@@ -85,6 +88,7 @@ void net_free(svm_net *n)
 {
 	if (!n)
 		return;
+	net_pool_stop(n); /* what it did not park yet is removed below */
 	pthread_mutex_lock(&n->mu);
 	struct nl_sock *sk = net_link_open(NULL);
 	net_pool_remove_all(n, sk, "unmount");
@@ -97,6 +101,7 @@ void net_free(svm_net *n)
 	free(n->leases);
 	free(n->notes);
 	free(n->pool);
+	free(n->parking);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
 }
@@ -367,6 +372,7 @@ int net_prepare_vm(svm_net *n, const char *id, const char *name, json_t *cfg, sv
 		pthread_mutex_unlock(&n->mu);
 		return 0; /* no privileges needed, nothing built */
 	}
+	net_pool_drain(n);
 	struct nl_sock *sk = net_link_open(err);
 	int rc = sk ? 0 : -1;
 	size_t i, first = 0;
@@ -494,6 +500,7 @@ int net_tap(svm_net *n, const char *id, const char *name, const char *iface, svm
 	if (check_iface(iface, err) < 0)
 		return -1;
 	pthread_mutex_lock(&n->mu);
+	net_pool_drain(n);
 	struct nl_sock *sk = net_link_open(err);
 	int rc = -1;
 	if (sk) {

@@ -10,6 +10,7 @@
  * request. The pool holds at most as many TAPs as the mount ever had leased at
  * once, so it never holds more than the mount needed; unmount and purge delete
  * it with the leased ones, a crashed run's is collected by its tag. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,9 @@
 
 bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 {
-	/* the lease is still counted in nleases: room while pool + leases <= peak */
-	if (!sk || n->npool + n->nleases > n->peak)
+	/* the lease (or the parking entry) is still counted: room while pool +
+	 * leases + parking <= peak */
+	if (!sk || n->npool + n->nleases + n->nparking > n->peak)
 		return false;
 	if (n->npool == n->pool_cap) {
 		size_t cap = n->pool_cap ? n->pool_cap * 2 : 8;
@@ -44,6 +46,106 @@ bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 	return true;
 }
 
+/* The parker: parks what lease_remove retired, one at a time, the netlink
+ * work outside n->mu (a park's down waits for an RCU grace period, which a
+ * kill or a start need not wait behind); the one it works on is "busy". */
+static void *parker_main(void *arg)
+{
+	svm_net *n = arg;
+	pthread_mutex_lock(&n->mu);
+	while (!n->parker_stop) {
+		if (!n->nparking) {
+			pthread_cond_wait(&n->parking_cv, &n->mu);
+			continue;
+		}
+		char tap[NET_IFNAMSIZ], name[NET_IFNAMSIZ], alias[64];
+		memcpy(tap, n->parking[--n->nparking], sizeof tap);
+		n->parking_busy = true;
+		/* counted as parking still: room while pool + leases + it <= peak */
+		bool room = n->npool + n->nleases + n->nparking + 1 <= n->peak;
+		snprintf(name, sizeof name, "sv-%.6s-%05u", n->tag + 10, n->pool_serial++ % 100000);
+		snprintf(alias, sizeof alias, "%s pool", n->tag);
+		pthread_mutex_unlock(&n->mu);
+
+		struct nl_sock *sk = net_link_open(NULL);
+		int idx = sk ? net_link_index(sk, tap) : 0;
+		bool parked = room && idx > 0 && net_tap_reclaim(tap) == 0 &&
+			      net_link_park(sk, idx, name, alias) == 0;
+		svm_error e;
+		if (!parked && sk && net_link_delete(sk, tap, &e) < 0)
+			sink_log(n->sink, "net: %s", e.message);
+		else if (!parked && !sk)
+			sink_log(n->sink, "net: cannot park or remove TAP %s: no netlink socket", tap);
+
+		pthread_mutex_lock(&n->mu);
+		if (parked && n->npool == n->pool_cap) {
+			size_t cap = n->pool_cap ? n->pool_cap * 2 : 8;
+			net_pooled *v = realloc(n->pool, cap * sizeof *v);
+			if (v) {
+				n->pool = v;
+				n->pool_cap = cap;
+			}
+		}
+		if (parked && n->npool < n->pool_cap) {
+			net_pooled p = {.ifindex = idx};
+			memcpy(p.name, name, sizeof p.name);
+			n->pool[n->npool++] = p;
+		} else if (parked && sk) {
+			net_link_delete(sk, name, NULL); /* no memory to keep it */
+		}
+		net_link_close(sk);
+		n->parking_busy = false;
+		pthread_cond_broadcast(&n->parking_cv); /* drains, remove_all */
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+bool net_pool_retire(svm_net *n, const char *tap)
+{
+	if (n->parker_stop || net_tap_reclaim(tap) != 0)
+		return false; /* held by a process still, or gone: the caller decides */
+	if (n->nparking == n->parking_cap) {
+		size_t cap = n->parking_cap ? n->parking_cap * 2 : 8;
+		char(*v)[NET_IFNAMSIZ] = realloc(n->parking, cap * sizeof *v);
+		if (!v)
+			return false;
+		n->parking = v;
+		n->parking_cap = cap;
+	}
+	if (!n->parker_started) {
+		pthread_cond_init(&n->parking_cv, NULL);
+		if (pthread_create(&n->parker, NULL, parker_main, n) != 0) {
+			pthread_cond_destroy(&n->parking_cv);
+			return false;
+		}
+		n->parker_started = true;
+	}
+	snprintf(n->parking[n->nparking++], NET_IFNAMSIZ, "%s", tap);
+	pthread_cond_broadcast(&n->parking_cv);
+	return true;
+}
+
+void net_pool_stop(svm_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	bool started = n->parker_started;
+	n->parker_stop = true;
+	if (started)
+		pthread_cond_broadcast(&n->parking_cv);
+	pthread_mutex_unlock(&n->mu);
+	if (started) {
+		pthread_join(n->parker, NULL);
+		pthread_cond_destroy(&n->parking_cv);
+	}
+}
+
+void net_pool_drain(svm_net *n)
+{
+	while ((n->nparking && !n->parker_stop) || n->parking_busy)
+		pthread_cond_wait(&n->parking_cv, &n->mu);
+}
+
 int net_pool_take(svm_net *n, struct nl_sock *sk, const char *name, const char *alias)
 {
 	while (n->npool) {
@@ -63,7 +165,9 @@ int net_pool_take(svm_net *n, struct nl_sock *sk, const char *name, const char *
 
 void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why)
 {
-	size_t count = n->nleases + n->npool;
+	while (n->parking_busy) /* the one being parked: in the pool after */
+		pthread_cond_wait(&n->parking_cv, &n->mu);
+	size_t count = n->nleases + n->npool + n->nparking;
 	char (*names)[NET_IFNAMSIZ] = calloc(count ? count : 1, sizeof *names);
 	int *rc = calloc(count ? count : 1, sizeof *rc);
 	if (!names || !rc || !sk) {
@@ -72,6 +176,8 @@ void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why)
 			net_link_delete(sk, n->leases[i].tap, NULL);
 		for (size_t i = 0; sk && i < n->npool; i++)
 			net_link_delete(sk, n->pool[i].name, NULL);
+		for (size_t i = 0; sk && i < n->nparking; i++)
+			net_link_delete(sk, n->parking[i], NULL);
 		if (!sk)
 			sink_log(n->sink, "net: cannot remove the TAPs: no netlink socket");
 	} else {
@@ -79,6 +185,8 @@ void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why)
 			memcpy(names[i], n->leases[i].tap, NET_IFNAMSIZ);
 		for (size_t i = 0; i < n->npool; i++)
 			memcpy(names[n->nleases + i], n->pool[i].name, NET_IFNAMSIZ);
+		for (size_t i = 0; i < n->nparking; i++)
+			memcpy(names[n->nleases + n->npool + i], n->parking[i], NET_IFNAMSIZ);
 		net_links_delete((const char (*)[NET_IFNAMSIZ])names, count, rc);
 		for (size_t i = 0; i < count; i++) {
 			const net_lease *l = i < n->nleases ? &n->leases[i] : NULL;
@@ -93,6 +201,6 @@ void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why)
 	}
 	free(names);
 	free(rc);
-	n->nleases = n->npool = 0;
+	n->nleases = n->npool = n->nparking = 0;
 	n->peak = 0;
 }

@@ -73,18 +73,37 @@ struct svm_net {
 	size_t npool, pool_cap;
 	size_t peak;           /* the most leases held at once: the pool's bound */
 	unsigned pool_serial;  /* names of parked TAPs */
+	/* TAPs whose lease ended, on their way into the pool: the parker thread
+	 * parks them (net_pool.c), as a park's down costs an RCU grace period
+	 * (0.6 ms) that a VM's kill and rmdir need not wait for */
+	char (*parking)[NET_IFNAMSIZ];
+	size_t nparking, parking_cap;
+	pthread_cond_t parking_cv; /* the parker waits for work; a take for a park */
+	pthread_t parker;
+	bool parker_started, parker_stop;
+	bool parking_busy;     /* the parker parks one, n->mu let go meanwhile */
 };
 
 /* net_pool.c (n->mu held by the caller) */
 /* A TAP whose lease ends into the pool: true if parked there, false if the
  * caller is to delete it (no room, or the kernel refused). */
 bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap);
+/* The same, parked by the parker thread after the caller's return: the TAP
+ * is root's again at once. false: the caller does it now (net_pool_put). */
+bool net_pool_retire(svm_net *n, const char *tap);
+/* Waits until the parker parked what was retired (n->mu is let go meanwhile:
+ * the caller holds no pointer into n's arrays). Before any lease is made: a
+ * retired TAP still has its VM's name, which the new lease may want, and
+ * once parked the new lease takes it instead of making one. */
+void net_pool_drain(svm_net *n);
 /* A pooled TAP made name (alias, bridge port, up): its ifindex, or 0 when the
  * pool has none to give (the caller creates one). */
 int net_pool_take(svm_net *n, struct nl_sock *sk, const char *name, const char *alias);
-/* Unmount, purge: every leased and pooled TAP deleted, side by side; the
- * leases and the pool are then empty. */
+/* Unmount, purge: every leased, parking and pooled TAP deleted, side by side;
+ * the leases and the pool are then empty. */
 void net_pool_remove_all(svm_net *n, struct nl_sock *sk, const char *why);
+/* Ends the parker thread (n->mu not held); what it left is remove_all's. */
+void net_pool_stop(svm_net *n);
 
 /* net_host.c */
 /* Takes the identity lock (lock_fd stays -1 if another live mount holds it). */
