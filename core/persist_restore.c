@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "persist.h"
 
 /* The definition as it was read, back in its file (a VM made and removed again
@@ -18,11 +19,12 @@
 static void put_back(const char *file, json_t *o)
 {
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		if (json_dumpfd(o, fd, JSON_COMPACT) == 0 && write(fd, "\n", 1) == 1)
-			fsync(fd);
+	char *text = fd >= 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (text && svm_write_all(fd, text, strlen(text)) == 0 && svm_write_all(fd, "\n", 1) == 0)
+		fsync(fd);
+	free(text);
+	if (fd >= 0)
 		close(fd);
-	}
 }
 
 /* One definition back as a VM; returns it (a reference) or NULL. */
@@ -61,7 +63,9 @@ static svm_vm *restore_one(svm *s, const char *file)
 			pthread_mutex_lock(&vm->mu);
 			vm->autostart = json_is_true(json_object_get(o, "autostart"));
 			persist_quiet(false); /* the one save of the whole definition */
-			vm_persist_locked(vm);
+			svm_error pe;
+			if (persist_save_unless_kept_locked(vm, o, &pe) < 0)
+				svm_log(s, "vm %s: its definition is not kept: %s", name, pe.message);
 			pthread_mutex_unlock(&vm->mu);
 		}
 		free(cfg);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "persist.h"
 #include "safedir.h"
 
@@ -28,17 +29,9 @@ static __thread bool quiet;
 
 void persist_quiet(bool on) { quiet = on; }
 
-int persist_save_locked(svm_vm *vm, svm_error *err)
+/* The definition as it is now (vm->mu held). */
+static json_t *definition_locked(svm_vm *vm)
 {
-	svm *s = vm->s;
-	if (!s->opt.persist || atomic_load(&vm->removed) || quiet)
-		return 0;
-	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
-	snprintf(dir, sizeof dir, "%s/vms", s->data_dir);
-	if (safedir_make(dir, err) < 0)
-		return -1;
-	def_path(s, vm->name, path, sizeof path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	json_t *o = json_object();
 	json_object_set_new(o, "format", json_integer(PERSIST_FORMAT));
 	json_object_set_new(o, "name", json_string(vm->name));
@@ -47,12 +40,38 @@ int persist_save_locked(svm_vm *vm, svm_error *err)
 	if (vm->metadata)
 		json_object_set(o, "metadata", vm->metadata);
 	json_object_set_new(o, "autostart", json_boolean(vm->autostart));
+	return o;
+}
+
+static int save_locked(svm_vm *vm, const json_t *kept, svm_error *err)
+{
+	svm *s = vm->s;
+	if (!s->opt.persist || atomic_load(&vm->removed) || quiet)
+		return 0;
+	json_t *o = definition_locked(vm);
+	if (kept && json_equal(o, (json_t *)kept)) {
+		json_decref(o); /* the file says it already: no write, no fsync */
+		return 0;
+	}
+	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
+	snprintf(dir, sizeof dir, "%s/vms", s->data_dir);
+	if (safedir_make(dir, err) < 0) {
+		json_decref(o);
+		return -1;
+	}
+	def_path(s, vm->name, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	/* a new file each time, private, never through a link planted at its name */
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int rc = fd < 0 ? -1 : json_dumpfd(o, fd, JSON_COMPACT);
-	if (fd >= 0 && (rc < 0 || write(fd, "\n", 1) != 1 || fsync(fd) < 0))
+	/* one write: json_dumpfd writes each token with a system call of its own
+	 * (66 for a small definition) */
+	char *text = fd < 0 ? NULL : json_dumps(o, JSON_COMPACT);
+	int rc = text ? 0 : -1;
+	if (fd >= 0 && (rc < 0 || svm_write_all(fd, text, strlen(text)) < 0 ||
+			svm_write_all(fd, "\n", 1) < 0 || fsync(fd) < 0))
 		rc = -1;
+	free(text);
 	if (fd >= 0)
 		close(fd);
 	if (rc == 0 && rename(tmp, path) < 0)
@@ -64,6 +83,16 @@ int persist_save_locked(svm_vm *vm, svm_error *err)
 	}
 	json_decref(o);
 	return rc < 0 ? -1 : 0;
+}
+
+int persist_save_locked(svm_vm *vm, svm_error *err)
+{
+	return save_locked(vm, NULL, err);
+}
+
+int persist_save_unless_kept_locked(svm_vm *vm, const json_t *kept, svm_error *err)
+{
+	return save_locked(vm, kept, err);
 }
 
 void persist_remove(svm *s, const char *name)

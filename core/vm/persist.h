@@ -13,6 +13,9 @@
 /* Writes the VM's definition (0 at once without -o persist); -1 and err when it
  * cannot. Caller holds vm->mu. */
 int persist_save_locked(svm_vm *vm, svm_error *err);
+/* The same, but nothing is written when kept (the file as read) says it
+ * already: a mount with 10,000 kept VMs fsyncs none of them again. */
+int persist_save_unless_kept_locked(svm_vm *vm, const json_t *kept, svm_error *err);
 /* Removes the definition of a VM that was removed (no-op without -o persist). */
 void persist_remove(svm *s, const char *name);
 /* While on, on the calling thread only, persist_save_locked writes nothing: a

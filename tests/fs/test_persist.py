@@ -47,10 +47,19 @@ def test_definitions_come_back_and_autostart(tmp_path, kernel_file):
     finally:
         stop_daemon(m)  # the runtime dir, processes and TAPs go as always
     check_output(m, [])
+    idle_file = os.path.join(m.datadir, "vms", "idle.json")
+    idle_kept = os.stat(idle_file)
 
     m = persisted(tmp_path, kernel_file)
     try:
         assert sorted(os.listdir(m.p("vms"))) == ["clone", "idle", "web"]
+        # a definition the mount found as it is is not written again (no fsync
+        # per kept VM at each mount); a change after it is
+        st = os.stat(idle_file)
+        assert (st.st_ino, st.st_mtime_ns) == (idle_kept.st_ino, idle_kept.st_mtime_ns)
+        m.write(m.vm("idle", "metadata"), json.dumps({"role": "spare"}))
+        with open(idle_file) as f:
+            assert json.load(f)["metadata"] == {"role": "spare"}
         m.wait_state("web", "running")  # autostart
         assert m.state("idle") == "created"  # kept, not started
         assert json.loads(m.read("vms", "web", "config.json")) == config_before
