@@ -18,37 +18,50 @@
 #include "net_link.h"
 #include "net_priv.h"
 
+/* Room in the pool's array for one more (n->mu held). */
+static bool pool_grow_locked(svm_net *n)
+{
+	if (n->npool < n->pool_cap)
+		return true;
+	size_t cap = n->pool_cap ? n->pool_cap * 2 : 8;
+	net_pooled *v = realloc(n->pool, cap * sizeof *v);
+	if (!v)
+		return false;
+	n->pool = v;
+	n->pool_cap = cap;
+	return true;
+}
+
+/* The name and alias of the next parked TAP (n->mu held). */
+static void pool_name_locked(svm_net *n, char name[NET_IFNAMSIZ], char alias[64])
+{
+	snprintf(name, NET_IFNAMSIZ, "sv-%.6s-%05u", n->tag + 10, n->pool_serial++ % 100000);
+	snprintf(alias, 64, "%s pool", n->tag);
+}
+
 bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 {
 	/* the lease (or the parking entry) is still counted: room while pool +
 	 * leases + parking <= peak */
-	if (!sk || n->npool + n->nleases + n->nparking > n->peak)
+	if (!sk || n->npool + n->nleases + n->nparking > n->peak || !pool_grow_locked(n))
 		return false;
-	if (n->npool == n->pool_cap) {
-		size_t cap = n->pool_cap ? n->pool_cap * 2 : 8;
-		net_pooled *v = realloc(n->pool, cap * sizeof *v);
-		if (!v)
-			return false;
-		n->pool = v;
-		n->pool_cap = cap;
-	}
 	int idx = net_link_index(sk, tap);
 	/* root's again while parked: the jailed uid it was given to may not attach */
 	if (idx <= 0 || net_tap_reclaim(tap) != 0)
 		return false;
 	net_pooled p = {.ifindex = idx};
 	char alias[64];
-	snprintf(p.name, sizeof p.name, "sv-%.6s-%05u", n->tag + 10, n->pool_serial++ % 100000);
-	snprintf(alias, sizeof alias, "%s pool", n->tag);
+	pool_name_locked(n, p.name, alias);
 	if (net_link_park(sk, idx, p.name, alias) < 0)
 		return false;
 	n->pool[n->npool++] = p;
 	return true;
 }
 
-/* The parker: parks what lease_remove retired, one at a time, the netlink
- * work outside n->mu (a park's down waits for an RCU grace period, which a
- * kill or a start need not wait behind); the one it works on is "busy". */
+/* The parker: parks what lease_remove retired (made root's there already), one
+ * at a time, the netlink work outside n->mu (a park's down waits for an RCU
+ * grace period, which a kill or a start need not wait behind); the one it
+ * works on is "busy". */
 static void *parker_main(void *arg)
 {
 	svm_net *n = arg;
@@ -58,19 +71,18 @@ static void *parker_main(void *arg)
 			pthread_cond_wait(&n->parking_cv, &n->mu);
 			continue;
 		}
-		char tap[NET_IFNAMSIZ], name[NET_IFNAMSIZ], alias[64];
+		net_pooled p = {0};
+		char tap[NET_IFNAMSIZ], alias[64];
 		memcpy(tap, n->parking[--n->nparking], sizeof tap);
 		n->parking_busy = true;
 		/* counted as parking still: room while pool + leases + it <= peak */
-		bool room = n->npool + n->nleases + n->nparking + 1 <= n->peak;
-		snprintf(name, sizeof name, "sv-%.6s-%05u", n->tag + 10, n->pool_serial++ % 100000);
-		snprintf(alias, sizeof alias, "%s pool", n->tag);
+		bool room = n->npool + n->nleases + n->nparking + 1 <= n->peak && pool_grow_locked(n);
+		pool_name_locked(n, p.name, alias);
 		pthread_mutex_unlock(&n->mu);
 
 		struct nl_sock *sk = net_link_open(NULL);
-		int idx = sk ? net_link_index(sk, tap) : 0;
-		bool parked = room && idx > 0 && net_tap_reclaim(tap) == 0 &&
-			      net_link_park(sk, idx, name, alias) == 0;
+		p.ifindex = sk ? net_link_index(sk, tap) : 0;
+		bool parked = room && p.ifindex > 0 && net_link_park(sk, p.ifindex, p.name, alias) == 0;
 		svm_error e;
 		if (!parked && sk && net_link_delete(sk, tap, &e) < 0)
 			sink_log(n->sink, "net: %s", e.message);
@@ -78,21 +90,11 @@ static void *parker_main(void *arg)
 			sink_log(n->sink, "net: cannot park or remove TAP %s: no netlink socket", tap);
 
 		pthread_mutex_lock(&n->mu);
-		if (parked && n->npool == n->pool_cap) {
-			size_t cap = n->pool_cap ? n->pool_cap * 2 : 8;
-			net_pooled *v = realloc(n->pool, cap * sizeof *v);
-			if (v) {
-				n->pool = v;
-				n->pool_cap = cap;
-			}
-		}
-		if (parked && n->npool < n->pool_cap) {
-			net_pooled p = {.ifindex = idx};
-			memcpy(p.name, name, sizeof p.name);
+		/* a put of its own (a TAP retire could not take) may have used the room */
+		if (parked && pool_grow_locked(n))
 			n->pool[n->npool++] = p;
-		} else if (parked && sk) {
-			net_link_delete(sk, name, NULL); /* no memory to keep it */
-		}
+		else if (parked)
+			net_link_delete(sk, p.name, NULL);
 		net_link_close(sk);
 		n->parking_busy = false;
 		pthread_cond_broadcast(&n->parking_cv); /* drains, remove_all */
