@@ -189,12 +189,24 @@ int net_tap_reclaim(const char *name)
 	return tap_attach(name, 0); /* and no jailed uid's any more */
 }
 
-/* One RTM_NEWLINK on ifindex: name, alias, master (> 0), and up or down. */
-static int link_change(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
-		       int master, bool up)
+/* IFF_LOWER_UP of <linux/if.h>, which cannot be included beside <net/if.h> */
+#define LINK_CARRIER 0x10000
+
+/* One RTM_NEWLINK on ifindex: name, alias, master (> 0), and up when asked
+ * (never down: see net_link_park). With expect, the link must still be named
+ * so and have no carrier (a TAP has carrier while a process holds its queue,
+ * and the flag shows while it is up): else -1. */
+static int link_change(struct nl_sock *sk, int ifindex, const char *expect, const char *name,
+		       const char *alias, int master, bool up)
 {
 	struct rtnl_link *orig = NULL, *chg = NULL;
 	int rc = rtnl_link_get_kernel(sk, ifindex, NULL, &orig);
+	if (rc >= 0 && expect) {
+		if (strcmp(rtnl_link_get_name(orig), expect))
+			rc = -NLE_OBJ_NOTFOUND;
+		else if (rtnl_link_get_flags(orig) & LINK_CARRIER)
+			rc = -NLE_BUSY;
+	}
 	if (rc >= 0 && !(chg = rtnl_link_alloc()))
 		rc = -NLE_NOMEM;
 	if (rc >= 0) {
@@ -205,8 +217,6 @@ static int link_change(struct nl_sock *sk, int ifindex, const char *name, const 
 			rtnl_link_set_master(chg, master);
 		if (up)
 			rtnl_link_set_flags(chg, IFF_UP);
-		else
-			rtnl_link_unset_flags(chg, IFF_UP);
 		rc = rtnl_link_change(sk, orig, chg, 0);
 	}
 	rtnl_link_put(orig);
@@ -216,13 +226,13 @@ static int link_change(struct nl_sock *sk, int ifindex, const char *name, const 
 
 int net_link_park(struct nl_sock *sk, int ifindex, const char *name, const char *alias)
 {
-	return link_change(sk, ifindex, name, alias, 0, false);
+	return link_change(sk, ifindex, NULL, name, alias, 0, false);
 }
 
-int net_link_unpark(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
-		    int master)
+int net_link_unpark(struct nl_sock *sk, int ifindex, const char *pooled, const char *name,
+		    const char *alias, int master)
 {
-	return link_change(sk, ifindex, name, alias, master, true);
+	return link_change(sk, ifindex, pooled, name, alias, master, true);
 }
 
 int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err)

@@ -44,16 +44,21 @@ int net_link_delete(struct nl_sock *sk, const char *name, svm_error *err);
  * the waits of deletes made side by side overlap. */
 void net_links_delete(const char (*names)[NET_IFNAMSIZ], size_t count, int *rc);
 
-/* A pooled TAP taken up again: attached and detached once (IFF_TAP|IFF_NO_PI,
- * so the features a VMM set are reset to a fresh TAP's), root's again (a
- * jailed uid it was given to may no longer attach); -1 (EBUSY) if a process
- * still holds its queue, so it is never shared. */
+/* A TAP a VMM has left, before it is parked: attached and detached once
+ * (IFF_TAP|IFF_NO_PI, so the features a VMM set are reset to a fresh TAP's),
+ * root's again (a jailed uid it was given to may no longer attach); -1 (EBUSY)
+ * if a process still holds its queue, so it is never shared. */
 int net_tap_reclaim(const char *name);
-/* A TAP into the pool: down, renamed, the alias given (one RTM_NEWLINK). */
+/* A TAP into the pool: renamed, the alias given (one RTM_NEWLINK). Left up: a
+ * down waits for an RCU grace period, and a TAP no process holds has no
+ * carrier, so the bridge keeps its port disabled and has forgotten the
+ * addresses it learned there (as at a down). */
 int net_link_park(struct nl_sock *sk, int ifindex, const char *name, const char *alias);
-/* Out of the pool: renamed, the alias, the master (> 0), up (one RTM_NEWLINK). */
-int net_link_unpark(struct nl_sock *sk, int ifindex, const char *name, const char *alias,
-		    int master);
+/* Out of the pool: the link at ifindex, still named pooled and held by no
+ * process (no carrier), renamed, the alias, the master (> 0), up (one
+ * RTM_GETLINK, one RTM_NEWLINK); -1 otherwise. */
+int net_link_unpark(struct nl_sock *sk, int ifindex, const char *pooled, const char *name,
+		    const char *alias, int master);
 
 /* addr/prefix on ifindex. *added says whether it was added (false: it was
  * there already, so it is not ours to remove). */

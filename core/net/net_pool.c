@@ -1,13 +1,15 @@
 /* net_pool.c - the mount's pool of clean TAPs (docs/networking.md).
  *
  * The kernel's delete of a TAP takes ~20 ms (RCU grace periods), ten times a
- * whole start on the emulator; a rename, a down and an up take ~0.3 ms. So a
- * TAP whose lease ends (VM destroyed, start rolled back, untap) is not deleted
- * but parked: down, renamed out of any VM's name (sv-HHHHHH-NNNNN, a character
- * no VM's TAP name has), tagged "TAG pool", kept a port of the bridge. The next
- * lease takes it: detached and attached once (its flags those of a fresh TAP;
- * a TAP a process still holds is never taken), renamed, tagged, up, in one
- * request. The pool holds at most as many TAPs as the mount ever had leased at
+ * whole start on the emulator; a rename takes ~0.15 ms. So a TAP whose lease
+ * ends (VM destroyed, start rolled back, untap) is not deleted but parked:
+ * attached and detached once (its flags those of a fresh TAP, root's), renamed
+ * out of any VM's name (sv-HHHHHH-NNNNN, a character no VM's TAP name has),
+ * tagged "TAG pool", kept a port of the bridge, left up (a down waits for an
+ * RCU grace period; without carrier the bridge port is disabled, its learned
+ * addresses forgotten). The next lease takes it, if it is still named so and
+ * no process holds it (carrier): renamed, tagged, up, in one request. The pool
+ * holds at most as many TAPs as the mount ever had leased at
  * once, so it never holds more than the mount needed; unmount and purge delete
  * it with the leased ones, a crashed run's is collected by its tag. */
 #include <pthread.h>
@@ -59,7 +61,7 @@ bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 }
 
 /* The parker: parks what lease_remove retired (made root's there already), one
- * at a time, the netlink work outside n->mu (a park's down waits for an RCU
+ * at a time, the netlink work outside n->mu (a park's rename waits for an RCU
  * grace period, which a kill or a start need not wait behind); the one it
  * works on is "busy". */
 static void *parker_main(void *arg)
@@ -152,9 +154,10 @@ int net_pool_take(svm_net *n, struct nl_sock *sk, const char *name, const char *
 {
 	while (n->npool) {
 		net_pooled p = n->pool[--n->npool];
-		/* by name and index: a TAP deleted or replaced by hand is not ours */
-		if (net_link_index(sk, p.name) == p.ifindex && net_tap_reclaim(p.name) == 0 &&
-		    net_link_unpark(sk, p.ifindex, name, alias, n->bridge_index) == 0)
+		/* by index and name (a TAP deleted or replaced by hand is not
+		 * ours), and held by no process: made root's and fresh when it
+		 * was parked (net_tap_reclaim), and only root may attach since */
+		if (net_link_unpark(sk, p.ifindex, p.name, name, alias, n->bridge_index) == 0)
 			return p.ifindex;
 		sink_log(n->sink, "net: pooled TAP %s could not be taken up again: removed", p.name);
 		if (net_link_index(sk, p.name) == p.ifindex)

@@ -74,8 +74,8 @@ struct svm_net {
 	size_t peak;           /* the most leases held at once: the pool's bound */
 	unsigned pool_serial;  /* names of parked TAPs */
 	/* TAPs whose lease ended, on their way into the pool: the parker thread
-	 * parks them (net_pool.c), as a park's down costs an RCU grace period
-	 * (0.6 ms) that a VM's kill and rmdir need not wait for */
+	 * parks them (net_pool.c), as a park's rename costs an RCU grace period
+	 * that a VM's kill and rmdir need not wait for */
 	char (*parking)[NET_IFNAMSIZ];
 	size_t nparking, parking_cap;
 	pthread_cond_t parking_cv; /* the parker waits for work; a take for a park */
