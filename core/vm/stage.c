@@ -43,7 +43,10 @@
 
 #define STAGE_PREFIX "drive-"
 #define STAGE_SUFFIX ".img"
-#define COPY_CHUNK (1u << 20)  /* read size of the zero-skipping copy */
+/* read size of the zero-skipping copy: the buffer stays in the CPU's cache
+ * between the read and the write (cp's 128 KiB too); 1 MiB made the copy of
+ * bench figure 6 1.07x cp's, 128 KiB 0.96x, 256 KiB 1.06-1.11x */
+#define COPY_CHUNK (128u << 10)
 #define ZERO_GRAIN 4096u       /* the unit a zero block is detected in (a page) */
 
 /* One drive being staged. */
