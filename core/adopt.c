@@ -215,6 +215,8 @@ static int adopt_one(svm *s, const json_t *doc, const char *id, pid_t pid, int p
 	/* CLOCK_MONOTONIC is the host's since boot: the crashed run's stamps hold */
 	vm->spawn_ns = (uint64_t)json_integer_value(json_object_get(doc, "spawn_ns"));
 	vm->running_ns = (uint64_t)json_integer_value(json_object_get(doc, "running_ns"));
+	if (!vm->running_ns)
+		vm->running_ns = vm->spawn_ns; /* the file is written at the spawn, not at the end of the start */
 	vm->ready_ns = vm->spawn_ns;
 	vm->pid_start = (unsigned long long)json_integer_value(json_object_get(doc, "pid_start"));
 	if (vm_list_add(s, vm, &e) < 0) {

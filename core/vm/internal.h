@@ -106,7 +106,6 @@ struct svm_vm {
 	bool state_warned;    /* vm.json could not be written: said once */
 	bool state_saved;     /* vm.json exists ... */
 	pid_t state_saved_pid; /* ... and names this pid (0: no VMM) */
-	bool state_saved_live; /* ... with the VMM running or paused */
 	bool state_force;      /* the next save writes, whatever changed */
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
 	char *image_held;     /* the bundle this VMM was started from: held (images.h)

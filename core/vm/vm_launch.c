@@ -322,6 +322,10 @@ static int launch_settle(launch_job *j, int rc, svm_error *err)
 			json_decref(vm->config);
 			vm->config = json_incref(j->new_config);
 		}
+		/* the state file, written at the spawn, lacks a restore's config and
+		 * what a jail gained during the boot (the vsock link) */
+		if (j->new_config || vm->jailed)
+			vm->state_force = true;
 	} else {
 		if (rc == 0) {
 			rc = -1;

@@ -60,13 +60,15 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 	 * until a VMM runs, which keeps two writes off every start's path */
 	if (!pid && vm->state_saved && !vm->state_saved_pid)
 		return;
-	/* between running and paused only "state" would change, which a later
-	 * daemon asks the VMM itself (GET /): a pause, resume or snapshot writes
-	 * nothing (30 us of a 200 us verb). What else changes while the VMM runs
-	 * (its uid, limits, a drive lent into its jail) saves with
-	 * vmstate_save_locked, which always writes. */
+	/* once the file names the VMM (written at its spawn), only "state" would
+	 * change while it runs or is paused, which a later daemon asks the VMM
+	 * itself (GET /): the end of a start, a pause, resume or snapshot writes
+	 * nothing (30 us of a 200 us verb, and one write of three in a VM's life
+	 * in a burst of starts). What else changes while the VMM runs (the config
+	 * a restore brings, its uid, limits, a drive lent into its jail) saves
+	 * with vmstate_save_locked or state_force, which always write. */
 	bool live = st == SVM_RUNNING || st == SVM_PAUSED;
-	if (live && vm->state_saved_live && vm->state_saved_pid == pid && pid && !vm->state_force)
+	if (live && vm->state_saved_pid == pid && pid && !vm->state_force)
 		return;
 	vm->state_force = false;
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -117,7 +119,6 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 		vm->state_warned = false;
 		vm->state_saved = true;
 		vm->state_saved_pid = pid;
-		vm->state_saved_live = live;
 	}
 }
 

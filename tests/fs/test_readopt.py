@@ -129,6 +129,9 @@ def test_restart_readopts_live_vms_and_collects_dead_ones(request, crashed, tmp_
         assert '"kernelImagePath"' in m.read("vms", "web", "config.json")
         assert '"Paused"' in m.read("vms", "db", "info")
         assert runtime_dir(m, "web") == facts["web"]["dir"]
+        # its uptime goes on (from the spawn, which the state file keeps)
+        stat = dict(l.split() for l in m.read("vms", "web", "stat").splitlines())
+        assert int(stat["uptime_ns"]) > 0, stat
         # the dead and the idle ones are gone: no runtime dir, no process
         assert not os.path.exists(facts["doomed"]["dir"])
         assert not os.path.exists(facts["idle"]["dir"])
@@ -221,9 +224,10 @@ def test_state_file_is_private_and_holds_no_metadata(mnt):
         text = f.read()
     assert "hunter2" not in text
     assert f'"pid":{int(mnt.read("vms", "web", "pid"))}' in text
-    assert '"state":"running"' in text
-    # a pause costs no write: a later daemon asks the VMM (the crashed fixture's
-    # paused VM comes back paused)
+    # written at the spawn; the end of the start and a pause cost no write: a
+    # later daemon asks the VMM (the crashed fixture's paused VM comes back
+    # paused, its running one running)
+    assert '"state":"starting"' in text
     before = os.stat(path).st_mtime_ns, os.stat(path).st_ino
     mnt.ctl("web", "pause")
     assert (os.stat(path).st_mtime_ns, os.stat(path).st_ino) == before
