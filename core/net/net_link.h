@@ -18,7 +18,7 @@ struct nl_sock;
 struct nl_sock *net_link_open(svm_error *err);
 void net_link_close(struct nl_sock *sk);
 
-/* ifindex of name; 0 if there is no such link; -1 on a netlink error. */
+/* ifindex of name; 0 if there is no such link; -1 on another error. */
 int net_link_index(struct nl_sock *sk, const char *name);
 /* The link's kind ("bridge", "tun", "veth"; "" for a plain device); -1 if none. */
 int net_link_kind(struct nl_sock *sk, const char *name, char *kind, size_t len);
