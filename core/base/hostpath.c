@@ -43,6 +43,11 @@ void hostpath_who_of(uid_t uid, hostpath_who *w)
 	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
 		return;
 	w->gid = pw.pw_gid;
+	/* the groups count only where hostpath_as takes the uid's rights: a root
+	 * daemon acting for another uid. Root's own opens and a user's daemon
+	 * skip the walk of the group database (6 us of each start here). */
+	if (uid == 0 || geteuid() != 0)
+		return;
 	int n = HOSTPATH_GROUPS_MAX;
 	if (getgrouplist(pw.pw_name, pw.pw_gid, w->groups, &n) < 0)
 		n = HOSTPATH_GROUPS_MAX; /* more than we keep: the first ones */
