@@ -182,7 +182,9 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	const struct fs_row *row = h->row;
-	if (writing && !row->write) {
+	/* O_TRUNC too (even with O_RDONLY): with atomic O_TRUNC the kernel would
+	 * zero the size and drop the pages of a value others read cached */
+	if ((writing || (fi->flags & O_TRUNC)) && !row->write) {
 		e = EACCES; /* root passes the mode bits; the table still says no */
 	} else if (row->flags & FS_CLONE) {
 		if (!(e = open_clone(req, h))) {

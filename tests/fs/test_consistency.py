@@ -122,6 +122,21 @@ def test_otrunc_open_never_empties(mnt):
     assert mnt.read("vms", "web", "config.json") == stored
 
 
+def test_otrunc_of_a_value_that_takes_no_writes_is_refused(mnt):
+    """O_TRUNC travels with the OPEN (atomic O_TRUNC): on a file that takes no
+    writes, read through the page cache or not, the open is refused before
+    the kernel zeroes anything, even O_RDONLY|O_TRUNC (root passes the mode)."""
+    mnt.make_vm("web")
+    for path in (mnt.vm("web", "state"), mnt.p("version"), mnt.vm("web", "info")):
+        before = open(path, "rb").read()
+        assert before
+        for flags in (os.O_RDONLY | os.O_TRUNC, os.O_WRONLY | os.O_TRUNC):
+            with pytest.raises(PermissionError):
+                os.open(path, flags)
+        assert open(path, "rb").read() == before
+        assert os.stat(path).st_size == len(before)
+
+
 @pytest.mark.parametrize("cut", ["literal", "utf8", "number"])
 def test_config_cut_anywhere(mnt, cut):
     """docs/config.md "Partial writes": a document may arrive in pieces cut at
