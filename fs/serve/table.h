@@ -37,9 +37,10 @@ enum {
 	                         cache ("small values" in pcache.c) */
 	FS_VMS = 1u << 10,    /* root directory row whose entries are the VMs: mkdir and
 	                         rmdir make and remove one, each a directory of tree.vm */
-	FS_QUICK = 1u << 11,  /* VM rows, read-only: the value is made without waiting on
-	                         any lock slow work may hold: its opens, releases and
-	                         attributes are answered by the loop's reader (loop.c) */
+	FS_QUICK = 1u << 11,  /* VM rows whose value is made without waiting on any lock
+	                         slow work may hold: their read-only opens and releases
+	                         and their attributes are answered by the loop's reader
+	                         (loop.c) */
 };
 
 struct fs_row;

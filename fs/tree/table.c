@@ -116,7 +116,10 @@ const struct fs_table fs_exec_table = {exec_rows, sizeof exec_rows / sizeof exec
 	 .write = fs_vm_limit_write, .changes_on = EV(CONFIG) | STATEY, .parent = "limits"}
 
 static const struct fs_row vm_rows[] = {
-	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED, .text = fs_vm_ctl_text,
+	/* FS_QUICK: its text is the state and the verbs valid in it (an atomic, a
+	 * table), and every state change makes the next `echo verb > ctl` ask
+	 * its attributes */
+	{.name = "ctl", .mode = S_IFREG | 0644, .flags = FS_OWNED | FS_QUICK, .text = fs_vm_ctl_text,
 	 .write = fs_vm_ctl_write, .changes_on = STATEY},
 	{.name = "state", .mode = S_IFREG | 0444, .flags = FS_PAGE | FS_QUICK,
 	 .text = fs_vm_state_text,
