@@ -12,7 +12,8 @@
  * the others wait on a condition (leader and followers). The reader answers
  * itself what takes no lock a slow request holds and goes on reading: the open,
  * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
- * atomics, a compare, a copy), the attributes of a VM's directory and forgets.
+ * atomics, a compare, a copy), the attributes of the root and of a VM's
+ * directory, and forgets.
  * Before any other request (a live value asked of Firecracker, a
  * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
  * follower, or starts one (up to max_threads), and then answers it: the wake
@@ -64,10 +65,10 @@ static bool quick(const struct fuse_buf *b)
 	 * under that request's lock, and a callback may wait for a lock the
 	 * thread answering it holds: a worker may wait there, never the reader */
 	case FUSE_GETATTR: {
-		/* a VM's directory (ls -l vms: one each) and its quick files: the
-		 * node's lock, atomics of the VM */
+		/* the root (constant), a VM's directory (ls -l vms: one each) and
+		 * its quick files: the node's lock, atomics of the VM */
 		struct fs_where w = fs_resolve(in->nodeid);
-		return w.kind == FS_W_VMDIR ||
+		return w.kind == FS_W_ROOT || w.kind == FS_W_VMDIR ||
 		       (w.kind == FS_W_VMROW && (fs_where_row(&w)->flags & FS_QUICK));
 	}
 	case FUSE_OPEN: {
