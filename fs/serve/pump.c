@@ -58,9 +58,50 @@ static void pump_push(struct pump_item *it)
 	pthread_mutex_unlock(&pump.lock);
 }
 
+/* What an event changes that no one caches and no one waits for (a VM's
+ * console, log and metrics grew: files the kernel never caches, whose readers
+ * read on): only their st_mtime and gen move, here on the core's thread, as
+ * the pump would; waking the pump for it cost every Firecracker log line (one
+ * per API request) a context switch beside the very request. */
+static bool only_uncached(svm_event_kind kind)
+{
+	return kind == SVM_EV_CONSOLE || kind == SVM_EV_LOG || kind == SVM_EV_METRICS;
+}
+
+static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now);
+
+/* the tables are there (fs_serve_start) once the pump runs: before that (a
+ * mount re-adopting VMs), events wait in the pump's queue */
+static bool serving;
+
+static bool handle_inline(const svm_event *ev)
+{
+	if (!only_uncached(ev->kind) || !ev->vm || !__atomic_load_n(&serving, __ATOMIC_ACQUIRE))
+		return false;
+	unsigned bit = 1u << ev->kind;
+	for (int i = 0; i < fsd.tree->root->nrows; i++)
+		if ((fsd.tree->root->rows[i].changes_on & bit) &&
+		    fs_row_cacheable(&fsd.tree->root->rows[i]))
+			return false;
+	for (int i = 0; i < fsd.tree->vm->nrows; i++)
+		if ((fsd.tree->vm->rows[i].changes_on & bit) && fs_row_cacheable(&fsd.tree->vm->rows[i]))
+			return false;
+	int64_t now = fs_now_ns();
+	for (int i = 0; i < fsd.tree->root->nrows; i++)
+		if (fsd.tree->root->rows[i].changes_on & bit)
+			changed(&fsd.tree->root->rows[i], &fs_root_state[i], FS_INO_ROOTROW(i), now);
+	struct fs_node *n = fs_node_find(ev->vm);
+	for (int i = 0; n && i < fsd.tree->vm->nrows; i++)
+		if (fsd.tree->vm->rows[i].changes_on & bit)
+			changed(&fsd.tree->vm->rows[i], &n->rows[i], FS_INO_VM(n->serial, i + 1), now);
+	return true;
+}
+
 void fs_on_core_event(void *ud, const svm_event *ev)
 {
 	(void)ud;
+	if (handle_inline(ev))
+		return;
 	struct pump_item *it = calloc(1, sizeof *it);
 	if (!it)
 		return; /* a lost invalidation; the short timeouts still bound staleness */
@@ -136,7 +177,11 @@ void fs_reply_err_fresh(fuse_req_t req, int err)
  * kernel may have cached. */
 static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
 {
-	__atomic_store_n(&rs->mtime_ns, now, __ATOMIC_RELAXED);
+	/* never back: the pump and a core thread (handle_inline) both move it */
+	int64_t was = __atomic_load_n(&rs->mtime_ns, __ATOMIC_RELAXED);
+	while (was < now && !__atomic_compare_exchange_n(&rs->mtime_ns, &was, now, true,
+	                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 	__atomic_add_fetch(&rs->gen, 1, __ATOMIC_SEQ_CST);
 	if (fs_row_cacheable(row))
 		fs_row_inval(row, rs, ino, true);
@@ -308,6 +353,7 @@ int fs_pump_start(void)
 	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
 		return -1;
 	pump.running = true;
+	__atomic_store_n(&serving, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
