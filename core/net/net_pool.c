@@ -2,8 +2,9 @@
  *
  * The kernel's delete of a TAP takes ~20 ms (RCU grace periods), ten times a
  * whole start on the emulator; a rename takes ~0.15 ms. So a TAP whose lease
- * ends (VM destroyed, start rolled back, untap) is not deleted but parked:
- * attached and detached once (its flags those of a fresh TAP, root's), renamed
+ * ends (VM destroyed, start rolled back, untap) is not deleted but parked, by
+ * the parker thread just after: attached and detached once (its flags those of
+ * a fresh TAP, root's; one a process holds is deleted instead), renamed
  * out of any VM's name (sv-HHHHHH-NNNNN, a character no VM's TAP name has),
  * tagged "TAG pool", kept a port of the bridge, left up (a down waits for an
  * RCU grace period; without carrier the bridge port is disabled, its learned
@@ -60,8 +61,8 @@ bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap)
 	return true;
 }
 
-/* The parker: parks what lease_remove retired (made root's there already), one
- * at a time, the netlink work outside n->mu (a park's rename waits for an RCU
+/* The parker: parks what lease_remove retired (root's already), one at a time,
+ * the TAP work outside n->mu (a park's detach and rename each wait for an RCU
  * grace period, which a kill or a start need not wait behind); the one it
  * works on is "busy". */
 static void *parker_main(void *arg)
@@ -84,7 +85,9 @@ static void *parker_main(void *arg)
 
 		struct nl_sock *sk = net_link_open(NULL);
 		p.ifindex = sk ? net_link_index(sk, tap) : 0;
-		bool parked = room && p.ifindex > 0 && net_link_park(sk, p.ifindex, p.name, alias) == 0;
+		/* fresh (a fresh TAP's features) and held by no process, or deleted */
+		bool parked = room && p.ifindex > 0 && net_tap_reclaim(tap) == 0 &&
+			      net_link_park(sk, p.ifindex, p.name, alias) == 0;
 		svm_error e;
 		if (!parked && sk && net_link_delete(sk, tap, &e) < 0)
 			sink_log(n->sink, "net: %s", e.message);
@@ -107,8 +110,11 @@ static void *parker_main(void *arg)
 
 bool net_pool_retire(svm_net *n, const char *tap)
 {
-	if (n->parker_stop || net_tap_reclaim(tap) != 0)
-		return false; /* held by a process still, or gone: the caller decides */
+	/* root's already: a jail gives its TAPs back at its VMM's end, and no other
+	 * TAP of ours is ever another uid's; the parker makes it fresh (the detach
+	 * waits for an RCU grace period: 0.1-0.3 ms that a kill need not wait) */
+	if (n->parker_stop)
+		return false; /* the caller decides */
 	if (n->nparking == n->parking_cap) {
 		size_t cap = n->parking_cap ? n->parking_cap * 2 : 8;
 		char(*v)[NET_IFNAMSIZ] = realloc(n->parking, cap * sizeof *v);

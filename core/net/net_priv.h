@@ -88,8 +88,9 @@ struct svm_net {
 /* A TAP whose lease ends into the pool: true if parked there, false if the
  * caller is to delete it (no room, or the kernel refused). */
 bool net_pool_put(svm_net *n, struct nl_sock *sk, const char *tap);
-/* The same, parked by the parker thread after the caller's return: the TAP
- * is root's again at once. false: the caller does it now (net_pool_put). */
+/* The same, parked by the parker thread after the caller's return (made
+ * fresh there, or deleted if a process holds it); the TAP is root's already.
+ * false: the caller does it now (net_pool_put). */
 bool net_pool_retire(svm_net *n, const char *tap);
 /* Waits until the parker parked what was retired (n->mu is let go meanwhile:
  * the caller holds no pointer into n's arrays). Before any lease is made: a
