@@ -37,6 +37,13 @@ void hostpath_who_of(uid_t uid, hostpath_who *w)
 {
 	memset(w, 0, sizeof *w);
 	w->uid = uid;
+	if (uid == geteuid()) {
+		/* the daemon's own rights, which hostpath_as never changes: no look
+		 * into the user database (5 us, three or four times a restore); its
+		 * group is the one its own files get */
+		w->gid = getegid();
+		return;
+	}
 	w->gid = OVERFLOW_GID;
 	char buf[4096];
 	struct passwd pw, *res = NULL;
@@ -44,9 +51,8 @@ void hostpath_who_of(uid_t uid, hostpath_who *w)
 		return;
 	w->gid = pw.pw_gid;
 	/* the groups count only where hostpath_as takes the uid's rights: a root
-	 * daemon acting for another uid. Root's own opens and a user's daemon
-	 * skip the walk of the group database (6 us of each start here). */
-	if (uid == 0 || geteuid() != 0)
+	 * daemon acting for another uid (a user's daemon acts as itself only) */
+	if (geteuid() != 0)
 		return;
 	int n = HOSTPATH_GROUPS_MAX;
 	if (getgrouplist(pw.pw_name, pw.pw_gid, w->groups, &n) < 0)

@@ -27,8 +27,8 @@ typedef struct hostpath_who {
 } hostpath_who;
 
 /* The rights of uid: its passwd entry's group and supplementary groups (a uid
- * without an entry: the overflow group and no others). The supplementary
- * groups only where hostpath_as uses them: a root daemon, uid not 0. */
+ * without an entry: the overflow group and no others); the daemon's own uid:
+ * its effective gid and no groups, as hostpath_as never takes them then. */
 void hostpath_who_of(uid_t uid, hostpath_who *w);
 
 /* The roots (NULL: any absolute path; an empty list: none) and the descriptors
