@@ -62,30 +62,39 @@ static void pump_push(struct pump_item *it)
  * console, log and metrics grew: files the kernel never caches, whose readers
  * read on): only their st_mtime and gen move, here on the core's thread, as
  * the pump would; waking the pump for it cost every Firecracker log line (one
- * per API request) a context switch beside the very request. */
-static bool only_uncached(svm_event_kind kind)
-{
-	return kind == SVM_EV_CONSOLE || kind == SVM_EV_LOG || kind == SVM_EV_METRICS;
-}
+ * per API request) a context switch beside the very request. The kinds are
+ * those handle_event does nothing more for, and whose rows the tables say are
+ * never cached (inline_kinds_of); 0 until the pump runs, as the tables are
+ * there from fs_serve_start on (a mount re-adopting VMs gets events before:
+ * they wait in the pump's queue). */
+static unsigned inline_kinds;
 
 static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now);
 
-/* the tables are there (fs_serve_start) once the pump runs: before that (a
- * mount re-adopting VMs), events wait in the pump's queue */
-static bool serving;
+static unsigned inline_kinds_of(void)
+{
+	unsigned kinds = 0;
+	const svm_event_kind candidates[] = {SVM_EV_CONSOLE, SVM_EV_LOG, SVM_EV_METRICS};
+	for (size_t k = 0; k < sizeof candidates / sizeof *candidates; k++) {
+		unsigned bit = 1u << candidates[k];
+		bool cached = false;
+		for (int i = 0; i < fsd.tree->root->nrows; i++)
+			cached |= (fsd.tree->root->rows[i].changes_on & bit) &&
+				  fs_row_cacheable(&fsd.tree->root->rows[i]);
+		for (int i = 0; i < fsd.tree->vm->nrows; i++)
+			cached |= (fsd.tree->vm->rows[i].changes_on & bit) &&
+				  fs_row_cacheable(&fsd.tree->vm->rows[i]);
+		if (!cached)
+			kinds |= bit;
+	}
+	return kinds;
+}
 
 static bool handle_inline(const svm_event *ev)
 {
-	if (!only_uncached(ev->kind) || !ev->vm || !__atomic_load_n(&serving, __ATOMIC_ACQUIRE))
-		return false;
 	unsigned bit = 1u << ev->kind;
-	for (int i = 0; i < fsd.tree->root->nrows; i++)
-		if ((fsd.tree->root->rows[i].changes_on & bit) &&
-		    fs_row_cacheable(&fsd.tree->root->rows[i]))
-			return false;
-	for (int i = 0; i < fsd.tree->vm->nrows; i++)
-		if ((fsd.tree->vm->rows[i].changes_on & bit) && fs_row_cacheable(&fsd.tree->vm->rows[i]))
-			return false;
+	if (!ev->vm || !(__atomic_load_n(&inline_kinds, __ATOMIC_ACQUIRE) & bit))
+		return false;
 	int64_t now = fs_now_ns();
 	for (int i = 0; i < fsd.tree->root->nrows; i++)
 		if (fsd.tree->root->rows[i].changes_on & bit)
@@ -353,7 +362,7 @@ int fs_pump_start(void)
 	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
 		return -1;
 	pump.running = true;
-	__atomic_store_n(&serving, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&inline_kinds, inline_kinds_of(), __ATOMIC_RELEASE);
 	return 0;
 }
 
