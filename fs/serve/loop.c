@@ -12,8 +12,9 @@
  * the others wait on a condition (leader and followers). The reader answers
  * itself what takes no lock a slow request holds and goes on reading: the open,
  * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
- * atomics, a compare, a copy), the attributes of the root and of a VM's
- * directory, and forgets.
+ * atomics, a compare, a copy; ctl's write opens and releases, a handle and a
+ * compare of uids), the attributes of the root and of a VM's directory, ioctls
+ * (libfuse answers ENOSYS: there are none) and forgets.
  * Before any other request (a live value asked of Firecracker, a
  * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
  * follower, or starts one (up to max_threads), and then answers it: the wake
@@ -76,17 +77,27 @@ static bool quick(const struct fuse_buf *b)
 			return false;
 		const struct fuse_open_in *o = arg;
 		struct fs_where w = fs_resolve(in->nodeid);
-		return w.kind == FS_W_VMROW && (o->flags & O_ACCMODE) == O_RDONLY &&
-		       (fs_where_row(&w)->flags & FS_QUICK);
+		if (w.kind != FS_W_VMROW || !(fs_where_row(&w)->flags & FS_QUICK))
+			return false;
+		/* a write open of ctl is a handle and a compare of uids (no
+		 * hook of the row's own runs: fs_op_open) */
+		return (o->flags & O_ACCMODE) == O_RDONLY || !fs_where_row(&w)->open;
 	}
 	case FUSE_RELEASE: {
 		if (b->size < sizeof *in + sizeof(struct fuse_release_in))
 			return false;
 		const struct fuse_release_in *r = arg;
 		const struct fs_handle *h = (const struct fs_handle *)(uintptr_t)r->fh;
-		/* the handle lives until this very release is answered */
-		return h && (h->row->flags & FS_QUICK) && (h->flags & O_ACCMODE) == O_RDONLY;
+		/* the handle lives until this very release is answered; a write
+		 * open of a quick row (ctl) was answered write by write, and
+		 * only its handle is left to free */
+		return h && (h->row->flags & FS_QUICK) &&
+		       ((h->flags & O_ACCMODE) == O_RDONLY || !h->priv_open);
 	}
+	case FUSE_IOCTL:
+		/* no ioctl here: libfuse answers ENOSYS (the kernel tells the
+		 * caller ENOTTY), as to Python's isatty() at every open() */
+		return true;
 	default:
 		return false;
 	}
