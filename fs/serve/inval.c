@@ -3,14 +3,17 @@
  *
  * The notifier: fuse_lowlevel_notify_inval_* may wait for the kernel, and the
  * kernel may be waiting for a reply of ours (a request holding the inode), so
- * invalidations are sent from this thread only - never from a request thread,
- * never from the pump. Queued invalidations of the same inode are merged, and
- * only inodes the kernel holds a lookup of (and could have cached) are sent:
- * the rest would only be answered ENOENT.
- *
+ * invalidations of pages and names are sent from this thread only - never from
+ * a request thread, never from the pump. Those of an inode's attributes alone
+ * wait on nothing, and the pump sends them itself (send_inline). Queued
+ * invalidations of the same inode are merged, and only inodes the kernel holds
+ * a lookup of (and could have cached) are sent: the rest would only be
+ * answered ENOENT.
  *
  * Replies that must not overtake an invalidation travel its queue too (the
- * fresh replies of pump.c, the opens of a small value, pcache.c).
+ * fresh replies of pump.c, the opens of a small value, pcache.c), unless
+ * nothing is queued or being sent: then whatever was queued before them is
+ * delivered, and they go at once, from the thread that has them.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -42,10 +45,13 @@ static struct {
 	pthread_cond_t cond;
 	struct inval_item *head, **tail;
 	bool stop;
+	bool busy;           /* the thread sends an item it took off the queue */
 	pthread_t th;
 	bool running;
-} notifier = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &notifier.head, false, 0,
-              false};
+	pthread_t inline_th; /* a thread that sends attribute invalidations itself */
+	bool has_inline;
+} notifier = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &notifier.head, false,
+              false, 0, false, 0, false};
 
 static void send_reply(fuse_req_t req, size_t count, int errnum)
 {
@@ -88,10 +94,28 @@ static void inval_push_locked(fuse_ino_t ino, const char *name, bool data)
 	}
 }
 
+/* An inode's attributes only (offset -1) take no lock a request holds: the
+ * kernel looks the inode up, bumps its attribute version and marks the
+ * attributes stale, and drops no page (which a read in flight could hold
+ * locked). So the thread fs_inval_inline_thread() named sends them itself,
+ * without waking the notifier, while the session runs. Whether it did. */
+static bool send_inline(fuse_ino_t ino, const char *name)
+{
+	if (name || !__atomic_load_n(&notifier.has_inline, __ATOMIC_ACQUIRE) ||
+	    !pthread_equal(pthread_self(), notifier.inline_th))
+		return false;
+	if (!fsd.se || fuse_session_exited(fsd.se))
+		return false;
+	fuse_lowlevel_notify_inval_inode(fsd.se, ino, -1, 0); /* ENOENT: nothing cached */
+	return true;
+}
+
 static void inval_push(fuse_ino_t ino, const char *name)
 {
 	if (!fs_ino_held(ino))
 		return; /* nothing of it (or, for a name, of its directory) is cached */
+	if (send_inline(ino, name))
+		return;
 	pthread_mutex_lock(&notifier.lock);
 	inval_push_locked(ino, name, false);
 	pthread_mutex_unlock(&notifier.lock);
@@ -114,13 +138,21 @@ void fs_inval_entry(fuse_ino_t parent, const char *name)
 	inval_push(parent, name);
 }
 
+void fs_inval_inline_thread(pthread_t th)
+{
+	notifier.inline_th = th;
+	__atomic_store_n(&notifier.has_inline, true, __ATOMIC_RELEASE);
+}
+
 /* Queues it (a reply) behind every invalidation queued so far; false, and it is
- * still the caller's, when the notifier is gone. */
+ * still the caller's, when the notifier is gone or has nothing left to send:
+ * what was queued before is delivered then, and the caller replies at once
+ * rather than wake the notifier for the reply alone. */
 static bool reply_queue(struct inval_item *it)
 {
 	bool queued = false;
 	pthread_mutex_lock(&notifier.lock);
-	if (it && notifier.running && !notifier.stop) {
+	if (it && notifier.running && !notifier.stop && (notifier.head || notifier.busy)) {
 		*notifier.tail = it;
 		notifier.tail = &it->next;
 		pthread_cond_signal(&notifier.cond);
@@ -171,6 +203,7 @@ static void *notifier_main(void *arg)
 	atomic_store(&notifier_tid, (pid_t)syscall(SYS_gettid));
 	for (;;) {
 		pthread_mutex_lock(&notifier.lock);
+		notifier.busy = false;
 		while (!notifier.head && !notifier.stop)
 			pthread_cond_wait(&notifier.cond, &notifier.lock);
 		struct inval_item *it = notifier.head;
@@ -179,6 +212,7 @@ static void *notifier_main(void *arg)
 			return NULL;
 		}
 		bool stopping = notifier.stop;
+		notifier.busy = true;
 		notifier.head = it->next;
 		if (!notifier.head)
 			notifier.tail = &notifier.head;

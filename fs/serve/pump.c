@@ -362,6 +362,7 @@ int fs_pump_start(void)
 	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
 		return -1;
 	pump.running = true;
+	fs_inval_inline_thread(pump.th);
 	__atomic_store_n(&inline_kinds, inline_kinds_of(), __ATOMIC_RELEASE);
 	return 0;
 }

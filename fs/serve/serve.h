@@ -284,6 +284,9 @@ void fs_inval_entry(fuse_ino_t parent, const char *name);
 /* A write's reply (errnum, or count bytes) behind every invalidation queued so
  * far; at once when the notifier is gone. */
 void fs_inval_reply(fuse_req_t req, size_t count, int errnum);
+/* The thread (the pump) that sends attribute invalidations itself, queueing
+ * none: they never wait on a request (inval.c). */
+void fs_inval_inline_thread(pthread_t th);
 /* start.c: the thread starts and stops; abort_conn as in fs_serve_stop. */
 int fs_inval_start(void);
 void fs_inval_stop(void (*abort_conn)(bool in_fuse));

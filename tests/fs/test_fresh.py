@@ -1,9 +1,12 @@
 """Values are never stale (DESIGN §3), now that value files' attributes are cached:
 a write that changed values returns only after the kernel's copies were
 invalidated, and a change nobody wrote (a VMM that ends) is invalidated at once."""
+import errno
+import fcntl
 import os
 import select
 import stat
+import termios
 import time
 
 
@@ -19,6 +22,7 @@ def test_pause_then_state_at_once(mnt):
     mnt.started_vm("web")
     state = mnt.vm("web", "state")
     ctl = mnt.vm("web", "ctl")
+    last_dir_mtime = os.stat(mnt.vm("web")).st_mtime_ns
     for i in range(200):
         # the kernel holds the state's attributes and pages from the read before
         want = "paused" if i % 2 == 0 else "running"
@@ -26,8 +30,15 @@ def test_pause_then_state_at_once(mnt):
         size, data = read_fresh(state)
         assert data == (want + "\n").encode(), f"round {i}: {data!r}"
         assert size == len(data), f"round {i}: st_size {size} for {data!r}"
-        # ctl's own read-out changed with it, through the descriptor just written
-        assert f"state {want}\n".encode() in read_fresh(ctl)[1]
+        # ctl's own read-out changed with it, through the descriptor just written,
+        # and its size with it
+        csize, cdata = read_fresh(ctl)
+        assert f"state {want}\n".encode() in cdata
+        assert csize == len(cdata), f"round {i}: ctl st_size {csize} for {cdata!r}"
+        # the VM's directory shows the VM's last change
+        dir_mtime = os.stat(mnt.vm("web")).st_mtime_ns
+        assert dir_mtime > last_dir_mtime, f"round {i}: the directory's mtime stood still"
+        last_dir_mtime = dir_mtime
         # a second look, the page cache answering, must agree
         assert read_fresh(state) == (size, data)
 
@@ -150,3 +161,24 @@ def test_listing_then_change_is_fresh(mnt):
     os.rmdir(mnt.vm("c"))
     r = mnt.sh("ls vms")
     assert "c" not in r.stdout.split() and "b" in r.stdout.split()
+
+
+def test_no_file_is_a_terminal(mnt):
+    """isatty() (an ioctl, which the daemon's reader answers itself) says no,
+    and the open it came with works on: Python's open() asks it every time."""
+    mnt.started_vm("web")
+    for name, mode in (("ctl", os.O_WRONLY | os.O_TRUNC), ("state", os.O_RDONLY),
+                       ("config.json", os.O_RDONLY)):
+        fd = os.open(mnt.vm("web", name), mode)
+        try:
+            assert not os.isatty(fd), name
+            try:
+                fcntl.ioctl(fd, termios.TCGETS, bytes(64))
+                raise AssertionError(f"{name}: TCGETS answered")
+            except OSError as e:
+                assert e.errno == errno.ENOTTY, (name, e)
+            if name == "ctl":
+                os.write(fd, b"pause\n")
+        finally:
+            os.close(fd)
+    assert open(mnt.vm("web", "state")).read() == "paused\n"
