@@ -277,7 +277,8 @@ static struct {
 	svm_api *head; /* the newest first */
 	int n;
 	int state; /* 0: no thread yet, 1: running, -1: none could be made */
-} closer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+	uint64_t wakes_at; /* when the waiting thread looks again; 0: at a signal only */
+} closer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0};
 
 static uint64_t mono_ns(void)
 {
@@ -305,6 +306,7 @@ static void *closer_main(void *arg)
 				next = a->close_at_ns;
 			pp = &a->linger_next;
 		}
+		closer.wakes_at = next;
 		if (!next) {
 			pthread_cond_wait(&closer.cv, &closer.mu);
 			continue;
@@ -397,7 +399,14 @@ void svm_api_release_lingering(svm_api *api, int linger_ms)
 		api->linger_next = closer.head;
 		closer.head = api;
 		closer.n++;
-		pthread_cond_signal(&closer.cv);
+		/* Only a thread that would look later than this is woken: in a
+		 * series of verbs on one VM it already waits for an earlier time,
+		 * and then finds this one's later (a wake per verb was a context
+		 * switch beside each reply). */
+		if (!closer.wakes_at || api->close_at_ns < closer.wakes_at) {
+			closer.wakes_at = api->close_at_ns;
+			pthread_cond_signal(&closer.cv);
+		}
 	} else {
 		linger_unlink_locked(api); /* it lingered after a verb before */
 	}
