@@ -13,8 +13,9 @@
  *    a new reference; drop it with svm_vm_unref(). A removed VM stays a valid object
  *    (state reads keep working, verbs answer INVALID_STATE) until its last reference
  *    goes.
- *  - Callbacks (svm_options.on_event, svm_done_fn) run on core threads. They must
- *    not block and must not call back into a verb of the same VM synchronously.
+ *  - Callbacks (svm_options.on_event, svm_done_fn) run on core threads, which hold
+ *    none of the core's locks then. They must not block and must not call back
+ *    into a verb of the same VM synchronously.
  */
 #ifndef SMARTVM_H
 #define SMARTVM_H

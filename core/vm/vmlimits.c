@@ -328,8 +328,9 @@ int svm_vm_set_limit(svm_vm *vm, const char *name, const char *text, size_t len,
 		vmstate_save_locked(vm);
 		vm_persist_locked(vm);
 		pthread_mutex_unlock(&vm->mu);
-		sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	}
 	pthread_mutex_unlock(&set_mu);
+	if (rc == 0) /* events go out holding no lock of ours (smartvm.h) */
+		sink_emit(&vm->s->sink, SVM_EV_CONFIG, vm, 0, NULL);
 	return rc;
 }

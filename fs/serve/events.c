@@ -11,7 +11,7 @@
  * Opened read-write, which no whole-file reader does, reads wait: the first
  * returns the current state at once, each later one the events that followed, or
  * waits for the next. A waiting read holds no thread: the request is parked here
- * and answered by the pump thread when the core reports an event, or with EINTR
+ * and answered by the thread that reports the event (pump.c), or with EINTR
  * when the reader is interrupted (Ctrl-C). poll() says POLLIN when a read would
  * not wait. Nothing is ever written: a write is refused.
  */
@@ -32,8 +32,8 @@ struct waiter {
 };
 
 /* One lock for parked reads and poll handles. Core calls made under it only
- * read VM state; the core never calls into fs while holding its own locks
- * except on_event, which only queues - so no lock order cycle. */
+ * read VM state, and the core calls into fs (on_event, which takes it) holding
+ * none of its own locks - so no lock order cycle. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waiter *waiters;
 

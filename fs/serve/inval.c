@@ -5,7 +5,7 @@
  * kernel may be waiting for a reply of ours (a request holding the inode), so
  * invalidations of pages and names are sent from this thread only - never from
  * a request thread, never from the pump. Those of an inode's attributes alone
- * wait on nothing, and the pump sends them itself (send_inline). Queued
+ * wait on nothing, and the thread that has them sends them (send_inline). Queued
  * invalidations of the same inode are merged, and only inodes the kernel holds
  * a lookup of (and could have cached) are sent: the rest would only be
  * answered ENOENT.
@@ -48,10 +48,8 @@ static struct {
 	bool busy;           /* the thread sends an item it took off the queue */
 	pthread_t th;
 	bool running;
-	pthread_t inline_th; /* a thread that sends attribute invalidations itself */
-	bool has_inline;
 } notifier = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &notifier.head, false,
-              false, 0, false, 0, false};
+              false, 0, false};
 
 static void send_reply(fuse_req_t req, size_t count, int errnum)
 {
@@ -97,14 +95,12 @@ static void inval_push_locked(fuse_ino_t ino, const char *name, bool data)
 /* An inode's attributes only (offset -1) take no lock a request holds: the
  * kernel looks the inode up, bumps its attribute version and marks the
  * attributes stale, and drops no page (which a read in flight could hold
- * locked). So the thread fs_inval_inline_thread() named sends them itself,
- * without waking the notifier, while the session runs. Whether it did. */
+ * locked), never waiting for a reply of ours. So whichever thread has them
+ * sends them itself, without waking the notifier, while the session runs.
+ * Whether it did. */
 static bool send_inline(fuse_ino_t ino, const char *name)
 {
-	if (name || !__atomic_load_n(&notifier.has_inline, __ATOMIC_ACQUIRE) ||
-	    !pthread_equal(pthread_self(), notifier.inline_th))
-		return false;
-	if (!fsd.se || fuse_session_exited(fsd.se))
+	if (name || !fsd.se || fuse_session_exited(fsd.se))
 		return false;
 	fuse_lowlevel_notify_inval_inode(fsd.se, ino, -1, 0); /* ENOENT: nothing cached */
 	return true;
@@ -136,12 +132,6 @@ void fs_inval_inode_pages(fuse_ino_t ino)
 void fs_inval_entry(fuse_ino_t parent, const char *name)
 {
 	inval_push(parent, name);
-}
-
-void fs_inval_inline_thread(pthread_t th)
-{
-	notifier.inline_th = th;
-	__atomic_store_n(&notifier.has_inline, true, __ATOMIC_RELEASE);
 }
 
 /* Queues it (a reply) behind every invalidation queued so far; false, and it is

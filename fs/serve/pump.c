@@ -1,20 +1,20 @@
 /*
- * pump.c - the pump thread: core events and completions become fs work.
+ * pump.c - core events become fs work; the pump thread takes what must wait.
  *
- * The pump: the core's on_event and op-completion callbacks run on core threads
- * and must not block, so they only append to a queue. The pump thread takes
- * the queue in order and does the work: marks which files changed (their
- * st_mtime), answers parked `events` reads and pollers, runs what a completed
- * op continues with (fs_pump_post_done: the next line of a ctl write), and asks
- * for invalidations.
+ * A VM's events are handled on the core's thread that reports them
+ * (handle_inline): they move the st_mtime of the files that changed, invalidate
+ * cached attributes (which waits on nothing) and answer parked `events` reads
+ * and pollers. What the core reports of no VM (images, the root's error file), a
+ * VM's removal (an entry invalidation) and what comes before the pump runs are
+ * queued for the pump thread, which takes them in order.
  *
  * Replies that must not overtake invalidations (fs_reply_*_fresh: a write that
- * changed values) travel the same road: through the pump queue, behind the core
- * events the change caused, then through the notifier queue, behind their
- * invalidations; the notifier sends the reply once those were delivered. Opens
- * of a small value the page cache is about to hold take the notifier queue too,
- * behind the invalidation of the old page (pcache.c). No thread
- * waits for another. This is safe because an inode invalidation takes
+ * changed values) go behind the events queued for the pump, then behind the
+ * notifier's queue, which sends the reply once what was queued before it was
+ * delivered; when neither has anything queued or in hand, the reply goes at
+ * once. Opens of a small value the page cache is about to hold take the
+ * notifier queue too, behind the invalidation of the old page (pcache.c). No
+ * thread waits for another. This is safe because an inode invalidation takes
  * no lock a pending request holds (the kernel drops attributes and unlocked
  * pages, never waiting on i_rwsem), and no deferred reply is for a request that
  * holds a directory lock (mkdir and rmdir reply at once), which an entry
@@ -27,13 +27,10 @@
 #include "serve.h"
 
 struct pump_item {
-	enum { P_EVENT, P_DONE, P_REPLY, P_LISTING } type;
+	enum { P_EVENT, P_REPLY, P_LISTING } type;
 	svm_event_kind kind;
 	svm_vm *vm;       /* our reference, or NULL */
 	char *text;       /* SVM_EV_IMAGES: the bundle id, or NULL */
-	void (*fn)(void *job, const svm_error *err); /* P_DONE: fn(job, &err) */
-	void *job;        /* P_DONE */
-	svm_error err;    /* P_DONE */
 	fuse_req_t req;   /* P_REPLY */
 	size_t count;     /* P_REPLY: bytes written, when errnum is 0; P_LISTING: the row */
 	int errnum;       /* P_REPLY */
@@ -45,9 +42,11 @@ static struct {
 	pthread_cond_t cond;
 	struct pump_item *head, **tail;
 	bool stop;
+	bool busy; /* the thread works on an item it took off the queue */
 	pthread_t th;
 	bool running;
-} pump = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pump.head, false, 0, false};
+} pump = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pump.head, false, false, 0,
+          false};
 
 static void pump_push(struct pump_item *it)
 {
@@ -58,51 +57,25 @@ static void pump_push(struct pump_item *it)
 	pthread_mutex_unlock(&pump.lock);
 }
 
-/* What an event changes that no one caches and no one waits for (a VM's
- * console, log and metrics grew: files the kernel never caches, whose readers
- * read on): only their st_mtime and gen move, here on the core's thread, as
- * the pump would; waking the pump for it cost every Firecracker log line (one
- * per API request) a context switch beside the very request. The kinds are
- * those handle_event does nothing more for, and whose rows the tables say are
- * never cached (inline_kinds_of); 0 until the pump runs, as the tables are
- * there from fs_serve_start on (a mount re-adopting VMs gets events before:
- * they wait in the pump's queue). */
-static unsigned inline_kinds;
+/* A VM's events (all but its removal) are handled on the core's thread that
+ * reports them, not by the pump: their work is atomics (st_mtime, gen),
+ * invalidations of attributes, which wait on nothing (inval.c), and the
+ * answers to waiting `events` reads and pollers, none of which waits on a
+ * request. The core reports them holding none of its locks. So a pause's state
+ * change is in the kernel's view before its op completes, and the op's reply
+ * needs no hop through the pump (reply_fresh); each console, log or metrics
+ * line no longer wakes a thread beside the very request. False until the pump
+ * runs, as the tables are there from fs_serve_start on (a mount re-adopting
+ * VMs gets events before: they wait in the pump's queue). */
+static bool inline_ready;
 
-static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now);
-
-static unsigned inline_kinds_of(void)
-{
-	unsigned kinds = 0;
-	const svm_event_kind candidates[] = {SVM_EV_CONSOLE, SVM_EV_LOG, SVM_EV_METRICS};
-	for (size_t k = 0; k < sizeof candidates / sizeof *candidates; k++) {
-		unsigned bit = 1u << candidates[k];
-		bool cached = false;
-		for (int i = 0; i < fsd.tree->root->nrows; i++)
-			cached |= (fsd.tree->root->rows[i].changes_on & bit) &&
-				  fs_row_cacheable(&fsd.tree->root->rows[i]);
-		for (int i = 0; i < fsd.tree->vm->nrows; i++)
-			cached |= (fsd.tree->vm->rows[i].changes_on & bit) &&
-				  fs_row_cacheable(&fsd.tree->vm->rows[i]);
-		if (!cached)
-			kinds |= bit;
-	}
-	return kinds;
-}
+static void vm_event(svm_event_kind kind, svm_vm *vm);
 
 static bool handle_inline(const svm_event *ev)
 {
-	unsigned bit = 1u << ev->kind;
-	if (!ev->vm || !(__atomic_load_n(&inline_kinds, __ATOMIC_ACQUIRE) & bit))
+	if (!ev->vm || ev->kind == SVM_EV_REMOVED || !__atomic_load_n(&inline_ready, __ATOMIC_ACQUIRE))
 		return false;
-	int64_t now = fs_now_ns();
-	for (int i = 0; i < fsd.tree->root->nrows; i++)
-		if (fsd.tree->root->rows[i].changes_on & bit)
-			changed(&fsd.tree->root->rows[i], &fs_root_state[i], FS_INO_ROOTROW(i), now);
-	struct fs_node *n = fs_node_find(ev->vm);
-	for (int i = 0; n && i < fsd.tree->vm->nrows; i++)
-		if (fsd.tree->vm->rows[i].changes_on & bit)
-			changed(&fsd.tree->vm->rows[i], &n->rows[i], FS_INO_VM(n->serial, i + 1), now);
+	vm_event(ev->kind, ev->vm);
 	return true;
 }
 
@@ -125,23 +98,6 @@ void fs_on_core_event(void *ud, const svm_event *ev)
 	pump_push(it);
 }
 
-void fs_pump_post_done(void (*fn)(void *job, const svm_error *err), void *job,
-                       const svm_error *err)
-{
-	struct pump_item *it = calloc(1, sizeof *it);
-	if (!it) {
-		/* cannot queue: continue here rather than lose a reply */
-		fn(job, err);
-		return;
-	}
-	it->type = P_DONE;
-	it->fn = fn;
-	it->job = job;
-	if (err)
-		it->err = *err;
-	pump_push(it);
-}
-
 static void reply_fresh(fuse_req_t req, size_t count, int errnum)
 {
 	if (pump.running && pthread_equal(pthread_self(), pump.th)) {
@@ -158,7 +114,9 @@ static void reply_fresh(fuse_req_t req, size_t count, int errnum)
 	it->count = count;
 	it->errnum = errnum;
 	pthread_mutex_lock(&pump.lock);
-	bool queued = pump.running && !pump.stop;
+	/* nothing queued, nothing in hand: every event reported before this
+	 * call is handled, and the reply goes on (no wake of the pump) */
+	bool queued = pump.running && !pump.stop && (pump.head || pump.busy);
 	if (queued) {
 		*pump.tail = it;
 		pump.tail = &it->next;
@@ -186,7 +144,7 @@ void fs_reply_err_fresh(fuse_req_t req, int err)
  * kernel may have cached. */
 static void changed(const struct fs_row *row, struct fs_rowstate *rs, fuse_ino_t ino, int64_t now)
 {
-	/* never back: the pump and a core thread (handle_inline) both move it */
+	/* never back: the pump and core threads (handle_inline) all move it */
 	int64_t was = __atomic_load_n(&rs->mtime_ns, __ATOMIC_RELAXED);
 	while (was < now && !__atomic_compare_exchange_n(&rs->mtime_ns, &was, now, true,
 	                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -261,26 +219,29 @@ static void images_changed(const char *id, int64_t now)
 	}
 }
 
-static void handle_event(struct pump_item *it)
+/* An event's root files (any thread). */
+static void root_changed(svm_event_kind kind, int64_t now)
 {
-	int64_t now = fs_now_ns();
-	unsigned bit = 1u << it->kind;
+	unsigned bit = 1u << kind;
 	for (int i = 0; i < fsd.tree->root->nrows; i++)
 		if (fsd.tree->root->rows[i].changes_on & bit)
 			changed(&fsd.tree->root->rows[i], &fs_root_state[i], FS_INO_ROOTROW(i), now);
-	if (it->kind == SVM_EV_IMAGES)
-		images_changed(it->text, now);
-	if (!it->vm)
-		return;
-	struct fs_node *n = fs_node_find(it->vm);
+}
+
+/* A VM's event: its files, its directory, its waiting readers (any thread). */
+static void vm_event(svm_event_kind kind, svm_vm *vm)
+{
+	int64_t now = fs_now_ns();
+	root_changed(kind, now);
+	struct fs_node *n = fs_node_find(vm);
 	if (!n)
 		return;
+	unsigned bit = 1u << kind;
 	/* A VM's directory shows the VM's own mtime (svm_vm_mtime_ns), which a
 	 * state, config or metadata change moves; its files their own. Cached
 	 * attributes of every cacheable file go at such a change all the same (a
 	 * config.json that a start replaced: image, restore). */
-	bool touched = it->kind == SVM_EV_STATE || it->kind == SVM_EV_EXIT ||
-	               it->kind == SVM_EV_CONFIG;
+	bool touched = kind == SVM_EV_STATE || kind == SVM_EV_EXIT || kind == SVM_EV_CONFIG;
 	for (int i = 0; i < fsd.tree->vm->nrows; i++) {
 		fuse_ino_t ino = FS_INO_VM(n->serial, i + 1);
 		if (fsd.tree->vm->rows[i].changes_on & bit)
@@ -290,7 +251,7 @@ static void handle_event(struct pump_item *it)
 	}
 	if (touched)
 		fs_inval_inode(FS_INO_VM(n->serial, 0));
-	switch (it->kind) {
+	switch (kind) {
 	case SVM_EV_STATE:
 	case SVM_EV_EXIT:
 		fs_events_wake(n, false);
@@ -304,6 +265,20 @@ static void handle_event(struct pump_item *it)
 	default:
 		break;
 	}
+}
+
+/* On the pump: what the core reported of no VM, a VM's removal, and what came
+ * before the pump ran. */
+static void handle_event(struct pump_item *it)
+{
+	if (it->vm) {
+		vm_event(it->kind, it->vm);
+		return;
+	}
+	int64_t now = fs_now_ns();
+	root_changed(it->kind, now);
+	if (it->kind == SVM_EV_IMAGES)
+		images_changed(it->text, now);
 }
 
 void fs_vm_listing_changed(svm_vm *vm, const char *dirname)
@@ -331,6 +306,7 @@ static void *pump_main(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pump.lock);
+		pump.busy = false;
 		while (!pump.head && !pump.stop)
 			pthread_cond_wait(&pump.cond, &pump.lock);
 		struct pump_item *it = pump.head;
@@ -338,13 +314,12 @@ static void *pump_main(void *arg)
 			pthread_mutex_unlock(&pump.lock);
 			return NULL;
 		}
+		pump.busy = true;
 		pump.head = it->next;
 		if (!pump.head)
 			pump.tail = &pump.head;
 		pthread_mutex_unlock(&pump.lock);
-		if (it->type == P_DONE)
-			it->fn(it->job, &it->err);
-		else if (it->type == P_REPLY)
+		if (it->type == P_REPLY)
 			fs_inval_reply(it->req, it->count, it->errnum);
 		else if (it->type == P_LISTING)
 			listing_changed(it);
@@ -362,8 +337,7 @@ int fs_pump_start(void)
 	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
 		return -1;
 	pump.running = true;
-	fs_inval_inline_thread(pump.th);
-	__atomic_store_n(&inline_kinds, inline_kinds_of(), __ATOMIC_RELEASE);
+	__atomic_store_n(&inline_ready, true, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -245,17 +245,14 @@ void fs_events_shutdown(void);
 void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 
 /* ---- pump.c: core events and completions -> fs work, on the pump thread */
-/* svm_options.on_event: runs on core threads, only queues. */
+/* svm_options.on_event: runs on core threads, which hold none of the core's
+ * locks; never blocks (a VM's event is handled there, the rest queued). */
 void fs_on_core_event(void *ud, const svm_event *ev);
-/* Queues fn(job, err) for the pump thread (an op's completion continues there).
- * Never blocks; runs fn here when it cannot queue. */
-void fs_pump_post_done(void (*fn)(void *job, const svm_error *err), void *job,
-                       const svm_error *err);
 /* Replies to a request that changed values (ctl, config.json, command files) only
- * once the invalidations of what it changed are delivered: the core's events
- * queued before this call go through the pump, their invalidations through the
- * notifier, then the reply - so the writer's next read or stat is fresh. Any
- * thread; never blocks. The request must hold no directory lock (not mkdir,
+ * once the invalidations of what it changed are delivered: behind the core's
+ * events queued for the pump before this call, then behind the notifier's
+ * queue - so the writer's next read or stat is fresh. Any thread; never
+ * blocks. The request must hold no directory lock (not mkdir,
  * rmdir): an entry invalidation ahead of it may need that lock. */
 void fs_reply_write_fresh(fuse_req_t req, size_t count);
 void fs_reply_err_fresh(fuse_req_t req, int err);
@@ -274,19 +271,17 @@ void fs_entries_sync(fuse_ino_t parent, const struct fs_row *dir, struct fs_node
  * kernel forgot it). Any thread; never blocks. */
 void fs_vm_listing_changed(svm_vm *vm, const char *dirname);
 
-/* ---- inval.c: the notifier thread, the only one that invalidates */
-/* Queue an invalidation (sent by the notifier thread, never by a request thread).
+/* ---- inval.c: the notifier thread, the only one that invalidates pages and names */
+/* An inode's attributes: sent at once by the caller (they wait on nothing).
  * Inodes the kernel holds no lookup of are skipped: it has nothing cached. */
 void fs_inval_inode(fuse_ino_t ino);
-/* The pages too, and whether or not the kernel holds a lookup (an open does). */
+/* The pages too, and whether or not the kernel holds a lookup (an open does):
+ * queued for the notifier thread, never sent by a request thread. */
 void fs_inval_inode_pages(fuse_ino_t ino);
 void fs_inval_entry(fuse_ino_t parent, const char *name);
 /* A write's reply (errnum, or count bytes) behind every invalidation queued so
  * far; at once when the notifier is gone. */
 void fs_inval_reply(fuse_req_t req, size_t count, int errnum);
-/* The thread (the pump) that sends attribute invalidations itself, queueing
- * none: they never wait on a request (inval.c). */
-void fs_inval_inline_thread(pthread_t th);
 /* start.c: the thread starts and stops; abort_conn as in fs_serve_stop. */
 int fs_inval_start(void);
 void fs_inval_stop(void (*abort_conn)(bool in_fuse));

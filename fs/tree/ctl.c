@@ -4,8 +4,10 @@
  * here each line runs as one of the core's asynchronous ops.
  *
  * No FUSE worker waits for a VM: the first line is submitted from the request
- * thread with svm_vm_submit(), each completion is handed to the pump thread
- * (fs_pump_post_done), which submits the next line or replies. Ctrl-C on the
+ * thread with svm_vm_submit(), and each completion, on the op's own thread,
+ * submits the next line or replies (the events the op caused were handled on
+ * that thread before, so the reply finds them in the kernel's view; a reply
+ * behind events still queued for the pump waits for them). Ctrl-C on the
  * writer makes the kernel send INTERRUPT; we cancel the op in flight (the core
  * rolls it back) and the completion replies EINTR. Every failure goes to the
  * VM's error file, echoing the command.
@@ -55,7 +57,7 @@ static void job_free(struct ctl_job *j)
 	free(j);
 }
 
-/* The op may complete, and the pump finish the whole job, before the thread
+/* The op may complete, and its thread finish the whole job, before the thread
  * that submitted it is done with it: whoever drops the last reference frees. */
 static void job_unref(struct ctl_job *j)
 {
@@ -90,7 +92,7 @@ static void ctl_done(void *ud, const svm_error *err)
 	j->op = NULL; /* gone once we return: the interrupt handler must not touch it */
 	j->finished++;
 	fs_lines_unlock();
-	fs_pump_post_done(ctl_continue, j, err); /* a core thread: do nothing more here */
+	ctl_continue(j, err); /* the op's thread: the next line is submitted, not run */
 }
 
 /* Submits the parsed line; its completion continues the job (ctl_continue). */
@@ -112,7 +114,7 @@ static void submit(struct ctl_job *j, svm_request *r)
 		job_fail(j, j->echo, &err);
 		return;
 	}
-	/* done() may already have run on a core thread (and the pump may be at the
+	/* done() may already have run on a core thread (and be at the
 	 * next line, or have finished the job): only an op still in flight is
 	 * remembered. */
 	fs_lines_lock();
@@ -126,7 +128,7 @@ static void submit(struct ctl_job *j, svm_request *r)
 }
 
 /* Runs the next line that is not blank, or finishes the job when none is left.
- * Called on the request thread for the first line, on the pump after. */
+ * Called on the request thread for the first line, on the op's thread after. */
 static void job_step(struct ctl_job *j)
 {
 	char *line = NULL;
@@ -165,7 +167,7 @@ static void job_step(struct ctl_job *j)
 	submit(j, &r);
 }
 
-/* On the pump thread, when an op completes. */
+/* On the op's thread, when it completes. */
 static void ctl_continue(void *job, const svm_error *err)
 {
 	struct ctl_job *j = job;
