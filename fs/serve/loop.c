@@ -11,10 +11,11 @@
  * multi-threaded one up to twice its time). Here one thread, the reader, reads;
  * the others wait on a condition (leader and followers). The reader answers
  * itself what takes no lock a slow request holds and goes on reading: the open,
- * release and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
- * atomics, a compare, a copy; ctl's write opens and releases, a handle and a
- * compare of uids), the attributes of the root and of a VM's directory, ioctls
- * (libfuse answers ENOSYS: there are none) and forgets.
+ * lookup and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
+ * atomics, a compare, a copy; ctl's write opens too, a handle and a compare of
+ * uids), the releases of every open without a hook of its row's own (but
+ * events), the attributes of the root and of a VM's directory, ioctls (libfuse
+ * answers ENOSYS: there are none) and forgets.
  * Before any other request (a live value asked of Firecracker, a
  * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
  * follower, or starts one (up to max_threads), and then answers it: the wake
@@ -72,6 +73,20 @@ static bool quick(const struct fuse_buf *b)
 		return w.kind == FS_W_ROOT || w.kind == FS_W_VMDIR ||
 		       (w.kind == FS_W_VMROW && (fs_where_row(&w)->flags & FS_QUICK));
 	}
+	case FUSE_LOOKUP: {
+		/* a VM's file answered from atomics (ctl, state, pid, runtime):
+		 * the name is a row of the table, its attributes those GETATTR
+		 * gives here (a new VM's ctl before its first `echo start`) */
+		size_t len = b->size - sizeof *in;
+		const char *name = arg;
+		if (len == 0 || !memchr(name, '\0', len))
+			return false;
+		struct fs_where w = fs_resolve(in->nodeid);
+		if (w.kind != FS_W_VMDIR)
+			return false;
+		int r = fs_vm_row_find(NULL, name);
+		return r >= 0 && (fsd.tree->vm->rows[r].flags & FS_QUICK);
+	}
 	case FUSE_OPEN: {
 		if (b->size < sizeof *in + sizeof(struct fuse_open_in))
 			return false;
@@ -88,11 +103,13 @@ static bool quick(const struct fuse_buf *b)
 			return false;
 		const struct fuse_release_in *r = arg;
 		const struct fs_handle *h = (const struct fs_handle *)(uintptr_t)r->fh;
-		/* the handle lives until this very release is answered; a write
-		 * open of a quick row (ctl) was answered write by write, and
-		 * only its handle is left to free */
-		return h && (h->row->flags & FS_QUICK) &&
-		       ((h->flags & O_ACCMODE) == O_RDONLY || !h->priv_open);
+		/* the handle lives until this very release is answered; without
+		 * a row's own release hook (exec sessions, command files) a release
+		 * frees memory under short locks (the page cache's count, a
+		 * document's buffer): every write was answered before it (the
+		 * FLUSH of a document, a ctl line done). Not an events reader's:
+		 * its lock is held while a waiting read is answered from the VM */
+		return h && !(h->priv_open && h->row->release) && !(h->row->flags & FS_STREAM);
 	}
 	case FUSE_IOCTL:
 		/* no ioctl here: libfuse answers ENOSYS (the kernel tells the
