@@ -37,7 +37,7 @@ struct svm {
 	struct svm_net *net;       /* net.c */
 	struct svm_images *images; /* images.c */
 	char *dns;
-	pthread_mutex_t mu;   /* guards vms, nvms, next_gen, fc_version */
+	pthread_mutex_t mu;   /* guards vms, nvms (also read atomically), next_gen, fc_version */
 	svm_vm **vms;
 	size_t nvms, capvms;
 	vm_index index;       /* vms by name */

@@ -14,8 +14,8 @@
  * lookup and attributes of a row marked FS_QUICK (a VM's state, pid, runtime:
  * atomics, a compare, a copy; ctl's write opens too, a handle and a compare of
  * uids), the releases of every open without a hook of its row's own (but
- * events), the attributes of the root and of a VM's directory, ioctls (libfuse
- * answers ENOSYS: there are none) and forgets.
+ * events), the attributes of the root, of vms/ and of a VM's directory, ioctls
+ * (libfuse answers ENOSYS: there are none) and forgets.
  * Before any other request (a live value asked of Firecracker, a
  * listing of 10,000 VMs, a ctl write, a lookup) it hands the reading to an idle
  * follower, or starts one (up to max_threads), and then answers it: the wake
@@ -67,10 +67,12 @@ static bool quick(const struct fuse_buf *b)
 	 * under that request's lock, and a callback may wait for a lock the
 	 * thread answering it holds: a worker may wait there, never the reader */
 	case FUSE_GETATTR: {
-		/* the root (constant), a VM's directory (ls -l vms: one each) and
-		 * its quick files: the node's lock, atomics of the VM */
+		/* the root (constant), vms/ (its links count the VMs: an atomic;
+		 * asked after every mkdir and rmdir), a VM's directory (ls -l vms:
+		 * one each) and its quick files: the node's lock, atomics of the VM */
 		struct fs_where w = fs_resolve(in->nodeid);
 		return w.kind == FS_W_ROOT || w.kind == FS_W_VMDIR ||
+		       (w.kind == FS_W_ROOTROW && w.row == fsd.vms_row) ||
 		       (w.kind == FS_W_VMROW && (fs_where_row(&w)->flags & FS_QUICK));
 	}
 	case FUSE_LOOKUP: {
