@@ -13,9 +13,11 @@
  *    a new reference; drop it with svm_vm_unref(). A removed VM stays a valid object
  *    (state reads keep working, verbs answer INVALID_STATE) until its last reference
  *    goes.
- *  - Callbacks (svm_options.on_event, svm_done_fn) run on core threads, which hold
- *    none of the core's locks then. They must not block and must not call back
- *    into a verb of the same VM synchronously.
+ *  - Callbacks (svm_options.on_event, svm_done_fn) run on core threads. They must
+ *    not block and must not call back into a verb of the same VM synchronously.
+ *    svm_done_fn and the events of a VM (svm_event.vm set) come holding none of
+ *    the core's locks; an event of no VM (the daemon log) may come under them,
+ *    so its handler only queues.
  */
 #ifndef SMARTVM_H
 #define SMARTVM_H

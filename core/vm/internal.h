@@ -108,6 +108,8 @@ struct svm_vm {
 	pid_t state_saved_pid; /* ... and names this pid (0: no VMM) */
 	bool state_force;      /* the next save writes, whatever changed */
 	bool expect_exit;     /* we asked it to end: an exit means stopped */
+	bool exit_telling;    /* the end is settled, its events not yet all reported:
+	                         a verb that waits for the end waits for them too */
 	char *image_held;     /* the bundle this VMM was started from: held (images.h)
 	                         until it ends */
 	bool kill_requested;  /* kill verb: a start in progress ends in stopped */

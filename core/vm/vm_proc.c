@@ -401,9 +401,17 @@ static void on_exit_(svm_watch *w, void *ud, uint32_t ev)
 	pthread_mutex_lock(&vm->mu);
 	release_process_locked(vm);
 	settle_locked(vm, adopted, ws, status, &why, &news);
+	vm->exit_telling = true;
 	pthread_cond_broadcast(&vm->cv);
 	pthread_mutex_unlock(&vm->mu);
 	tell_exit(vm, &news);
+	/* a kill or stop that waited for this end replies now: its reply comes
+	 * after the end's events, and the front end's handling of them (the
+	 * cached values they make stale) */
+	pthread_mutex_lock(&vm->mu);
+	vm->exit_telling = false;
+	pthread_cond_broadcast(&vm->cv);
+	pthread_mutex_unlock(&vm->mu);
 	svm_vm_unref(vm); /* the reference the process held */
 }
 
@@ -865,8 +873,8 @@ int vm_proc_adopt(svm_vm *vm, pid_t pid, int pidfd, svm_error *err)
 
 static bool ends_before(svm_vm *vm, uint64_t deadline_ns)
 {
-	/* caller holds vm->mu */
-	while (vm->pid != 0) {
+	/* caller holds vm->mu; the end counts once its events are reported */
+	while (vm->pid != 0 || vm->exit_telling) {
 		if (deadline_ns) {
 			uint64_t now = svm_now_ns();
 			if (now >= deadline_ns)

@@ -7,8 +7,8 @@
  *    change only by mkdir/rmdir (the kernel's own) or clone/removal (invalidated by
  *    the notifier thread) -> short timeout as a backstop;
  *  - attributes: stable rows cached for an hour; value files for a second, kept
- *    true by the notifier (every event that changes a value invalidates the
- *    inode, and a write that changed values is answered only after those
+ *    true by invalidation (every event that changes a value invalidates the
+ *    inode's attributes, on the thread that reports it, and a write that changed values is answered only after those
  *    invalidations were delivered, fs_reply_*_fresh); 0 for live, stream and
  *    offset files (st_size moves with every read or byte), for FS_NOATTR rows and
  *    for a VM's files while it starts or stops (pid, net, ... change before the
@@ -190,7 +190,7 @@ static void fill_attr(const struct fs_where *w, struct stat *st, bool *no_cache)
 		st->st_uid = w->node->owner;
 		mtime = max64(mtime, w->node->created_ns);
 		/* the directory moves with any change of the VM; a file only when its
-		 * own value changed (rs->mtime_ns, moved by the pump): a pause leaves
+		 * own value changed (rs->mtime_ns, moved as the event is handled): a pause leaves
 		 * config.json and error as they were */
 		if (t.vm && w->kind == FS_W_VMDIR)
 			mtime = max64(mtime, svm_vm_mtime_ns(t.vm));

@@ -32,8 +32,8 @@ struct waiter {
 };
 
 /* One lock for parked reads and poll handles. Core calls made under it only
- * read VM state, and the core calls into fs (on_event, which takes it) holding
- * none of its own locks - so no lock order cycle. */
+ * read VM state, and the core reports a VM's events (whose handling takes it)
+ * holding none of its own locks - so no lock order cycle. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waiter *waiters;
 

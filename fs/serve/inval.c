@@ -1,5 +1,6 @@
 /*
- * inval.c - the notifier thread, the only one that invalidates.
+ * inval.c - invalidations: the notifier thread, the only one that invalidates
+ * pages and names, and the attributes every thread sends itself.
  *
  * The notifier: fuse_lowlevel_notify_inval_* may wait for the kernel, and the
  * kernel may be waiting for a reply of ours (a request holding the inode), so

@@ -30,8 +30,8 @@
  *  - an open of another value becomes the new `text` only when no cached open
  *    is left (nobody fills or copies the old page). It queues an invalidation
  *    of the inode's pages and attributes (under the lock, so every later open
- *    of the value is queued behind it) and is replied by the notifier after
- *    it: the old page is gone, replies computed before (the old size) are
+ *    of the value is queued behind it) and is replied after it is delivered
+ *    (by the notifier, or at once when nothing is left in its queue): the old page is gone, replies computed before (the old size) are
  *    dropped by the kernel, so the first read asks GETATTR and gets len(text).
  *    Until a READ of the new value arrives, attribute timeouts are 0, other
  *    opens of it are replied behind that invalidation too, and the attribute

@@ -148,9 +148,11 @@ void fs_serve_stop(void (*abort_conn)(bool in_fuse));
 void fs_serve_free(void);
 
 /* ---- loop.c: the FUSE loop, until unmount or a signal (0) or an error. One
- * thread at a time reads and answers the FS_QUICK rows' opens, releases and
- * attributes and the VM directories' attributes itself; before any other
- * request it passes the reading to another (up to max_threads). */
+ * thread at a time reads and answers itself what waits on no slow request (the
+ * FS_QUICK rows' lookups, opens and attributes, releases without a hook,
+ * ioctls, the attributes of vms/ and of VM directories: loop.c's quick());
+ * before any other request it passes the reading to another (up to
+ * max_threads). */
 int fs_serve_loop(struct fuse_session *se, unsigned max_threads);
 
 /* ---- nodes.c: inode numbers, VM nodes, dynamic entries, lookup counts.
@@ -237,16 +239,17 @@ void fs_events_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_
 void fs_events_poll(fuse_req_t req, struct fs_handle *h, struct fuse_pollhandle *ph);
 void fs_events_opened(struct fs_handle *h);
 void fs_events_released(struct fs_handle *h);
-/* The pump saw an event of this node: answer waiting reads, wake pollers. */
+/* An event of this node was reported: answer waiting reads, wake pollers. */
 void fs_events_wake(struct fs_node *n, bool removed);
 /* At unmount: end every waiting read. */
 void fs_events_shutdown(void);
 /* stream.c: the read of an FS_OFFSET row (replies; h->read_end moves). */
 void fs_offset_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 
-/* ---- pump.c: core events and completions -> fs work, on the pump thread */
-/* svm_options.on_event: runs on core threads, which hold none of the core's
- * locks; never blocks (a VM's event is handled there, the rest queued). */
+/* ---- pump.c: core events -> fs work, where they are reported or on the pump */
+/* svm_options.on_event: runs on core threads; never blocks. A VM's event is
+ * handled there (the core reports those holding none of its locks), the rest
+ * queued for the pump. */
 void fs_on_core_event(void *ud, const svm_event *ev);
 /* Replies to a request that changed values (ctl, config.json, command files) only
  * once the invalidations of what it changed are delivered: behind the core's

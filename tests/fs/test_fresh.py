@@ -121,6 +121,27 @@ def test_stat_after_start_is_fresh(mnt):
     assert read_fresh(mnt.vm("web", "pid"))[1].strip().isdigit()
 
 
+def test_kill_and_stop_then_stat_at_once(mnt):
+    """A kill or stop waits for the VMM's end, which the core's event loop
+    reports: its reply comes only after the files the end changed were
+    invalidated, so the attributes the kernel held from before say the truth."""
+    mnt.make_vm("web")
+    ctl, state = mnt.vm("web", "ctl"), mnt.vm("web", "state")
+    for i in range(30):
+        mnt.ctl("web", "start")
+        # the kernel holds attributes (and the page) of the running VM's files
+        running = {f: read_fresh(mnt.vm("web", f)) for f in ("ctl", "state", "pid")}
+        assert running["state"][1] == b"running\n"
+        dir_mtime = os.stat(mnt.vm("web")).st_mtime_ns
+        mnt.ctl("web", "kill" if i % 2 == 0 else "stop")
+        for f in ("ctl", "state", "pid"):
+            size, data = read_fresh(mnt.vm("web", f))
+            assert size == len(data), f"round {i}: {f}: st_size {size} for {data!r}"
+        assert read_fresh(state)[1] == b"stopped\n", f"round {i}"
+        assert b"state stopped\n" in read_fresh(ctl)[1], f"round {i}"
+        assert os.stat(mnt.vm("web")).st_mtime_ns > dir_mtime, f"round {i}"
+
+
 def test_mtime_moves_only_with_the_value(mnt):
     """A pause changes the state, not config.json or error: their mtime stays (a file
     manager or make(1) sees what changed); the directory's moves."""
