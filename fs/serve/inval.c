@@ -135,15 +135,25 @@ void fs_inval_entry(fuse_ino_t parent, const char *name)
 	inval_push(parent, name);
 }
 
+/* Whether a reply must wait behind the notifier: it has something queued or in
+ * hand. If not, what was queued before is delivered, and the caller replies at
+ * once rather than wake the notifier for the reply alone (and allocates no
+ * item for it). */
+static bool notifier_behind(void)
+{
+	pthread_mutex_lock(&notifier.lock);
+	bool behind = notifier.running && !notifier.stop && (notifier.head || notifier.busy);
+	pthread_mutex_unlock(&notifier.lock);
+	return behind;
+}
+
 /* Queues it (a reply) behind every invalidation queued so far; false, and it is
- * still the caller's, when the notifier is gone or has nothing left to send:
- * what was queued before is delivered then, and the caller replies at once
- * rather than wake the notifier for the reply alone. */
+ * still the caller's, when the notifier is gone. */
 static bool reply_queue(struct inval_item *it)
 {
 	bool queued = false;
 	pthread_mutex_lock(&notifier.lock);
-	if (it && notifier.running && !notifier.stop && (notifier.head || notifier.busy)) {
+	if (it && notifier.running && !notifier.stop) {
 		*notifier.tail = it;
 		notifier.tail = &it->next;
 		pthread_cond_signal(&notifier.cond);
@@ -155,6 +165,10 @@ static bool reply_queue(struct inval_item *it)
 
 void fs_inval_reply(fuse_req_t req, size_t count, int errnum)
 {
+	if (!notifier_behind()) {
+		send_reply(req, count, errnum);
+		return;
+	}
 	struct inval_item *it = calloc(1, sizeof *it);
 	if (it) {
 		it->req = req;
@@ -170,6 +184,11 @@ void fs_inval_reply(fuse_req_t req, size_t count, int errnum)
 void fs_reply_open_behind(fuse_req_t req, const struct fuse_file_info *fi,
                           void (*abandoned)(void *h), void *h)
 {
+	if (!notifier_behind()) {
+		if (fuse_reply_open(req, fi) != 0)
+			abandoned(h); /* interrupted: the kernel will never release it */
+		return;
+	}
 	struct inval_item *it = calloc(1, sizeof *it);
 	if (it) {
 		it->req = req;

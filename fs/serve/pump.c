@@ -104,7 +104,12 @@ static void reply_fresh(fuse_req_t req, size_t count, int errnum)
 		fs_inval_reply(req, count, errnum); /* the events before it are handled */
 		return;
 	}
-	struct pump_item *it = calloc(1, sizeof *it);
+	/* nothing queued, nothing in hand: every event reported before this
+	 * call is handled, and the reply goes on (no wake of the pump, no item) */
+	pthread_mutex_lock(&pump.lock);
+	bool behind = pump.running && !pump.stop && (pump.head || pump.busy);
+	pthread_mutex_unlock(&pump.lock);
+	struct pump_item *it = behind ? calloc(1, sizeof *it) : NULL;
 	if (!it) {
 		fs_inval_reply(req, count, errnum);
 		return;
@@ -114,9 +119,7 @@ static void reply_fresh(fuse_req_t req, size_t count, int errnum)
 	it->count = count;
 	it->errnum = errnum;
 	pthread_mutex_lock(&pump.lock);
-	/* nothing queued, nothing in hand: every event reported before this
-	 * call is handled, and the reply goes on (no wake of the pump) */
-	bool queued = pump.running && !pump.stop && (pump.head || pump.busy);
+	bool queued = pump.running && !pump.stop; /* behind what it had, or handled since */
 	if (queued) {
 		*pump.tail = it;
 		pump.tail = &it->next;

@@ -83,7 +83,7 @@ static void job_fail(struct ctl_job *j, const char *line, const svm_error *err)
 	job_finish(j, err);
 }
 
-static void ctl_continue(void *job, const svm_error *err);
+static void ctl_continue(struct ctl_job *j, const svm_error *err);
 
 static void ctl_done(void *ud, const svm_error *err)
 {
@@ -168,9 +168,8 @@ static void job_step(struct ctl_job *j)
 }
 
 /* On the op's thread, when it completes. */
-static void ctl_continue(void *job, const svm_error *err)
+static void ctl_continue(struct ctl_job *j, const svm_error *err)
 {
-	struct ctl_job *j = job;
 	if (err && err->code != SVM_OK) {
 		job_fail(j, j->echo, err);
 		return;
