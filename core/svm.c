@@ -246,6 +246,7 @@ svm *svm_new(const svm_options *opts, svm_error *err)
 		svm_error_set(err, SVM_START_FAILED, "cannot start the event loop");
 		goto fail;
 	}
+	s->dirwatch = dirwatch_new(s->loop);
 	svm_log(s, "smartvmfs %s: runtime dir %s, firecracker %s", SMARTVMFS_VERSION,
 		s->runtime_dir, s->firecracker ? s->firecracker : "(none)");
 	svm_log(s, "%s", jail_mode);
@@ -614,6 +615,8 @@ void svm_free(svm *s)
 		}
 		loop_free(s->loop);
 		s->loop = NULL;
+		dirwatch_free(s->dirwatch);
+		s->dirwatch = NULL;
 		rmdir(s->runtime_dir); /* only if empty: other mounts may share it */
 	}
 	if (s->net)

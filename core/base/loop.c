@@ -17,6 +17,7 @@ struct svm_watch {
 	void *ud;
 	bool dead;
 	svm_watch *next_dead;
+	svm_watch *prev, *next; /* the live watches (under the loop's lock) */
 };
 
 typedef struct call {
@@ -32,6 +33,7 @@ struct svm_loop {
 	pthread_mutex_t mu;
 	call *calls, **calls_tail;
 	bool stopping;
+	svm_watch *live; /* added and not deleted: loop_free frees what is left */
 	svm_watch *dead; /* freed after each batch */
 	svm_watch wake;  /* the watch of wakefd */
 	uint64_t churn_ms; /* time of the last loop_note_churn not yet trimmed; 0: none */
@@ -159,10 +161,32 @@ void loop_free(svm_loop *l)
 	wake(l);
 	pthread_join(l->thread, NULL);
 	run_calls(l);
+	while (l->dead) {
+		svm_watch *w = l->dead;
+		l->dead = w->next_dead;
+		free(w);
+	}
+	while (l->live) {
+		svm_watch *w = l->live;
+		l->live = w->next;
+		free(w);
+	}
 	close(l->epfd);
 	close(l->wakefd);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
+}
+
+static void unlist(svm_loop *l, svm_watch *w)
+{
+	pthread_mutex_lock(&l->mu);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		l->live = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&l->mu);
 }
 
 svm_watch *loop_add(svm_loop *l, int fd, uint32_t events, loop_fn fn, void *ud)
@@ -174,7 +198,14 @@ svm_watch *loop_add(svm_loop *l, int fd, uint32_t events, loop_fn fn, void *ud)
 	w->fn = fn;
 	w->ud = ud;
 	struct epoll_event ev = {.events = events, .data.ptr = w};
+	pthread_mutex_lock(&l->mu);
+	w->next = l->live;
+	if (l->live)
+		l->live->prev = w;
+	l->live = w;
+	pthread_mutex_unlock(&l->mu);
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		unlist(l, w);
 		free(w);
 		return NULL;
 	}
@@ -186,6 +217,7 @@ void loop_del(svm_loop *l, svm_watch *w)
 	if (!w || w->dead)
 		return;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	unlist(l, w);
 	w->dead = true;
 	w->next_dead = l->dead;
 	l->dead = w;

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "fcapi.h"
+#include "dirwatch.h"
 #include "loop.h"
 #include "ring.h"
 #include "smartvm.h"
@@ -34,6 +35,7 @@ struct svm {
 		*bridge, *subnet, *manifest, *default_config;
 	bool runtime_default; /* runtime_dir is DIR/.smartvm/runtime, .smartvm ours too */
 	svm_loop *loop;
+	svm_dirwatch *dirwatch;   /* the API sockets awaited (NULL: looked for) */
 	struct svm_net *net;       /* net.c */
 	struct svm_images *images; /* images.c */
 	char *dns;
@@ -185,7 +187,6 @@ int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char 
 		  svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
 /* Closes what wait_ready left to close on this thread, off the start's path. */
-void vm_proc_close_deferred(void);
 /* Sends sig; waits until the loop has reaped it or timeout_ms passes (-1: forever).
  * Returns 0 if it has ended. vm->mu must NOT be held. */
 int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms);

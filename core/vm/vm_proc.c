@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -922,32 +921,14 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	return done ? 0 : -1;
 }
 
-/* Closing an inotify instance waits for an SRCU grace period (fsnotify), about
- * 5 ms here: a start would pay it between "API ready" and its first request.
- * The op thread closes it after it has reported (vm_proc_close_deferred). */
-static __thread int deferred_fd = -1;
-
-void vm_proc_close_deferred(void)
-{
-	if (deferred_fd >= 0)
-		close(deferred_fd);
-	deferred_fd = -1;
-}
-
-static void close_later(int fd)
-{
-	vm_proc_close_deferred();
-	deferred_fd = fd;
-}
-
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
 	svm *s = vm->s;
 	uint64_t deadline = svm_now_ns() + (uint64_t)s->opt.ready_timeout_ms * 1000000ULL;
-	/* inotify tells us the moment the socket appears (the seed polls every 100 ms) */
-	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ino >= 0)
-		inotify_add_watch(ino, vm->rundir, IN_CREATE | IN_MOVED_TO);
+	/* inotify tells us the moment the socket appears (the seed polls every 100
+	 * ms); without a watch, a look every millisecond */
+	dirwatch_wait dw;
+	int watching = dirwatch_begin(s->dirwatch, vm->rundir, &dw) == 0;
 	int rc = -1;
 	useconds_t refused_pause_us = 0; /* 0: the socket has not refused yet */
 	for (;;) {
@@ -1004,19 +985,11 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 			if (refused_pause_us > 1000)
 				refused_pause_us = 1000;
 			usleep(refused_pause_us);
-		} else if (ino >= 0) {
-			struct pollfd p = {.fd = ino, .events = POLLIN};
-			if (poll(&p, 1, 5) > 0) {
-				char buf[4096];
-				while (read(ino, buf, sizeof buf) > 0)
-					;
-			}
 		} else {
-			usleep(1000);
+			dirwatch_sleep(s->dirwatch, &dw, watching ? 5 : 1);
 		}
 	}
-	if (ino >= 0)
-		close_later(ino);
+	dirwatch_end(s->dirwatch, &dw);
 	if (rc == 0)
 		vm->ready_ns = svm_now_ns();
 	return rc;

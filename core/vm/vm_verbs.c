@@ -82,7 +82,6 @@ static void after_op(svm_vm *vm, svm_verb verb, int rc, const svm_error *err)
 				svm_verb_table()[verb].name, err->message);
 	}
 	loop_note_churn(vm->s->loop);
-	vm_proc_close_deferred(); /* it may wait a few ms */
 }
 
 int svm_vm_do(svm_vm *vm, const svm_request *req, svm_error *err)

@@ -60,7 +60,7 @@ static void find_v1(vmlim_host *h)
 			continue;
 		for (int c = 0; c < VMLIM_CONTROLLERS; c++)
 			if (!h->v1[c][0] && has_word(opts, controllers[c]) && strlen(mp) < VMLIM_MOUNT_MAX) {
-				snprintf(h->v1[c], sizeof h->v1[c], "%s", mp);
+				memcpy(h->v1[c], mp, strlen(mp) + 1); /* fits: just checked */
 				h->version = 1;
 			}
 	}
