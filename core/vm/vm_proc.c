@@ -921,6 +921,25 @@ int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms)
 	return done ? 0 : -1;
 }
 
+/* Watches the directory where the VMM's API socket appears: its runtime dir,
+ * or, jailed, the jail's run/, which the jailer makes after the spawn (until it
+ * is there, the jail's root, the daemon's own). dw is begun in every case.
+ * Returns 2 (the socket's directory), 1 (the jail's root) or 0 (nothing: each
+ * dirwatch_sleep then only sleeps). */
+static int watch_socket_dir(svm_vm *vm, dirwatch_wait *dw)
+{
+	svm_dirwatch *d = vm->s->dirwatch;
+	if (!vm->jailed)
+		return dirwatch_begin(d, vm->rundir, dw) == 0 ? 2 : 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s%s", vm->jail_root, jail_api_sock());
+	*strrchr(dir, '/') = '\0';
+	if (dirwatch_begin(d, dir, dw) == 0)
+		return 2;
+	dirwatch_end(d, dw);
+	return dirwatch_begin(d, vm->jail_root, dw) == 0 ? 1 : 0;
+}
+
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 {
 	svm *s = vm->s;
@@ -928,7 +947,7 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 	/* inotify tells us the moment the socket appears (the seed polls every 100
 	 * ms); without a watch, a look every millisecond */
 	dirwatch_wait dw;
-	int watching = dirwatch_begin(s->dirwatch, vm->rundir, &dw) == 0;
+	int watching = watch_socket_dir(vm, &dw);
 	int rc = -1;
 	useconds_t refused_pause_us = 0; /* 0: the socket has not refused yet */
 	for (;;) {
@@ -985,6 +1004,13 @@ int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
 			if (refused_pause_us > 1000)
 				refused_pause_us = 1000;
 			usleep(refused_pause_us);
+		} else if (watching == 1) {
+			/* the jail's root: woken when the jailer made run/ in it (or
+			 * anything else), then watching run/ itself, and looking again
+			 * before sleeping (the socket may be there already) */
+			dirwatch_sleep(s->dirwatch, &dw, 5);
+			dirwatch_end(s->dirwatch, &dw);
+			watching = watch_socket_dir(vm, &dw);
 		} else {
 			dirwatch_sleep(s->dirwatch, &dw, watching ? 5 : 1);
 		}
