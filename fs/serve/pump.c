@@ -44,7 +44,7 @@ static struct {
 	bool stop;
 	bool busy; /* the thread works on an item it took off the queue */
 	pthread_t th;
-	bool running;
+	atomic_bool running; /* also read without the lock: reply_fresh */
 } pump = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pump.head, false, false, 0,
           false};
 
@@ -337,9 +337,10 @@ static void *pump_main(void *arg)
 
 int fs_pump_start(void)
 {
+	/* the thread's id is set before running says so, and never changes */
 	if (pthread_create(&pump.th, NULL, pump_main, NULL) != 0)
 		return -1;
-	pump.running = true;
+	atomic_store(&pump.running, true);
 	__atomic_store_n(&inline_ready, true, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -353,6 +354,6 @@ void fs_pump_stop(void)
 		pthread_cond_signal(&pump.cond);
 		pthread_mutex_unlock(&pump.lock);
 		pthread_join(pump.th, NULL); /* drains first: every reply is sent */
-		pump.running = false;
+		atomic_store(&pump.running, false);
 	}
 }

@@ -9,6 +9,7 @@
 #define SMARTVMFS_SERVE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "table.h"
@@ -130,7 +131,7 @@ struct fsd {
 	gid_t mount_gid;
 	char **paths;          /* allowed host path prefixes (allow_other), NULL-terminated */
 	int64_t mount_ns;
-	volatile bool stopping; /* unmounting: no new VM work is started */
+	atomic_bool stopping;   /* unmounting: no new VM work is started (read by op threads) */
 	int root_jobs;          /* command writes in flight on their own threads (atomic) */
 };
 
