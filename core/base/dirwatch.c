@@ -47,14 +47,15 @@ svm_dirwatch *dirwatch_new(svm_loop *l)
 	svm_dirwatch *d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
+	pthread_mutex_init(&d->mu, NULL); /* before the loop can call on_events */
 	d->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (d->fd < 0 || !(d->lw = loop_add(l, d->fd, EPOLLIN, on_events, d))) {
 		if (d->fd >= 0)
 			close(d->fd);
+		pthread_mutex_destroy(&d->mu);
 		free(d);
 		return NULL;
 	}
-	pthread_mutex_init(&d->mu, NULL);
 	return d;
 }
 

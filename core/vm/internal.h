@@ -186,7 +186,6 @@ int vm_kill_and_wait(svm_vm *vm);
 int vm_proc_spawn(svm_vm *vm, const char *binary, const json_t *cfg, const char *show_at,
 		  svm_error *err);
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err);
-/* Closes what wait_ready left to close on this thread, off the start's path. */
 /* Sends sig; waits until the loop has reaped it or timeout_ms passes (-1: forever).
  * Returns 0 if it has ended. vm->mu must NOT be held. */
 int vm_proc_signal_wait(svm_vm *vm, int sig, int timeout_ms);

@@ -937,7 +937,14 @@ static int watch_socket_dir(svm_vm *vm, dirwatch_wait *dw)
 	if (dirwatch_begin(d, dir, dw) == 0)
 		return 2;
 	dirwatch_end(d, dw);
-	return dirwatch_begin(d, vm->jail_root, dw) == 0 ? 1 : 0;
+	if (dirwatch_begin(d, vm->jail_root, dw) < 0)
+		return 0;
+	/* made between the two: no event of the root's will say so */
+	if (access(dir, F_OK) == 0) {
+		dirwatch_end(d, dw);
+		return dirwatch_begin(d, dir, dw) == 0 ? 2 : 0;
+	}
+	return 1;
 }
 
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)

@@ -45,6 +45,32 @@ static void touch(const char *dir, const char *name)
 		close(fd);
 }
 
+/* The watches the daemon's inotify instance holds, from its fdinfo (the one
+ * inotify descriptor of this process); -1 when it is not found. */
+static int watches(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = -1;
+	for (struct dirent *de; d && n < 0 && (de = readdir(d));) {
+		char p[300], link[64] = "";
+		snprintf(p, sizeof p, "/proc/self/fd/%s", de->d_name);
+		ssize_t len = readlink(p, link, sizeof link - 1);
+		if (len <= 0 || strncmp(link, "anon_inode:inotify", 18) != 0)
+			continue;
+		snprintf(p, sizeof p, "/proc/self/fdinfo/%s", de->d_name);
+		FILE *f = fopen(p, "re");
+		char line[512];
+		n = 0;
+		while (f && fgets(line, sizeof line, f))
+			n += strncmp(line, "inotify wd:", 11) == 0;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 struct later {
 	const char *dir, *name;
 	int ms;
@@ -88,15 +114,20 @@ int main(void)
 	CHECK_INT(dirwatch_begin(d, a, &wa), 0, "a watch of a directory");
 	CHECK_INT(dirwatch_begin(d, b, &wb), 0, "and of another");
 	CHECK_INT(open_fds(), fds0, "a wait opens no descriptor of its own");
+	CHECK_INT(watches(), 2, "one watch each");
 
 	double took = sleep_through(d, &wa, a, "sock");
 	CHECK(took < 5000, "a creation in the directory wakes its wait");
 
+	/* counted while nobody sleeps: a sleep of no length takes it */
 	touch(a, "early");
-	usleep(50 * 1000); /* the loop has counted it */
+	uint64_t before = wa.seen;
 	double t0 = now_ms();
-	dirwatch_sleep(d, &wa, 10000);
-	CHECK(now_ms() - t0 < 5000, "a creation before the sleep: the sleep returns at once");
+	while (wa.seen == before && now_ms() - t0 < 5000) {
+		dirwatch_sleep(d, &wa, 0);
+		usleep(1000);
+	}
+	CHECK(wa.seen > before, "a creation while nobody sleeps is counted for the next sleep");
 
 	t0 = now_ms();
 	touch(b, "other");
@@ -109,11 +140,14 @@ int main(void)
 	/* two waits on one directory share its watch: ending one keeps the other's */
 	dirwatch_wait wa2;
 	CHECK_INT(dirwatch_begin(d, a, &wa2), 0, "a second wait on the same directory");
+	CHECK_INT(watches(), 2, "shares its watch");
 	dirwatch_end(d, &wa);
+	CHECK_INT(watches(), 2, "which stays while a wait has it");
 	took = sleep_through(d, &wa2, a, "sock2");
 	CHECK(took < 5000, "the second wait still wakes after the first ended");
 	dirwatch_end(d, &wa2);
 	dirwatch_end(d, &wb);
+	CHECK_INT(watches(), 0, "the last wait of a directory removes its watch");
 
 	/* a directory that is not there: no watch, the sleep only sleeps */
 	dirwatch_wait wn;
@@ -128,8 +162,11 @@ int main(void)
 	dirwatch_wait wc;
 	CHECK(mkdtemp(c) && dirwatch_begin(d, c, &wc) == 0, "a watch of a third directory");
 	rmdir(c);
-	dirwatch_sleep(d, &wc, 20);
+	t0 = now_ms();
+	dirwatch_sleep(d, &wc, 150);
+	CHECK(now_ms() - t0 >= 140, "its removal is no creation: the sleep lasts its timeout");
 	dirwatch_end(d, &wc);
+	CHECK_INT(watches(), 0, "and the kernel's end of its watch leaves none");
 	CHECK_INT(open_fds(), fds0, "every wait ended: still no descriptor of its own");
 
 	loop_free(l);
