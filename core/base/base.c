@@ -25,6 +25,19 @@ int64_t svm_wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+struct timespec svm_time_after(clockid_t clock, uint64_t in_ns)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(in_ns / 1000000000ULL);
+	ts.tv_nsec += (long)(in_ns % 1000000000ULL);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 bool svm_name_valid(const char *name)
 {
 	if (!name || !*name)

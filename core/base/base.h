@@ -8,9 +8,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */
 int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
+/* The time in_ns from now on clock, as a timed wait takes it (a condition's
+ * clock: CLOCK_REALTIME by default, CLOCK_MONOTONIC when set so). */
+struct timespec svm_time_after(clockid_t clock, uint64_t in_ns);
 
 /* Makes room for need elements of elem bytes in the array at *(T **)pv, whose
  * room is *cap elements: realloc to the larger of need and twice *cap (at least

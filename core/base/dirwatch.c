@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "dirwatch.h"
 
 struct svm_dirwatch {
@@ -94,14 +95,7 @@ int dirwatch_begin(svm_dirwatch *d, const char *dir, dirwatch_wait *w)
 
 void dirwatch_sleep(svm_dirwatch *d, dirwatch_wait *w, int timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = svm_time_after(CLOCK_MONOTONIC, (uint64_t)timeout_ms * 1000000ULL);
 	if (w->wd < 0) {
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
 		return;

@@ -230,13 +230,7 @@ bool exec_put_output(svm_exec *x, int which, const uint8_t *p, size_t n)
 	 * stream nobody reads waits here only while the VM still runs. */
 	bool live = true;
 	while (x->opens > 0 && live && o->total - o->base + n > EXEC_BUF_CAP) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = svm_time_after(CLOCK_REALTIME, 200 * 1000000ULL);
 		pthread_cond_timedwait(&x->cv, &x->mu, &ts);
 		svm_state st = svm_vm_state(x->vm);
 		live = st == SVM_RUNNING || st == SVM_PAUSED;

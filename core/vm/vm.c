@@ -475,13 +475,7 @@ char *svm_vm_metrics(svm_vm *vm, bool flush, svm_error *err)
 		if (rc < 0)
 			return NULL;
 		/* the line travels through the FIFO and the loop: wait for it, briefly */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = svm_time_after(CLOCK_REALTIME, 200 * 1000000ULL);
 		pthread_mutex_lock(&vm->mu);
 		while (vm->metrics_seq == before)
 			if (pthread_cond_timedwait(&vm->cv, &vm->mu, &ts) != 0)

@@ -878,15 +878,7 @@ static bool ends_before(svm_vm *vm, uint64_t deadline_ns)
 			uint64_t now = svm_now_ns();
 			if (now >= deadline_ns)
 				return false;
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t left = deadline_ns - now;
-			ts.tv_sec += (time_t)(left / 1000000000ULL);
-			ts.tv_nsec += (long)(left % 1000000000ULL);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = svm_time_after(CLOCK_REALTIME, deadline_ns - now);
 			pthread_cond_timedwait(&vm->cv, &vm->mu, &ts);
 		} else {
 			pthread_cond_wait(&vm->cv, &vm->mu);
@@ -934,17 +926,11 @@ static int watch_socket_dir(svm_vm *vm, dirwatch_wait *dw)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s%s", vm->jail_root, jail_api_sock());
 	*strrchr(dir, '/') = '\0';
-	if (dirwatch_begin(d, dir, dw) == 0)
-		return 2;
+	/* the root first: a run/ made after the look below wakes it */
+	if (dirwatch_begin(d, vm->jail_root, dw) == 0 && access(dir, F_OK) != 0)
+		return 1;
 	dirwatch_end(d, dw);
-	if (dirwatch_begin(d, vm->jail_root, dw) < 0)
-		return 0;
-	/* made between the two: no event of the root's will say so */
-	if (access(dir, F_OK) == 0) {
-		dirwatch_end(d, dw);
-		return dirwatch_begin(d, dir, dw) == 0 ? 2 : 0;
-	}
-	return 1;
+	return dirwatch_begin(d, dir, dw) == 0 ? 2 : 0;
 }
 
 int vm_proc_wait_ready(svm_vm *vm, const atomic_bool *cancel, svm_error *err)
