@@ -41,9 +41,12 @@ def small_rt(tmp_path, kernel_file):
         m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
         yield m
     finally:
-        if m:
-            stop_daemon(m)
-        subprocess.run(["umount", "-l", str(rt)], capture_output=True)
+        try:
+            if m:
+                stop_daemon(m)
+        finally:
+            # also when the daemon's end failed: the tmpfs must not outlive the test
+            subprocess.run(["umount", "-l", str(rt)], capture_output=True)
     check_output(m, [r"staging drives failed", r"start failed"])
 
 
