@@ -172,6 +172,17 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *cl)
 		ret = fs_serve_loop(se, cl->max_threads > 0 && cl->max_threads <= 100000
 		                            ? cl->max_threads : 64);
 	}
+	/* The kernel ended the connection under a read: someone wrote its abort
+	 * file, or the last close of a lazily unmounted mount ended it while a
+	 * request was being read (its read fails ECONNABORTED, not ENODEV, which
+	 * libfuse would take for the unmount it is). The mount is gone either way:
+	 * the end is the orderly one, libfuse's own line on stderr notwithstanding. */
+	if (ret == -ECONNABORTED) {
+		fs_logf("the kernel ended the FUSE connection during a read (ECONNABORTED: its "
+		        "abort file, or the end of a lazily unmounted mount): ending as at an "
+		        "unmount");
+		return 0;
+	}
 	/* the signals we asked libfuse to handle are an orderly end, not a failure */
 	return !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 }

@@ -83,12 +83,14 @@ def _attached(pid):
 class Injector:
     """strace -f on the daemon, tampering with `call` as `how` says (strace's
     --inject: "error=EMFILE:when=3" fails its 3rd call in each thread,
-    "delay_exit=500000" delays each by half a second)."""
+    "delay_exit=500000" delays each by half a second); with path, only the
+    calls on that file (strace -P)."""
 
-    def __init__(self, pid, call, how, log):
+    def __init__(self, pid, call, how, log, path=None):
         self.log = log
         self.proc = subprocess.Popen(
             ["strace", "-f", "-b", "execve", "-qq", "-o", log, "-p", str(pid),
+             *(["-P", path] if path else []),
              "-e", f"trace={call}", "-e", f"inject={call}:{how}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5

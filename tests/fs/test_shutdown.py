@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import threading
 import time
 
@@ -19,6 +20,7 @@ import pytest
 from conftest import (BIN, EMULATOR, FIRECRACKER, GUEST_KERNEL, need_real_firecracker, _allowed,
                       _processes_mentioning, check_output, start_daemon,
                       stop_daemon)
+from test_faults import Injector
 from test_net import NET_MARKS, netns  # noqa: F401 (netns: the fixture of the tests below)
 
 MANY = 100
@@ -26,6 +28,17 @@ NET_VMS = 30
 
 needs_daemon = pytest.mark.skipif(not BIN or not os.path.exists(BIN) or not EMULATOR,
                                   reason="SMARTVMFS_BIN / SMARTVMFS_EMULATOR not set")
+
+
+FUSECTL = "/sys/fs/fuse/connections"
+# libfuse's line for a read the kernel failed with ECONNABORTED, and the daemon's own
+CONNECTION_ENDED = (r"^fuse: reading device: Software caused connection abort$",
+                    r"the kernel ended the FUSE connection during a read \(ECONNABORTED")
+
+
+def fusectl_mounted():
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1:3] == [FUSECTL, "fusectl"] for line in f)
 
 
 def mount(tmp_path, kernel, wrap=()):
@@ -227,7 +240,7 @@ def events_cat(m, name):
 # request the ended loop never answers holds: the daemon then aborts its own
 # connection and says so (docs/architecture.md, Ending); it must still end.
 @needs_daemon
-@pytest.mark.daemon_output(r"the notifier was stuck in the kernel at the end")
+@pytest.mark.daemon_output(r"the notifier was stuck in the kernel at the end", *CONNECTION_ENDED)
 @pytest.mark.parametrize("how", ["lazy-unmount", "sigterm"])
 def test_unmount_under_load(request, tmp_path, kernel_file, how):
     m = mount(tmp_path, kernel_file)
@@ -281,4 +294,72 @@ def test_unmount_under_load(request, tmp_path, kernel_file, how):
         stop_daemon(m, check=False)
     # every VMM the daemon ever started, the cyclers' too, is gone
     assert_nothing_left(m, pids)
+    check_output(m, _allowed(request))
+
+
+# The FUSE connection can end under a read. An administrator ends a hung mount
+# by writing its connection's abort file (FUSECTL/N/abort, N the mount's device
+# minor): the daemon's read then fails with ENODEV. A read that is taking a
+# request as the connection ends fails with ECONNABORTED instead: the kernel
+# ends the connection between taking the request and handing it over, as the
+# last close of a lazily unmounted mount can (the background requests it flushes
+# then). That one is injected here (strace fails the daemon's read of
+# /dev/fuse), since no test can time the kernel's window. Both are the end of
+# the connection, not of the daemon's work: it ends as at an unmount (exit 0,
+# every VM stopped, nothing left), a read waiting in it ends, and it says why.
+@needs_daemon
+@pytest.mark.daemon_output(*CONNECTION_ENDED)
+@pytest.mark.parametrize("how", ["abort-file", "read-fails-econnaborted"])
+def test_connection_ended_under_a_read(request, tmp_path, kernel_file, how):
+    if os.geteuid() != 0:
+        pytest.skip("the abort file and strace's injection need root")
+    if how == "read-fails-econnaborted" and not shutil.which("strace"):
+        pytest.skip("strace is not installed (Debian package strace): no fault injection")
+    mounted_ctl = False  # a host without systemd may not have it: mounted, then unmounted
+    if how == "abort-file" and not fusectl_mounted():
+        mounted_ctl = subprocess.run(["mount", "-t", "fusectl", "fusectl", FUSECTL],
+                                     capture_output=True).returncode == 0
+    wrap = ()
+    if how == "read-fails-econnaborted":
+        # strace is still attached as the daemon ends (its injection ends it),
+        # and LeakSanitizer cannot run under ptrace (the ASan build)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        wrap = ("env", f"ASAN_OPTIONS={asan}{':' if asan else ''}detect_leaks=0")
+    m = mount(tmp_path, kernel_file, wrap=wrap)
+    cat = inj = None
+    try:
+        names = start_many(m, 8)
+        pids = vmm_pids(m, names)
+        cat = events_cat(m, names[0])  # a read waiting in the daemon
+        if how == "abort-file":
+            abort = os.path.join(FUSECTL, str(os.minor(os.stat(m.path).st_dev)), "abort")
+            if not os.path.exists(abort):
+                pytest.skip(f"{FUSECTL} (fusectl) is not available on this host")
+            with open(abort, "w") as f:
+                f.write("1")
+        else:
+            inj = Injector(m.proc.pid, "read", "error=ECONNABORTED:when=1",
+                           str(tmp_path / "strace.log"), path="/dev/fuse")
+            try:  # requests, for the reader's next read to fail
+                for _ in range(3):
+                    os.listdir(m.p("vms"))
+            except OSError:
+                pass  # the mount ended under them
+        assert wait_exit(m) == 0, m.daemon_output()
+        cat.stdout.read()  # the waiting read ends (an error), it does not hang
+        assert cat.wait(timeout=20) != 0
+        if inj:
+            assert inj.injected(), "strace failed no read of /dev/fuse"
+    finally:
+        if inj:
+            inj.close()
+        if cat and cat.poll() is None:
+            cat.kill()
+            cat.wait()
+        stop_daemon(m, check=False)
+        if mounted_ctl:
+            subprocess.run(["umount", FUSECTL], capture_output=True)
+    assert_nothing_left(m, pids)
+    said = "the kernel ended the FUSE connection during a read" in m.daemon_output()
+    assert said == (how == "read-fails-econnaborted"), m.daemon_output()
     check_output(m, _allowed(request))
