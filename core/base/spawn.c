@@ -105,7 +105,10 @@ static char **fuse_mounts(void)
 	while (f && v && getline(&line, &cap, f) > 0) {
 		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPER */
 		char *sep = strstr(line, " - "), *save = NULL, *mp = NULL;
-		if (!sep || strncmp(sep + 3, "fuse", 4) != 0)
+		/* "fuse", "fuse.NAME", "fuseblk": not "fusectl", the kernel's control
+		 * files, which no daemon serves (each detach is an RCU grace period
+		 * the spawn waits for, under the kernel's global namespace lock) */
+		if (!sep || strncmp(sep + 3, "fuse", 4) != 0 || (sep[7] != ' ' && sep[7] != '.' && strncmp(sep + 7, "blk ", 4) != 0))
 			continue;
 		char *tok = strtok_r(line, " ", &save);
 		for (int i = 0; tok && i < 4; i++)

@@ -228,9 +228,11 @@ static bool pool_hand(svm_op *op)
 		op->next = NULL;
 		*pool.tail = op;
 		pool.tail = &op->next;
-		pthread_cond_signal(&pool.cv);
 	}
 	pthread_mutex_unlock(&pool.mu);
+	/* after the unlock: the thread it wakes takes the lock at once */
+	if (handed)
+		pthread_cond_signal(&pool.cv);
 	return handed;
 }
 

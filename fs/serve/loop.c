@@ -122,14 +122,17 @@ static bool quick(const struct fuse_buf *b)
 	}
 }
 
-/* Gives up the reading to a follower, started if none is idle. L.mu held. */
-static void pass_reading(void)
+/* Gives up the reading to a follower, started if none is idle. L.mu held;
+ * true: signal L.cv once it is unlocked (a follower woken while the lock is
+ * still held would only wait for it: two more switches before it reads). */
+static bool pass_reading(void)
 {
 	L.reading = false;
 	if (L.idle > 0)
-		pthread_cond_signal(&L.cv);
-	else if (L.threads < L.max && !L.exit)
+		return true;
+	if (L.threads < L.max && !L.exit)
 		start_thread();
+	return false;
 }
 
 static void free_buf(void *buf)
@@ -184,8 +187,10 @@ static void *serve(void *arg)
 		bool keep = quick(&buf);
 		if (!keep) {
 			pthread_mutex_lock(&L.mu);
-			pass_reading();
+			bool wake = pass_reading();
 			pthread_mutex_unlock(&L.mu);
+			if (wake)
+				pthread_cond_signal(&L.cv);
 		}
 		fuse_session_process_buf(L.se, &buf);
 		pthread_mutex_lock(&L.mu);
