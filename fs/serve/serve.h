@@ -309,6 +309,9 @@ void fs_note_shared_error(fuse_req_t req, const char *cmd, const svm_error *err)
 int64_t fs_now_ns(void);
 uint64_t fs_hash(const char *s, size_t len);
 char *fs_strdupf(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s and a newline, malloc'd; *len its length (if len): what fs_strdupf("%s\n")
+ * makes without the formatting, for the values read at every open (`state`). */
+char *fs_strdup_line(const char *s, size_t *len);
 /* The errno of a core failure: svm_code_errno, EIO when the code has none. */
 int fs_errno(svm_code code);
 /* The array v (elements of elem bytes, capacity *cap) with room for need, grown

@@ -33,6 +33,20 @@ char *fs_strdupf(size_t *len, const char *fmt, ...)
 	return s;
 }
 
+char *fs_strdup_line(const char *s, size_t *len)
+{
+	size_t n = strlen(s);
+	char *out = malloc(n + 2);
+	if (!out)
+		return NULL;
+	memcpy(out, s, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	if (len)
+		*len = n + 1;
+	return out;
+}
+
 /* The core's code as an errno: EIO when the code has none, so a failure never
  * reads as success. */
 int fs_errno(svm_code code)

@@ -30,7 +30,7 @@ int fs_vm_ctl_text(const struct fs_target *t, char **text, size_t *len, svm_erro
 int fs_vm_state_text(const struct fs_target *t, char **text, size_t *len, svm_error *err)
 {
 	(void)err;
-	*text = fs_strdupf(len, "%s\n", svm_state_name(svm_vm_state(t->vm)));
+	*text = fs_strdup_line(svm_state_name(svm_vm_state(t->vm)), len);
 	return *text ? 0 : ENOMEM;
 }
 
