@@ -38,6 +38,16 @@ struct timespec svm_time_after(clockid_t clock, uint64_t in_ns)
 	return ts;
 }
 
+void svm_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
 bool svm_name_valid(const char *name)
 {
 	if (!name || !*name)

@@ -15,6 +15,9 @@ int64_t svm_wall_ns(void);      /* CLOCK_REALTIME */
 /* The time in_ns from now on clock, as a timed wait takes it (a condition's
  * clock: CLOCK_REALTIME by default, CLOCK_MONOTONIC when set so). */
 struct timespec svm_time_after(clockid_t clock, uint64_t in_ns);
+/* n bytes as 2n lowercase hex digits and a NUL in out (a digest's text: a
+ * snprintf per byte cost a restore's three digests 100 calls of printf). */
+void svm_hex(const unsigned char *in, size_t n, char *out);
 
 /* Makes room for need elements of elem bytes in the array at *(T **)pv, whose
  * room is *cap elements: realloc to the larger of need and twice *cap (at least

@@ -358,9 +358,21 @@ static void pathf(char *out, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The same as pathf "%s.%s" (or name alone at the top), without printf: it
+ * runs for every key of every config checked, three times in a restore. */
 static void path_join(char *out, size_t size, const char *prefix, const char *name)
 {
-	pathf(out, size, "%s%s%s", prefix, *prefix ? "." : "", name);
+	size_t used = 0;
+	const char *parts[] = {prefix, *prefix ? "." : "", name};
+	for (size_t i = 0; i < 3 && size; i++) {
+		size_t n = strlen(parts[i]);
+		if (n > size - 1 - used)
+			n = size - 1 - used;
+		memcpy(out + used, parts[i], n);
+		used += n;
+	}
+	if (size)
+		out[used] = '\0';
 }
 
 static bool absent(const json_t *v)

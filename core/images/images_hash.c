@@ -48,9 +48,8 @@ void img_hasher_final(img_hasher *h, char *hex)
 	hex[0] = '\0';
 	if (!h)
 		return;
-	if (EVP_DigestFinal_ex(h->ctx, md, &n) == 1)
-		for (unsigned i = 0; i < n && i < 32; i++)
-			img_fmt(hex + 2 * i, 3, "%02x", md[i]);
+	if (EVP_DigestFinal_ex(h->ctx, md, &n) == 1 && n == 32)
+		svm_hex(md, 32, hex);
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }

@@ -76,8 +76,7 @@ static int compute(svm *s, uid_t owner, const char *rundir, const char *vmstate_
 	if (n < 0 || (size_t)n >= sizeof msg ||
 	    !HMAC(EVP_sha256(), s->seal_key, sizeof s->seal_key, (unsigned char *)msg, (size_t)n, md, &len))
 		return svm_error_set(err, SVM_NO_SPACE, "cannot compute a snapshot seal");
-	for (unsigned i = 0; i < len && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	svm_hex(md, len < 32 ? len : 32, out);
 	return 0;
 }
 

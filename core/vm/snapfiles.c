@@ -286,9 +286,7 @@ int snapdir_write(snapdir *d, const char *name, const char *text, svm_error *err
 
 static void to_hex(const unsigned char *md, unsigned n, char hex[SEAL_HEX])
 {
-	hex[0] = '\0';
-	for (unsigned i = 0; i < n && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	svm_hex(md, n < 32 ? n : 32, hex);
 }
 
 static void sha_text(const char *text, size_t len, char hex[SEAL_HEX])
