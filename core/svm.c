@@ -398,9 +398,9 @@ svm_vm *svm_create_vm_for(svm *s, const char *name, uid_t owner, svm_error *err)
 		return NULL;
 	}
 	pthread_mutex_unlock(&s->mu);
-	/* its state file from the start (docs/restart.md), outside s->mu */
+	/* its definition (-o persist), outside s->mu; its state file comes with
+	 * its first VMM (docs/restart.md) */
 	pthread_mutex_lock(&vm->mu);
-	vmstate_save_locked(vm);
 	vm_persist_locked(vm);
 	pthread_mutex_unlock(&vm->mu);
 	return vm;

@@ -55,10 +55,12 @@ void vmstate_save_as_locked(svm_vm *vm, svm_state st)
 	if (atomic_load(&vm->removed))
 		return; /* its runtime dir is going */
 	pid_t pid = (pid_t)atomic_load(&vm->pid);
-	/* without a VMM a later daemon only collects the VM and names it in its
-	 * log: once written, its file needs no update (a config write, STARTING)
-	 * until a VMM runs, which keeps two writes off every start's path */
-	if (!pid && vm->state_saved && !vm->state_saved_pid)
+	/* without a VMM a later daemon only collects the VM's directory: a VM
+	 * gets its file at its first spawn (a file per VM from its mkdir on cost
+	 * a mkdir 30 us and 4 KiB of tmpfs, 40 MB for 10,000 VMs), and once the
+	 * file says its VMM ended it needs no update (a config write, STARTING)
+	 * until the next one runs, which keeps two writes off every start's path */
+	if (!pid && !vm->state_saved_pid)
 		return;
 	/* once the file names the VMM (written at its spawn), only "state" would
 	 * change while it runs or is paused, which a later daemon asks the VMM

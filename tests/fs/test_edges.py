@@ -50,9 +50,9 @@ def test_out_of_descriptors_refuses_before_building(tmp_path, kernel_file):
         # the refused VM is as it was, and nothing of its start is left
         assert m.state(name) == "created"
         rundir = m.read("vms", name, "runtime").strip()
-        # its runtime dir holds only the state file every VM has (no FIFO, socket,
-        # staged drive)
-        assert not os.path.exists(rundir) or os.listdir(rundir) == ["vm.json"], os.listdir(rundir)
+        # its runtime dir holds nothing: no FIFO, socket, staged drive, and no
+        # state file (a VM gets one with its first VMM)
+        assert not os.path.exists(rundir) or os.listdir(rundir) == [], os.listdir(rundir)
         vmms = [cmd for _, cmd in _processes_mentioning(m.runtime) if "--api-sock" in cmd]
         assert not any(f"/{os.path.basename(rundir)}/" in cmd for cmd in vmms)
         # the running ones run, each with its own VMM

@@ -11,7 +11,7 @@ fallback) and the VM runs, or fails; and then:
   says which step failed and why (the injected errno's text);
 - the VM is in the state it had (stopped), its config unchanged;
 - no VMM process of that VM is left, and its runtime dir holds no FIFO, socket or
-  staged drive (only vm.json, which every VM has);
+  staged drive (at most vm.json, which a VM has once a VMM of it was spawned);
 - the daemon holds as many descriptors as before (nothing leaked), and still works.
 
 Bounded: about 40 cases of well under a second each.

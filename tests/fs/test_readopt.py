@@ -74,8 +74,9 @@ def need_emulator():
 
 @pytest.fixture
 def crashed(tmp_path, kernel_file):
-    """A daemon with a running, a paused, a doomed and a created VM, killed with
-    SIGKILL; then the doomed VM's VMM killed too while no daemon runs."""
+    """A daemon with a running, a paused, a doomed, a stopped and a created VM,
+    killed with SIGKILL; then the doomed VM's VMM killed too while no daemon
+    runs. The created one never had a VMM: its directory has no state file."""
     need_emulator()
     m = start_daemon(str(tmp_path), EMULATOR, kernel_file, checks=False)
     try:
@@ -84,10 +85,14 @@ def crashed(tmp_path, kernel_file):
         m.ctl("db", "pause")
         assert m.state("db") == "paused"
         m.started_vm("doomed")
-        m.make_vm("idle")
+        m.started_vm("idle")
+        m.ctl("idle", "kill")
+        m.make_vm("fresh")
         facts = {n: {"pid": int(m.read("vms", n, "pid")), "dir": runtime_dir(m, n)}
                  for n in ("web", "db", "doomed")}
         facts["idle"] = {"dir": runtime_dir(m, "idle")}
+        facts["fresh"] = {"dir": runtime_dir(m, "fresh")}
+        assert os.listdir(facts["fresh"]["dir"]) == []  # no file until a VMM runs
         # what the console held before: the ring is daemon memory, lost with it
         assert "ready" in m.read("vms", "web", "console")
     except BaseException:
@@ -121,7 +126,9 @@ def test_restart_readopts_live_vms_and_collects_dead_ones(request, crashed, tmp_
                f"pid {facts['db']['pid']}, paused)" in log, log
         assert f"collected VM doomed (id {os.path.basename(facts['doomed']['dir'])}) " \
                f"of a killed daemon: its VMM (pid {facts['doomed']['pid']}) is gone" in log, log
-        assert "collected VM idle" in log and "it had no VMM (created)" in log, log
+        assert "collected VM idle" in log and "it had no VMM (stopped)" in log, log
+        assert f"collected runtime dir {facts['fresh']['dir']} of a killed daemon " \
+               "(no state file)" in log, log
         # the live ones are back, as they were, with their pid and config
         assert vms(m) == ["db", "web"]
         assert m.state("web") == "running" and m.state("db") == "paused"

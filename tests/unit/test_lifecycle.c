@@ -919,8 +919,9 @@ static svm *make_svm_at(const char *binary, const char *label, bool no_adopt)
 }
 
 /* An orchestrator that ends without svm_free (a SIGKILL'd daemon) in a child,
- * with a running, a paused and a created VM; their VMM pids come back through
- * a pipe. Returns the number of pids read. */
+ * with a running, a paused, a stopped and a created VM (no VMM ever: no state
+ * file); the VMM pids of the first two come back through a pipe. Returns the
+ * number of pids read. */
 static int crashed_run(const char *bin, const char *label, pid_t pids[2])
 {
 	int p[2];
@@ -935,9 +936,12 @@ static int crashed_run(const char *bin, const char *label, pid_t pids[2])
 		svm_vm *a = s ? svm_create_vm(s, "live", &e) : NULL;
 		svm_vm *b = s ? svm_create_vm(s, "held", &e) : NULL;
 		svm_vm *c = s ? svm_create_vm(s, "idle", &e) : NULL;
-		bool ok = a && b && c && set_config(a, NULL, &e) == 0 && set_config(b, NULL, &e) == 0 &&
+		svm_vm *d = s ? svm_create_vm(s, "fresh", &e) : NULL;
+		bool ok = a && b && c && d && set_config(a, NULL, &e) == 0 &&
+			  set_config(b, NULL, &e) == 0 && set_config(c, NULL, &e) == 0 &&
 			  verb(a, SVM_V_START, &e, 0) == 0 && verb(b, SVM_V_START, &e, 0) == 0 &&
-			  verb(b, SVM_V_PAUSE, &e, 0) == 0;
+			  verb(b, SVM_V_PAUSE, &e, 0) == 0 && verb(c, SVM_V_START, &e, 0) == 0 &&
+			  verb(c, SVM_V_KILL, &e, 0) == 0;
 		pid_t v[2] = {ok ? svm_vm_pid(a) : 0, ok ? svm_vm_pid(b) : 0};
 		(void)!write(p[1], v, sizeof v);
 		_exit(ok ? 0 : 1); /* no svm_free: the VMMs live on */
@@ -962,14 +966,16 @@ static void test_readopt(const char *bin)
 	}
 	svm_error e;
 	svm_vm *a = svm_get_vm(s, "live"), *b = svm_get_vm(s, "held"), *c = svm_get_vm(s, "idle");
+	svm_vm *d = svm_get_vm(s, "fresh");
 	CHECK(a && svm_vm_state(a) == SVM_RUNNING && svm_vm_pid(a) == pids[0],
 	      "restart: the running VM is re-adopted, same pid");
 	CHECK(b && svm_vm_state(b) == SVM_PAUSED && svm_vm_pid(b) == pids[1],
 	      "restart: the paused VM is re-adopted paused");
-	CHECK(c == NULL, "restart: the VM without a VMM is collected");
+	CHECK(c == NULL && d == NULL, "restart: the VMs without a VMM are collected");
 	char *log = svm_log_text(s);
-	CHECK(log && strstr(log, "adopted VM live (id ") && strstr(log, "collected VM idle (id "),
-	      "restart: the log says which was which");
+	CHECK(log && strstr(log, "adopted VM live (id ") && strstr(log, "collected VM idle (id ") &&
+		      strstr(log, "it had no VMM (stopped)") && strstr(log, "(no state file)"),
+	      "restart: the log says which was which (a VM that never ran: its directory)");
 	free(log);
 	if (a && b) {
 		CHECK(svm_vm_console_write(a, "hi\n", 3, &e) == 3 && wait_console(a, "hi", 2000) >= 0,
@@ -995,6 +1001,7 @@ static void test_readopt(const char *bin)
 	svm_vm_unref(a);
 	svm_vm_unref(b);
 	svm_vm_unref(c);
+	svm_vm_unref(d);
 	svm_free(s);
 
 	/* re-adoption off: everything of the killed run goes */
