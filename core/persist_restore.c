@@ -12,7 +12,12 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "jsonfile.h"
 #include "persist.h"
+
+/* A definition: its config and metadata, each of a bounded size, and a few
+ * fields */
+#define PERSIST_FILE_MAX (4u << 20)
 
 /* The definition as it was read, back in its file (a VM made and removed again
  * took it away): a definition this mount could not use is left for the next. */
@@ -31,7 +36,13 @@ static void put_back(const char *file, json_t *o)
 static svm_vm *restore_one(svm *s, const char *file)
 {
 	json_error_t je;
-	json_t *o = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	json_t *o = fd >= 0 ? svm_json_load_fd(fd, PERSIST_FILE_MAX, JSON_REJECT_DUPLICATES, &je)
+			    : NULL;
+	if (fd < 0)
+		snprintf(je.text, sizeof je.text, "%s", strerror(errno));
+	else
+		close(fd);
 	const char *name = o ? json_string_value(json_object_get(o, "name")) : NULL;
 	svm_error e;
 	svm_error_clear(&e);

@@ -37,6 +37,51 @@ int svm_pwrite_all(int fd, const void *p, size_t n, off_t off)
 	return write_at(fd, p, n, off);
 }
 
+char *svm_read_fd(int fd, size_t max, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *buf = NULL;
+	for (;;) {
+		if (n + 1 >= cap) {
+			size_t want = cap ? cap * 2 : 4096;
+			if (cap > max + 1) {
+				free(buf);
+				errno = EFBIG;
+				return NULL;
+			}
+			char *b = realloc(buf, want);
+			if (!b) {
+				free(buf);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = b;
+			cap = want;
+		}
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			free(buf);
+			errno = EFBIG;
+			return NULL;
+		}
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
 char **svm_dir_names(const char *dir, svm_dir_keep keep, void *ud, size_t *count)
 {
 	size_t n = 0, cap = 8;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonfile.h"
 #include "images_int.h"
 
 /* ------------------------------------------------------------ fs helpers */
@@ -94,7 +95,10 @@ json_t *img_read_bundle(svm_images *im, const char *id)
 	char path[PATH_MAX], dir[PATH_MAX];
 	img_fmt(dir, sizeof dir, "%s/%s", im->cache_dir, id);
 	img_fmt(path, sizeof path, "%s/manifest.json", dir);
-	json_t *b = json_load_file(path, JSON_DECODE_ANY, NULL);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	json_t *b = fd >= 0 ? svm_json_load_fd(fd, 1u << 20, JSON_DECODE_ANY, NULL) : NULL;
+	if (fd >= 0)
+		close(fd);
 	if (!json_is_object(b) || !json_is_string(json_object_get(b, "kernelImagePath")) ||
 	    !json_is_string(json_object_get(b, "rootfsPath"))) {
 		json_decref(b);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonfile.h"
 #include "quota.h"
 
 static bool applies(const svm *s, uid_t owner)
@@ -76,7 +77,7 @@ static unsigned long long snapshot_bytes(int dfd, uid_t owner)
 	int fd = openat(dfd, "origin.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	json_t *o = json_loadfd(fd, 0, NULL);
+	json_t *o = svm_json_load_fd(fd, 4 * 1024 * 1024, 0, NULL);
 	close(fd);
 	json_t *ow = json_object_get(o, "owner");
 	bool mine = json_is_integer(ow) && (uid_t)json_integer_value(ow) == owner;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonfile.h"
 #include "fileio.h"
 #include "quota.h"
 #include "seal.h"
@@ -89,8 +90,7 @@ static long long owner_of(snapdir *d)
 	int fd = hostpath_openat(&d->who, d->dfd, d->origin, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	json_error_t je;
-	json_t *o = json_loadfd(fd, 0, &je);
+	json_t *o = svm_json_load_fd(fd, ORIGIN_MAX + CONFIG_MAX, 0, NULL);
 	close(fd);
 	long long uid = json_is_integer(json_object_get(o, "owner"))
 			       ? json_integer_value(json_object_get(o, "owner")) : -1;

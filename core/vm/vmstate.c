@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonfile.h"
 #include "jail.h"
 #include "net.h"
 #include "vmstate.h"
@@ -136,7 +137,7 @@ json_t *vmstate_load(const char *dir)
 	/* only a file we wrote: regular, ours, not group/other-writable */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
 	    !(st.st_mode & 022) && st.st_size < 4 * 1024 * 1024)
-		doc = json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
+		doc = svm_json_load_fd(fd, 4 * 1024 * 1024, JSON_REJECT_DUPLICATES, NULL);
 	close(fd);
 	if (doc && (!json_is_object(doc) ||
 		    json_integer_value(json_object_get(doc, "format")) != VMSTATE_FORMAT)) {
