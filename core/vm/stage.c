@@ -476,6 +476,11 @@ int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err)
 	return rc;
 }
 
+void stage_forget(svm_vm *vm)
+{
+	owner_take(vm, true);
+}
+
 void stage_cleanup(svm_vm *vm)
 {
 	if (cleanup_is_stale(vm))

@@ -18,6 +18,9 @@
 int stage_drives(svm_vm *vm, json_t *cfg, svm_error *err);
 /* Removes every staged copy of vm (after its VMM ended, or a failed start). */
 void stage_cleanup(svm_vm *vm);
+/* Its record only, for a VM whose runtime dir is gone already (nothing to
+ * scan for: removed empty). */
+void stage_forget(svm_vm *vm);
 
 /* The copy staging makes, for one file: src to a new file dst (created
  * O_EXCL|O_NOFOLLOW, mode 0600): a reflink where the filesystem offers one, else

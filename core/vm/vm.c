@@ -129,7 +129,7 @@ void vm_destroy_files(svm_vm *vm)
 	/* a VM that never ran has an empty directory (most of 10,000 at an
 	 * unmount): one rmdir, where the names below were ten failed unlinks */
 	if (rmdir(vm->rundir) == 0 || errno == ENOENT) {
-		stage_cleanup(vm); /* nothing of it is left there: its bookkeeping */
+		stage_forget(vm); /* nothing of it was left there to scan for */
 		return;
 	}
 	stage_cleanup(vm);
