@@ -36,13 +36,7 @@ static void put_back(const char *file, json_t *o)
 static svm_vm *restore_one(svm *s, const char *file)
 {
 	json_error_t je;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	json_t *o = fd >= 0 ? svm_json_load_fd(fd, PERSIST_FILE_MAX, JSON_REJECT_DUPLICATES, &je)
-			    : NULL;
-	if (fd < 0)
-		snprintf(je.text, sizeof je.text, "%s", strerror(errno));
-	else
-		close(fd);
+	json_t *o = svm_json_load_path(file, PERSIST_FILE_MAX, JSON_REJECT_DUPLICATES, &je);
 	const char *name = o ? json_string_value(json_object_get(o, "name")) : NULL;
 	svm_error e;
 	svm_error_clear(&e);

@@ -44,11 +44,6 @@ char *svm_read_fd(int fd, size_t max, size_t *len)
 	for (;;) {
 		if (n + 1 >= cap) {
 			size_t want = cap ? cap * 2 : 4096;
-			if (cap > max + 1) {
-				free(buf);
-				errno = EFBIG;
-				return NULL;
-			}
 			char *b = realloc(buf, want);
 			if (!b) {
 				free(buf);

@@ -14,5 +14,8 @@
  * flags as json_loadb takes them; NULL when it cannot be read (je->text says
  * why, if je) or parsed. fd stays open. */
 json_t *svm_json_load_fd(int fd, size_t max, size_t flags, json_error_t *je);
+/* The same for the file at path (opened read-only; je->text says why it could
+ * not be). */
+json_t *svm_json_load_path(const char *path, size_t max, size_t flags, json_error_t *je);
 
 #endif

@@ -95,10 +95,7 @@ json_t *img_read_bundle(svm_images *im, const char *id)
 	char path[PATH_MAX], dir[PATH_MAX];
 	img_fmt(dir, sizeof dir, "%s/%s", im->cache_dir, id);
 	img_fmt(path, sizeof path, "%s/manifest.json", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	json_t *b = fd >= 0 ? svm_json_load_fd(fd, 1u << 20, JSON_DECODE_ANY, NULL) : NULL;
-	if (fd >= 0)
-		close(fd);
+	json_t *b = svm_json_load_path(path, 1u << 20, JSON_DECODE_ANY, NULL);
 	if (!json_is_object(b) || !json_is_string(json_object_get(b, "kernelImagePath")) ||
 	    !json_is_string(json_object_get(b, "rootfsPath"))) {
 		json_decref(b);
