@@ -249,11 +249,22 @@ def start_mount_line(m, name, cfg):
     return got
 
 
-def fig1_real():
+def real_skipped():
+    """Why the real Firecracker's figures (1, 9R to 11rR) cannot be measured
+    here, or None: each boots a guest, which needs /dev/kvm."""
     if not A.real:
-        log("figure 1 skipped: no --real FIRECRACKER")
+        return "no --real FIRECRACKER given"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "no /dev/kvm: the real Firecracker cannot boot a guest on this host"
+    return None
+
+
+def fig1_real():
+    why = real_skipped()
+    if why:
+        log(f"figure 1 skipped: {why}")
         RESULTS.append({"figure": 1, "name": "start latency, real Firecracker (write of start -> guest line)",
-                        "skipped": "no --real FIRECRACKER given", "mark": "<= 1.1x"})
+                        "skipped": why, "mark": "<= 1.1x"})
         return None
     runs = 10 if A.quick else 40
     m = Mount(A.real)
@@ -523,6 +534,46 @@ def wait_state(m, name, want, timeout=5):
         time.sleep(0.001)
 
 
+class FuseVerbFloor:
+    """The floor of figure 11: the same verbs written to the ctl of a minimal
+    FUSE server (minfuse -o api, single- and multi-threaded loop) that sends
+    each as the bare request to a booted VMM of its own (fc-direct --wait
+    hold): what any filesystem interface to the API costs, before anything
+    smartvmfs does. ctls: loop name -> its ctl path (none if it could not be
+    set up: the figure then says so)."""
+
+    def __init__(self, vmm):
+        self.ctls, self.procs = {}, []
+        d = make_tmp("svf-", "/dev/shm")
+        self.hold = subprocess.Popen([tool("fc-direct"), "--vmm", vmm, "--kernel", A.kernel, "--dir", d,
+                                      "--wait", "hold"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.hold.stdout.readline().split()
+        if len(line) != 2 or line[0] != "hold":
+            log("figure 11's FUSE floor: fc-direct --wait hold could not boot a VMM")
+            return
+        for k, extra in (("st", []), ("mt", ["-o", "mt"])):
+            mp = os.path.join(make_tmp("svf-mnt-"), k)
+            os.mkdir(mp)
+            p = subprocess.Popen([tool("minfuse"), "-o", f"api={line[1]}"] + extra + [mp],
+                                 stderr=subprocess.DEVNULL)
+            self.procs.append((p, mp))
+            deadline = now() + 5
+            while not os.path.ismount(mp) and now() < deadline and p.poll() is None:
+                time.sleep(0.01)
+            if os.path.ismount(mp):
+                self.ctls[k] = os.path.join(mp, "ctl")
+
+    def close(self):
+        for p, mp in self.procs:
+            subprocess.run(["fusermount3", "-u", mp], stderr=subprocess.DEVNULL)
+            p.wait(timeout=10)
+        self.procs = []
+        if self.hold.poll() is None:
+            self.hold.stdin.close()
+            self.hold.wait(timeout=10)
+
+
 def fig9_11_snapshots(vmm=None):
     """Figures 9 (restore -> running), 10 (10 clones of one snapshot at once)
     and 11 (pause, snapshot, resume), each against the bare Firecracker API
@@ -588,24 +639,41 @@ def fig9_11_snapshots(vmm=None):
 
     m.ctl("s", "start")
     snap2 = os.path.join(snaps, "snap2")
+    verbs = (("pause", "pause"), ("snapshot", f"snapshot {snap2}"), ("resume", "resume"))
+    floors = FuseVerbFloor(vmm)
     ops = {"pause": [], "snapshot": [], "resume": []}
     ops_ref = {"pause": [], "snapshot": [], "resume": []}
-    for _ in range((2 if A.quick else 4) if real else (4 if A.quick else 10)):
-        for _ in range(5):
-            for verb, arg in (("pause", "pause"), ("snapshot", f"snapshot {snap2}"),
-                              ("resume", "resume")):
-                t0 = now()
-                m.ctl("s", arg)
-                ops[verb].append((now() - t0) * 1e3)
-        for verb, ms in direct(vmm, 5, "ops"):
-            ops_ref[verb].append(ms)
+    ops_floor = {k: {"pause": [], "snapshot": [], "resume": []} for k in floors.ctls}
+    try:
+        for _ in range((2 if A.quick else 4) if real else (4 if A.quick else 10)):
+            for _ in range(5):
+                for verb, arg in verbs:
+                    t0 = now()
+                    m.ctl("s", arg)
+                    ops[verb].append((now() - t0) * 1e3)
+            for verb, ms in direct(vmm, 5, "ops"):
+                ops_ref[verb].append(ms)
+            for k, ctl in floors.ctls.items():
+                for _ in range(5):
+                    for verb, arg in verbs:
+                        t0 = now()
+                        write_file(ctl, f"{arg}.floor-{k}\n" if verb == "snapshot" else arg + "\n")
+                        ops_floor[k][verb].append((now() - t0) * 1e3)
+    finally:
+        floors.close()
     m.close()
     for verb in ("pause", "snapshot", "resume"):
         s, r = stats(ops[verb]), stats(ops_ref[verb])
         rt = ratio(s, r)
+        fl = {k: stats(v[verb]) for k, v in ops_floor.items() if v[verb]}
+        floor_k = min(fl, key=lambda k: fl[k]["median"]) if fl else None
+        floor = fl.get(floor_k)
         figure(f"11{verb[0]}{sfx}", f"`{verb}` write to ctl -> done (running VM, {where})", "ms", s, r,
                f"fc-direct: the bare request ({'PUT /snapshot/create, full' if verb == 'snapshot' else 'PATCH /vm'}) "
-               "over a kept connection", "<= 1.1x", rt is not None and rt <= 1.1)
+               "over a kept connection", "<= 1.1x", rt is not None and rt <= 1.1,
+               fuse_floor=floor, fuse_floor_loop=floor_k,
+               fuse_floor_to_bare=ratio(floor, r) if floor else None,
+               ours_to_fuse_floor=ratio(s, floor) if floor else None)
 
 
 def fig12_exit():
@@ -985,6 +1053,11 @@ def write_outputs(meta):
                               f"{fmt(st['running'], 'ms')} ms.")
         if f.get("figure") in ("12r", "12p") and f.get("after_pidfd_us"):
             extras.append(f"- {f['figure']}: after the pidfd's wake: {fmt(f['after_pidfd_us'], 'us')} us.")
+        if str(f.get("figure", "")).startswith("11") and f.get("fuse_floor"):
+            extras.append(f"- {f['figure']}: the FUSE floor (minfuse -o api, {f['fuse_floor_loop']} loop: the same "
+                          f"write, sent as the bare request): {fmt(f['fuse_floor'], 'ms')} ms, "
+                          f"{f['fuse_floor_to_bare']:.2f}x the bare request; ours is "
+                          f"{f['ours_to_fuse_floor']:.2f}x the floor.")
         if f.get("figure") == "5e":
             extras.append(f"- 5e: mkdir of each VM (with -o persist): {f['mkdir_ms_per_vm']:.3f} ms.")
         if f.get("figure") == "5f":
@@ -1112,8 +1185,14 @@ def main():
             fig8_net()
         if want("9") or want("10") or want("11"):
             fig9_11_snapshots()
-            if A.real:
+            why = real_skipped()
+            if not why:
                 fig9_11_snapshots(A.real)
+            elif A.real:
+                log(f"figures 9R to 11rR skipped: {why}")
+                for num in ("9R", "10R", "11pR", "11sR", "11rR"):
+                    RESULTS.append({"figure": num, "name": "the same on the real Firecracker",
+                                    "skipped": why, "mark": "as 9 to 11"})
         if want("12"):
             fig12_exit()
         if want("14"):

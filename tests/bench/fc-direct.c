@@ -17,7 +17,10 @@
  * VMM (PUT /snapshot/load, resumed) instead of configuring it, the snapshot made
  * once beforehand from a booted VMM; "ops" boots one VMM (not timed), then times
  * the bare requests of pause, resume and a full snapshot of the paused VM over
- * its persistent connection ("op pause 0.12").
+ * its persistent connection ("op pause 0.12"); "hold" boots one VMM the same way,
+ * prints "hold SOCKET" and keeps it running (its log, metrics and stdio drained
+ * as the daemon drains them) until its stdin ends: the VMM another client (the
+ * FUSE floor of figure 11, minfuse -o api) sends its requests to.
  *
  * --floor K is the machine's floor of a burst of K starts: from one thread, K
  * VMMs spawned at once with nothing but their API socket (stdio on /dev/null),
@@ -27,7 +30,7 @@
  * restore the one request is the snapshot load instead (K clones at once).
  *
  *   fc-direct --vmm PATH --kernel PATH --dir DIR [--args BOOTARGS]
- *             [--wait running|line|api|restore|ops] [--runs N] [--parallel K]
+ *             [--wait running|line|api|restore|ops|hold] [--runs N] [--parallel K]
  *   fc-direct --vmm PATH --kernel PATH --dir DIR --floor K [--runs N]
  *
  * Prints one sample per line in ms, with the steps from just before the spawn to
@@ -61,7 +64,7 @@ extern char **environ;
 
 static const char *vmm, *kernel, *basedir;
 static const char *bootargs = "console=ttyS0 reboot=k panic=1 pci=off";
-enum wait { W_RUNNING, W_LINE, W_API, W_RESTORE, W_OPS };
+enum wait { W_RUNNING, W_LINE, W_API, W_RESTORE, W_OPS, W_HOLD };
 static enum wait wait_for;
 static const char *LINE = "smartvm-guest: ready";
 /* the snapshot every "restore" run loads (made once, before the runs) */
@@ -383,6 +386,38 @@ static int ops(int runs)
 	return failed ? 1 : 0;
 }
 
+/* A booted VMM for another client, until stdin ends. */
+static int hold(void)
+{
+	struct vmm v;
+	if (vmm_spawn(&v, 0) < 0 || vmm_connect(&v) < 0 ||
+	    request(v.c, "GET", "/version", NULL) != 200 || vmm_boot(&v) != 204) {
+		vmm_end(&v);
+		return 1;
+	}
+	printf("hold %s\n", v.sock);
+	fflush(stdout);
+	/* stdin, then what the VMM writes; a pipe whose writer closed is dropped */
+	struct pollfd p[5] = {{.fd = 0}, {.fd = v.logfd}, {.fd = v.metfd}, {.fd = v.out}, {.fd = v.er}};
+	for (int i = 0; i < 5; i++)
+		p[i].events = POLLIN;
+	for (;;) {
+		if (poll(p, 5, -1) < 0 && errno != EINTR)
+			break;
+		char b[512];
+		if (p[0].revents && read(0, b, sizeof b) <= 0)
+			break;
+		for (int i = 1; i < 5; i++) {
+			if (p[i].revents & POLLIN)
+				drain(p[i].fd);
+			else if (p[i].revents)
+				p[i].fd = -1;
+		}
+	}
+	vmm_end(&v);
+	return 0;
+}
+
 struct par {
 	int idx;
 	double ms;
@@ -574,8 +609,8 @@ static double floor_burst(int k)
 
 static enum wait parse_wait(const char *w)
 {
-	static const char *names[] = {"running", "line", "api", "restore", "ops"};
-	for (int i = 0; i < 5; i++)
+	static const char *names[] = {"running", "line", "api", "restore", "ops", "hold"};
+	for (int i = 0; i < 6; i++)
 		if (!strcmp(w, names[i]))
 			return (enum wait)i;
 	fprintf(stderr, "fc-direct: unknown --wait %s\n", w);
@@ -610,7 +645,7 @@ int main(int argc, char **argv)
 	}
 	if (!vmm || !kernel || !basedir) {
 		fprintf(stderr, "usage: fc-direct --vmm PATH --kernel PATH --dir DIR [--args A] "
-		                "[--wait running|line|api|restore|ops] [--runs N] [--parallel K]\n");
+		                "[--wait running|line|api|restore|ops|hold] [--runs N] [--parallel K]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -628,6 +663,8 @@ int main(int argc, char **argv)
 		}
 		return failed ? 1 : 0;
 	}
+	if (wait_for == W_HOLD)
+		return hold();
 	if (wait_for == W_OPS)
 		failed = ops(runs);
 	else if (wait_for == W_RESTORE && make_snapshot() < 0)
