@@ -475,6 +475,10 @@ typedef struct svm_op svm_op;
 svm_op *svm_vm_submit(svm_vm *vm, const svm_request *req, svm_done_fn done, void *ud);
 /* (svm_vm_submit returns NULL, and never calls done, only when no thread can be
  * started: the caller answers the request itself.) */
+/* Whether an op submitted now would go to a thread already waiting for one: the
+ * submit is then a lock and a wake, never a thread to create. A hint (another
+ * submit may take that thread first). */
+bool svm_op_thread_waiting(void);
 /* Asks a running op to stop: a start rolls back and completes with SVM_INTERRUPTED;
  * an op past its point of no return completes normally. Safe to call at any time
  * before done() has returned; idempotent. */

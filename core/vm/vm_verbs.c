@@ -236,6 +236,14 @@ static bool pool_hand(svm_op *op)
 	return handed;
 }
 
+bool svm_op_thread_waiting(void)
+{
+	pthread_mutex_lock(&pool.mu);
+	bool free = pool.free > 0;
+	pthread_mutex_unlock(&pool.mu);
+	return free;
+}
+
 static int op_thread_new(svm_op *op)
 {
 	pthread_attr_t attr;

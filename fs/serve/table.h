@@ -40,7 +40,8 @@ enum {
 	FS_QUICK = 1u << 11,  /* VM rows whose value is made without waiting on any lock
 	                         slow work may hold: their read-only opens and releases
 	                         and their attributes are answered by the loop's reader
-	                         (loop.c) */
+	                         (loop.c); so are their writes (ctl's: a parse and a
+	                         submit) while an op thread waits for one */
 };
 
 struct fs_row;
