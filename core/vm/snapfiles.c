@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "jsonfile.h"
 #include "fileio.h"
 #include "quota.h"
@@ -139,7 +140,7 @@ int snapdir_open(svm_vm *vm, const char *arg, bool create, snapdir *d, svm_error
 	d->named = true; /* a NAME the caller checked (svm_name_valid) */
 	if (create && quota_may_keep_snapshot(vm->s, vm_owner(vm), err) < 0)
 		return -1;
-	hostpath_who_of(geteuid(), &d->who);
+	hostpath_who_of(svm_euid(), &d->who);
 	char base[PATH_MAX];
 	snprintf(base, sizeof base, "%s/snapshots", vm->s->data_dir);
 	snprintf(d->path, sizeof d->path, "%s/snapshots/%s/%s", vm->s->data_dir, vm->name, arg);
@@ -221,11 +222,15 @@ int snapdir_fresh(snapdir *d, const char *name, svm_error *err)
 	if (!p)
 		return fail(d, name, ENOMEM, err);
 	d->fresh = p;
-	/* one a crashed snapshot left goes; a link planted at the name is removed,
-	 * never followed */
-	if (hostpath_unlinkat(&d->who, d->dfd, tmp) < 0 && errno != ENOENT)
-		return fail(d, tmp, errno, err);
+	/* made new (O_EXCL: a link planted at the name is never followed); one a
+	 * crashed snapshot left, or such a link, is removed and the name made
+	 * again (removing first cost every snapshot a failed unlink per file) */
 	int fd = hostpath_openat(&d->who, d->dfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		if (hostpath_unlinkat(&d->who, d->dfd, tmp) < 0 && errno != ENOENT)
+			return fail(d, tmp, errno, err);
+		fd = hostpath_openat(&d->who, d->dfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+	}
 	if (fd < 0)
 		return fail(d, tmp, errno, err);
 	if (!(d->fresh[d->nfresh] = strdup(name))) {

@@ -197,10 +197,15 @@ def test_snapshot_into_a_directory_of_planted_links_writes_only_new_files(shared
     snap = os.path.join(home, "snap")
     s.ok(ALICE, f"mkdir {snap} && ln -s {s.secret} {snap}/vmstate && ln -s {s.secret} {snap}/mem "
                 f"&& ln -s {s.secret} {snap}/config.json && ln -s {s.secret} {snap}/origin.json")
+    # and at the names the files are made under first: links, and what a
+    # crashed snapshot leaves (a regular file)
+    s.ok(ALICE, f"ln -s {s.secret} {snap}/vmstate.new && ln -s {s.secret} {snap}/mem.new "
+                f"&& ln -s {s.secret} {snap}/config.json.new && echo left > {snap}/origin.json.new")
     s.vm(ALICE, "a", vm_config(s.m.kernel))
     s.ok(ALICE, "echo start > vms/a/ctl && echo pause > vms/a/ctl")
     s.ok(ALICE, f"echo 'snapshot {snap}' > vms/a/ctl")
     s.secret_untouched()
+    assert sorted(os.listdir(snap)) == ["config.json", "mem", "origin.json", "vmstate"]
     for f in ("vmstate", "mem", "config.json", "origin.json"):
         st = os.lstat(os.path.join(snap, f))
         assert not os.path.islink(os.path.join(snap, f))
