@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "config.h"
 #include "internal.h"
 #include "jail.h"
@@ -319,7 +320,7 @@ int svm_adopt(svm *s, svm_error *err)
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof dir, "%s/%s", s->runtime_dir, de->d_name);
 		struct stat st;
-		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != svm_euid())
 			continue;
 		json_t *doc = vmstate_load(dir);
 		if (!doc) {

@@ -3,10 +3,12 @@
  * VM-name rule, string vectors, growing arrays, escaping control bytes. Nothing here knows an orchestrator or a VM, so
  * any file may call it without calling up.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base.h"
 #include "smartvm.h"
@@ -23,6 +25,18 @@ int64_t svm_wall_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uid_t svm_euid(void)
+{
+	/* -1 until asked: every thread that asks first stores the same value */
+	static _Atomic long euid = -1;
+	long v = atomic_load_explicit(&euid, memory_order_relaxed);
+	if (v < 0) {
+		v = (long)geteuid();
+		atomic_store_explicit(&euid, v, memory_order_relaxed);
+	}
+	return (uid_t)v;
 }
 
 struct timespec svm_time_after(clockid_t clock, uint64_t in_ns)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 uint64_t svm_now_ns(void);      /* CLOCK_MONOTONIC */
@@ -18,6 +19,10 @@ struct timespec svm_time_after(clockid_t clock, uint64_t in_ns);
 /* n bytes as 2n lowercase hex digits and a NUL in out (a digest's text: a
  * snprintf per byte cost a restore's three digests 100 calls of printf). */
 void svm_hex(const unsigned char *in, size_t n, char *out);
+/* The daemon's effective uid, asked of the kernel once: the daemon never changes
+ * it (hostpath.c changes a thread's fsuid alone), and a snapshot's checks of
+ * owners asked it a dozen times, each a system call. */
+uid_t svm_euid(void);
 
 /* Makes room for need elements of elem bytes in the array at *(T **)pv, whose
  * room is *cap elements: realloc to the larger of need and twice *cap (at least

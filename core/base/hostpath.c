@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "hostpath.h"
 
 #define OVERFLOW_GID 65534
@@ -37,7 +38,7 @@ void hostpath_who_of(uid_t uid, hostpath_who *w)
 {
 	memset(w, 0, sizeof *w);
 	w->uid = uid;
-	if (uid == geteuid()) {
+	if (uid == svm_euid()) {
 		/* the daemon's own rights, which hostpath_as never changes: no look
 		 * into the user database (5 us, three or four times a restore); its
 		 * group is the one its own files get */
@@ -52,7 +53,7 @@ void hostpath_who_of(uid_t uid, hostpath_who *w)
 	w->gid = pw.pw_gid;
 	/* the groups count only where hostpath_as takes the uid's rights: a root
 	 * daemon acting for another uid (a user's daemon acts as itself only) */
-	if (geteuid() != 0)
+	if (svm_euid() != 0)
 		return;
 	int n = HOSTPATH_GROUPS_MAX;
 	if (getgrouplist(pw.pw_name, pw.pw_gid, w->groups, &n) < 0)
@@ -199,10 +200,10 @@ static int become(const hostpath_who *who, struct saved *sv)
 
 int hostpath_as(const hostpath_who *who, int (*fn)(void *), void *arg)
 {
-	if (who->uid == geteuid() && who->uid == 0)
+	if (who->uid == svm_euid() && who->uid == 0)
 		return fn(arg); /* root's own paths: nothing to take */
-	if (geteuid() != 0) {
-		if (who->uid != geteuid()) {
+	if (svm_euid() != 0) {
+		if (who->uid != svm_euid()) {
 			errno = EPERM; /* a user's daemon cannot act as another user */
 			return -1;
 		}
@@ -308,7 +309,7 @@ int hostpath_open(const hostpath_roots *r, const hostpath_who *who, const char *
 		const char *why = e == EXDEV ? "leads out of -o paths (a link or ..)"
 				  : e == ELOOP ? "is or passes a link it may not follow"
 				  : strerror(e);
-		if (e == EPERM && geteuid() != 0 && who->uid != geteuid())
+		if (e == EPERM && svm_euid() != 0 && who->uid != svm_euid())
 			why = "the daemon is not root, so it cannot open it with its owner's rights";
 		return svm_error_set(err, code_of(e), "%s %s: %s", what, path, why);
 	}

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "safedir.h"
 
 /* A component on the way: a directory owned by us or root, and,
@@ -27,7 +28,7 @@ static int check_parent(const char *path, const struct stat *st, svm_error *err)
 	 * other), one of another user's is refused. Only the owner of a symlink
 	 * in a sticky directory may replace it. */
 	struct stat to;
-	if (S_ISLNK(st->st_mode) && (st->st_uid == 0 || st->st_uid == geteuid())) {
+	if (S_ISLNK(st->st_mode) && (st->st_uid == 0 || st->st_uid == svm_euid())) {
 		if (stat(path, &to) < 0)
 			return svm_error_set(err, SVM_START_FAILED, "%s: %s", path, strerror(errno));
 		st = &to;
@@ -38,7 +39,7 @@ static int check_parent(const char *path, const struct stat *st, svm_error *err)
 				     path, (unsigned)st->st_uid);
 	if (!S_ISDIR(st->st_mode))
 		return svm_error_set(err, SVM_PERMISSION, "%s is not a directory (a symlink?): refusing to use it", path);
-	if (st->st_uid != 0 && st->st_uid != geteuid())
+	if (st->st_uid != 0 && st->st_uid != svm_euid())
 		return svm_error_set(err, SVM_PERMISSION, "%s belongs to uid %u, not to us or root: refusing to use it",
 				     path, (unsigned)st->st_uid);
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
@@ -81,9 +82,9 @@ int safedir_make(const char *path, svm_error *err)
 		}
 		if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode))
 			return svm_error_set(err, SVM_PERMISSION, "%s is not a directory (a symlink?): refusing to use it", buf);
-		if (st.st_uid != geteuid())
+		if (st.st_uid != svm_euid())
 			return svm_error_set(err, SVM_PERMISSION, "%s belongs to uid %u, not to us (uid %u): refusing to use it",
-					     buf, (unsigned)st.st_uid, (unsigned)geteuid());
+					     buf, (unsigned)st.st_uid, (unsigned)svm_euid());
 		/* ours: make it private if it was not (an older run, a umask) */
 		if ((st.st_mode & 07777) != 0700 && chmod(buf, 0700) < 0)
 			return svm_error_set(err, SVM_PERMISSION, "chmod 0700 %s: %s", buf, strerror(errno));

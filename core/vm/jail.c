@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "jail.h"
 #include "jail_int.h"
 #include "safedir.h"
@@ -140,7 +141,7 @@ int jail_conf_new(const svm_options *o, const char *firecracker, jail_conf **out
 			  : given      ? NULL
 			  : firecracker ? "no -o jailer given (the VMM of -o firecracker comes with no "
 					  "jailer)"
-			  : geteuid() != 0 ? "no -o jailer given, and the daemon is not root (the "
+			  : svm_euid() != 0 ? "no -o jailer given, and the daemon is not root (the "
 					     "jailer needs root)"
 					   : NULL;
 	if (why) {

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "jail_acl.h"
 #include "jail_int.h"
 #include "net.h"
@@ -253,7 +254,7 @@ static int place_boot_file(svm_vm *vm, const char *src, const char *name, svm_er
 	struct stat st, rst;
 	if (stat(src, &st) < 0 || stat(vm->jail_root, &rst) < 0)
 		return svm_error_set(err, SVM_NOT_FOUND, "jail: %s: %s", src, strerror(errno));
-	bool shared = S_ISREG(st.st_mode) && st.st_dev == rst.st_dev && st.st_uid == geteuid() &&
+	bool shared = S_ISREG(st.st_mode) && st.st_dev == rst.st_dev && st.st_uid == svm_euid() &&
 		      (st.st_mode & S_IROTH) && !(st.st_mode & (S_IWOTH | S_IWGRP));
 	if (shared && linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
 		return 0;

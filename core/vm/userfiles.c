@@ -81,7 +81,7 @@ int userfiles_open(userfiles *uf, const char *what, const char *path, int flags,
 	bool cached = s->cache_root && hostpath_roots_cover(s->cache_root, path);
 	hostpath_who self;
 	if (cached)
-		hostpath_who_of(geteuid(), &self);
+		hostpath_who_of(svm_euid(), &self);
 	int fd = hostpath_open(cached ? s->cache_root : s->roots, cached ? &self : &uf->who, what,
 			       path, flags, 0, err);
 	if (fd < 0)
@@ -279,7 +279,7 @@ int userfiles_check_socket_path(svm_vm *vm, const char *path, svm_error *err)
 int userfiles_give_vsock(svm_vm *vm, const char *path)
 {
 	uid_t owner = vm_owner(vm);
-	if (!path || owner == geteuid() || geteuid() != 0)
+	if (!path || owner == svm_euid() || svm_euid() != 0)
 		return 0;
 	size_t n = strlen(vm->rundir);
 	if (!strncmp(path, vm->rundir, n) && path[n] == '/') {
@@ -294,7 +294,7 @@ int userfiles_give_vsock(svm_vm *vm, const char *path)
 	if (fd < 0)
 		return -1;
 	int rc = 0;
-	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == svm_euid()) {
 		hostpath_who who;
 		hostpath_who_of(owner, &who);
 		char name[64];

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "jsonfile.h"
 #include "jail.h"
 #include "net.h"
@@ -135,7 +136,7 @@ json_t *vmstate_load(const char *dir)
 	struct stat st;
 	json_t *doc = NULL;
 	/* only a file we wrote: regular, ours, not group/other-writable */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == svm_euid() &&
 	    !(st.st_mode & 022) && st.st_size < 4 * 1024 * 1024)
 		doc = svm_json_load_fd(fd, 4 * 1024 * 1024, JSON_REJECT_DUPLICATES, NULL);
 	close(fd);
