@@ -27,7 +27,10 @@
  * each asked GET / as soon as its socket appears (one inotify instance, plain
  * non-blocking sockets), until all answered: "parallel K WALL_MS". No libcurl,
  * no FIFOs, no thread per VMM: the least a burst can cost here. With --wait
- * restore the one request is the snapshot load instead (K clones at once).
+ * restore the one request is the snapshot load instead (K clones at once); with
+ * --wait running, the requests of a start follow on each connection, one after
+ * the other (boot source, machine, InstanceStart): the least a burst of starts
+ * can cost, with the work of a start and nothing around it.
  *
  *   fc-direct --vmm PATH --kernel PATH --dir DIR [--args BOOTARGS]
  *             [--wait running|line|api|restore|ops|hold] [--runs N] [--parallel K]
@@ -463,35 +466,60 @@ static int parallel_run(int parallel)
 
 /* ------------------------------------------------------------ the floor */
 
-/* The one request of each VMM of the floor, and the status that answers it. */
-static char floor_req[2048];
+/* The requests of each VMM of the floor, in order, each answered by floor_ok
+ * before the next is sent: GET / alone; with --wait running, the requests of a
+ * start (boot source, machine, InstanceStart); with --wait restore, the load. */
+#define FLOOR_MAX_REQS 3
+static char floor_reqs[FLOOR_MAX_REQS][2048];
+static int floor_nreqs = 1;
 static const char *floor_ok = "HTTP/1.1 200";
+
+static void floor_put(int i, const char *method, const char *path, const char *body)
+{
+	snprintf(floor_reqs[i], sizeof floor_reqs[i],
+	         "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
+	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	         method, path, strlen(body), body);
+}
 
 static void floor_request_init(void)
 {
-	if (wait_for != W_RESTORE) {
-		snprintf(floor_req, sizeof floor_req,
-		         "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
-		return;
-	}
 	char body[1400];
-	snprintf(body, sizeof body,
-	         "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
-	         "\"backend_path\":\"%s\"},\"resume_vm\":true}",
-	         snap_state, snap_mem);
-	snprintf(floor_req, sizeof floor_req,
-	         "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
-	         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	         strlen(body), body);
-	floor_ok = "HTTP/1.1 204";
+	if (wait_for == W_RESTORE) {
+		snprintf(body, sizeof body,
+		         "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
+		         "\"backend_path\":\"%s\"},\"resume_vm\":true}",
+		         snap_state, snap_mem);
+		floor_put(0, "PUT", "/snapshot/load", body);
+		floor_ok = "HTTP/1.1 204";
+	} else if (wait_for == W_RUNNING) { /* --wait api: GET / alone */
+		snprintf(body, sizeof body, "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}",
+		         kernel, bootargs);
+		floor_put(0, "PUT", "/boot-source", body);
+		floor_put(1, "PUT", "/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":128}");
+		floor_put(2, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+		floor_nreqs = 3;
+		floor_ok = "HTTP/1.1 204";
+	} else {
+		snprintf(floor_reqs[0], sizeof floor_reqs[0],
+		         "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
+	}
 }
 
 struct fl {
 	pid_t pid;
 	int fd;       /* the API connection, -1 before it */
-	bool sent, done, appeared;
+	int next;     /* the request to send next (floor_reqs) */
+	bool done, appeared;
 	char sock[600];
 };
+
+/* The next request of f on its connection; false if it could not be sent. */
+static bool floor_send(struct fl *f)
+{
+	size_t len = strlen(floor_reqs[f->next]);
+	return write(f->fd, floor_reqs[f->next++], len) == (ssize_t)len;
+}
 
 /* A connect to a VMM whose socket appeared: 0 connected and asked, 1 not yet
  * (bound, not listening), -1 failed. */
@@ -505,9 +533,7 @@ static int floor_ask(struct fl *f)
 		f->fd = -1;
 		return errno == ECONNREFUSED || errno == ENOENT || errno == EAGAIN ? 1 : -1;
 	}
-	size_t len = strlen(floor_req);
-	f->sent = write(f->fd, floor_req, len) == (ssize_t)len;
-	return f->sent ? 0 : -1;
+	return floor_send(f) ? 0 : -1;
 }
 
 /* Sockets that appeared (inotify), asked as soon as they listen. */
@@ -577,10 +603,14 @@ static double floor_burst(int k)
 				continue;
 			for (int i = 0; i < k; i++)
 				if (fs[i].fd == ps[j].fd && !fs[i].done) {
+					/* an answer is one read: a short head, no body */
 					char r[512];
 					ssize_t n = read(fs[i].fd, r, sizeof r - 1);
+					bool ok = n > 12 && !strncmp(r, floor_ok, 12);
+					if (ok && fs[i].next < floor_nreqs && floor_send(&fs[i]))
+						break; /* the next request of this start */
 					fs[i].done = true;
-					n > 12 && !strncmp(r, floor_ok, 12) ? done++ : failed++;
+					ok && fs[i].next == floor_nreqs ? done++ : failed++;
 				}
 		}
 	}
